@@ -1,0 +1,171 @@
+// Package history holds the record of a test run: the Op type, a streaming
+// concurrency-safe Recorder that writes history.jsonl as operations happen,
+// and readers/writers for JSONL and Jepsen's EDN history format.
+//
+// Semantics follow Jepsen exactly: every client operation is recorded twice,
+// once as an invoke and once as its completion (ok, fail or info). ok means
+// the operation happened, fail means it definitely did not, info means the
+// outcome is unknown (timeout, connection lost) and the operation may take
+// effect at any time after its invocation. After an info completion the
+// worker continues under a fresh process id. Nemesis operations use process
+// NemesisProcess (-1) and are written as :nemesis in EDN.
+package history
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Type is the kind of an Op: an invocation or one of three completions.
+type Type uint8
+
+const (
+	// Invoke marks the start of an operation.
+	Invoke Type = iota + 1
+	// OK marks an operation that definitely happened.
+	OK
+	// Fail marks an operation that definitely did not happen.
+	Fail
+	// Info marks an operation whose outcome is unknown.
+	Info
+)
+
+// NemesisProcess is the process id of every nemesis operation.
+const NemesisProcess = -1
+
+// String returns the Jepsen name of t: invoke, ok, fail or info.
+func (t Type) String() string {
+	switch t {
+	case Invoke:
+		return "invoke"
+	case OK:
+		return "ok"
+	case Fail:
+		return "fail"
+	case Info:
+		return "info"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// ParseType parses a Jepsen type name (invoke, ok, fail, info).
+func ParseType(s string) (Type, error) {
+	switch s {
+	case "invoke":
+		return Invoke, nil
+	case "ok":
+		return OK, nil
+	case "fail":
+		return Fail, nil
+	case "info":
+		return Info, nil
+	}
+	return 0, fmt.Errorf("history: unknown op type %q (want invoke, ok, fail or info)", s)
+}
+
+// MarshalText encodes t as its Jepsen name.
+func (t Type) MarshalText() ([]byte, error) {
+	if t < Invoke || t > Info {
+		return nil, fmt.Errorf("history: cannot encode invalid op type %d", uint8(t))
+	}
+	return []byte(t.String()), nil
+}
+
+// UnmarshalText decodes a Jepsen type name.
+func (t *Type) UnmarshalText(b []byte) error {
+	v, err := ParseType(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+// Op is one entry of a history.
+//
+// Value conventions by workload (JSON-compatible so histories round-trip):
+//   - register: f read|write|cas; Value is [key, v] where v is an int64 for
+//     read/write (nil for a read whose result is unknown or a missing key) and
+//     [old, new] for cas.
+//   - bank: f read (Value map account->balance) | transfer (Value
+//     {"from":a,"to":b,"amount":n}).
+//   - list-append: f txn; Value is a list of micro-ops [f, k, v] with f "r"
+//     or "append"; a read's v is the list read (nil at invoke).
+//   - set: f add (Value element) | read (Value list of elements).
+//   - nemesis: f start-partition, stop-partition, kill, start, pause,
+//     resume, bump-clock, strobe-clock, reset-clock, start-loss, stop-loss;
+//     Value describes what was done (grudge, nodes, offsets).
+type Op struct {
+	// Index is the position of the op in the history, from 0.
+	Index int64 `json:"index"`
+	// Time is nanoseconds since the start of the run (monotonic clock).
+	Time int64 `json:"time"`
+	// Type is invoke, ok, fail or info.
+	Type Type `json:"type"`
+	// Process is the logical client process; NemesisProcess for the nemesis.
+	Process int `json:"process"`
+	// F is the function: read, write, cas, txn, transfer, add, kill, ...
+	F string `json:"f"`
+	// Value is the argument at invoke and the result at completion.
+	Value any `json:"value"`
+	// Error says why an op failed or is indeterminate.
+	Error string `json:"error,omitempty"`
+	// Node is the node the client talked to, if known.
+	Node string `json:"node,omitempty"`
+}
+
+// IsNemesis reports whether op was performed by the nemesis.
+func (o Op) IsNemesis() bool { return o.Process == NemesisProcess }
+
+// String renders op compactly for explanations and logs.
+func (o Op) String() string {
+	proc := fmt.Sprint(o.Process)
+	if o.IsNemesis() {
+		proc = ":nemesis"
+	}
+	v, err := json.Marshal(o.Value)
+	if err != nil {
+		v = []byte(fmt.Sprint(o.Value))
+	}
+	s := fmt.Sprintf("#%d p%s %s %s %s", o.Index, proc, o.Type, o.F, v)
+	if o.Error != "" {
+		s += " (" + o.Error + ")"
+	}
+	return s
+}
+
+// Pair links an invocation with its completion.
+type Pair struct {
+	Invoke Op
+	// Complete is the completion; its Type is Info if the history ended
+	// before the op completed.
+	Complete Op
+	// Open is true when the history holds no completion for the invoke.
+	Open bool
+}
+
+// Pairs matches each invoke with the next completion of the same process,
+// in history order. Nemesis ops are paired the same way. Invocations that
+// never complete are returned with Open set and an info completion at
+// time +infinity (math.MaxInt64), as Jepsen treats them.
+func Pairs(ops []Op) []Pair {
+	const inf = int64(^uint64(0) >> 1)
+	pending := map[int]int{} // process -> index into out
+	out := make([]Pair, 0, len(ops)/2+1)
+	for _, o := range ops {
+		if o.Type == Invoke {
+			pending[o.Process] = len(out)
+			out = append(out, Pair{Invoke: o, Open: true,
+				Complete: Op{Index: -1, Time: inf, Type: Info, Process: o.Process, F: o.F, Value: o.Value}})
+			continue
+		}
+		i, ok := pending[o.Process]
+		if !ok {
+			continue // a completion with no invoke: ignore, as Jepsen does
+		}
+		delete(pending, o.Process)
+		out[i].Complete = o
+		out[i].Open = false
+	}
+	return out
+}
