@@ -1,0 +1,50 @@
+package faultline
+
+import "time"
+
+// DefaultSuite is the matrix `make chaos` runs in CI: every workload and
+// every fault kind on the safe configuration (must be valid), and every
+// planted bug (must be caught). timeLimit is each scenario's main phase.
+func DefaultSuite(timeLimit time.Duration) []Scenario {
+	t := func(workload, nemesis string) Test {
+		x := DefaultTest()
+		x.Workload = workload
+		x.Nemesis = nemesis
+		x.TimeLimit = timeLimit
+		x.NemesisInterval = 3 * time.Second
+		x.OpTimeout = time.Second
+		x.Quiet = true
+		return x
+	}
+	stale := t("register", "partition")
+	stale.ReadMode = "stale"
+	lease := t("register", "partition,clock")
+	lease.ReadMode = "lease"
+	nodedup := t("set", "kill,pause")
+	nodedup.UnsafeNoDedup = true
+	return []Scenario{
+		{Name: "register-partition", Test: t("register", "partition")},
+		{Name: "register-kill-pause", Test: t("register", "kill,pause")},
+		{Name: "register-clock-loss", Test: t("register", "clock,loss")},
+		{Name: "bank-partition-kill", Test: t("bank", "partition,kill")},
+		{Name: "list-append-partition-kill-pause", Test: t("list-append", "partition,kill,pause")},
+		{Name: "set-loss-kill-clock", Test: t("set", "loss,kill,clock")},
+		{Name: "bug-stale-read", Test: stale, Expect: ExpectInvalid,
+			Bug: "--read-mode=stale: any node answers reads from local state"},
+		{Name: "bug-lease-clock", Test: lease, Expect: ExpectInvalid,
+			Bug: "--read-mode=lease: a deposed leader trusts its wall-clock lease under clock skew"},
+		{Name: "bug-no-dedup", Test: nodedup, Expect: ExpectInvalid,
+			Bug: "--unsafe-no-dedup: retried appends apply twice"},
+	}
+}
+
+// NightlySuite is the longer matrix for nightly runs: the default
+// scenarios on 5 nodes with a longer main phase.
+func NightlySuite(timeLimit time.Duration) []Scenario {
+	s := DefaultSuite(timeLimit)
+	for i := range s {
+		s[i].Test.Nodes = 5
+		s[i].Test.NemesisInterval = 10 * time.Second
+	}
+	return s
+}

@@ -1,0 +1,322 @@
+package faultline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+)
+
+// Expect is what a suite scenario must come back as.
+type Expect int
+
+const (
+	// ExpectValid: a safe configuration; any other verdict is a false alarm
+	// (or an undetected real bug) and fails the suite.
+	ExpectValid Expect = iota
+	// ExpectInvalid: a planted bug; a valid verdict means the harness
+	// missed a known bug and fails the suite.
+	ExpectInvalid
+)
+
+func (e Expect) String() string {
+	if e == ExpectInvalid {
+		return "invalid"
+	}
+	return "valid"
+}
+
+// Scenario is one entry of the suite's matrix.
+type Scenario struct {
+	// Name identifies the scenario in the summary and in the store.
+	Name string
+	// Test is the run's configuration; its Seed is replaced per repeat.
+	Test Test
+	// Expect is the verdict the scenario must produce.
+	Expect Expect
+	// Bug describes the planted bug for ExpectInvalid scenarios.
+	Bug string
+}
+
+// RunFunc runs one test; Run is the real one, tests use fakes.
+type RunFunc func(ctx context.Context, t Test) (Result, error)
+
+// SuiteConfig configures RunSuite.
+type SuiteConfig struct {
+	// Scenarios is the matrix to run, in order.
+	Scenarios []Scenario
+	// Repeat runs each scenario this many times with different seeds.
+	Repeat int
+	// Seed is the first seed; repeat i of scenario j uses Seed + 1000*j + i
+	// so every run's seed is distinct and printed.
+	Seed int64
+	// Run runs one test (Run in production).
+	Run RunFunc
+	// Out receives progress and the summary table; nil discards.
+	Out io.Writer
+}
+
+// Validate checks the configuration.
+func (c SuiteConfig) Validate() error {
+	var errs []error
+	if len(c.Scenarios) == 0 {
+		errs = append(errs, errors.New("suite: no scenarios selected: check --only"))
+	}
+	if c.Repeat < 1 {
+		errs = append(errs, fmt.Errorf("suite: repeat = %d: use 1 or more", c.Repeat))
+	}
+	if c.Run == nil {
+		errs = append(errs, errors.New("suite: no run function"))
+	}
+	for _, s := range c.Scenarios {
+		if err := s.Test.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("suite: scenario %s: %w", s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Outcome is the result of one scenario run.
+type Outcome struct {
+	Scenario Scenario
+	Seed     int64
+	Result   Result
+	// Err is a harness error (the run did not produce a verdict).
+	Err error
+}
+
+// Passed reports whether the outcome meets the scenario's expectation.
+// A planted bug must come back invalid; a safe scenario valid. Unknown
+// verdicts and harness errors never pass.
+func (o Outcome) Passed() bool {
+	if o.Err != nil {
+		return false
+	}
+	if o.Scenario.Expect == ExpectInvalid {
+		return o.Result.Valid == checker.Invalid
+	}
+	return o.Result.Valid == checker.Valid
+}
+
+// Status is the outcome in words for the summary.
+func (o Outcome) Status() string {
+	switch {
+	case o.Err != nil:
+		return "ERROR"
+	case o.Passed() && o.Scenario.Expect == ExpectInvalid:
+		return "caught"
+	case o.Passed():
+		return "ok"
+	case o.Scenario.Expect == ExpectInvalid:
+		return "MISSED"
+	}
+	return "FALSE-ALARM"
+}
+
+// SuiteResult holds every outcome of a suite.
+type SuiteResult struct {
+	Outcomes []Outcome
+	Duration time.Duration
+}
+
+// Passed reports whether every safe scenario was valid and every planted
+// bug was caught, in every repeat.
+func (r SuiteResult) Passed() bool {
+	for _, o := range r.Outcomes {
+		if !o.Passed() {
+			return false
+		}
+	}
+	return len(r.Outcomes) > 0
+}
+
+// ExitCode is 0 when the suite passed, 1 otherwise.
+func (r SuiteResult) ExitCode() int {
+	if r.Passed() {
+		return 0
+	}
+	return 1
+}
+
+// Rate is a count of passes over runs for one scenario.
+type Rate struct {
+	Scenario string
+	Expect   Expect
+	Passed   int
+	Runs     int
+}
+
+// Fraction returns Passed/Runs (0 when there were no runs).
+func (r Rate) Fraction() float64 {
+	if r.Runs == 0 {
+		return 0
+	}
+	return float64(r.Passed) / float64(r.Runs)
+}
+
+// Rates returns, per scenario in suite order, how often it met its
+// expectation: the detection rate of a planted bug, or one minus the
+// false-alarm rate of a safe scenario.
+func (r SuiteResult) Rates() []Rate {
+	idx := map[string]int{}
+	var out []Rate
+	for _, o := range r.Outcomes {
+		i, ok := idx[o.Scenario.Name]
+		if !ok {
+			i = len(out)
+			idx[o.Scenario.Name] = i
+			out = append(out, Rate{Scenario: o.Scenario.Name, Expect: o.Scenario.Expect})
+		}
+		out[i].Runs++
+		if o.Passed() {
+			out[i].Passed++
+		}
+	}
+	return out
+}
+
+// RunSuite runs every scenario cfg.Repeat times, sequentially (the machine
+// runs one cluster at a time well), prints progress and a summary table, and
+// returns all outcomes. It stops early only when ctx is cancelled; the
+// outcomes so far are returned with ctx's error.
+func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return SuiteResult{}, err
+	}
+	out := cfg.Out
+	if out == nil {
+		out = io.Discard
+	}
+	start := time.Now()
+	var res SuiteResult
+	total := len(cfg.Scenarios) * cfg.Repeat
+	n := 0
+	for j, sc := range cfg.Scenarios {
+		for i := 0; i < cfg.Repeat; i++ {
+			if err := ctx.Err(); err != nil {
+				res.Duration = time.Since(start)
+				return res, fmt.Errorf("suite interrupted after %d of %d runs: %w", n, total, err)
+			}
+			n++
+			t := sc.Test
+			t.Seed = cfg.Seed + int64(1000*j+i)
+			if t.Name == "" {
+				t.Name = sc.Name
+			}
+			fmt.Fprintf(out, "[%d/%d] %s (expect %s, seed %d) ...\n", n, total, sc.Name, sc.Expect, t.Seed)
+			r, err := cfg.Run(ctx, t)
+			o := Outcome{Scenario: sc, Seed: t.Seed, Result: r, Err: err}
+			res.Outcomes = append(res.Outcomes, o)
+			if err != nil {
+				slog.Error("scenario failed to run", "scenario", sc.Name, "seed", t.Seed, "err", err)
+			}
+			fmt.Fprintf(out, "[%d/%d] %s: %s (verdict %s, %d ops, %s)\n", n, total, sc.Name, o.Status(),
+				r.Valid, r.Ops, r.Duration.Round(time.Second))
+		}
+	}
+	res.Duration = time.Since(start)
+	res.WriteSummary(out)
+	return res, nil
+}
+
+// WriteSummary prints the summary table, the rates when scenarios repeat,
+// and a rerun command for every failure.
+func (r SuiteResult) WriteSummary(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tEXPECTED\tVERDICT\tSTATUS\tOPS\tOK%\tP99\tFAULTS\tSEED\tREPORT")
+	for _, o := range r.Outcomes {
+		okPct := "-"
+		if o.Result.Ops > 0 {
+			okPct = fmt.Sprintf("%.1f", 100*float64(o.Result.OK)/float64(o.Result.Ops))
+		}
+		verdict := o.Result.Valid.String()
+		if o.Err != nil {
+			verdict = "error"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", o.Scenario.Name, o.Scenario.Expect,
+			verdict, o.Status(), o.Result.Ops, okPct, o.Result.P99.Round(100*time.Microsecond),
+			faultSummary(o.Result.Faults), o.Seed, orDash(o.Result.Report))
+	}
+	tw.Flush()
+	if rates := r.Rates(); len(rates) > 0 && len(rates) < len(r.Outcomes) {
+		fmt.Fprintln(w)
+		for _, rt := range rates {
+			what := "false alarms"
+			v := float64(rt.Runs-rt.Passed) / float64(rt.Runs)
+			if rt.Expect == ExpectInvalid {
+				what = "detection"
+				v = rt.Fraction()
+			}
+			fmt.Fprintf(w, "%-32s %s %5.1f%% (%d/%d)\n", rt.Scenario, what, 100*v, rt.Passed, rt.Runs)
+		}
+	}
+	fmt.Fprintln(w)
+	var failed []Outcome
+	for _, o := range r.Outcomes {
+		if !o.Passed() {
+			failed = append(failed, o)
+		}
+	}
+	if len(failed) == 0 {
+		fmt.Fprintf(w, "suite PASSED: %d runs in %s; every safe scenario valid, every planted bug caught.\n",
+			len(r.Outcomes), r.Duration.Round(time.Second))
+		return
+	}
+	fmt.Fprintf(w, "suite FAILED: %d of %d runs did not meet expectations (%s):\n", len(failed), len(r.Outcomes),
+		r.Duration.Round(time.Second))
+	for _, o := range failed {
+		why := "the harness missed a known bug (" + o.Scenario.Bug + ")"
+		switch {
+		case o.Err != nil:
+			why = "harness error: " + o.Err.Error()
+		case o.Scenario.Expect == ExpectValid && o.Result.Valid == checker.Unknown:
+			why = "a checker could not decide (unknown); see the report"
+		case o.Scenario.Expect == ExpectValid:
+			why = "a safe configuration came back invalid: a real bug or a checker false alarm; see the report"
+		}
+		fmt.Fprintf(w, "  %s seed %d: %s\n    rerun: %s\n", o.Scenario.Name, o.Seed, why, o.Scenario.withSeed(o.Seed).RerunCommand())
+	}
+}
+
+func (s Scenario) withSeed(seed int64) Test {
+	t := s.Test
+	t.Seed = seed
+	if t.Name == "" {
+		t.Name = s.Name
+	}
+	return t
+}
+
+func faultSummary(fs []string) string {
+	if len(fs) == 0 {
+		return "-"
+	}
+	count := map[string]int{}
+	for _, f := range fs {
+		count[f]++
+	}
+	keys := make([]string, 0, len(count))
+	for k := range count {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s×%d", k, count[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,217 @@
+package faultline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+)
+
+// fakeRun returns verdicts from a table keyed by scenario name, so the
+// suite's logic is tested without clusters.
+func fakeRun(verdicts map[string][]checker.Verdict, errs map[string]error) RunFunc {
+	calls := map[string]int{}
+	return func(_ context.Context, t Test) (Result, error) {
+		i := calls[t.Name]
+		calls[t.Name]++
+		if err := errs[t.Name]; err != nil {
+			return Result{}, err
+		}
+		vs := verdicts[t.Name]
+		return Result{Test: t, Valid: vs[i%len(vs)], Ops: 100, OK: 90, P99: 3 * time.Millisecond,
+			Faults: []string{"kill", "kill", "start-partition"}, Report: "store/" + t.Name + "/report.html"}, nil
+	}
+}
+
+func TestSuiteOutcomes(t *testing.T) {
+	safe := Scenario{Name: "safe", Test: DefaultTest()}
+	bug := Scenario{Name: "bug", Test: DefaultTest(), Expect: ExpectInvalid, Bug: "planted"}
+	tests := []struct {
+		name     string
+		verdicts map[string][]checker.Verdict
+		errs     map[string]error
+		pass     bool
+		status   []string
+		want     []string // substrings of the output
+	}{
+		{"all as expected", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Invalid}}, nil,
+			true, []string{"ok", "caught"}, []string{"suite PASSED", "kill×2"}},
+		{"missed bug", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Valid}}, nil,
+			false, []string{"ok", "MISSED"}, []string{"suite FAILED", "the harness missed a known bug (planted)", "rerun: faultline run"}},
+		{"false alarm", map[string][]checker.Verdict{"safe": {checker.Invalid}, "bug": {checker.Invalid}}, nil,
+			false, []string{"FALSE-ALARM", "caught"}, []string{"a safe configuration came back invalid"}},
+		{"unknown is not valid", map[string][]checker.Verdict{"safe": {checker.Unknown}, "bug": {checker.Invalid}}, nil,
+			false, []string{"FALSE-ALARM", "caught"}, []string{"could not decide"}},
+		{"unknown is not caught", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Unknown}}, nil,
+			false, []string{"ok", "MISSED"}, nil},
+		{"harness error", map[string][]checker.Verdict{"bug": {checker.Invalid}}, map[string]error{"safe": errors.New("docker gone")},
+			false, []string{"ERROR", "caught"}, []string{"harness error: docker gone"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			res, err := RunSuite(context.Background(), SuiteConfig{Scenarios: []Scenario{safe, bug}, Repeat: 1, Seed: 7,
+				Run: fakeRun(tc.verdicts, tc.errs), Out: &out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Passed() != tc.pass {
+				t.Errorf("Passed() = %v, want %v\n%s", res.Passed(), tc.pass, out.String())
+			}
+			wantCode := 1
+			if tc.pass {
+				wantCode = 0
+			}
+			if res.ExitCode() != wantCode {
+				t.Errorf("ExitCode() = %d, want %d", res.ExitCode(), wantCode)
+			}
+			for i, o := range res.Outcomes {
+				if o.Status() != tc.status[i] {
+					t.Errorf("outcome %d status %q, want %q", i, o.Status(), tc.status[i])
+				}
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestSuiteRepeatRatesAndSeeds(t *testing.T) {
+	safe := Scenario{Name: "safe", Test: DefaultTest()}
+	bug := Scenario{Name: "bug", Test: DefaultTest(), Expect: ExpectInvalid}
+	verdicts := map[string][]checker.Verdict{
+		"safe": {checker.Valid, checker.Valid, checker.Valid, checker.Invalid},
+		"bug":  {checker.Invalid, checker.Valid, checker.Invalid, checker.Invalid},
+	}
+	var out bytes.Buffer
+	res, err := RunSuite(context.Background(), SuiteConfig{Scenarios: []Scenario{safe, bug}, Repeat: 4, Seed: 100,
+		Run: fakeRun(verdicts, nil), Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := map[int64]bool{}
+	for _, o := range res.Outcomes {
+		if seeds[o.Seed] {
+			t.Errorf("seed %d used twice", o.Seed)
+		}
+		seeds[o.Seed] = true
+		if o.Result.Test.Seed != o.Seed {
+			t.Errorf("run got seed %d, outcome says %d", o.Result.Test.Seed, o.Seed)
+		}
+	}
+	rates := res.Rates()
+	if len(rates) != 2 || rates[0].Passed != 3 || rates[0].Runs != 4 || rates[1].Passed != 3 || rates[1].Runs != 4 {
+		t.Fatalf("rates = %+v, want 3/4 and 3/4", rates)
+	}
+	for _, w := range []string{"false alarms  25.0% (3/4)", "detection  75.0% (3/4)"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	if res.Passed() {
+		t.Error("suite with a miss and a false alarm passed")
+	}
+}
+
+func TestSuiteInterruptedKeepsOutcomes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	run := func(_ context.Context, t Test) (Result, error) {
+		n++
+		if n == 2 {
+			cancel()
+		}
+		return Result{Test: t, Valid: checker.Valid}, nil
+	}
+	sc := []Scenario{{Name: "a", Test: DefaultTest()}, {Name: "b", Test: DefaultTest()}, {Name: "c", Test: DefaultTest()}}
+	res, err := RunSuite(ctx, SuiteConfig{Scenarios: sc, Repeat: 1, Run: run})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if len(res.Outcomes) != 2 {
+		t.Fatalf("kept %d outcomes, want 2", len(res.Outcomes))
+	}
+}
+
+func TestDefaultSuiteCoversEverything(t *testing.T) {
+	s := DefaultSuite(10 * time.Second)
+	workloadsSeen, faultsSeen := map[string]bool{}, map[string]bool{}
+	bugs := 0
+	for _, sc := range s {
+		if err := sc.Test.Validate(); err != nil {
+			t.Errorf("%s: %v", sc.Name, err)
+		}
+		if sc.Expect == ExpectInvalid {
+			bugs++
+			continue
+		}
+		if sc.Test.ReadMode != "linearizable" || sc.Test.UnsafeNoDedup {
+			t.Errorf("%s: a safe scenario runs an unsafe mode", sc.Name)
+		}
+		workloadsSeen[sc.Test.Workload] = true
+		n, _ := ParseNemeses(sc.Test.Nemesis)
+		for _, f := range n {
+			faultsSeen[f] = true
+		}
+	}
+	for _, w := range workloads {
+		if !workloadsSeen[w] {
+			t.Errorf("no safe scenario runs workload %s", w)
+		}
+	}
+	for _, f := range nemesisKinds {
+		if !faultsSeen[f] {
+			t.Errorf("no safe scenario injects %s", f)
+		}
+	}
+	if bugs < 3 {
+		t.Errorf("%d planted bugs, want at least 3", bugs)
+	}
+}
+
+func TestTestValidate(t *testing.T) {
+	good := DefaultTest()
+	if err := good.Validate(); err != nil {
+		t.Fatalf("default test invalid: %v", err)
+	}
+	tests := []struct {
+		name string
+		mod  func(*Test)
+		want string
+	}{
+		{"workload", func(t *Test) { t.Workload = "queue" }, `workload "queue" is unknown`},
+		{"nemesis", func(t *Test) { t.Nemesis = "partition,meteor" }, `nemesis "meteor" is unknown`},
+		{"nodes", func(t *Test) { t.Nodes = 0 }, "nodes = 0"},
+		{"read mode", func(t *Test) { t.ReadMode = "eventual" }, `read mode "eventual"`},
+		{"time limit", func(t *Test) { t.TimeLimit = 0 }, "time limit"},
+		{"name", func(t *Test) { t.Name = "../x" }, "name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x := DefaultTest()
+			tc.mod(&x)
+			err := x.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRerunCommand(t *testing.T) {
+	x := DefaultTest()
+	x.Workload, x.Nemesis, x.Seed, x.ReadMode, x.UnsafeNoDedup = "set", "kill,pause", 42, "lease", true
+	got := x.RerunCommand()
+	for _, w := range []string{"--workload set", "--nemesis kill,pause", "--seed 42", "--read-mode lease", "--unsafe-no-dedup"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("rerun %q lacks %q", got, w)
+		}
+	}
+}
