@@ -1,0 +1,138 @@
+package checker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/history"
+)
+
+func TestSetGolden(t *testing.T) {
+	cases := []struct {
+		file    string
+		want    Verdict
+		anomaly string
+		detail  string
+		n       int
+	}{
+		{"set-valid", Valid, "", "recovered_count", 1},
+		{"set-lost", Invalid, "lost", "lost_count", 1},
+		{"set-unexpected", Invalid, "unexpected", "unexpected_count", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			r := NewSet(SetConfig{}).Check(context.Background(), loadJSONL(t, testdata(c.file+".jsonl")))
+			if r.Valid != c.want {
+				t.Fatalf("verdict %s want %s: %s", r.Valid, c.want, r.Explanation)
+			}
+			if c.anomaly != "" && (len(r.Anomalies) == 0 || r.Anomalies[0].Type != c.anomaly) {
+				t.Fatalf("anomalies %+v", r.Anomalies)
+			}
+			if r.Details[c.detail] != c.n {
+				t.Fatalf("%s = %v want %d (%v)", c.detail, r.Details[c.detail], c.n, r.Details)
+			}
+			t.Log(r.Explanation)
+		})
+	}
+	// set-lost: read [1,2] then [2]: with StaleIsError, nothing stale
+	// (1 is lost, not stale); the lost element is named.
+	r := NewSet(SetConfig{StaleIsError: true}).Check(context.Background(), loadJSONL(t, testdata("set-lost.jsonl")))
+	if !strings.Contains(r.Explanation, "1 (add #1)") {
+		t.Fatalf("explanation %q", r.Explanation)
+	}
+}
+
+func TestBankGolden(t *testing.T) {
+	cases := []struct {
+		file    string
+		want    Verdict
+		anomaly string
+	}{
+		{"bank-valid", Valid, ""},
+		{"bank-wrong-total", Invalid, "wrong-total"},
+		{"bank-negative", Invalid, "negative-balance"},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			r := NewBank(BankConfig{Total: 100, Accounts: []string{"a", "b"}}).Check(context.Background(), loadJSONL(t, testdata(c.file+".jsonl")))
+			if r.Valid != c.want {
+				t.Fatalf("verdict %s want %s: %s", r.Valid, c.want, r.Explanation)
+			}
+			if c.anomaly != "" && (len(r.Anomalies) != 1 || r.Anomalies[0].Type != c.anomaly) {
+				t.Fatalf("anomalies %+v", r.Anomalies)
+			}
+			t.Log(r.Explanation)
+		})
+	}
+}
+
+func TestStats(t *testing.T) {
+	r := NewStats().Check(context.Background(), loadJSONL(t, testdata("set-valid.jsonl")))
+	if r.Valid != Valid {
+		t.Fatalf("%+v", r)
+	}
+	if c := r.Details["by_f"].(map[string]any)["add"].(FCounts); c != (FCounts{Count: 4, OK: 1, Fail: 1, Info: 2}) {
+		t.Fatalf("add counts %+v", c)
+	}
+	none := []history.Op{
+		{Index: 0, Type: history.Invoke, Process: 0, F: "read"},
+		{Index: 1, Type: history.Fail, Process: 0, F: "read"},
+		{Index: 2, Type: history.Invoke, Process: 1, F: "write"},
+		{Index: 3, Type: history.Invoke, Process: -1, F: "kill"},
+		{Index: 4, Type: history.OK, Process: -1, F: "kill"},
+	}
+	r = NewStats().Check(context.Background(), none)
+	if r.Valid != Invalid || r.Explanation == "" {
+		t.Fatalf("%+v", r)
+	}
+	if r.Details["total"].(FCounts).Info != 1 {
+		t.Fatalf("open invoke not counted as info: %+v", r.Details)
+	}
+}
+
+type fakeChecker struct {
+	name string
+	f    func(ctx context.Context) Result
+}
+
+func (f fakeChecker) Name() string                                     { return f.name }
+func (f fakeChecker) Check(ctx context.Context, _ []history.Op) Result { return f.f(ctx) }
+
+func TestRun(t *testing.T) {
+	old := GracePeriod
+	GracePeriod = 50 * time.Millisecond
+	defer func() { GracePeriod = old }()
+	checkers := []Checker{
+		fakeChecker{"ok", func(context.Context) Result { return Result{Valid: Valid} }},
+		fakeChecker{"panics", func(context.Context) Result { panic("boom") }},
+		WithTimeLimit(fakeChecker{"hangs", func(context.Context) Result { select {} }}, 50*time.Millisecond),
+		WithTimeLimit(fakeChecker{"polite", func(ctx context.Context) Result {
+			<-ctx.Done()
+			return Result{Valid: Unknown, Explanation: "stopped", Error: ctx.Err().Error()}
+		}}, 50*time.Millisecond),
+	}
+	rs := Run(context.Background(), checkers, nil)
+	if rs.Valid != Unknown || len(rs.Checkers) != 4 {
+		t.Fatalf("%+v", rs)
+	}
+	want := []Verdict{Valid, Unknown, Unknown, Unknown}
+	for i, r := range rs.Checkers {
+		if r.Valid != want[i] || r.Checker != checkers[i].Name() {
+			t.Errorf("%d: %+v", i, r)
+		}
+		if r.Valid == Unknown && (r.Error == "" || r.Explanation == "") {
+			t.Errorf("%d: unknown without error: %+v", i, r)
+		}
+	}
+	if !strings.Contains(rs.Checkers[1].Error, "boom") || rs.Checkers[3].Explanation != "stopped" {
+		t.Errorf("%+v", rs.Checkers)
+	}
+	rs = Run(context.Background(), append(checkers, fakeChecker{"bad", func(context.Context) Result {
+		return Result{Valid: Invalid, Explanation: "x"}
+	}}), nil)
+	if rs.Valid != Invalid {
+		t.Fatalf("%+v", rs.Valid)
+	}
+}
