@@ -1,14 +1,3 @@
-// Package history holds the record of a test run: the Op type, a streaming
-// concurrency-safe Recorder that writes history.jsonl as operations happen,
-// and readers/writers for JSONL and Jepsen's EDN history format.
-//
-// Semantics follow Jepsen exactly: every client operation is recorded twice,
-// once as an invoke and once as its completion (ok, fail or info). ok means
-// the operation happened, fail means it definitely did not, info means the
-// outcome is unknown (timeout, connection lost) and the operation may take
-// effect at any time after its invocation. After an info completion the
-// worker continues under a fresh process id. Nemesis operations use process
-// NemesisProcess (-1) and are written as :nemesis in EDN.
 package history
 
 import (

@@ -77,6 +77,7 @@ func List(v any) ([]any, bool) {
 }
 
 // Normalize rewrites a decoded value so that integral numbers are int64,
+// other numbers float64,
 // lists are []any and maps are map[string]any, recursively. Readers call it
 // on every Value they decode.
 func Normalize(v any) any {
@@ -84,6 +85,11 @@ func Normalize(v any) any {
 		return i
 	}
 	switch x := v.(type) {
+	case json.Number: // not integral: a float
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x.String()
 	case []any:
 		for i := range x {
 			x[i] = Normalize(x[i])

@@ -1,0 +1,397 @@
+package history
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// sampleOps covers every workload's value shapes (see the Op doc comment).
+func sampleOps() []Op {
+	ops := []Op{
+		// register
+		{Type: Invoke, Process: 0, F: "write", Value: []any{int64(3), int64(1)}},
+		{Type: OK, Process: 0, F: "write", Value: []any{int64(3), int64(1)}, Node: "n1"},
+		{Type: Invoke, Process: 1, F: "read", Value: []any{int64(3), nil}},
+		{Type: OK, Process: 1, F: "read", Value: []any{int64(3), int64(1)}},
+		{Type: Invoke, Process: 2, F: "cas", Value: []any{int64(3), []any{int64(1), int64(2)}}},
+		{Type: Fail, Process: 2, F: "cas", Value: []any{int64(3), []any{int64(1), int64(2)}}, Error: "kv: CAS_MISMATCH"},
+		{Type: Info, Process: 7, F: "write", Value: []any{int64(-4), int64(9)}, Error: "context deadline exceeded"},
+		// bank
+		{Type: Invoke, Process: 3, F: "read", Value: nil},
+		{Type: OK, Process: 3, F: "read", Value: map[string]any{"0": int64(20), "1": int64(20), "2": int64(60)}},
+		{Type: Invoke, Process: 4, F: "transfer", Value: map[string]any{"from": int64(0), "to": int64(2), "amount": int64(5)}},
+		// list-append
+		{Type: Invoke, Process: 5, F: "txn", Value: []any{[]any{"append", int64(1), int64(4)}, []any{"r", int64(2), nil}}},
+		{Type: OK, Process: 5, F: "txn", Value: []any{[]any{"append", int64(1), int64(4)}, []any{"r", int64(2), []any{int64(1), int64(2)}}}},
+		{Type: OK, Process: 5, F: "txn", Value: []any{[]any{"r", int64(2), []any{}}}},
+		// set
+		{Type: Invoke, Process: 6, F: "add", Value: int64(42)},
+		{Type: OK, Process: 6, F: "read", Value: []any{int64(1), int64(42)}},
+		// nemesis
+		{Type: Info, Process: NemesisProcess, F: "start-partition", Value: map[string]any{
+			"grudge": map[string]any{"n1": []any{"n2", "n3"}}, "kind": "majority"}},
+		{Type: Info, Process: NemesisProcess, F: "bump-clock", Value: map[string]any{"n2": int64(-250), "n3": 1.5}},
+		{Type: Info, Process: NemesisProcess, F: "kill", Value: []any{"n1"}, Error: "odd \"quoted\"\nerror ✓"},
+		{Type: OK, Process: 9, F: "weird f name", Value: "a string \\ with \"quotes\""},
+		{Type: OK, Process: 9, F: "read", Value: true},
+	}
+	for i := range ops {
+		ops[i].Index = int64(i)
+		ops[i].Time = int64(i) * 1000
+	}
+	return ops
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(*bytes.Buffer, []Op) error
+		read  func(*bytes.Buffer) ([]Op, error)
+	}{
+		{"jsonl", func(b *bytes.Buffer, o []Op) error { return WriteJSONL(b, o) }, func(b *bytes.Buffer) ([]Op, error) { return ReadJSONL(b) }},
+		{"edn", func(b *bytes.Buffer, o []Op) error { return WriteEDN(b, o) }, func(b *bytes.Buffer) ([]Op, error) { return ReadEDN(b) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := sampleOps()
+			var buf bytes.Buffer
+			if err := tc.write(&buf, want); err != nil {
+				t.Fatal(err)
+			}
+			text := buf.String()
+			got, err := tc.read(&buf)
+			if err != nil {
+				t.Fatalf("read: %v\n%s", err, text)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("got %d ops, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Errorf("op %d:\n got %#v\nwant %#v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestWriteEDNFormat(t *testing.T) {
+	ops := []Op{
+		{Index: 0, Time: 0, Type: Invoke, Process: 0, F: "write", Value: int64(3)},
+		{Index: 1, Time: 5, Type: Info, Process: NemesisProcess, F: "start-partition", Value: map[string]any{"0": int64(1), "from": "n1", "a b": nil}},
+		{Index: 2, Time: 6, Type: OK, Process: 1, F: "txn", Value: []any{[]any{"append", int64(1), int64(2)}, []any{"r", int64(1), []any{int64(2)}}}},
+	}
+	var buf bytes.Buffer
+	if err := WriteEDN(&buf, ops); err != nil {
+		t.Fatal(err)
+	}
+	want := `{:index 0, :time 0, :type :invoke, :process 0, :f :write, :value 3}
+{:index 1, :time 5, :type :info, :process :nemesis, :f :start-partition, :value {0 1, "a b" nil, :from "n1"}}
+{:index 2, :time 6, :type :ok, :process 1, :f :txn, :value [[:append 1 2] [:r 1 [2]]]}
+`
+	if buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
+	}
+}
+
+func TestReadEDNTestdata(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		n     int
+		check func(t *testing.T, ops []Op)
+	}{
+		{"jepsen-register.edn", 11, func(t *testing.T, ops []Op) {
+			if ops[4].Process != NemesisProcess || ops[4].F != "start-partition" || ops[4].Value != "majority" {
+				t.Errorf("nemesis op: %#v", ops[4])
+			}
+			grudge := ops[5].Value.(map[string]any)
+			if !reflect.DeepEqual(grudge["n1"], []any{"n2", "n3"}) {
+				t.Errorf("grudge set: %#v", grudge)
+			}
+			if !reflect.DeepEqual(ops[6].Value, []any{int64(3), []any{int64(1), int64(2)}}) {
+				t.Errorf("cas value: %#v", ops[6].Value)
+			}
+			if ops[7].Type != Fail || ops[7].Error != "cas-mismatch" {
+				t.Errorf("fail op: %#v", ops[7])
+			}
+			if ops[9].Error != `[:timeout "no response in 1s"]` {
+				t.Errorf("structured error: %q", ops[9].Error)
+			}
+			if len(Pairs(ops)) != 4 { // nemesis infos have no invoke
+				t.Errorf("pairs: %d", len(Pairs(ops)))
+			}
+		}},
+		{"jepsen-list-append.edn", 7, func(t *testing.T, ops []Op) {
+			for i, o := range ops {
+				if o.Index != int64(i) {
+					t.Errorf("op %d: index %d, want position", i, o.Index)
+				}
+			}
+			want := []any{[]any{"append", int64(2), int64(1)}, []any{"append", int64(1), int64(2)}, []any{"r", int64(1), []any{int64(1), int64(2)}}}
+			if !reflect.DeepEqual(ops[6].Value, want) {
+				t.Errorf("txn: %#v", ops[6].Value)
+			}
+			if !reflect.DeepEqual(ops[3].Value, []any{[]any{"r", int64(1), []any{int64(1)}}}) {
+				t.Errorf("tagged op: %#v", ops[3])
+			}
+			if ops[4].Process != NemesisProcess {
+				t.Errorf("nemesis: %#v", ops[4])
+			}
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			ops, err := ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ops) != tc.n {
+				t.Fatalf("got %d ops, want %d", len(ops), tc.n)
+			}
+			tc.check(t, ops)
+		})
+	}
+}
+
+func TestReadTornAndMalformed(t *testing.T) {
+	good := `{"index":0,"time":0,"type":"invoke","process":0,"f":"write","value":[1,2]}
+{"index":1,"time":5,"type":"ok","process":0,"f":"write","value":[1,2]}
+`
+	goodEDN := "{:index 0, :time 0, :type :invoke, :process 0, :f :write, :value 3}\n{:index 1, :time 5, :type :ok, :process 0, :f :write, :value 3}\n"
+	for _, tc := range []struct {
+		name    string
+		edn     bool
+		in      string
+		n       int
+		wantErr string
+	}{
+		{"jsonl clean", false, good, 2, ""},
+		{"jsonl no final newline", false, strings.TrimSuffix(good, "\n"), 2, ""},
+		{"jsonl torn last line", false, good + `{"index":2,"time":7,"ty`, 2, ""},
+		{"jsonl torn last line with newline", false, good + `{"index":2,"time":7,"ty` + "\n\n", 2, ""},
+		{"jsonl only torn", false, `{"index":0,"ti`, 0, ""},
+		{"jsonl malformed middle", false, `{"index":0,"time":0,"type":"invoke","process":0,"f":"w","value":1}` + "\n{oops\n" + good, 0, "line 2"},
+		{"jsonl bad type middle", false, `{"index":0,"time":0,"type":"bogus","process":0,"f":"w"}` + "\n" + good, 0, "line 1"},
+		{"edn clean", true, goodEDN, 2, ""},
+		{"edn torn last line", true, goodEDN + "{:index 2, :time 9, :type :o", 2, ""},
+		{"edn torn in string", true, goodEDN + `{:index 2, :value "abc`, 2, ""},
+		{"edn torn in vector", true, goodEDN + `{:index 2, :value [1 2`, 2, ""},
+		{"edn malformed middle", true, "{:index 0 ]}\n" + goodEDN, 0, "form 1"},
+		{"edn unclosed middle", true, "{:index 0, :type :ok\n" + goodEDN + "{:index 5", 0, "form 1"},
+		{"edn not a map", true, "42\n", 0, "want an op map"},
+		{"edn bad process", true, "{:type :ok, :process :client}\n", 0, ":process"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ops []Op
+			var err error
+			if tc.edn {
+				ops, err = ReadEDN(strings.NewReader(tc.in))
+			} else {
+				ops, err = ReadJSONL(strings.NewReader(tc.in))
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ops) != tc.n {
+				t.Fatalf("got %d ops, want %d: %v", len(ops), tc.n, ops)
+			}
+		})
+	}
+}
+
+func TestReadFileExtensions(t *testing.T) {
+	dir := t.TempDir()
+	ops := sampleOps()
+	for _, name := range []string{"h.jsonl", "h.json", "h.edn"} {
+		p := filepath.Join(dir, name)
+		if err := WriteFile(p, ops); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, ops) {
+			t.Errorf("%s: round trip differs", name)
+		}
+	}
+	// A JSON array is accepted as .json.
+	arr := filepath.Join(dir, "arr.json")
+	if err := os.WriteFile(arr, []byte(`[{"index":0,"time":1,"type":"invoke","process":0,"f":"add","value":7}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(arr)
+	if err != nil || len(got) != 1 || got[0].Value != int64(7) {
+		t.Errorf("json array: %v %v", got, err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "h.txt")); err == nil || !strings.Contains(err.Error(), ".edn") {
+		t.Errorf("unknown extension: %v", err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "missing.edn")); err == nil {
+		t.Error("missing file: no error")
+	}
+}
+
+func TestRecorderConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	rec, err := NewRecorder(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, per = 16, 2000
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := int64(-1)
+			for i := range per {
+				op := rec.Record(Op{Type: Invoke, Process: w, F: "write", Value: []any{int64(w), int64(i)}})
+				if op.Index <= last {
+					t.Errorf("worker %d: index %d after %d", w, op.Index, last)
+				}
+				last = op.Index
+				if i%500 == 0 {
+					_ = rec.Ops() // readers race with writers
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := rec.Phase("final"); err != nil {
+		t.Fatal(err)
+	}
+	ops := rec.Ops()
+	if len(ops) != workers*per {
+		t.Fatalf("got %d ops", len(ops))
+	}
+	for i, o := range ops {
+		if o.Index != int64(i) {
+			t.Fatalf("op %d has index %d", i, o.Index)
+		}
+		if i > 0 && o.Time < ops[i-1].Time {
+			t.Fatalf("time went backwards at %d", i)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	got, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, ops) {
+		t.Fatal("file differs from memory")
+	}
+	if ph := rec.Phases(); len(ph) != 1 || ph[0].Name != "final" || ph[0].Index != workers*per {
+		t.Errorf("phases: %+v", ph)
+	}
+}
+
+func TestRecorderFlushesInBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	rec, err := NewRecorder(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	for i := range 10 {
+		rec.Record(Op{Type: Invoke, Process: 0, F: "add", Value: int64(i)})
+	}
+	// Without Close or Phase the file must catch up within ~100 ms.
+	deadline := time.Now().Add(2 * time.Second)
+	start := time.Now()
+	for {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops, err := ReadJSONL(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ops) == 10 {
+			if el := time.Since(start); el > 500*time.Millisecond {
+				t.Errorf("flushed after %v, want about 100ms", el)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("file has %d ops after 2s", len(ops))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Phase flushes synchronously.
+	rec.Record(Op{Type: OK, Process: 0, F: "add", Value: int64(0)})
+	if err := rec.Phase("heal"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(b, []byte("\n")); n != 11 {
+		t.Errorf("after Phase the file has %d lines, want 11", n)
+	}
+}
+
+func TestRecorderMemoryOnly(t *testing.T) {
+	rec, err := NewRecorder("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Record(Op{Type: Invoke, F: "read"})
+	if err := rec.Phase("x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Len() != 1 {
+		t.Fatal(rec.Len())
+	}
+	if _, err := NewRecorder(filepath.Join(t.TempDir(), "no", "such", "dir.jsonl")); err == nil {
+		t.Error("bad path: no error")
+	}
+}
+
+func BenchmarkRecorderRecord(b *testing.B) {
+	for _, par := range []int{1, 8} {
+		b.Run(fmt.Sprintf("goroutines=%d", par), func(b *testing.B) {
+			rec, err := NewRecorder(filepath.Join(b.TempDir(), "history.jsonl"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetParallelism(par)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				v := []any{int64(1), int64(2)}
+				for pb.Next() {
+					rec.Record(Op{Type: Invoke, Process: 1, F: "write", Value: v})
+				}
+			})
+			el := time.Since(start)
+			b.StopTimer()
+			if err := rec.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/record")
+		})
+	}
+}
