@@ -1,0 +1,394 @@
+package reports
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/faultline/faultline/history"
+)
+
+// latencyPoint is one completed client operation.
+type latencyPoint struct {
+	Invoke int64 // ns since start
+	Lat    int64 // ns
+	Type   history.Type
+	F      string
+	Index  int64 // index of the completion
+}
+
+// faultInterval is a span of time in which one nemesis fault was active.
+type faultInterval struct {
+	Kind       string   // partition, loss, kill, pause, clock
+	Nodes      []string // nodes concerned, if known
+	Start, End int64    // ns since start
+	StartIndex int64    // index of the start op's completion
+	EndIndex   int64    // index of the stop op's completion; -1 if still active at the end
+}
+
+// faultKinds maps the f of an op that starts a fault to the fault kind.
+var faultStarts = map[string]string{
+	"start-partition": "partition",
+	"start-loss":      "loss",
+	"kill":            "kill",
+	"pause":           "pause",
+	"bump-clock":      "clock",
+	"strobe-clock":    "clock",
+}
+
+// faultStops maps the f of an op that ends a fault to the fault kind.
+var faultStops = map[string]string{
+	"stop-partition": "partition",
+	"stop-loss":      "loss",
+	"start":          "kill",
+	"resume":         "pause",
+	"reset-clock":    "clock",
+}
+
+// perNodeKinds are the faults tracked node by node.
+var perNodeKinds = map[string]bool{"kill": true, "pause": true, "clock": true}
+
+// windowStat is one time window of the quantile and throughput plots.
+type windowStat struct {
+	Start         int64 // ns
+	N             int   // completed client ops invoked in the window
+	P50, P95, P99 int64 // ns, of ops invoked in the window
+	OK, Fail, Inf int   // completions in the window, by type
+}
+
+// analysis is everything the report derives from a history.
+type analysis struct {
+	End        int64 // time of the last op, ns
+	Points     []latencyPoint
+	Intervals  []faultInterval
+	Window     int64 // window width, ns
+	Windows    []windowStat
+	Invoked    int            // client invocations
+	Counts     map[string]int // client completions by type, "open" for never completed
+	ByF        []fCount
+	OKRate     float64 // ok client ops per second over the history
+	Quantiles  quantiles
+	Avail      availability
+	NemesisOps int
+}
+
+type fCount struct {
+	F                    string
+	OK, Fail, Info, Open int
+}
+
+// quantiles are latency quantiles of ok client ops, ns.
+type quantiles struct {
+	N                        int64
+	P50, P95, P99, P999, Max int64
+}
+
+// availability is computed from the history: the share of client
+// completions that were ok during and outside fault intervals, and the time
+// from the end of the last fault to the first ok op invoked after it.
+type availability struct {
+	DuringN, DuringOK   int
+	OutsideN, OutsideOK int
+	LastFaultEnd        int64 // ns; -1 without ended faults
+	Recovered           bool
+	TimeToRecover       int64 // ns
+}
+
+const histMaxMicros = int64(24 * time.Hour / time.Microsecond)
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMaxMicros, 3) }
+
+func record(h *hdrhistogram.Histogram, ns int64) {
+	us := ns / 1000
+	us = max(us, 1)
+	us = min(us, histMaxMicros)
+	_ = h.RecordValue(us) // in range by construction
+}
+
+func quantileNs(h *hdrhistogram.Histogram, q float64) int64 {
+	return h.ValueAtQuantile(q) * 1000
+}
+
+// analyze computes the plot data and figures of a history.
+func analyze(ops []history.Op) analysis {
+	a := analysis{Counts: map[string]int{}, Avail: availability{LastFaultEnd: -1}}
+	for _, o := range ops {
+		a.End = max(a.End, o.Time)
+	}
+	var client, nemesis []history.Op
+	for _, o := range ops {
+		if o.IsNemesis() {
+			nemesis = append(nemesis, o)
+		} else {
+			client = append(client, o)
+		}
+	}
+	a.NemesisOps = len(nemesis)
+	a.Intervals = faultIntervals(nemesis, a.End)
+
+	byF := map[string]*fCount{}
+	okHist := newHist()
+	for _, p := range history.Pairs(client) {
+		a.Invoked++
+		fc := byF[p.Invoke.F]
+		if fc == nil {
+			fc = &fCount{F: p.Invoke.F}
+			byF[p.Invoke.F] = fc
+		}
+		if p.Open {
+			a.Counts["open"]++
+			fc.Open++
+			continue
+		}
+		c := p.Complete
+		a.Counts[c.Type.String()]++
+		switch c.Type {
+		case history.OK:
+			fc.OK++
+		case history.Fail:
+			fc.Fail++
+		default:
+			fc.Info++
+		}
+		lat := max(c.Time-p.Invoke.Time, 0)
+		a.Points = append(a.Points, latencyPoint{Invoke: p.Invoke.Time, Lat: lat, Type: c.Type, F: p.Invoke.F, Index: c.Index})
+		if c.Type == history.OK {
+			record(okHist, lat)
+		}
+	}
+	for _, fc := range byF {
+		a.ByF = append(a.ByF, *fc)
+	}
+	sort.Slice(a.ByF, func(i, j int) bool { return a.ByF[i].F < a.ByF[j].F })
+	sort.SliceStable(a.Points, func(i, j int) bool { return a.Points[i].Invoke < a.Points[j].Invoke })
+
+	if n := okHist.TotalCount(); n > 0 {
+		a.Quantiles = quantiles{N: n,
+			P50: quantileNs(okHist, 50), P95: quantileNs(okHist, 95), P99: quantileNs(okHist, 99),
+			P999: quantileNs(okHist, 99.9), Max: okHist.Max() * 1000}
+	}
+	if a.End > 0 {
+		a.OKRate = float64(a.Counts["ok"]) / (float64(a.End) / 1e9)
+	}
+	a.Window = windowWidth(a.End)
+	a.Windows = windows(a.Points, a.End, a.Window)
+	a.Avail = computeAvailability(a.Points, a.Intervals, a.End)
+	return a
+}
+
+// windowWidth picks a 1-2-5 window width giving about 60 windows.
+func windowWidth(span int64) int64 {
+	target := span / 60
+	w := int64(10 * time.Millisecond)
+	for _, m := range []int64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000} {
+		c := m * int64(10*time.Millisecond)
+		if c >= target {
+			return c
+		}
+		w = c
+	}
+	return w
+}
+
+func windows(points []latencyPoint, end, width int64) []windowStat {
+	n := int(end/width) + 1
+	ws := make([]windowStat, n)
+	hists := make([]*hdrhistogram.Histogram, n)
+	for i := range ws {
+		ws[i].Start = int64(i) * width
+	}
+	for _, p := range points {
+		i := min(int(p.Invoke/width), n-1)
+		if hists[i] == nil {
+			hists[i] = newHist()
+		}
+		record(hists[i], p.Lat)
+		ws[i].N++
+		j := min(int((p.Invoke+p.Lat)/width), n-1)
+		switch p.Type {
+		case history.OK:
+			ws[j].OK++
+		case history.Fail:
+			ws[j].Fail++
+		default:
+			ws[j].Inf++
+		}
+	}
+	for i, h := range hists {
+		if h != nil {
+			ws[i].P50, ws[i].P95, ws[i].P99 = quantileNs(h, 50), quantileNs(h, 95), quantileNs(h, 99)
+		}
+	}
+	return ws
+}
+
+// faultIntervals derives the intervals in which each fault was active from
+// the nemesis ops: an interval begins at the completion (ok or info) of the
+// op starting the fault and ends at the completion of the op stopping it,
+// or at end. kill/start, pause/resume and clock faults are tracked per node
+// when the ops name their nodes; an op naming no nodes stops them all.
+func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
+	pairs := history.Pairs(nemesis)
+	sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].Complete.Time < pairs[j].Complete.Time })
+	type key struct{ kind, node string }
+	open := map[key]int{} // -> index into out
+	var out []faultInterval
+	for _, p := range pairs {
+		if p.Open || p.Complete.Type == history.Fail {
+			continue
+		}
+		f, c := p.Invoke.F, p.Complete
+		nodes := nodesOf(c.Value)
+		if len(nodes) == 0 {
+			nodes = nodesOf(p.Invoke.Value)
+		}
+		if kind, ok := faultStarts[f]; ok {
+			if !perNodeKinds[kind] {
+				if _, active := open[key{kind, ""}]; !active {
+					open[key{kind, ""}] = len(out)
+					out = append(out, faultInterval{Kind: kind, Nodes: nodes, Start: c.Time, End: end, StartIndex: c.Index, EndIndex: -1})
+				}
+				continue
+			}
+			if len(nodes) == 0 {
+				nodes = []string{""}
+			}
+			for _, n := range nodes {
+				if _, active := open[key{kind, n}]; active {
+					continue
+				}
+				var ns []string
+				if n != "" {
+					ns = []string{n}
+				}
+				open[key{kind, n}] = len(out)
+				out = append(out, faultInterval{Kind: kind, Nodes: ns, Start: c.Time, End: end, StartIndex: c.Index, EndIndex: -1})
+			}
+			continue
+		}
+		kind, ok := faultStops[f]
+		if !ok {
+			continue
+		}
+		for k, i := range open {
+			if k.kind != kind {
+				continue
+			}
+			if perNodeKinds[kind] && len(nodes) > 0 && k.node != "" && !slices.Contains(nodes, k.node) {
+				continue
+			}
+			out[i].End, out[i].EndIndex = c.Time, c.Index
+			delete(open, k)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Start != out[j].Start {
+			return out[i].Start < out[j].Start
+		}
+		return out[i].Kind < out[j].Kind
+	})
+	return out
+}
+
+// nodesOf extracts node names from a nemesis op value: a node name, a list
+// of names, or a map with a "nodes", "node", "targets" or "target" entry
+// (clock offsets keyed by node also count).
+func nodesOf(v any) []string {
+	switch x := v.(type) {
+	case string:
+		if x != "" {
+			return []string{x}
+		}
+	case []string:
+		return slices.Clone(x)
+	case []any:
+		var out []string
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil
+			}
+			out = append(out, s)
+		}
+		return out
+	case map[string]any:
+		for _, k := range []string{"nodes", "node", "targets", "target"} {
+			if n, ok := x[k]; ok {
+				return nodesOf(n)
+			}
+		}
+		for _, k := range []string{"offsets", "clock"} {
+			if m, ok := x[k].(map[string]any); ok {
+				var out []string
+				for n := range m {
+					out = append(out, n)
+				}
+				sort.Strings(out)
+				return out
+			}
+		}
+	}
+	return nil
+}
+
+func computeAvailability(points []latencyPoint, ivs []faultInterval, end int64) availability {
+	av := availability{LastFaultEnd: -1}
+	for _, iv := range ivs {
+		if iv.EndIndex >= 0 {
+			av.LastFaultEnd = max(av.LastFaultEnd, iv.End)
+		}
+	}
+	for _, iv := range ivs {
+		if iv.EndIndex < 0 { // still active at the end: no recovery to measure
+			av.LastFaultEnd = -1
+		}
+	}
+	inFault := func(t int64) bool {
+		for _, iv := range ivs {
+			if t >= iv.Start && t < iv.End {
+				return true
+			}
+		}
+		return false
+	}
+	firstOK := int64(math.MaxInt64)
+	for _, p := range points {
+		ok := p.Type == history.OK
+		if inFault(p.Invoke) {
+			av.DuringN++
+			if ok {
+				av.DuringOK++
+			}
+		} else {
+			av.OutsideN++
+			if ok {
+				av.OutsideOK++
+			}
+		}
+		if ok && av.LastFaultEnd >= 0 && p.Invoke >= av.LastFaultEnd {
+			firstOK = min(firstOK, p.Invoke+p.Lat)
+		}
+	}
+	if av.LastFaultEnd >= 0 && firstOK != math.MaxInt64 {
+		av.Recovered = true
+		av.TimeToRecover = firstOK - av.LastFaultEnd
+	}
+	return av
+}
+
+// durationRound rounds ns to a readable precision.
+func durationRound(ns int64) time.Duration {
+	d := time.Duration(ns)
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}

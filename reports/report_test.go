@@ -1,0 +1,335 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+)
+
+func writeGolden(t *testing.T, dir string, n int, res func([]history.Op) checker.Results) (string, []history.Op) {
+	t.Helper()
+	h := goldenHistory(n, 7)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteRun(dir, goldenInfo("register-partition-kill", time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)), h, res(h)); err != nil {
+		t.Fatalf("WriteRun: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), h
+}
+
+func TestFaultIntervalsGolden(t *testing.T) {
+	h := goldenHistory(500, 1)
+	a := analyze(h)
+	if len(a.Intervals) != len(goldenIntervals) {
+		t.Fatalf("got %d intervals %+v, want %d", len(a.Intervals), a.Intervals, len(goldenIntervals))
+	}
+	for i, want := range goldenIntervals {
+		got := a.Intervals[i]
+		end := want.end * int64(time.Millisecond)
+		if want.end < 0 {
+			end = a.End
+		}
+		if got.Kind != want.kind || got.Start != want.start*int64(time.Millisecond) || got.End != end {
+			t.Errorf("interval %d: got %s %v [%d, %d], want %s %s [%d, %d]", i, got.Kind, got.Nodes, got.Start, got.End, want.kind, want.node, want.start*1e6, end)
+		}
+		if want.node != "" && (len(got.Nodes) != 1 || got.Nodes[0] != want.node) {
+			t.Errorf("interval %d: nodes %v, want [%s]", i, got.Nodes, want.node)
+		}
+		if h[got.StartIndex].Time != got.Start || h[got.StartIndex].Type == history.Invoke {
+			t.Errorf("interval %d: start index %d is not the start op's completion", i, got.StartIndex)
+		}
+		if got.EndIndex >= 0 && h[got.EndIndex].Time != got.End {
+			t.Errorf("interval %d: end index %d does not match end time", i, got.EndIndex)
+		}
+	}
+}
+
+func TestFaultIntervalsNodeless(t *testing.T) {
+	ms := int64(time.Millisecond)
+	nem := []history.Op{
+		{Index: 0, Time: 1 * ms, Type: history.Invoke, Process: -1, F: "bump-clock"},
+		{Index: 1, Time: 2 * ms, Type: history.OK, Process: -1, F: "bump-clock", Value: map[string]any{"offsets": map[string]any{"n1": 100, "n2": -200}}},
+		{Index: 2, Time: 3 * ms, Type: history.Invoke, Process: -1, F: "start-loss"},
+		{Index: 3, Time: 4 * ms, Type: history.OK, Process: -1, F: "start-loss"},
+		{Index: 4, Time: 5 * ms, Type: history.Invoke, Process: -1, F: "reset-clock"},
+		{Index: 5, Time: 6 * ms, Type: history.OK, Process: -1, F: "reset-clock"},
+		{Index: 6, Time: 7 * ms, Type: history.Invoke, Process: -1, F: "kill"},
+		{Index: 7, Time: 8 * ms, Type: history.OK, Process: -1, F: "kill"},
+		{Index: 8, Time: 9 * ms, Type: history.Invoke, Process: -1, F: "start"},
+	}
+	got := faultIntervals(nem, 20*ms)
+	want := []string{"clock [n1] 2-6", "clock [n2] 2-6", "loss [] 4-20", "kill [] 8-20"}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %v", got, want)
+	}
+	for i, iv := range got {
+		s := fmt.Sprintf("%s %v %d-%d", iv.Kind, iv.Nodes, iv.Start/ms, iv.End/ms)
+		if s != want[i] {
+			t.Errorf("interval %d: got %s, want %s", i, s, want[i])
+		}
+	}
+}
+
+var (
+	faultGroupRe = regexp.MustCompile(`<g class="fault" data-kind="([a-z]+)" data-start="(\d+)" data-end="(\d+)">`)
+	svgRe        = regexp.MustCompile(`<svg class="plot" id="([a-z-]+)"[^>]*data-series="(\d+)" data-faults="(\d+)">`)
+)
+
+func TestWriteRunInvalid(t *testing.T) {
+	dir := t.TempDir()
+	html, h := writeGolden(t, dir, 2000, invalidResults)
+	a := analyze(h)
+
+	for _, id := range []string{`id="summary"`, `id="checkers"`, `id="anomalies"`, `id="plots"`, `id="faults"`, `id="availability"`, `id="stats"`, `id="details"`, `id="logs"`} {
+		if !strings.Contains(html, id) {
+			t.Errorf("report lacks section %s", id)
+		}
+	}
+	// verdicts
+	if !strings.Contains(html, `<span class="verdict invalid" id="verdict" data-verdict="false">INVALID</span>`) {
+		t.Error("overall verdict is not shown as INVALID")
+	}
+	for _, r := range invalidResults(h).Checkers {
+		row := fmt.Sprintf(`<tr class="checker" data-checker="%s" data-verdict="%s">`, r.Checker, r.Valid)
+		if !strings.Contains(html, row) {
+			t.Errorf("missing checker row %s", row)
+		}
+	}
+	// header
+	for _, s := range []string{"faultline run --workload register --nemesis partition,kill,pause --time-limit 10s --seed 42", "<code>42</code>", "read-mode", "linearizable"} {
+		if !strings.Contains(html, s) {
+			t.Errorf("header lacks %q", s)
+		}
+	}
+	// anomalies: ops rendered from the history, with their invocations, escaped text
+	res := invalidResults(h)
+	for _, idx := range res.Checkers[0].Anomalies[0].Ops[:2] {
+		if !strings.Contains(html, fmt.Sprintf(`<tr class="op" data-index="%d">`, idx)) {
+			t.Errorf("anomaly op %d not rendered", idx)
+		}
+	}
+	if strings.Count(html, `<tr class="partner"`) < 2 {
+		t.Error("invocations of anomaly ops not rendered")
+	}
+	if !strings.Contains(html, "not in the history") {
+		t.Error("missing op not reported")
+	}
+	if strings.Contains(html, "<script>alert") {
+		t.Error("anomaly explanation not escaped")
+	}
+	if !strings.Contains(html, `<a class="artifact" href="linear-key-1.html">`) {
+		t.Error("artifact not linked")
+	}
+	for _, l := range []string{"logs/n1.log", "logs/n2.log", "logs/n3.log"} {
+		if !strings.Contains(html, `<a class="log" href="`+l+`">`) {
+			t.Errorf("node log %s not linked", l)
+		}
+	}
+	// details rendered generically, availability section gets its checker
+	for _, s := range []string{"<th>time_to_recover_ms</th><td>412.5</td>", "<th>by_f</th>", "<th>f</th><th>fail</th><th>ok</th>"} {
+		if !strings.Contains(html, s) {
+			t.Errorf("details lack %q", s)
+		}
+	}
+	if !strings.Contains(html, "<h3>availability checker</h3>") {
+		t.Error("availability checker details not shown in availability section")
+	}
+
+	// plots: three SVGs, series as drawn, each shading exactly the golden intervals
+	svgs := svgRe.FindAllStringSubmatch(html, -1)
+	if len(svgs) != 3 {
+		t.Fatalf("found %d plots, want 3", len(svgs))
+	}
+	wantSeries := map[string]int{"plot-latency": scatterSeries(a), "plot-quantiles": 3, "plot-throughput": 3}
+	parts := strings.Split(html, `<svg class="plot"`)[1:]
+	for i, m := range svgs {
+		if n, _ := strconv.Atoi(m[2]); n != wantSeries[m[1]] {
+			t.Errorf("%s: data-series %d, want %d", m[1], n, wantSeries[m[1]])
+		}
+		part := parts[i][:strings.Index(parts[i], "</svg>")]
+		if n := strings.Count(part, `<g class="series"`); n != wantSeries[m[1]] {
+			t.Errorf("%s: %d series groups, want %d", m[1], n, wantSeries[m[1]])
+		}
+		shades := faultGroupRe.FindAllStringSubmatch(part, -1)
+		if len(shades) != len(goldenIntervals) {
+			t.Fatalf("%s: %d shaded intervals, want %d", m[1], len(shades), len(goldenIntervals))
+		}
+		for j, s := range shades {
+			w := goldenIntervals[j]
+			end := w.end * int64(time.Millisecond)
+			if w.end < 0 {
+				end = a.End
+			}
+			if s[1] != w.kind || s[2] != fmt.Sprint(w.start*int64(time.Millisecond)) || s[3] != fmt.Sprint(end) {
+				t.Errorf("%s: shading %d = %s [%s, %s], want %s [%d, %d]", m[1], j, s[1], s[2], s[3], w.kind, w.start*1e6, end)
+			}
+		}
+		for _, kind := range []string{"partition", "kill", "pause"} {
+			if !strings.Contains(part, "fault: "+kind) {
+				t.Errorf("%s: legend lacks fault kind %s", m[1], kind)
+			}
+		}
+	}
+	if n := strings.Count(html, `<tr class="interval"`); n != len(goldenIntervals) {
+		t.Errorf("interval table has %d rows, want %d", n, len(goldenIntervals))
+	}
+	if strings.Contains(html, "downsampled") {
+		t.Error("2000-op report should not be downsampled")
+	}
+
+	// summary.json
+	s, err := ReadSummary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Valid != checker.Invalid || len(s.Checkers) != 3 || s.Ops != 2000 || s.OK != a.Counts["ok"] || s.Faults != len(goldenIntervals) {
+		t.Errorf("summary = %+v", s)
+	}
+	if s.P99Ms <= 0 || s.OpsPerSec <= 0 || s.P99Ms < s.P50Ms {
+		t.Errorf("summary figures: p50 %v p99 %v ops/s %v", s.P50Ms, s.P99Ms, s.OpsPerSec)
+	}
+	if s.Info.Seed != 42 || s.Info.Rerun == "" {
+		t.Errorf("summary info = %+v", s.Info)
+	}
+}
+
+// scatterSeries counts the (type, f) combinations of completed client ops.
+func scatterSeries(a analysis) int {
+	seen := map[string]bool{}
+	for _, p := range a.Points {
+		seen[p.Type.String()+p.F] = true
+	}
+	return len(seen)
+}
+
+func TestWriteRunValid(t *testing.T) {
+	html, _ := writeGolden(t, t.TempDir(), 300, func([]history.Op) checker.Results { return validResults() })
+	if !strings.Contains(html, `<span class="verdict valid" id="verdict" data-verdict="true">VALID</span>`) {
+		t.Error("overall verdict is not shown as VALID")
+	}
+	if strings.Contains(html, `id="anomalies"`) {
+		t.Error("valid run has an anomalies section")
+	}
+}
+
+func TestWriteRunEmpty(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteRun(dir, RunInfo{Name: "empty"}, nil, checker.Results{}); err != nil {
+		t.Fatalf("WriteRun on an empty history: %v", err)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), "UNKNOWN") {
+		t.Error("empty results should show UNKNOWN")
+	}
+}
+
+var (
+	attrURLRe = regexp.MustCompile(`(?i)\b(src|href|xlink:href|action|srcset|poster)\s*=\s*["']?([^"'\s>]*)`)
+	cssURLRe  = regexp.MustCompile(`(?i)url\(\s*['"]?([^'")]*)`)
+	importRe  = regexp.MustCompile(`(?i)@import|<script|<iframe|<object|<embed|<img`)
+)
+
+// externalRefs lists every reference in an HTML page that is not relative
+// or a data: URL.
+func externalRefs(page string) []string {
+	var bad []string
+	for _, s := range []string{"http://", "https://", "ftp://", "//cdn", "file:"} {
+		if strings.Contains(strings.ToLower(page), s) {
+			bad = append(bad, "contains "+s)
+		}
+	}
+	ok := func(u string) bool {
+		u = strings.ToLower(u)
+		if strings.HasPrefix(u, "data:") || strings.HasPrefix(u, "#") {
+			return true
+		}
+		return !strings.Contains(u, ":") && !strings.HasPrefix(u, "/")
+	}
+	for _, m := range attrURLRe.FindAllStringSubmatch(page, -1) {
+		if !ok(m[2]) {
+			bad = append(bad, m[0])
+		}
+	}
+	for _, m := range cssURLRe.FindAllStringSubmatch(page, -1) {
+		if !ok(m[1]) {
+			bad = append(bad, m[0])
+		}
+	}
+	for _, m := range importRe.FindAllString(page, -1) {
+		bad = append(bad, m)
+	}
+	return bad
+}
+
+func TestNoExternalReferences(t *testing.T) {
+	store := t.TempDir()
+	dir := filepath.Join(store, "register", "20261121T230000Z")
+	html, _ := writeGolden(t, dir, 2000, invalidResults)
+	if bad := externalRefs(html); len(bad) > 0 {
+		t.Errorf("report.html references external resources: %q", bad)
+	}
+	if err := WriteIndex(store); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := os.ReadFile(filepath.Join(store, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := externalRefs(string(idx)); len(bad) > 0 {
+		t.Errorf("index.html references external resources: %q", bad)
+	}
+	if bad := externalRefs(`<img src="https://cdn.example/x.png"><a href="/etc/passwd">`); len(bad) < 3 {
+		t.Errorf("the scanner misses external references: %q", bad)
+	}
+}
+
+func TestDetailsRendering(t *testing.T) {
+	type custom struct {
+		A int     `json:"a"`
+		B float64 `json:"b"`
+	}
+	got := string(renderValue(map[string]any{"x": custom{1, 2.5}, "<k>": "<v>", "l": []int{1, 2}}, 0))
+	for _, s := range []string{"<th>&lt;k&gt;</th><td>&lt;v&gt;</td>", "<th>a</th><td>1</td>", "<th>b</th><td>2.5</td>", "<code>[1,2]</code>"} {
+		if !strings.Contains(got, s) {
+			t.Errorf("renderValue: %q lacks %q", got, s)
+		}
+	}
+}
+
+func TestSummaryJSON(t *testing.T) {
+	dir := t.TempDir()
+	writeGolden(t, dir, 300, invalidResults)
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"valid", "ops_per_sec", "p99_ms", "ops", "ok", "fail", "info_ops", "checkers", "info", "report"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("summary.json lacks %q", k)
+		}
+	}
+	if m["valid"] != false {
+		t.Errorf("summary valid = %v", m["valid"])
+	}
+}
