@@ -1,0 +1,60 @@
+package nemesis
+
+import (
+	"context"
+
+	"github.com/faultline/faultline/history"
+)
+
+// Cluster is what the nemesis needs from the runtime that hosts the nodes.
+// The Docker runtime (*docker.Cluster) implements it.
+type Cluster interface {
+	// Nodes returns the node names, e.g. ["n1","n2","n3"].
+	Nodes() []string
+	// IP returns the node's address on the private network.
+	IP(node string) string
+	// Kill sends SIGKILL to the node.
+	Kill(ctx context.Context, node string) error
+	// Start restarts a killed node.
+	Start(ctx context.Context, node string) error
+	// Pause freezes the node (docker pause).
+	Pause(ctx context.Context, node string) error
+	// Resume unfreezes a paused node.
+	Resume(ctx context.Context, node string) error
+	// Exec runs cmd as root in the node's container.
+	Exec(ctx context.Context, node string, cmd []string) (exitCode int, output string, err error)
+	// State returns the node's container state: "running", "paused",
+	// "killed", ...
+	State(node string) string
+	// Leader returns the id of the current Raft leader.
+	Leader(ctx context.Context) (string, error)
+	// AdminAddr returns "host:port" of the node's admin HTTP endpoint.
+	AdminAddr(node string) string
+	// WaitHealthy returns when every node is running and healthy and there
+	// is one leader, or with an error when ctx ends first.
+	WaitHealthy(ctx context.Context) error
+}
+
+// Recorder records history ops; Record assigns Index and Time and returns
+// the stored op. *history.Recorder implements it.
+type Recorder interface {
+	Record(op history.Op) history.Op
+}
+
+// Container states as reported by Cluster.State.
+const (
+	StateRunning = "running"
+	StatePaused  = "paused"
+	StateKilled  = "killed"
+)
+
+// isDown reports whether a container state means the process is not
+// running (killed, exited, dead, ...): anything but running or paused, and
+// not a transient state.
+func isDown(state string) bool {
+	switch state {
+	case StateKilled, "exited", "dead", "stopped", "created":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,29 @@
+// Package nemesis injects faults into a running cluster and records them in
+// the history: network partitions (grudges applied with netctl), random
+// packet loss, process kills and pauses, and clock skew through each node's
+// admin endpoint.
+//
+// The package is built from small pieces:
+//
+//   - Grudge: a pure "node -> nodes whose packets it drops" map, with
+//     constructors for the classic Jepsen shapes (halves, random-halves, one,
+//     majority-ring, bridge, leader, one-way).
+//   - Nemesis: one fault family (Invoke an op, Teardown, the Fs it handles);
+//     Compose dispatches by f. New builds the composed nemesis a Config
+//     enables; Config.WithSpec parses "partition,kill,pause,clock,loss".
+//   - Schedule: a seeded, deterministic list of (offset, op) steps that
+//     alternates start-fault / stop-fault every Config.Interval.
+//   - Run: the nemesis worker; it sleeps to each offset and records the
+//     invoke and the completion of every op as process
+//     history.NemesisProcess.
+//   - HealAll: the final phase; it resumes, restarts, heals the network,
+//     resets every clock and waits (bounded) until the cluster is healthy.
+//
+// Every fault is confirmed in effect before its completion is recorded as
+// ok (netctl list shows the rules, the container state reads back, /status
+// shows the clock offset). A fault that cannot be applied or confirmed is
+// recorded as info with the error, never skipped silently.
+//
+// The consumer interfaces Cluster and Recorder are defined here; the Docker
+// runtime and history.Recorder satisfy them.
+package nemesis

@@ -1,0 +1,269 @@
+package nemesis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/faultline/faultline/history"
+)
+
+// fakeCluster emulates a cluster: container states, netctl rules per node
+// (drop/loss/heal/list), a clock offset per node behind a real HTTP admin
+// endpoint, and a configurable leader. It records every call.
+type fakeCluster struct {
+	mu        sync.Mutex
+	nodes     []string
+	state     map[string]string
+	rules     map[string][]string
+	offsets   map[string]int64
+	leader    string
+	leaderErr error
+	calls     []string
+	execErr   map[string]error // node -> Exec error
+	stuck     map[string]bool  // node -> Kill/Pause/Start/Resume have no effect
+	unhealthy error            // WaitHealthy's answer once everything runs
+	admin     map[string]*httptest.Server
+}
+
+func newFake(t *testing.T, n int) *fakeCluster {
+	t.Helper()
+	f := &fakeCluster{state: map[string]string{}, rules: map[string][]string{}, offsets: map[string]int64{},
+		execErr: map[string]error{}, stuck: map[string]bool{}, admin: map[string]*httptest.Server{}}
+	for i := 1; i <= n; i++ {
+		node := fmt.Sprintf("n%d", i)
+		f.nodes = append(f.nodes, node)
+		f.state[node] = StateRunning
+		srv := httptest.NewServer(f.handler(node))
+		t.Cleanup(srv.Close)
+		f.admin[node] = srv
+	}
+	f.leader = "n1"
+	return f
+}
+
+func (f *fakeCluster) handler(node string) http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": node, "clock_offset_ms": f.offsets[node]})
+	}
+	// up locks f and answers 503 unless the node runs; the caller unlocks.
+	up := func(w http.ResponseWriter) bool {
+		f.mu.Lock()
+		if f.state[node] != StateRunning {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return false
+		}
+		return true
+	}
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		defer f.mu.Unlock()
+		if !up(w) {
+			return
+		}
+		reply(w)
+	})
+	mux.HandleFunc("POST /fault/clock", func(w http.ResponseWriter, r *http.Request) {
+		defer f.mu.Unlock()
+		if !up(w) {
+			return
+		}
+		var req clockRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.calls = append(f.calls, fmt.Sprintf("clock %s %s %d", node, req.Op, req.DeltaMs))
+		switch req.Op {
+		case "bump":
+			f.offsets[node] += req.DeltaMs
+		case "strobe":
+			f.offsets[node] = req.DeltaMs
+		case "reset":
+			f.offsets[node] = 0
+		default:
+			http.Error(w, "bad op", http.StatusBadRequest)
+			return
+		}
+		reply(w)
+	})
+	return mux
+}
+
+func (f *fakeCluster) Nodes() []string { return slices.Clone(f.nodes) }
+
+func (f *fakeCluster) IP(node string) string {
+	i := slices.Index(f.nodes, node)
+	if i < 0 {
+		return ""
+	}
+	return fmt.Sprintf("10.0.0.%d", i+2)
+}
+
+func (f *fakeCluster) node(ip string) string {
+	for _, n := range f.nodes {
+		if f.IP(n) == ip {
+			return n
+		}
+	}
+	return "?" + ip
+}
+
+func (f *fakeCluster) transition(op, node, from, to string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, op+" "+node)
+	if f.state[node] != from {
+		return fmt.Errorf("%s %s: node is %s", op, node, f.state[node])
+	}
+	if !f.stuck[node] {
+		f.state[node] = to
+	}
+	return nil
+}
+
+func (f *fakeCluster) Kill(_ context.Context, n string) error {
+	return f.transition("kill", n, StateRunning, StateKilled)
+}
+func (f *fakeCluster) Start(_ context.Context, n string) error {
+	return f.transition("start", n, StateKilled, StateRunning)
+}
+func (f *fakeCluster) Pause(_ context.Context, n string) error {
+	return f.transition("pause", n, StateRunning, StatePaused)
+}
+func (f *fakeCluster) Resume(_ context.Context, n string) error {
+	return f.transition("resume", n, StatePaused, StateRunning)
+}
+
+func (f *fakeCluster) State(n string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state[n]
+}
+
+func (f *fakeCluster) Leader(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leader, f.leaderErr
+}
+
+func (f *fakeCluster) AdminAddr(n string) string {
+	return strings.TrimPrefix(f.admin[n].URL, "http://")
+}
+
+func (f *fakeCluster) WaitHealthy(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.nodes {
+		if f.state[n] != StateRunning {
+			return fmt.Errorf("%s is %s", n, f.state[n])
+		}
+	}
+	return f.unhealthy
+}
+
+// Exec emulates netctl: drop --from/--to, loss --percent N [--from], heal,
+// list. It fails like docker exec when the container is not running.
+func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "exec "+node+" "+strings.Join(cmd, " "))
+	if err := f.execErr[node]; err != nil {
+		return -1, "", err
+	}
+	if f.state[node] != StateRunning {
+		return -1, "", fmt.Errorf("container %s is %s", node, f.state[node])
+	}
+	if len(cmd) < 2 || cmd[0] != NetctlPath {
+		return 127, "not found", nil
+	}
+	flag := func(name string) string {
+		i := slices.Index(cmd, name)
+		if i < 0 || i+1 >= len(cmd) {
+			return ""
+		}
+		return cmd[i+1]
+	}
+	switch cmd[1] {
+	case "drop":
+		for _, dir := range []string{"--from", "--to"} {
+			for _, ip := range strings.Split(flag(dir), ",") {
+				if ip != "" {
+					f.rules[node] = append(f.rules[node], "drop "+strings.TrimPrefix(dir, "--")+" "+ip)
+				}
+			}
+		}
+	case "loss":
+		p, err := strconv.Atoi(flag("--percent"))
+		if err != nil || p < 1 || p > 100 {
+			return 2, "bad --percent", nil
+		}
+		from := flag("--from")
+		if from == "" {
+			from = "any"
+		}
+		for _, ip := range strings.Split(from, ",") {
+			f.rules[node] = append(f.rules[node], fmt.Sprintf("loss %d%% from %s", p, ip))
+		}
+	case "heal":
+		delete(f.rules, node)
+	case "list":
+		if len(f.rules[node]) == 0 {
+			return 0, "", nil
+		}
+		return 0, strings.Join(f.rules[node], "\n") + "\n", nil
+	default:
+		return 2, "usage", nil
+	}
+	return 0, "", nil
+}
+
+// dropsFrom returns the nodes whose packets node drops, per its rules.
+func (f *fakeCluster) dropsFrom(node string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, r := range f.rules[node] {
+		fs := strings.Fields(r)
+		out = append(out, f.node(fs[len(fs)-1]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (f *fakeCluster) set(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn()
+}
+
+// memRecorder is an in-memory Recorder.
+type memRecorder struct {
+	mu  sync.Mutex
+	ops []history.Op
+}
+
+func (r *memRecorder) Record(op history.Op) history.Op {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	op.Index = int64(len(r.ops))
+	op.Time = op.Index
+	r.ops = append(r.ops, op)
+	return op
+}
+
+func (r *memRecorder) all() []history.Op {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ops)
+}
+
+var errBoom = errors.New("boom")

@@ -1,0 +1,198 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/faultline/faultline/history"
+)
+
+// Fault op names (history f values).
+const (
+	FStartPartition = "start-partition"
+	FStopPartition  = "stop-partition"
+	FStartLoss      = "start-loss"
+	FStopLoss       = "stop-loss"
+	FKill           = "kill"
+	FStart          = "start"
+	FPause          = "pause"
+	FResume         = "resume"
+	FBumpClock      = "bump-clock"
+	FStrobeClock    = "strobe-clock"
+	FResetClock     = "reset-clock"
+)
+
+// Nemesis injects one family of faults. Invoke performs op (an invoke whose
+// F is one of Fs) and returns its completion: Type OK when the fault is
+// confirmed in effect, Type Info with Error set (and a non-nil error) when
+// it could not be applied or confirmed. The completion's Value says what was
+// done. Teardown undoes every fault the nemesis may have left in effect; it
+// is safe to call on any exit path, even with a cancelled ctx.
+type Nemesis interface {
+	Invoke(ctx context.Context, op history.Op) (history.Op, error)
+	Teardown(ctx context.Context) error
+	Fs() []string
+}
+
+// complete builds the completion of invoke: OK with value, or Info with
+// value and err's message when err is not nil.
+func complete(invoke history.Op, value any, err error) (history.Op, error) {
+	c := history.Op{Type: history.OK, Process: history.NemesisProcess, F: invoke.F,
+		Value: value, Node: invoke.Node}
+	if err != nil {
+		c.Type = history.Info
+		c.Error = err.Error()
+	}
+	return c, err
+}
+
+// Compose returns a Nemesis that dispatches each op to the nemesis whose
+// Fs contains op.F. Two nemeses claiming the same f is an error.
+func Compose(ns ...Nemesis) (Nemesis, error) {
+	c := &composed{byF: map[string]Nemesis{}}
+	for _, n := range ns {
+		for _, f := range n.Fs() {
+			if _, dup := c.byF[f]; dup {
+				return nil, fmt.Errorf("nemesis: compose: f %q is handled twice", f)
+			}
+			c.byF[f] = n
+		}
+		c.all = append(c.all, n)
+	}
+	return c, nil
+}
+
+type composed struct {
+	byF map[string]Nemesis
+	all []Nemesis
+}
+
+func (c *composed) Invoke(ctx context.Context, op history.Op) (history.Op, error) {
+	n, ok := c.byF[op.F]
+	if !ok {
+		return complete(op, op.Value, fmt.Errorf("nemesis: no nemesis handles f %q (have %v)", op.F, c.Fs()))
+	}
+	return n.Invoke(ctx, op)
+}
+
+// Teardown tears down every member, in reverse order, and joins the errors.
+func (c *composed) Teardown(ctx context.Context) error {
+	var errs []error
+	for _, n := range slices.Backward(c.all) {
+		errs = append(errs, n.Teardown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *composed) Fs() []string {
+	fs := make([]string, 0, len(c.byF))
+	for f := range c.byF {
+		fs = append(fs, f)
+	}
+	sort.Strings(fs)
+	return fs
+}
+
+// Targets of kill, pause, loss and clock faults.
+const (
+	TargetOne      = "one"
+	TargetMinority = "minority"
+	TargetMajority = "majority"
+	TargetAll      = "all"
+	TargetLeader   = "leader"
+)
+
+// Targets lists every target.
+var Targets = []string{TargetOne, TargetMinority, TargetMajority, TargetAll, TargetLeader}
+
+// pickTargets chooses the nodes a target names: one random node, a random
+// minority (floor(n/2) nodes), a random majority, all nodes, or the leader.
+// The result is sorted.
+func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string) ([]string, error) {
+	nodes := cl.Nodes()
+	if len(nodes) == 0 {
+		return nil, errors.New("nemesis: cluster has no nodes")
+	}
+	var out []string
+	switch target {
+	case TargetOne:
+		out = []string{nodes[rng.IntN(len(nodes))]}
+	case TargetMinority:
+		out = shuffled(rng, nodes)[:Majority(len(nodes))-1]
+	case TargetMajority:
+		out = shuffled(rng, nodes)[:Majority(len(nodes))]
+	case TargetAll:
+		out = slices.Clone(nodes)
+	case TargetLeader:
+		l, err := cl.Leader(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("nemesis: find leader: %w", err)
+		}
+		if !slices.Contains(nodes, l) {
+			return nil, fmt.Errorf("nemesis: leader %q is not one of %v", l, nodes)
+		}
+		out = []string{l}
+	default:
+		return nil, fmt.Errorf("nemesis: unknown target %q (want one of %v)", target, Targets)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// teardownCtx returns ctx, or when ctx is already done a fresh bounded
+// context carrying its values, so cleanup runs on every exit path.
+func teardownCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// waitFor polls cond every 100 ms until it returns true, ctx ends or d
+// passes; it reports whether cond became true.
+func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return cond()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stringArg reads a string invoke value (or a map's "target"/"grudge" key).
+func stringArg(v any, key, def string) string {
+	switch x := v.(type) {
+	case string:
+		if x != "" {
+			return x
+		}
+	case map[string]any:
+		if s, ok := x[key].(string); ok && s != "" {
+			return s
+		}
+	}
+	return def
+}
+
+// intArg reads an integral key of a map invoke value.
+func intArg(v any, key string, def int64) int64 {
+	if m, ok := v.(map[string]any); ok {
+		if n, ok := history.Int(m[key]); ok {
+			return n
+		}
+	}
+	return def
+}

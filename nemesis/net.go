@@ -1,0 +1,243 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/faultline/faultline/history"
+)
+
+// NetctlPath is where netctl lives inside each node container.
+const NetctlPath = "/netctl"
+
+// netctl runs `/netctl args...` in node and fails on a non-zero exit.
+func netctl(ctx context.Context, cl Cluster, node string, args ...string) (string, error) {
+	cmd := append([]string{NetctlPath}, args...)
+	code, out, err := cl.Exec(ctx, node, cmd)
+	if err != nil {
+		return out, fmt.Errorf("nemesis: %s: %s: %w", node, strings.Join(cmd, " "), err)
+	}
+	if code != 0 {
+		return out, fmt.Errorf("nemesis: %s: %s: exit %d: %s", node, strings.Join(cmd, " "), code, strings.TrimSpace(out))
+	}
+	return out, nil
+}
+
+// ips maps node names to their private IPs, comma-joined for netctl.
+func ips(cl Cluster, nodes []string) (string, error) {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		ip := cl.IP(n)
+		if ip == "" {
+			return "", fmt.Errorf("nemesis: no IP for node %q", n)
+		}
+		out[i] = ip
+	}
+	return strings.Join(out, ","), nil
+}
+
+// listShows runs `netctl list` in node and checks that every IP in want
+// appears in the rules (as a whole address token).
+func listShows(ctx context.Context, cl Cluster, node, want string) error {
+	out, err := netctl(ctx, cl, node, "list")
+	if err != nil {
+		return err
+	}
+	tokens := strings.FieldsFunc(out, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	for _, ip := range strings.Split(want, ",") {
+		if !slices.Contains(tokens, ip) {
+			return fmt.Errorf("nemesis: %s: netctl list does not show a rule for %s: %q", node, ip, strings.TrimSpace(out))
+		}
+	}
+	return nil
+}
+
+// applyDrops installs g (and, when percent > 0, random loss instead of a
+// full drop) in every node it names and confirms each rule with netctl list.
+// It returns the part of g confirmed in effect.
+func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge, error) {
+	done := Grudge{}
+	var errs []error
+	for _, node := range cl.Nodes() {
+		from := g[node]
+		if len(from) == 0 {
+			continue
+		}
+		addrs, err := ips(cl, from)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		args := []string{"drop", "--from", addrs}
+		if percent > 0 {
+			args = []string{"loss", "--percent", strconv.Itoa(percent), "--from", addrs}
+		}
+		if _, err := netctl(ctx, cl, node, args...); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := listShows(ctx, cl, node, addrs); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done[node] = from
+	}
+	return done, errors.Join(errs...)
+}
+
+// healNet runs `netctl heal` on every node and confirms `netctl list` is
+// empty. It returns the nodes confirmed clean.
+func healNet(ctx context.Context, cl Cluster, nodes []string) ([]string, error) {
+	var healed []string
+	var errs []error
+	for _, node := range nodes {
+		if _, err := netctl(ctx, cl, node, "heal"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out, err := netctl(ctx, cl, node, "list")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if s := strings.TrimSpace(out); s != "" {
+			errs = append(errs, fmt.Errorf("nemesis: %s: rules remain after netctl heal: %q", node, s))
+			continue
+		}
+		healed = append(healed, node)
+	}
+	return healed, errors.Join(errs...)
+}
+
+// netNemesis is the shared base of the partition and loss nemeses: both
+// install netctl rules, and both stop ops remove every netctl rule.
+type netNemesis struct {
+	cl        Cluster
+	startF    string
+	stopF     string
+	mu        sync.Mutex
+	rng       *rand.Rand
+	build     func(ctx context.Context, op history.Op) (Grudge, map[string]any, error)
+	percent   func(op history.Op) int
+	installed bool
+}
+
+func (n *netNemesis) Fs() []string { return []string{n.startF, n.stopF} }
+
+func (n *netNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch op.F {
+	case n.startF:
+		g, value, err := n.build(ctx, op)
+		if err != nil {
+			return complete(op, value, err)
+		}
+		n.installed = true
+		done, err := applyDrops(ctx, n.cl, g, n.percent(op))
+		key := "grudge"
+		if n.startF == FStartLoss {
+			key = "from"
+		}
+		value[key] = done.Value()
+		return complete(op, value, err)
+	case n.stopF:
+		healed, err := healNet(ctx, n.cl, n.cl.Nodes())
+		if err == nil {
+			n.installed = false
+		}
+		return complete(op, map[string]any{"healed": strs(healed)}, err)
+	}
+	return complete(op, op.Value, fmt.Errorf("nemesis: %s nemesis cannot do f %q", n.startF, op.F))
+}
+
+// Teardown removes every netctl rule on every node if this nemesis may
+// have installed any.
+func (n *netNemesis) Teardown(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.installed {
+		return nil
+	}
+	ctx, cancel := teardownCtx(ctx)
+	defer cancel()
+	if _, err := healNet(ctx, n.cl, n.cl.Nodes()); err != nil {
+		return fmt.Errorf("nemesis: teardown %s: %w", n.startF, err)
+	}
+	n.installed = false
+	return nil
+}
+
+// NewPartition returns the nemesis for start-partition / stop-partition.
+// A start-partition value is a grudge kind (string, default: a random one
+// of grudges) or a map {"grudge": kind}; the completion value is
+// {"kind": kind, "grudge": {node: [nodes it drops]}}. stop-partition runs
+// netctl heal on every node (which also removes loss rules).
+func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
+	n := &netNemesis{cl: cl, startF: FStartPartition, stopF: FStopPartition, rng: rng,
+		percent: func(history.Op) int { return 0 }}
+	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
+		kind := stringArg(op.Value, "grudge", "")
+		if kind == "" && len(grudges) > 0 {
+			kind = grudges[n.rng.IntN(len(grudges))]
+		}
+		value := map[string]any{"kind": kind}
+		var leader string
+		if kind == GrudgeLeader {
+			l, err := cl.Leader(ctx)
+			if err != nil {
+				return nil, value, fmt.Errorf("nemesis: leader partition: find leader: %w", err)
+			}
+			leader = l
+		}
+		g, err := NewGrudge(kind, n.rng, cl.Nodes(), leader)
+		return g, value, err
+	}
+	return n
+}
+
+// NewLoss returns the nemesis for start-loss / stop-loss: random packet
+// drop (nftables, via netctl loss) at a percentage on every link touching
+// the target nodes. A start-loss value is a map {"percent": N, "target": t}
+// (defaults: percent, target). The chosen nodes drop N% of what they receive
+// from every other node, and the other nodes drop N% of what they receive
+// from the chosen ones; the completion value is {"percent": N, "target": t,
+// "nodes": [...], "from": {node: [nodes it loses packets from]}}. stop-loss
+// runs netctl heal on every node (which also removes partition rules).
+func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis {
+	n := &netNemesis{cl: cl, startF: FStartLoss, stopF: FStopLoss, rng: rng}
+	n.percent = func(op history.Op) int { return int(intArg(op.Value, "percent", int64(percent))) }
+	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
+		p := n.percent(op)
+		def := TargetAll
+		if len(targets) > 0 {
+			def = targets[n.rng.IntN(len(targets))]
+		}
+		target := stringArg(op.Value, "target", def)
+		value := map[string]any{"percent": int64(p), "target": target}
+		if p <= 0 || p > 100 {
+			return nil, value, fmt.Errorf("nemesis: loss percent %d out of range 1..100", p)
+		}
+		chosen, err := pickTargets(ctx, cl, n.rng, target)
+		if err != nil {
+			return nil, value, err
+		}
+		value["nodes"] = strs(chosen)
+		g := Grudge{}
+		for _, a := range cl.Nodes() {
+			for _, b := range cl.Nodes() {
+				if a != b && (slices.Contains(chosen, a) || slices.Contains(chosen, b)) {
+					g[a] = append(g[a], b)
+				}
+			}
+		}
+		return g.normalize(), value, nil
+	}
+	return n
+}
