@@ -42,17 +42,28 @@ func ips(cl Cluster, nodes []string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
-// listShows runs `netctl list` in node and checks that every IP in want
-// appears in the rules (as a whole address token).
-func listShows(ctx context.Context, cl Cluster, node, want string) error {
+// ruleLine is how `netctl list` prints an inbound rule from ip.
+func ruleLine(percent int, ip string) string {
+	if percent <= 0 || percent >= 100 {
+		return "drop from " + ip
+	}
+	return "loss " + strconv.Itoa(percent) + "% from " + ip
+}
+
+// listShows runs `netctl list` in node and checks that it prints the rule
+// for every IP in want (comma-separated).
+func listShows(ctx context.Context, cl Cluster, node, want string, percent int) error {
 	out, err := netctl(ctx, cl, node, "list")
 	if err != nil {
 		return err
 	}
-	tokens := strings.FieldsFunc(out, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	lines := strings.Split(out, "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
 	for _, ip := range strings.Split(want, ",") {
-		if !slices.Contains(tokens, ip) {
-			return fmt.Errorf("nemesis: %s: netctl list does not show a rule for %s: %q", node, ip, strings.TrimSpace(out))
+		if r := ruleLine(percent, ip); !slices.Contains(lines, r) {
+			return fmt.Errorf("nemesis: %s: netctl list does not show %q: %q", node, r, strings.TrimSpace(out))
 		}
 	}
 	return nil
@@ -82,7 +93,7 @@ func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge,
 			errs = append(errs, err)
 			continue
 		}
-		if err := listShows(ctx, cl, node, addrs); err != nil {
+		if err := listShows(ctx, cl, node, addrs, percent); err != nil {
 			errs = append(errs, err)
 			continue
 		}
