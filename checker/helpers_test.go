@@ -101,4 +101,6 @@ func loadJepsenLog(t testing.TB, path string) []history.Op {
 	return ops
 }
 
-func testdata(parts ...string) string { return filepath.Join(append([]string{"testdata"}, parts...)...) }
+func testdata(parts ...string) string {
+	return filepath.Join(append([]string{"testdata"}, parts...)...)
+}
