@@ -1,0 +1,235 @@
+package checker
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/history"
+)
+
+func deepCopy(v any) any {
+	if l, ok := v.([]any); ok {
+		out := make([]any, len(l))
+		for i, x := range l {
+			out[i] = deepCopy(x)
+		}
+		return out
+	}
+	return v
+}
+
+func copyOps(ops []history.Op) []history.Op {
+	out := make([]history.Op, len(ops))
+	for i, o := range ops {
+		o.Value = deepCopy(o.Value)
+		out[i] = o
+	}
+	return out
+}
+
+// laRead is an ok read micro-op: the txn's completion position, its
+// invocation position, and the mop.
+type laRead struct {
+	inv, comp int
+	mop       []any
+}
+
+type laView struct {
+	reads   []laRead
+	writers map[[2]int64][2]int // (key, value) -> (inv, comp) of the ok appender
+}
+
+func viewOf(ops []history.Op) laView {
+	v := laView{writers: map[[2]int64][2]int{}}
+	inv := map[int]int{}
+	for i, o := range ops {
+		if o.Type == history.Invoke {
+			inv[o.Process] = i
+			continue
+		}
+		if o.Type != history.OK {
+			continue
+		}
+		for _, m := range o.Value.([]any) {
+			mv := m.([]any)
+			if mv[0] == "r" {
+				v.reads = append(v.reads, laRead{inv[o.Process], i, mv})
+			} else {
+				v.writers[[2]int64{mv[1].(int64), mv[2].(int64)}] = [2]int{inv[o.Process], i}
+			}
+		}
+	}
+	return v
+}
+
+func readList(m []any) []any {
+	if m[2] == nil {
+		return nil
+	}
+	return m[2].([]any)
+}
+
+type fault struct {
+	name   string
+	inject func(ops []history.Op, rng *rand.Rand) bool
+}
+
+var listAppendFaults = []fault{
+	{"lost-append", func(ops []history.Op, rng *rand.Rand) bool {
+		v := viewOf(ops)
+		var cands [][2]int64
+		for _, r := range v.reads {
+			for _, x := range readList(r.mop) {
+				kv := [2]int64{r.mop[1].(int64), x.(int64)}
+				if w, ok := v.writers[kv]; ok && w[1] < r.inv {
+					cands = append(cands, kv)
+				}
+			}
+		}
+		if len(cands) == 0 {
+			return false
+		}
+		kv := cands[rng.IntN(len(cands))]
+		for _, r := range v.reads {
+			if r.mop[1].(int64) != kv[0] {
+				continue
+			}
+			var out []any
+			for _, x := range readList(r.mop) {
+				if x.(int64) != kv[1] {
+					out = append(out, x)
+				}
+			}
+			r.mop[2] = out
+		}
+		return true
+	}},
+	{"stale-read", func(ops []history.Op, rng *rand.Rand) bool {
+		v := viewOf(ops)
+		var cands []laRead
+		for _, r := range v.reads {
+			l := readList(r.mop)
+			if len(l) == 0 {
+				continue
+			}
+			if w, ok := v.writers[[2]int64{r.mop[1].(int64), l[len(l)-1].(int64)}]; ok && w[1] < r.inv {
+				cands = append(cands, r)
+			}
+		}
+		if len(cands) == 0 {
+			return false
+		}
+		r := cands[rng.IntN(len(cands))]
+		l := readList(r.mop)
+		r.mop[2] = l[:len(l)-1]
+		return true
+	}},
+	{"duplicate", func(ops []history.Op, rng *rand.Rand) bool {
+		v := viewOf(ops)
+		var cands []laRead
+		for _, r := range v.reads {
+			if len(readList(r.mop)) > 0 {
+				cands = append(cands, r)
+			}
+		}
+		if len(cands) == 0 {
+			return false
+		}
+		r := cands[rng.IntN(len(cands))]
+		l := readList(r.mop)
+		r.mop[2] = append(l, l[len(l)-1])
+		return true
+	}},
+	{"reordered-version", func(ops []history.Op, rng *rand.Rand) bool {
+		v := viewOf(ops)
+		longest := map[int64]int{}
+		for _, r := range v.reads {
+			longest[r.mop[1].(int64)] = max(longest[r.mop[1].(int64)], len(readList(r.mop)))
+		}
+		var cands []laRead
+		for _, r := range v.reads {
+			n := len(readList(r.mop))
+			if n < 2 {
+				continue
+			}
+			others := 0
+			for _, o := range v.reads {
+				if o.mop[1] == r.mop[1] && len(readList(o.mop)) >= n {
+					others++
+				}
+			}
+			if others >= 2 {
+				cands = append(cands, r)
+			}
+		}
+		if len(cands) == 0 {
+			return false
+		}
+		r := cands[rng.IntN(len(cands))]
+		l := readList(r.mop)
+		l[len(l)-1], l[len(l)-2] = l[len(l)-2], l[len(l)-1]
+		return true
+	}},
+}
+
+func smallListAppend(seed int64) []history.Op {
+	return GenerateListAppendHistory(ListAppendGenConfig{Seed: seed, Txns: 150, Processes: 5,
+		Keys: 3, MaxWritesPerKey: 12, MaxMops: 4, InfoRate: 0.1, FailRate: 0.1})
+}
+
+func TestListAppendPropertyValid(t *testing.T) {
+	for seed := int64(1); seed <= 300; seed++ {
+		r := NewListAppend(ListAppendConfig{}).Check(context.Background(), smallListAppend(seed))
+		if r.Valid != Valid {
+			t.Fatalf("seed %d: generated history judged %s: %s", seed, r.Valid, r.Explanation)
+		}
+	}
+}
+
+func TestListAppendPropertyFaults(t *testing.T) {
+	for _, f := range listAppendFaults {
+		t.Run(f.name, func(t *testing.T) {
+			injected := 0
+			for seed := int64(1); seed <= 150; seed++ {
+				ops := copyOps(smallListAppend(seed))
+				if !f.inject(ops, rand.New(rand.NewPCG(uint64(seed), 7))) {
+					continue
+				}
+				injected++
+				r := NewListAppend(ListAppendConfig{}).Check(context.Background(), ops)
+				if r.Valid != Invalid {
+					t.Fatalf("seed %d: %s not caught: %s %s", seed, f.name, r.Valid, r.Explanation)
+				}
+			}
+			if injected < 100 {
+				t.Fatalf("only %d histories could take the fault", injected)
+			}
+		})
+	}
+}
+
+func TestRegisterProperty(t *testing.T) {
+	for seed := int64(1); seed <= 100; seed++ {
+		ops := GenerateRegisterHistory(RegisterGenConfig{Seed: seed, Ops: 300, Keys: 3, Processes: 5, InfoRate: 0.1, FailRate: 0.05})
+		l, _ := NewLinearizable(LinearizableConfig{Model: "cas-register", TimeLimit: 10 * time.Second})
+		if r := l.Check(context.Background(), ops); r.Valid != Valid {
+			t.Fatalf("seed %d: generated history judged %s: %s", seed, r.Valid, r.Explanation)
+		}
+		// Fault: one ok read returns a value nobody wrote.
+		rng := rand.New(rand.NewPCG(uint64(seed), 9))
+		var reads []int
+		for i, o := range ops {
+			if o.Type == history.OK && o.F == "read" {
+				reads = append(reads, i)
+			}
+		}
+		bad := copyOps(ops)
+		i := reads[rng.IntN(len(reads))]
+		bad[i].Value = []any{bad[i].Value.([]any)[0], int64(1000 + seed)}
+		if r := l.Check(context.Background(), bad); r.Valid != Invalid {
+			t.Fatalf("seed %d: corrupted read #%d not caught: %s", seed, i, r.Explanation)
+		}
+	}
+}
