@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -126,8 +127,15 @@ func newPlot(a *analysis, title, ylabel string) *plot.Plot {
 	p.X.Label.Text = "time since start (s)"
 	p.Y.Label.Text = ylabel
 	p.X.Min, p.X.Max = 0, math.Max(seconds(a.End), 0.001)
-	p.Legend.Top = true
-	p.Legend.Left = false
+	sans(&p.Title.TextStyle.Font)
+	sans(&p.X.Label.TextStyle.Font)
+	sans(&p.Y.Label.TextStyle.Font)
+	sans(&p.X.Tick.Label.Font)
+	sans(&p.Y.Tick.Label.Font)
+	sans(&p.Legend.TextStyle.Font)
+	p.Title.TextStyle.Font.Size = vg.Points(13)
+	p.Legend.TextStyle.Font.Size = vg.Points(10)
+	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	seen := map[string]bool{}
 	var kinds []string
@@ -145,7 +153,15 @@ func newPlot(a *analysis, title, ylabel string) *plot.Plot {
 	return p
 }
 
-// render draws p as inline SVG, tagging the marked groups.
+// sans switches a plot font to Liberation Sans (the SVG names fallbacks).
+func sans(f *font.Font) { f.Variant = "Sans" }
+
+// fontFallback is what the SVG's font-family gets instead of the bare name
+// of the font gonum measured text with.
+const fontFallback = `font-family:'Liberation Sans',Arial,Helvetica,sans-serif;`
+
+// render draws p as inline SVG, tagging the marked groups. The legend is
+// drawn to the right of the plot area, where it hides no data.
 func render(p *plot.Plot, out *plotSVG, a *analysis) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -154,12 +170,27 @@ func render(p *plot.Plot, out *plotSVG, a *analysis) (err error) {
 	}()
 	w, h := 10*vg.Inch, 3.4*vg.Inch
 	c := vgsvg.New(w, h)
-	p.Draw(draw.New(c))
+	dc := draw.New(c)
+	leg := p.Legend
+	p.Legend = plot.NewLegend() // drawn separately
+	lw := leg.Rectangle(dc).Size().X
+	if lw > 0 {
+		lw += 12
+	}
+	area := dc
+	area.Max.X -= lw
+	p.Draw(area)
+	if lw > 0 {
+		la := dc
+		la.Min.X = area.Max.X + 6
+		la.Max.Y -= 28 // below the title
+		leg.Draw(la)
+	}
 	var buf bytes.Buffer
 	if _, err := c.WriteTo(&buf); err != nil {
 		return fmt.Errorf("reports: writing plot %q: %w", out.Title, err)
 	}
-	s := buf.String()
+	s := strings.ReplaceAll(buf.String(), "font-family:Liberation Sans;", fontFallback)
 	i := strings.Index(s, "<svg")
 	j := strings.Index(s[i:], ">")
 	if i < 0 || j < 0 {
