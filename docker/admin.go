@@ -1,0 +1,236 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// NodeStatus is a node's admin GET /status document.
+type NodeStatus struct {
+	ID            string `json:"id"`
+	State         string `json:"state"` // raft state: Leader, Follower, Candidate, Shutdown
+	LeaderID      string `json:"leader_id"`
+	LeaderAddr    string `json:"leader_addr"`
+	Term          uint64 `json:"term"`
+	CommitIndex   uint64 `json:"commit_index"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	LastContactMS int64  `json:"last_contact_ms"`
+	ReadMode      string `json:"read_mode"`
+	ClockOffsetMS int64  `json:"clock_offset_ms"`
+}
+
+// ErrNoLeader is wrapped by Leader's error when no leader is agreed on.
+var ErrNoLeader = errors.New("no leader agreed by a majority")
+
+// adminRequestTimeout bounds one admin HTTP request, so that a paused or
+// partitioned node cannot stall Leader or WaitHealthy.
+const adminRequestTimeout = time.Second
+
+// adminClient talks to the nodes' admin ports over 127.0.0.1 (never a
+// proxy), without keep-alives: connections do not outlive kills/pauses.
+type adminClient struct{ hc *http.Client }
+
+func newAdminClient() *adminClient {
+	return &adminClient{hc: &http.Client{
+		Timeout: adminRequestTimeout,
+		Transport: &http.Transport{
+			Proxy:             nil,
+			DialContext:       (&net.Dialer{Timeout: adminRequestTimeout}).DialContext,
+			DisableKeepAlives: true,
+		},
+	}}
+}
+
+func (a *adminClient) close() { a.hc.CloseIdleConnections() }
+
+// get GETs http://addr+path and returns the body of a 200 answer.
+func (a *adminClient) get(ctx context.Context, addr, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// Status fetches the node's /status.
+func (c *Cluster) Status(ctx context.Context, id string) (NodeStatus, error) {
+	if _, err := c.node(id); err != nil {
+		return NodeStatus{}, err
+	}
+	body, err := c.admin.get(ctx, c.AdminAddr(id), "/status")
+	if err != nil {
+		return NodeStatus{}, fmt.Errorf("docker: status of node %s: %w", id, err)
+	}
+	var st NodeStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		return NodeStatus{}, fmt.Errorf("docker: status of node %s: bad JSON %q: %w", id, body, err)
+	}
+	return st, nil
+}
+
+// healthy reports whether the node answers /healthz with 200.
+func (c *Cluster) healthy(ctx context.Context, id string) error {
+	_, err := c.admin.get(ctx, c.AdminAddr(id), "/healthz")
+	return err
+}
+
+// statuses fetches /status of every running node concurrently; nodes that
+// do not answer are missing from the map and their errors are returned.
+func (c *Cluster) statuses(ctx context.Context) (map[string]NodeStatus, map[string]error) {
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sts  = map[string]NodeStatus{}
+		errs = map[string]error{}
+	)
+	for _, id := range c.ids {
+		if st := c.State(id); st != StateRunning.String() {
+			errs[id] = fmt.Errorf("node %s is %s", id, st)
+			continue
+		}
+		wg.Go(func() {
+			st, err := c.Status(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[id] = err
+			} else {
+				sts[id] = st
+			}
+		})
+	}
+	wg.Wait()
+	return sts, errs
+}
+
+// Leader returns the leader id that a majority of the cluster's nodes
+// report in /status (a node counts for the leader it names; the leader
+// itself must be among them). Paused, killed and unreachable nodes do not
+// vote, so a leader needs a reachable majority. The error wraps ErrNoLeader.
+func (c *Cluster) Leader(ctx context.Context) (string, error) {
+	sts, errs := c.statuses(ctx)
+	return agreedLeader(len(c.ids), sts, errs)
+}
+
+// agreedLeader picks the leader named by a majority of n nodes.
+func agreedLeader(n int, sts map[string]NodeStatus, errs map[string]error) (string, error) {
+	votes := map[string]int{}
+	for _, st := range sts {
+		if st.LeaderID != "" {
+			votes[st.LeaderID]++
+		}
+	}
+	for id, v := range votes {
+		if _, self := sts[id]; self && sts[id].LeaderID == id && v > n/2 {
+			return id, nil
+		}
+	}
+	var parts []string
+	for _, id := range slices.Sorted(maps.Keys(sts)) {
+		parts = append(parts, fmt.Sprintf("%s: %s leader=%q term=%d", id, sts[id].State, sts[id].LeaderID, sts[id].Term))
+	}
+	for _, id := range slices.Sorted(maps.Keys(errs)) {
+		parts = append(parts, fmt.Sprintf("%s: %v", id, errs[id]))
+	}
+	return "", fmt.Errorf("docker: %w (%d nodes; %s)", ErrNoLeader, n, strings.Join(parts, "; "))
+}
+
+// WaitHealthy waits, bounded by ctx, until every node is running, answers
+// /healthz, and all of them name the same leader. It fails at once when a
+// node is not running (start or resume it first); on timeout the error
+// says what each node was missing.
+func (c *Cluster) WaitHealthy(ctx context.Context) error {
+	for _, id := range c.ids {
+		if st := c.State(id); st != StateRunning.String() {
+			return fmt.Errorf("docker: node %s is %s: Start or Resume it before waiting for a healthy cluster", id, st)
+		}
+	}
+	var last error
+	for {
+		last = c.checkHealthy(ctx)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("docker: cluster not healthy: %w (last: %v; see the node logs via Cluster.Logs)", ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// WaitNode waits, bounded by ctx, until the node answers /healthz and
+// knows a leader (e.g. after Start of a killed node).
+func (c *Cluster) WaitNode(ctx context.Context, id string) error {
+	if _, err := c.node(id); err != nil {
+		return err
+	}
+	var last error
+	for {
+		last = c.healthy(ctx, id)
+		if last == nil {
+			var st NodeStatus
+			if st, last = c.Status(ctx, id); last == nil && st.LeaderID == "" {
+				last = fmt.Errorf("node %s knows no leader yet (%s, term %d)", id, st.State, st.Term)
+			}
+		}
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("docker: node %s not healthy: %w (last: %v)", id, ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// checkHealthy is one round of WaitHealthy's condition.
+func (c *Cluster) checkHealthy(ctx context.Context) error {
+	var errs []error
+	for _, id := range c.ids {
+		if err := c.healthy(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("node %s: /healthz: %w", id, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	sts, serrs := c.statuses(ctx)
+	leader, err := agreedLeader(len(c.ids), sts, serrs)
+	if err != nil {
+		return err
+	}
+	for _, id := range c.ids {
+		st, ok := sts[id]
+		if !ok {
+			return fmt.Errorf("node %s: %v", id, serrs[id])
+		}
+		if st.LeaderID != leader {
+			return fmt.Errorf("node %s names leader %q, the majority %q", id, st.LeaderID, leader)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,682 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"golang.org/x/sync/errgroup"
+)
+
+// Cluster is a running kvnode cluster: one container per node on a private
+// network. All methods are safe for concurrent use; operations on one node
+// are serialized.
+type Cluster struct {
+	cfg   Config
+	log   *slog.Logger
+	runID string
+	image string
+	cli   *testcontainers.DockerClient
+	ids   []string
+	nodes map[string]*node
+	admin *adminClient
+
+	mu      sync.Mutex // guards netID, netName
+	netID   string
+	netName string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// node is one member: its fixed host ports and its lifecycle state.
+type node struct {
+	id         string
+	clientPort int
+	adminPort  int
+
+	mu     sync.Mutex // serializes operations on this node
+	st     nodeState
+	lastIP string // last known address on the private network
+}
+
+// Start creates a cluster as cfg says and returns once every node answers
+// /healthz and they agree on a leader (bounded by cfg.StartTimeout). On
+// failure everything created so far is removed.
+func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("docker: invalid config: %w", err)
+	}
+	t0 := time.Now()
+	log := cfg.Logger
+	cli, err := newClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Reap {
+		if err := reap(ctx, cli, log); err != nil {
+			log.Warn("docker: reaping leftovers of earlier runs failed", "err", err)
+		}
+	}
+	image := cfg.Image
+	if image == "" {
+		b := cfg.Build
+		if b.Logger == nil {
+			b.Logger = log
+		}
+		if image, err = BuildImage(ctx, b); err != nil {
+			cli.Close()
+			return nil, err
+		}
+	}
+	runID := cfg.RunID
+	if runID == "" {
+		runID = newRunID()
+	}
+	c := &Cluster{
+		cfg:   cfg,
+		log:   log.With("run", runID),
+		runID: runID,
+		image: image,
+		cli:   cli,
+		ids:   NodeIDs(cfg.Nodes),
+		nodes: map[string]*node{},
+		admin: newAdminClient(),
+	}
+	defer func() {
+		if err != nil {
+			if cerr := c.Close(context.WithoutCancel(ctx)); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("cleanup after failed start: %w", cerr))
+			}
+		}
+	}()
+
+	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(c.labels("")), tcnetwork.WithAttachable())
+	if err != nil {
+		return nil, fmt.Errorf("docker: create network: %w", err)
+	}
+	c.mu.Lock()
+	c.netID, c.netName = nw.ID, nw.Name
+	c.mu.Unlock()
+
+	ports, err := freePorts(2 * cfg.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range c.ids {
+		c.nodes[id] = &node{id: id, clientPort: ports[2*i], adminPort: ports[2*i+1], st: stCreated{}}
+	}
+	c.log.Info("docker: starting cluster", "nodes", cfg.Nodes, "image", image, "network", nw.Name)
+	var g errgroup.Group
+	for _, id := range c.ids {
+		g.Go(func() error { return c.createNode(ctx, c.nodes[id]) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	if err := c.WaitHealthy(wctx); err != nil {
+		return nil, fmt.Errorf("docker: cluster did not come up within %v: %w", cfg.StartTimeout, err)
+	}
+	leader, _ := c.Leader(ctx)
+	c.log.Info("docker: cluster up", "leader", leader, "elapsed", time.Since(t0).Round(time.Millisecond))
+	return c, nil
+}
+
+// labels are the labels of every resource of this run; node adds the node
+// label for a container.
+func (c *Cluster) labels(nodeID string) map[string]string {
+	l := maps.Clone(c.cfg.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	host, _ := os.Hostname()
+	l[LabelFaultline] = "1"
+	l[LabelRun] = c.runID
+	l[LabelPID] = strconv.Itoa(os.Getpid())
+	l[LabelPIDStart] = procStart(os.Getpid())
+	l[LabelHost] = host
+	if nodeID != "" {
+		l[LabelNode] = nodeID
+	}
+	return l
+}
+
+// createNode creates and starts n's container, retrying with new host
+// ports when the chosen ones were taken in the meantime.
+func (c *Cluster) createNode(ctx context.Context, n *node) error {
+	for attempt := 1; ; attempt++ {
+		err := c.createOnce(ctx, n)
+		if err == nil || attempt == 3 || !isPortConflict(err) {
+			return err
+		}
+		c.log.Warn("docker: host port taken, retrying with new ports", "node", n.id, "err", err)
+		n.mu.Lock()
+		id := containerOf(n.st)
+		n.mu.Unlock()
+		if id != "" {
+			if _, rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+		}
+		ports, perr := freePorts(2)
+		if perr != nil {
+			return perr
+		}
+		n.mu.Lock()
+		n.clientPort, n.adminPort, n.st = ports[0], ports[1], stCreated{}
+		n.mu.Unlock()
+	}
+}
+
+func (c *Cluster) createOnce(ctx context.Context, n *node) error {
+	c.mu.Lock()
+	netName := c.netName
+	c.mu.Unlock()
+	loopback := netip.MustParseAddr("127.0.0.1")
+	bindings := network.PortMap{
+		network.MustParsePort(fmt.Sprintf("%d/tcp", ClientPort)): {{HostIP: loopback, HostPort: strconv.Itoa(n.clientPort)}},
+		network.MustParsePort(fmt.Sprintf("%d/tcp", AdminPort)):  {{HostIP: loopback, HostPort: strconv.Itoa(n.adminPort)}},
+	}
+	req := testcontainers.GenericContainerRequest{
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image:          c.image,
+			Name:           fmt.Sprintf("faultline-%s-%s", c.runID, n.id),
+			Cmd:            c.cfg.kvnodeArgs(n.id),
+			Labels:         c.labels(n.id),
+			ExposedPorts:   []string{fmt.Sprintf("%d/tcp", ClientPort), fmt.Sprintf("%d/tcp", AdminPort)},
+			Networks:       []string{netName},
+			NetworkAliases: map[string][]string{netName: {n.id}},
+			ConfigModifier: func(cc *container.Config) { cc.Hostname = n.id },
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.CapAdd = []string{"NET_ADMIN"}
+				hc.PortBindings = bindings
+				hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
+			},
+		},
+		Started: true,
+		Logger:  slogPrintf{},
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, req)
+	if ctr != nil && ctr.GetContainerID() != "" {
+		n.mu.Lock()
+		n.st = stCreated{container: ctr.GetContainerID()}
+		n.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("docker: start node %s: %w", n.id, err)
+	}
+	ip, err := c.readIP(ctx, ctr.GetContainerID())
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.st = stRunning{container: ctr.GetContainerID(), ip: ip, since: time.Now()}
+	n.lastIP = ip
+	n.mu.Unlock()
+	return nil
+}
+
+// readIP returns the container's address on the cluster network.
+func (c *Cluster) readIP(ctx context.Context, containerID string) (string, error) {
+	res, err := c.cli.ContainerInspect(ctx, containerID, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("docker: inspect container %.12s: %w", containerID, err)
+	}
+	c.mu.Lock()
+	netName := c.netName
+	c.mu.Unlock()
+	if ns := res.Container.NetworkSettings; ns != nil {
+		if ep := ns.Networks[netName]; ep != nil && ep.IPAddress.IsValid() {
+			return ep.IPAddress.String(), nil
+		}
+	}
+	return "", fmt.Errorf("docker: container %.12s has no address on network %s", containerID, netName)
+}
+
+func isPortConflict(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "port is already allocated") || strings.Contains(s, "address already in use")
+}
+
+// freePorts picks n distinct free TCP ports on 127.0.0.1 (all listeners are
+// held until every port is chosen, so they differ).
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("docker: pick a free host port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func newRunID() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// RunID is the run's id, the value of the faultline.run label.
+func (c *Cluster) RunID() string { return c.runID }
+
+// Image is the node image tag the cluster runs.
+func (c *Cluster) Image() string { return c.image }
+
+// Network is the name of the cluster's private network.
+func (c *Cluster) Network() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.netName
+}
+
+// Nodes returns the node ids, n1..nN.
+func (c *Cluster) Nodes() []string { return slices.Clone(c.ids) }
+
+func (c *Cluster) node(id string) (*node, error) {
+	n, ok := c.nodes[id]
+	if !ok {
+		return nil, fmt.Errorf("docker: unknown node %q: use one of %s", id, strings.Join(c.ids, ", "))
+	}
+	return n, nil
+}
+
+// IP returns the node's address on the private network: the current one,
+// or the last known while it is killed; "" for an unknown node.
+func (c *Cluster) IP(id string) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.lastIP
+}
+
+// ClientAddrs maps every node id to its client address, 127.0.0.1:port.
+// The ports stay the same across kill and restart.
+func (c *Cluster) ClientAddrs() map[string]string {
+	m := make(map[string]string, len(c.ids))
+	for _, id := range c.ids {
+		m[id] = c.ClientAddr(id)
+	}
+	return m
+}
+
+// ClientAddr returns the node's client address, 127.0.0.1:port.
+func (c *Cluster) ClientAddr(id string) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort))
+}
+
+// AdminAddr returns the node's admin HTTP address, 127.0.0.1:port.
+func (c *Cluster) AdminAddr(id string) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.adminPort))
+}
+
+// State returns the node's lifecycle state as this package drove it:
+// "created", "running", "paused", "killed" or "removed" (see
+// ObservedState for what Docker reports).
+func (c *Cluster) State(id string) string {
+	n, err := c.node(id)
+	if err != nil {
+		return "unknown"
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st.state().String()
+}
+
+// ObservedState reads the container's state back from Docker, mapped onto
+// the same names: "running", "paused", "killed" (exited or dead, e.g. the
+// process crashed by itself), "created" or "removed".
+func (c *Cluster) ObservedState(ctx context.Context, id string) (string, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return "", err
+	}
+	n.mu.Lock()
+	cid := containerOf(n.st)
+	n.mu.Unlock()
+	if cid == "" {
+		return StateRemoved.String(), nil
+	}
+	res, err := c.cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+	if err != nil {
+		if isNotFound(err) {
+			return StateRemoved.String(), nil
+		}
+		return "", fmt.Errorf("docker: inspect node %s: %w", id, err)
+	}
+	s := res.Container.State
+	switch {
+	case s == nil:
+		return "unknown", nil
+	case s.Paused:
+		return StatePaused.String(), nil
+	case s.Running:
+		return StateRunning.String(), nil
+	case s.Status == container.StateCreated:
+		return StateCreated.String(), nil
+	}
+	return StateKilled.String(), nil
+}
+
+// transition runs op on node id: it checks the state machine, performs do
+// (with the container id) under the node's lock, and on success moves to
+// next(container id). A failed do leaves the state unchanged.
+func (c *Cluster) transition(ctx context.Context, id, op string, do func(ctx context.Context, n *node, cid string) (nodeState, error)) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := checkTransition(id, op, n.st.state()); err != nil {
+		return err
+	}
+	cid := containerOf(n.st)
+	t0 := time.Now()
+	next, err := do(ctx, n, cid)
+	if err != nil {
+		return err
+	}
+	c.log.Info("docker: node "+op, "node", id, "from", n.st.state(), "to", next.state(), "elapsed", time.Since(t0).Round(time.Millisecond))
+	n.st = next
+	return nil
+}
+
+// Kill sends SIGKILL to the node's kvnode and waits until the container has
+// stopped. Its data directory survives for Start. Killing a paused node is
+// allowed. Note that the node's nftables rules (netctl) die with its
+// network namespace.
+func (c *Cluster) Kill(ctx context.Context, id string) error {
+	return c.transition(ctx, id, "kill", func(ctx context.Context, n *node, cid string) (nodeState, error) {
+		if _, err := c.cli.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+			return nil, fmt.Errorf("docker: kill node %s: %w", id, err)
+		}
+		if err := c.waitStopped(ctx, cid); err != nil {
+			return nil, fmt.Errorf("docker: kill node %s: %w", id, err)
+		}
+		return stKilled{container: cid, since: time.Now()}, nil
+	})
+}
+
+// waitStopped polls until the container is no longer running.
+func (c *Cluster) waitStopped(ctx context.Context, cid string) error {
+	for {
+		res, err := c.cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+		if err != nil {
+			return err
+		}
+		if s := res.Container.State; s == nil || !s.Running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("container still running: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Start restarts a killed node (same container: its data survives, same
+// host ports) and re-reads its IP. It does not wait for the node to be
+// healthy: use WaitHealthy or WaitNode.
+func (c *Cluster) Start(ctx context.Context, id string) error {
+	return c.transition(ctx, id, "start", func(ctx context.Context, n *node, cid string) (nodeState, error) {
+		if _, err := c.cli.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
+			return nil, fmt.Errorf("docker: start node %s: %w", id, err)
+		}
+		ip, err := c.readIP(ctx, cid)
+		if err != nil {
+			return nil, err
+		}
+		if ip != n.lastIP {
+			c.log.Info("docker: node address changed on restart", "node", id, "old", n.lastIP, "new", ip)
+		}
+		n.lastIP = ip
+		return stRunning{container: cid, ip: ip, since: time.Now()}, nil
+	})
+}
+
+// Pause freezes every process of the node (docker pause).
+func (c *Cluster) Pause(ctx context.Context, id string) error {
+	return c.transition(ctx, id, "pause", func(ctx context.Context, n *node, cid string) (nodeState, error) {
+		if _, err := c.cli.ContainerPause(ctx, cid, client.ContainerPauseOptions{}); err != nil {
+			return nil, fmt.Errorf("docker: pause node %s: %w", id, err)
+		}
+		return stPaused{container: cid, ip: n.lastIP, since: time.Now()}, nil
+	})
+}
+
+// Resume unfreezes a paused node (docker unpause).
+func (c *Cluster) Resume(ctx context.Context, id string) error {
+	return c.transition(ctx, id, "resume", func(ctx context.Context, n *node, cid string) (nodeState, error) {
+		if _, err := c.cli.ContainerUnpause(ctx, cid, client.ContainerUnpauseOptions{}); err != nil {
+			return nil, fmt.Errorf("docker: resume node %s: %w", id, err)
+		}
+		return stRunning{container: cid, ip: n.lastIP, since: time.Now()}, nil
+	})
+}
+
+// Exec runs cmd in the node's container as root (so that netctl has
+// CAP_NET_ADMIN) and returns its exit code and its stdout and stderr,
+// demultiplexed and concatenated in arrival order. err is set only when the
+// command could not be run; a non-zero exit is reported through exitCode.
+func (c *Cluster) Exec(ctx context.Context, id string, cmd []string) (exitCode int, output string, err error) {
+	n, err := c.node(id)
+	if err != nil {
+		return -1, "", err
+	}
+	n.mu.Lock()
+	st, cid := n.st.state(), containerOf(n.st)
+	n.mu.Unlock()
+	if st != StateRunning {
+		return -1, "", fmt.Errorf("docker: exec on node %s: it is %s; exec needs a running node", id, st)
+	}
+	ex, err := c.cli.ExecCreate(ctx, cid, client.ExecCreateOptions{
+		User: "0", Cmd: cmd, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return -1, "", fmt.Errorf("docker: exec %q on node %s: %w", cmd, id, err)
+	}
+	att, err := c.cli.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return -1, "", fmt.Errorf("docker: exec %q on node %s: attach: %w", cmd, id, err)
+	}
+	defer att.Close()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(&out, &out, att.Reader)
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		att.Close()
+		return -1, out.String(), fmt.Errorf("docker: exec %q on node %s: %w", cmd, id, ctx.Err())
+	}
+	if err != nil {
+		return -1, out.String(), fmt.Errorf("docker: exec %q on node %s: read output: %w", cmd, id, err)
+	}
+	for {
+		res, err := c.cli.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return -1, out.String(), fmt.Errorf("docker: exec %q on node %s: inspect: %w", cmd, id, err)
+		}
+		if !res.Running {
+			return res.ExitCode, out.String(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, out.String(), fmt.Errorf("docker: exec %q on node %s: %w", cmd, id, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the exec copier and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Logs returns the node's container output so far (stdout and stderr
+// interleaved), including earlier incarnations before a kill.
+func (c *Cluster) Logs(ctx context.Context, id string) (string, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return "", err
+	}
+	n.mu.Lock()
+	cid := containerOf(n.st)
+	n.mu.Unlock()
+	if cid == "" {
+		return "", fmt.Errorf("docker: logs of node %s: its container was removed", id)
+	}
+	rc, err := c.cli.ContainerLogs(ctx, cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return "", fmt.Errorf("docker: logs of node %s: %w", id, err)
+	}
+	defer rc.Close()
+	var out syncBuffer
+	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil {
+		return out.String(), fmt.Errorf("docker: logs of node %s: %w", id, err)
+	}
+	return out.String(), nil
+}
+
+// SaveLogs writes every node's log to dir/<node>.log (dir is created).
+func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("docker: save logs: %w", err)
+	}
+	var errs []error
+	for _, id := range c.ids {
+		logs, err := c.Logs(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+			if logs == "" {
+				continue
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, id+".log"), []byte(logs), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("docker: save logs of %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeTimeout bounds Close.
+const closeTimeout = 30 * time.Second
+
+// Close removes every container and the network of the cluster. It is
+// idempotent, safe after a partial Start, and runs on a fresh context
+// (ctx's values only) so that it works even when the run's context is
+// already cancelled.
+func (c *Cluster) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		var (
+			errs []error
+			emu  sync.Mutex
+			wg   sync.WaitGroup
+		)
+		for _, n := range c.nodes {
+			wg.Go(func() {
+				n.mu.Lock()
+				defer n.mu.Unlock()
+				cid := containerOf(n.st)
+				if cid != "" {
+					_, err := c.cli.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+					if err != nil && !isNotFound(err) {
+						emu.Lock()
+						errs = append(errs, fmt.Errorf("remove node %s (container %.12s): %w", n.id, cid, err))
+						emu.Unlock()
+						return
+					}
+				}
+				n.st = stRemoved{since: time.Now()}
+			})
+		}
+		wg.Wait()
+		c.mu.Lock()
+		netID, netName := c.netID, c.netName
+		c.mu.Unlock()
+		if netID != "" && len(errs) == 0 {
+			if _, err := c.cli.NetworkRemove(ctx, netID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove network %s: %w", netName, err))
+			}
+		}
+		if len(errs) > 0 {
+			c.closeErr = fmt.Errorf("docker: close cluster %s: %w (leftovers are labelled %s=%s; remove them with docker rm -f / docker network rm)", c.runID, errors.Join(errs...), LabelRun, c.runID)
+		} else {
+			c.log.Info("docker: cluster removed")
+		}
+		c.admin.close()
+		c.cli.Close()
+	})
+	return c.closeErr
+}
+
+func isNotFound(err error) bool {
+	return err != nil && (errdefs.IsNotFound(err) || strings.Contains(strings.ToLower(err.Error()), "no such"))
+}

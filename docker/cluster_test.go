@@ -1,0 +1,365 @@
+package docker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/system"
+)
+
+// nemesisCluster is the consumer interface the nemesis package declares;
+// *docker.Cluster must satisfy it exactly.
+type nemesisCluster interface {
+	Nodes() []string
+	IP(node string) string
+	Kill(ctx context.Context, node string) error
+	Start(ctx context.Context, node string) error
+	Pause(ctx context.Context, node string) error
+	Resume(ctx context.Context, node string) error
+	Exec(ctx context.Context, node string, cmd []string) (exitCode int, output string, err error)
+	State(node string) string
+	Leader(ctx context.Context) (string, error)
+	AdminAddr(node string) string
+	WaitHealthy(ctx context.Context) error
+}
+
+var _ nemesisCluster = (*docker.Cluster)(nil)
+
+// startCluster starts a cluster and registers its removal, plus a check
+// that nothing labelled with its run id survives.
+func startCluster(t *testing.T, cfg docker.Config) *docker.Cluster {
+	t.Helper()
+	dockertest.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	c, err := docker.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Logf("cluster %s up in %v", c.RunID(), time.Since(t0).Round(time.Millisecond))
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if t.Failed() {
+			dir := t.TempDir()
+			if err := c.SaveLogs(ctx, dir); err == nil {
+				for _, id := range c.Nodes() {
+					if l, err := c.Logs(ctx, id); err == nil {
+						t.Logf("---- %s log (tail) ----\n%s", id, tail(l, 30))
+					}
+				}
+			}
+		}
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		cs, ns, err := docker.Leftovers(ctx, c.RunID())
+		if err != nil {
+			t.Errorf("Leftovers: %v", err)
+		}
+		if len(cs)+len(ns) > 0 {
+			t.Errorf("run %s left containers %v and networks %v", c.RunID(), cs, ns)
+		}
+	})
+	return c
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func newClient(t *testing.T, c *docker.Cluster) *system.Client {
+	t.Helper()
+	cfg := system.DefaultClientConfig()
+	cfg.Addrs = c.ClientAddrs()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := system.NewClient(ctx, cfg)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(func() { kv.Close() })
+	return kv
+}
+
+// eventually retries f every 100ms until it returns nil or d passes.
+func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, d, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func netctl(t *testing.T, c *docker.Cluster, node string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code, out, err := c.Exec(ctx, node, append([]string{"/usr/local/bin/netctl"}, args...))
+	if err != nil || code != 0 {
+		t.Fatalf("netctl %v on %s: exit %d, err %v, output %q", args, node, code, err, out)
+	}
+	return out
+}
+
+// TestCluster runs the 3-node scenarios on one shared cluster, in order.
+func TestCluster(t *testing.T) {
+	c := startCluster(t, docker.DefaultConfig())
+	kv := newClient(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	if got := c.Nodes(); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+		t.Fatalf("Nodes() = %v", got)
+	}
+	for _, id := range c.Nodes() {
+		if ip := c.IP(id); ip == "" || strings.HasPrefix(ip, "127.") {
+			t.Errorf("IP(%s) = %q, want a private network address", id, ip)
+		}
+		if a := c.AdminAddr(id); !strings.HasPrefix(a, "127.0.0.1:") {
+			t.Errorf("AdminAddr(%s) = %q", id, a)
+		}
+		if st := c.State(id); st != "running" {
+			t.Errorf("State(%s) = %q", id, st)
+		}
+	}
+
+	t.Run("WriteRead", func(t *testing.T) {
+		if err := kv.Put(ctx, "k", []byte("v1")); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		v, ok, err := kv.Get(ctx, "k")
+		if err != nil || !ok || string(v) != "v1" {
+			t.Fatalf("Get = %q, %v, %v; want v1", v, ok, err)
+		}
+	})
+
+	var killed string
+	t.Run("KillLeader", func(t *testing.T) {
+		old, err := c.Leader(ctx)
+		if err != nil {
+			t.Fatalf("Leader: %v", err)
+		}
+		if err := c.Kill(ctx, old); err != nil {
+			t.Fatalf("Kill(%s): %v", old, err)
+		}
+		killed = old
+		if st := c.State(old); st != "killed" {
+			t.Errorf("State after Kill = %q", st)
+		}
+		if obs, err := c.ObservedState(ctx, old); err != nil || obs != "killed" {
+			t.Errorf("ObservedState after Kill = %q, %v", obs, err)
+		}
+		var leader string
+		eventually(t, 20*time.Second, "a new leader", func() error {
+			l, err := c.Leader(ctx)
+			if err == nil && l == old {
+				return fmt.Errorf("still the killed node %s", l)
+			}
+			leader = l
+			return err
+		})
+		t.Logf("leader %s killed, new leader %s", old, leader)
+		v, ok, err := kv.Get(ctx, "k")
+		if err != nil || !ok || string(v) != "v1" {
+			t.Fatalf("Get after failover = %q, %v, %v; want v1", v, ok, err)
+		}
+		if err := kv.Put(ctx, "k2", []byte("after-kill")); err != nil {
+			t.Fatalf("Put after failover: %v", err)
+		}
+		// Illegal transitions are errors, not no-ops.
+		if err := c.Pause(ctx, old); !isIllegal(err) {
+			t.Errorf("Pause of a killed node: err = %v, want ErrIllegalTransition", err)
+		}
+	})
+
+	t.Run("RestartCatchesUp", func(t *testing.T) {
+		if killed == "" {
+			t.Skip("no node was killed")
+		}
+		if err := c.Start(ctx, killed); err != nil {
+			t.Fatalf("Start(%s): %v", killed, err)
+		}
+		if err := c.Start(ctx, killed); !isIllegal(err) {
+			t.Errorf("Start of a running node: err = %v, want ErrIllegalTransition", err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer wcancel()
+		if err := c.WaitHealthy(wctx); err != nil {
+			t.Fatalf("WaitHealthy after restart: %v", err)
+		}
+		leader, err := c.Leader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, killed+" catches up", func() error {
+			ls, err := c.Status(ctx, leader)
+			if err != nil {
+				return err
+			}
+			ns, err := c.Status(ctx, killed)
+			if err != nil {
+				return err
+			}
+			if ns.AppliedIndex < ls.CommitIndex {
+				return fmt.Errorf("%s applied %d < leader %s commit %d", killed, ns.AppliedIndex, leader, ls.CommitIndex)
+			}
+			return nil
+		})
+	})
+
+	t.Run("PauseResume", func(t *testing.T) {
+		leader, err := c.Leader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var follower string
+		for _, id := range c.Nodes() {
+			if id != leader {
+				follower = id
+				break
+			}
+		}
+		if err := c.Pause(ctx, follower); err != nil {
+			t.Fatalf("Pause(%s): %v", follower, err)
+		}
+		if st := c.State(follower); st != "paused" {
+			t.Errorf("State after Pause = %q", st)
+		}
+		if obs, err := c.ObservedState(ctx, follower); err != nil || obs != "paused" {
+			t.Errorf("ObservedState after Pause = %q, %v", obs, err)
+		}
+		if err := c.Pause(ctx, follower); !isIllegal(err) {
+			t.Errorf("second Pause: err = %v, want ErrIllegalTransition", err)
+		}
+		if _, _, err := c.Exec(ctx, follower, []string{"/usr/local/bin/netctl", "list"}); err == nil {
+			t.Errorf("Exec on a paused node succeeded")
+		}
+		sctx, scancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+		_, err = c.Status(sctx, follower)
+		scancel()
+		if err == nil {
+			t.Errorf("a paused node answered /status")
+		}
+		// The majority still serves writes.
+		if err := kv.Put(ctx, "k3", []byte("while-paused")); err != nil {
+			t.Fatalf("Put with a paused follower: %v", err)
+		}
+		if err := c.Resume(ctx, follower); err != nil {
+			t.Fatalf("Resume(%s): %v", follower, err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer wcancel()
+		if err := c.WaitHealthy(wctx); err != nil {
+			t.Fatalf("WaitHealthy after resume: %v", err)
+		}
+	})
+
+	t.Run("NetctlIsolate", func(t *testing.T) {
+		leader, err := c.Leader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Isolate a follower: it drops everything from its peers and they
+		// drop everything from it.
+		var victim string
+		var peers []string
+		for _, id := range c.Nodes() {
+			if id != leader && victim == "" {
+				victim = id
+			} else {
+				peers = append(peers, id)
+			}
+		}
+		var peerIPs []string
+		for _, p := range peers {
+			peerIPs = append(peerIPs, c.IP(p))
+		}
+		if out := netctl(t, c, victim, "list"); out != "" {
+			t.Errorf("list before any rule = %q, want nothing", out)
+		}
+		netctl(t, c, victim, "drop", "--from", strings.Join(peerIPs, ","))
+		for _, p := range peers {
+			netctl(t, c, p, "drop", "--from", c.IP(victim))
+		}
+		out := netctl(t, c, victim, "list")
+		for _, ip := range peerIPs {
+			if !strings.Contains(out, "drop from "+ip) {
+				t.Errorf("list on %s = %q, want a line 'drop from %s'", victim, out, ip)
+			}
+		}
+		eventually(t, 15*time.Second, victim+" loses the leader", func() error {
+			st, err := c.Status(ctx, victim)
+			if err != nil {
+				return err
+			}
+			if st.LeaderID != "" || st.State == "Follower" && st.LastContactMS < 1000 {
+				return fmt.Errorf("%s still sees leader %q (state %s, last contact %dms)", victim, st.LeaderID, st.State, st.LastContactMS)
+			}
+			return nil
+		})
+		// The majority keeps working.
+		if err := kv.Put(ctx, "k4", []byte("partitioned")); err != nil {
+			t.Fatalf("Put during partition: %v", err)
+		}
+		for _, id := range c.Nodes() {
+			netctl(t, c, id, "heal")
+			if out := netctl(t, c, id, "list"); out != "" {
+				t.Errorf("list on %s after heal = %q, want nothing", id, out)
+			}
+		}
+		netctl(t, c, victim, "heal") // healing nothing is fine
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer wcancel()
+		if err := c.WaitHealthy(wctx); err != nil {
+			t.Fatalf("WaitHealthy after heal: %v", err)
+		}
+		v, ok, err := kv.Get(ctx, "k4")
+		if err != nil || !ok || string(v) != "partitioned" {
+			t.Fatalf("Get k4 = %q, %v, %v", v, ok, err)
+		}
+	})
+
+	t.Run("NetctlUsage", func(t *testing.T) {
+		code, out, err := c.Exec(ctx, "n1", []string{"/usr/local/bin/netctl", "drop"})
+		if err != nil || code != 2 || !strings.Contains(out, "usage:") {
+			t.Errorf("netctl drop: exit %d, err %v, output %q; want exit 2 with usage", code, err, out)
+		}
+	})
+
+	t.Run("Logs", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := c.SaveLogs(ctx, dir); err != nil {
+			t.Fatalf("SaveLogs: %v", err)
+		}
+		l, err := c.Logs(ctx, "n1")
+		if err != nil || l == "" {
+			t.Errorf("Logs(n1) = %d bytes, %v", len(l), err)
+		}
+	})
+}
+
+func isIllegal(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "cannot") && errors.Is(err, docker.ErrIllegalTransition)
+}

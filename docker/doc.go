@@ -1,0 +1,27 @@
+// Package docker runs a real kvnode cluster in Docker containers for the
+// faultline harness, through testcontainers-go.
+//
+// The node image is FROM scratch plus the static kvnode and netctl binaries
+// (nothing is ever pulled: there is no registry). [BuildImage] compiles them
+// into a temporary build context and tags the image faultline-node:<hash12>,
+// the hash being over the Dockerfile and the binaries, so an unchanged
+// build is never repeated.
+//
+// [Start] creates a private bridge network per run and containers n1..nN
+// (network aliases n1..nN) with their client (7001) and admin (7002) ports
+// published on 127.0.0.1 only, at host ports chosen up front so that they
+// survive a kill and restart, and CAP_NET_ADMIN so that netctl can install
+// nftables rules. Every container and network carries the labels
+// faultline=1, faultline.run=<run id> and faultline.pid=<owning pid>;
+// leftovers of a crashed earlier run (whose pid is gone) are reaped on Start.
+//
+// Each node's lifecycle is an explicit state machine (Created, Running,
+// Paused, Killed, Removed): an illegal transition, such as pausing a killed
+// node, fails with an error wrapping [ErrIllegalTransition].
+//
+// [Cluster.Close] removes everything and works with a cancelled context;
+// [CloseOnSignal] tears a cluster down on SIGINT/SIGTERM.
+//
+// The package sets TESTCONTAINERS_RYUK_DISABLED=true and
+// TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 when they are unset, at init.
+package docker

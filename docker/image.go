@@ -1,0 +1,281 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// Dockerfile is the node image recipe (docker/Dockerfile).
+//
+//go:embed Dockerfile
+var Dockerfile []byte
+
+// ImageRepo is the repository part of node image tags.
+const ImageRepo = "faultline-node"
+
+// NodeUID is the numeric user kvnode runs as inside the image; /data is
+// owned by it.
+const NodeUID = 65532
+
+// BuildConfig says what to build the node image from.
+type BuildConfig struct {
+	// ModuleDir is the root of the faultline module (holding go.mod).
+	// Empty: found by walking up from the working directory.
+	ModuleDir string
+	// Packages are the Go packages compiled into the image, by binary
+	// name. Default: kvnode=./cmd/kvnode, netctl=./cmd/netctl.
+	Packages map[string]string
+	// GoBin is the go command; default "go".
+	GoBin string
+	// Force runs the docker build even when the tag exists, without the
+	// layer cache (for measuring an uncached build).
+	Force bool
+	// Logger receives progress lines; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultBuildConfig builds kvnode and netctl from the module around the
+// working directory.
+func DefaultBuildConfig() BuildConfig {
+	return BuildConfig{Packages: map[string]string{"kvnode": "./cmd/kvnode", "netctl": "./cmd/netctl"}}
+}
+
+func (b BuildConfig) isZero() bool {
+	return b.ModuleDir == "" && len(b.Packages) == 0 && b.GoBin == "" && !b.Force && b.Logger == nil
+}
+
+// buildMu serializes builds in this process: concurrent Starts share one.
+var buildMu sync.Mutex
+
+// BuildImage compiles the node binaries (CGO_ENABLED=0, -trimpath, for
+// linux) into a temporary build context and builds the node image from it,
+// tagged faultline-node:<first 12 hex digits of sha256 over the Dockerfile
+// and binaries>. When that tag already exists the docker build is skipped.
+// It returns the tag.
+func BuildImage(ctx context.Context, cfg BuildConfig) (string, error) {
+	setEnvDefaults()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if len(cfg.Packages) == 0 {
+		cfg.Packages = DefaultBuildConfig().Packages
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	dir, err := os.MkdirTemp("", "faultline-image-")
+	if err != nil {
+		return "", fmt.Errorf("create build context: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	start := time.Now()
+	if err := goBuild(ctx, cfg, dir, log); err != nil {
+		return "", err
+	}
+	log.Info("docker: binaries built", "packages", len(cfg.Packages), "elapsed", time.Since(start).Round(time.Millisecond))
+
+	files := map[string][]byte{}
+	for name := range cfg.Packages {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return "", fmt.Errorf("read built %s: %w", name, err)
+		}
+		files[name] = b
+	}
+	tag := ImageRepo + ":" + contentHash(Dockerfile, files)
+
+	cli, err := newClient(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	if !cfg.Force {
+		if _, err := cli.ImageInspect(ctx, tag); err == nil {
+			log.Info("docker: image up to date, build skipped", "tag", tag)
+			return tag, nil
+		} else if !errdefs.IsNotFound(err) {
+			return "", fmt.Errorf("inspect image %s: %w", tag, err)
+		}
+	}
+
+	tarball, err := buildContext(Dockerfile, files)
+	if err != nil {
+		return "", err
+	}
+	log.Info("docker: building image", "tag", tag, "context_bytes", len(tarball))
+	start = time.Now()
+	resp, err := cli.ImageBuild(ctx, bytes.NewReader(tarball), client.ImageBuildOptions{
+		Tags:        []string{tag},
+		Remove:      true,
+		ForceRemove: true,
+		NoCache:     cfg.Force,
+		PullParent:  false,
+	})
+	if err != nil {
+		return "", fmt.Errorf("docker build %s: %w", tag, err)
+	}
+	defer resp.Body.Close()
+	if err := followBuild(resp.Body, log); err != nil {
+		return "", fmt.Errorf("docker build %s: %w", tag, err)
+	}
+	if _, err := cli.ImageInspect(ctx, tag); err != nil {
+		return "", fmt.Errorf("docker build %s finished but the image is missing: %w", tag, err)
+	}
+	log.Info("docker: image built", "tag", tag, "elapsed", time.Since(start).Round(time.Millisecond))
+	return tag, nil
+}
+
+// goBuild compiles every package of cfg into dir/<name>.
+func goBuild(ctx context.Context, cfg BuildConfig, dir string, log *slog.Logger) error {
+	mod := cfg.ModuleDir
+	if mod == "" {
+		var err error
+		if mod, err = findModuleDir(); err != nil {
+			return err
+		}
+	}
+	gobin := cfg.GoBin
+	if gobin == "" {
+		gobin = "go"
+	}
+	for name, pkg := range cfg.Packages {
+		log.Info("docker: go build", "package", pkg)
+		cmd := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = mod
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH, "GOFLAGS=-buildvcs=false")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go build %s (in %s): %w\n%s\nfix the build error above, then retry", pkg, mod, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// findModuleDir walks up from the working directory to the directory whose
+// go.mod declares the faultline module.
+func findModuleDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find module root: %w", err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/faultline/faultline\n") {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no faultline go.mod above %s: set BuildConfig.ModuleDir or run from the repository", dir)
+		}
+	}
+}
+
+// contentHash is the image tag: 12 hex digits of sha256 over the Dockerfile
+// and the files, in name order.
+func contentHash(dockerfile []byte, files map[string][]byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "Dockerfile %d\n", len(dockerfile))
+	h.Write(dockerfile)
+	for _, name := range sortedKeys(files) {
+		fmt.Fprintf(h, "%s %d\n", name, len(files[name]))
+		h.Write(files[name])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// buildContext is the tar build context: the Dockerfile, the binaries
+// (mode 0755) and an empty data/ directory owned by NodeUID.
+func buildContext(dockerfile []byte, files map[string][]byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	epoch := time.Unix(0, 0)
+	add := func(h *tar.Header, body []byte) error {
+		h.ModTime = epoch
+		h.Size = int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	err := add(&tar.Header{Name: "Dockerfile", Mode: 0o644, Typeflag: tar.TypeReg}, dockerfile)
+	if err == nil {
+		err = add(&tar.Header{Name: "data/", Mode: 0o755, Typeflag: tar.TypeDir, Uid: NodeUID, Gid: NodeUID}, nil)
+	}
+	for _, name := range sortedKeys(files) {
+		if err != nil {
+			break
+		}
+		err = add(&tar.Header{Name: name, Mode: 0o755, Typeflag: tar.TypeReg}, files[name])
+	}
+	if err == nil {
+		err = tw.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write build context: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// followBuild logs the build's progress (one slog line per step) and
+// returns the build's error, if any.
+func followBuild(r io.Reader, log *slog.Logger) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read build output: %w", err)
+		}
+		if m.Error != "" || m.ErrorDetail.Message != "" {
+			msg := m.ErrorDetail.Message
+			if msg == "" {
+				msg = m.Error
+			}
+			return errors.New(msg)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(m.Stream), "\n") {
+			if line = strings.TrimSpace(line); line == "" {
+				continue
+			}
+			if strings.HasPrefix(line, "Step ") {
+				log.Info("docker build: " + line)
+			} else {
+				log.Debug("docker build: " + line)
+			}
+		}
+	}
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,134 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBuildContext(t *testing.T) {
+	files := map[string][]byte{"kvnode": []byte("K"), "netctl": []byte("N")}
+	b, err := buildContext(Dockerfile, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(b))
+	seen := map[string]*tar.Header{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[h.Name] = h
+	}
+	if h := seen["data/"]; h == nil || h.Typeflag != tar.TypeDir || h.Uid != NodeUID || h.Gid != NodeUID {
+		t.Errorf("data/ entry = %+v, want a directory owned by %d", h, NodeUID)
+	}
+	for _, name := range []string{"kvnode", "netctl"} {
+		if h := seen[name]; h == nil || h.Mode != 0o755 {
+			t.Errorf("%s entry = %+v, want mode 0755", name, h)
+		}
+	}
+	if seen["Dockerfile"] == nil {
+		t.Error("no Dockerfile in the context")
+	}
+}
+
+func TestDockerfile(t *testing.T) {
+	df := string(Dockerfile)
+	for _, want := range []string{"FROM scratch", "--chown=65532:65532 data/ /data/", "USER 65532", "COPY kvnode netctl"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(df, "\n") {
+		if strings.HasPrefix(line, "FROM ") && line != "FROM scratch" {
+			t.Errorf("Dockerfile pulls a base image: %q", line)
+		}
+	}
+}
+
+func TestContentHash(t *testing.T) {
+	a := contentHash([]byte("df"), map[string][]byte{"kvnode": []byte("1"), "netctl": []byte("2")})
+	b := contentHash([]byte("df"), map[string][]byte{"netctl": []byte("2"), "kvnode": []byte("1")})
+	c := contentHash([]byte("df"), map[string][]byte{"kvnode": []byte("1"), "netctl": []byte("3")})
+	d := contentHash([]byte("df2"), map[string][]byte{"kvnode": []byte("1"), "netctl": []byte("2")})
+	if a != b || len(a) != 12 {
+		t.Errorf("hash not stable: %s %s", a, b)
+	}
+	if a == c || a == d {
+		t.Error("hash ignores content")
+	}
+}
+
+func TestFollowBuild(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ok := `{"stream":"Step 1/2 : FROM scratch\n"}` + "\n" + `{"stream":" ---> abc\n"}`
+	if err := followBuild(strings.NewReader(ok), log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "Step 1/2") {
+		t.Errorf("progress not logged: %q", logs.String())
+	}
+	bad := `{"stream":"Step 1/2\n"}{"errorDetail":{"message":"COPY failed: no such file"},"error":"COPY failed"}`
+	if err := followBuild(strings.NewReader(bad), log); err == nil || !strings.Contains(err.Error(), "COPY failed: no such file") {
+		t.Errorf("followBuild error = %v", err)
+	}
+}
+
+func TestAgreedLeader(t *testing.T) {
+	sts := map[string]NodeStatus{
+		"n1": {ID: "n1", State: "Leader", LeaderID: "n1"},
+		"n2": {ID: "n2", State: "Follower", LeaderID: "n1"},
+	}
+	if l, err := agreedLeader(3, sts, nil); err != nil || l != "n1" {
+		t.Errorf("agreedLeader = %q, %v", l, err)
+	}
+	// A stale minority leader does not count.
+	sts = map[string]NodeStatus{
+		"n1": {ID: "n1", State: "Leader", LeaderID: "n1"},
+		"n2": {ID: "n2", State: "Candidate"},
+		"n3": {ID: "n3", State: "Candidate"},
+	}
+	if _, err := agreedLeader(3, sts, nil); err == nil {
+		t.Error("a single vote elected a leader")
+	}
+	// The named leader must itself answer and agree.
+	sts = map[string]NodeStatus{"n2": {LeaderID: "n1"}, "n3": {LeaderID: "n1"}}
+	if _, err := agreedLeader(3, sts, nil); err == nil {
+		t.Error("an unreachable leader was accepted")
+	}
+}
+
+func TestOwnerAlive(t *testing.T) {
+	host := "h"
+	self := map[string]string{LabelPID: "1", LabelHost: host}
+	if !ownerAlive(self, host, nowMinus(0)) {
+		t.Error("pid 1 reported dead")
+	}
+	dead := map[string]string{LabelPID: "999999999", LabelHost: host}
+	if ownerAlive(dead, host, nowMinus(0)) {
+		t.Error("a non-existent pid reported alive")
+	}
+	reused := map[string]string{LabelPID: "1", LabelHost: host, LabelPIDStart: "not-the-start-time"}
+	if ownerAlive(reused, host, nowMinus(0)) {
+		t.Error("a reused pid reported as the owner")
+	}
+	foreign := map[string]string{LabelPID: "999999999", LabelHost: "other"}
+	if !ownerAlive(foreign, host, nowMinus(1)) || ownerAlive(foreign, host, nowMinus(foreignHostMaxAge*2)) {
+		t.Error("foreign-host age rule")
+	}
+	if !ownerAlive(map[string]string{}, host, nowMinus(0)) {
+		t.Error("resources without a pid label must be kept")
+	}
+}
+
+func nowMinus(d time.Duration) time.Time { return time.Now().Add(-d) }
