@@ -381,7 +381,7 @@ func BenchmarkRecorderRecord(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
-				v := []any{int64(1), int64(2)}
+				var v any = []any{int64(1), int64(2)}
 				for pb.Next() {
 					rec.Record(Op{Type: Invoke, Process: 1, F: "write", Value: v})
 				}
@@ -393,5 +393,26 @@ func BenchmarkRecorderRecord(b *testing.B) {
 			}
 			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/record")
 		})
+	}
+}
+
+func BenchmarkAppendJSONOp(b *testing.B) {
+	op := Op{Index: 123456, Time: 98765432100, Type: OK, Process: 17, F: "write", Value: []any{int64(3), int64(12345)}, Node: "n1"}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendJSONOp(buf[:0], &op)
+	}
+}
+
+func BenchmarkRecorderMemoryOnly(b *testing.B) {
+	rec, err := NewRecorder("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var v any = []any{int64(1), int64(2)}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec.Record(Op{Type: Invoke, Process: 1, F: "write", Value: v})
 	}
 }

@@ -1,0 +1,109 @@
+package workload
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/system"
+)
+
+// noopKV answers everything at once: missing keys, empty TXN results.
+type noopKV struct{}
+
+func (noopKV) Get(context.Context, string) ([]byte, bool, error) { return nil, false, nil }
+func (noopKV) Put(context.Context, string, []byte) error         { return nil }
+func (noopKV) CAS(context.Context, string, []byte, []byte) error { return nil }
+func (noopKV) Append(context.Context, string, []byte) error      { return nil }
+func (noopKV) Txn(_ context.Context, ops []system.MicroOp) ([]system.MicroResult, error) {
+	return make([]system.MicroResult, len(ops)), nil
+}
+
+// discard is a Recorder that keeps nothing.
+type discard struct{ n atomic.Int64 }
+
+func (d *discard) Record(op history.Op) history.Op {
+	op.Index = d.n.Add(1) - 1
+	return op
+}
+
+// runNoop runs n ops of the named workload with C workers against noopKV,
+// recording into rec, and returns the wall time.
+func runNoop(b *testing.B, name string, workers, n int, rec Recorder) time.Duration {
+	cfg := DefaultRunConfig()
+	cfg.Concurrency, cfg.Limit, cfg.TimeLimit = workers, int64(n), 0
+	r, err := NewRunner(cfg, mustWorkload(b, name), func(int) (KV, error) { return noopKV{}, nil }, rec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkRunnerNoopClient measures generator + runner + streaming
+// recorder (history.jsonl on disk) throughput with 8 workers and a client
+// that does nothing: ops/s, each op being an invoke and a completion.
+func BenchmarkRunnerNoopClient(b *testing.B) {
+	for _, name := range []string{"register", "list-append"} {
+		b.Run(name, func(b *testing.B) {
+			rec, err := history.NewRecorder(filepath.Join(b.TempDir(), "history.jsonl"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			el := runNoop(b, name, 8, b.N, rec)
+			b.StopTimer()
+			if err := rec.Close(); err != nil {
+				b.Fatal(err)
+			}
+			if got := rec.Len(); got != 2*b.N {
+				b.Fatalf("recorded %d ops, want %d", got, 2*b.N)
+			}
+			b.ReportMetric(float64(b.N)/el.Seconds(), "ops/s")
+		})
+	}
+}
+
+// BenchmarkRecordingOverhead measures what recording costs per op (invoke
+// + completion): one worker's time per op with the streaming recorder
+// minus its time per op with a recorder that discards everything.
+func BenchmarkRecordingOverhead(b *testing.B) {
+	rec, err := history.NewRecorder(filepath.Join(b.TempDir(), "history.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	withRec := runNoop(b, "register", 1, b.N, rec)
+	b.StopTimer()
+	if err := rec.Close(); err != nil {
+		b.Fatal(err)
+	}
+	without := runNoop(b, "register", 1, b.N, &discard{})
+	perOp := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
+	b.ReportMetric(perOp(withRec), "ns/op-recorded")
+	b.ReportMetric(perOp(without), "ns/op-discarded")
+	b.ReportMetric(max(0, perOp(withRec)-perOp(without)), "record-ns/op")
+}
+
+// BenchmarkGenerator measures one worker's generator alone.
+func BenchmarkGenerator(b *testing.B) {
+	for _, name := range Names() {
+		b.Run(name, func(b *testing.B) {
+			gen := mustWorkload(b, name).Generator()(WorkerInfo{Worker: 0, Workers: 8})
+			r := WorkerRand(1, 0, "main")
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := gen.Next(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
