@@ -293,6 +293,13 @@ func TestBrowserLargeReport(t *testing.T) {
 		t.Errorf("large report plots: %+v", plots)
 	}
 	screenshot(t, ctx, "large-report.png")
+	latPNG, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("#plot-latency-figure")))
+	if err != nil {
+		t.Fatalf("screenshot of the latency plot: %v", err)
+	}
+	if d := os.Getenv("FAULTLINE_SCREENSHOT_DIR"); d != "" {
+		_ = os.WriteFile(filepath.Join(d, "large-latency.png"), latPNG, 0o644)
+	}
 	ce.check(t, "large report.html")
 }
 
@@ -331,5 +338,5 @@ func BenchmarkWriteRun100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(h)), "ops")
+	b.ReportMetric(float64(len(h)), "history-ops")
 }

@@ -205,7 +205,7 @@ const indexHTML = htmlHead + `<title>faultline runs</title>
 <h2>Trends (oldest to newest, at most the last {{.MaxTrend}} runs per test)</h2>
 <table>
 <tr><th>test</th><th>runs</th><th>verdicts</th><th>ok ops/s</th><th>p99 (ms)</th><th>latest</th></tr>
-{{range .Trends}}<tr class="trend"><td>{{.Test}}</td><td class="num">{{.Runs}}</td><td>{{.Verdicts}}</td><td>{{.Throughput}} {{.Last.Rate}}</td><td>{{.P99}} {{.Last.P99}}</td><td><span class="badge {{verdictClass .Last.Valid}}">{{verdictText .Last.Valid}}</span></td></tr>
+{{range .Trends}}<tr class="trend"><td>{{.Test}}</td><td class="num">{{.Runs}}</td><td>{{.Verdicts}}</td><td class="trendcell">{{.Throughput}} {{.Last.Rate}}</td><td class="trendcell">{{.P99}} {{.Last.P99}}</td><td><span class="badge {{verdictClass .Last.Valid}}">{{verdictText .Last.Valid}}</span></td></tr>
 {{else}}<tr><td colspan="6">no runs</td></tr>{{end}}
 </table>
 </section>

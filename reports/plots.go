@@ -245,19 +245,7 @@ func latencyPlot(a *analysis) (plotSVG, error) {
 	out := plotSVG{ID: "plot-latency", Title: "Latency of every op", Faults: len(a.Intervals)}
 	pts := a.Points
 	if len(pts) > MaxScatterPoints {
-		k := (len(pts) + MaxScatterPoints - 1) / MaxScatterPoints
-		kept := make([]latencyPoint, 0, MaxScatterPoints)
-		for i := 0; i < len(pts); i += k {
-			best := pts[i]
-			for _, q := range pts[i:min(i+k, len(pts))] {
-				if q.Lat > best.Lat {
-					best = q
-				}
-			}
-			kept = append(kept, best)
-		}
-		out.Note = fmt.Sprintf("downsampled: %d of %d ops shown (the slowest of every %d consecutive ops)", len(kept), len(pts), k)
-		pts = kept
+		pts, out.Note = downsample(pts, MaxScatterPoints)
 	}
 	title := out.Title
 	if out.Note != "" {
@@ -310,6 +298,58 @@ func latencyPlot(a *analysis) (plotSVG, error) {
 		}
 	}
 	return out, render(p, &out, a)
+}
+
+// downsample keeps at most budget points for the scatter plot. Failed and
+// indeterminate ops are rare and matter most, so they get up to half the
+// budget (all of them when they fit); ok ops fill the rest. Within each
+// group the slowest op of every k consecutive ops is kept, so latency
+// spikes survive.
+func downsample(pts []latencyPoint, budget int) ([]latencyPoint, string) {
+	var ok, other []latencyPoint
+	for _, p := range pts {
+		if p.Type == history.OK {
+			ok = append(ok, p)
+		} else {
+			other = append(other, p)
+		}
+	}
+	otherBudget := min(len(other), budget/2)
+	other, ko := slowestPerBucket(other, otherBudget)
+	ok, k := slowestPerBucket(ok, budget-len(other))
+	kept := append(ok, other...)
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].Invoke < kept[j].Invoke })
+	note := fmt.Sprintf("downsampled: %d of %d ops shown: ", len(kept), len(pts))
+	if ko <= 1 {
+		note += fmt.Sprintf("all %d fail/info ops", len(other))
+	} else {
+		note += fmt.Sprintf("the slowest of every %d fail/info ops", ko)
+	}
+	note += fmt.Sprintf(", the slowest of every %d ok ops", k)
+	return kept, note
+}
+
+// slowestPerBucket keeps the slowest point of every k consecutive points,
+// with k the smallest stride that keeps at most budget points.
+func slowestPerBucket(pts []latencyPoint, budget int) ([]latencyPoint, int) {
+	if len(pts) <= budget {
+		return pts, 1
+	}
+	if budget <= 0 {
+		return nil, len(pts)
+	}
+	k := (len(pts) + budget - 1) / budget
+	kept := make([]latencyPoint, 0, budget)
+	for i := 0; i < len(pts); i += k {
+		best := pts[i]
+		for _, q := range pts[i:min(i+k, len(pts))] {
+			if q.Lat > best.Lat {
+				best = q
+			}
+		}
+		kept = append(kept, best)
+	}
+	return kept, k
 }
 
 // quantilePlot draws p50, p95 and p99 latency per window.

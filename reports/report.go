@@ -70,13 +70,19 @@ func ReadSummary(dir string) (Summary, error) {
 	return s, nil
 }
 
-// WriteRun writes dir/report.html and dir/summary.json for one run.
+// WriteRun writes dir/report.html and dir/summary.json for one run (dir is
+// created if needed). The report is one self-contained file; artifacts and
+// node logs are linked by names relative to dir. ReadSummary(dir).Info
+// gives back info, so a report can be regenerated from a stored run.
 func WriteRun(dir string, info RunInfo, ops []history.Op, res checker.Results) error {
 	a := analyze(ops)
 	sum := summarize(info, a, res)
 	page, err := buildPage(info, ops, res, &a)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("reports: %w", err)
 	}
 	var buf bytes.Buffer
 	if err := reportTmpl.Execute(&buf, page); err != nil {

@@ -333,3 +333,35 @@ func TestSummaryJSON(t *testing.T) {
 		t.Errorf("summary valid = %v", m["valid"])
 	}
 }
+
+func TestDownsampleKeepsRareFailures(t *testing.T) {
+	var pts []latencyPoint
+	for i := range 20000 {
+		typ := history.OK
+		if i%1000 == 7 {
+			typ = history.Info
+		}
+		pts = append(pts, latencyPoint{Invoke: int64(i), Lat: int64(i % 97), Type: typ, F: "read"})
+	}
+	pts[12345].Lat = 1e9 // a spike among ok ops
+	kept, note := downsample(pts, 1000)
+	if len(kept) > 1000 {
+		t.Fatalf("kept %d points, budget 1000", len(kept))
+	}
+	infos, spike := 0, false
+	for i, p := range kept {
+		if p.Type == history.Info {
+			infos++
+		}
+		spike = spike || p.Lat == 1e9
+		if i > 0 && kept[i-1].Invoke > p.Invoke {
+			t.Fatal("downsampled points out of time order")
+		}
+	}
+	if infos != 20 || !spike {
+		t.Errorf("kept %d of 20 info ops, spike kept: %v", infos, spike)
+	}
+	if !strings.Contains(note, "all 20 fail/info ops") {
+		t.Errorf("note %q", note)
+	}
+}

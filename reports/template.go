@@ -23,6 +23,8 @@ figure svg{width:100%;height:auto;display:block}
 figcaption{font-size:12px;color:#555;padding:2px 6px}
 .anomaly{border-left:4px solid #cf222e;padding:4px 10px;margin:10px 0;background:#fff}
 nav a{margin-right:12px}
+td.trendcell{white-space:nowrap}
+svg.spark{vertical-align:middle;margin-right:6px}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 `
 
