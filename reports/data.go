@@ -241,11 +241,14 @@ func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
 			continue
 		}
 		f, c := p.Invoke.F, p.Complete
-		nodes := nodesOf(c.Value)
-		if len(nodes) == 0 {
-			nodes = nodesOf(p.Invoke.Value)
-		}
 		if kind, ok := faultStarts[f]; ok {
+			nodes, known := nodesOf(c.Value)
+			if !known {
+				nodes, known = nodesOf(p.Invoke.Value)
+			}
+			if known && len(nodes) == 0 {
+				continue // the op names its nodes and there are none: nothing was done
+			}
 			if !perNodeKinds[kind] {
 				if _, active := open[key{kind, ""}]; !active {
 					open[key{kind, ""}] = len(out)
@@ -254,7 +257,7 @@ func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
 				continue
 			}
 			if len(nodes) == 0 {
-				nodes = []string{""}
+				nodes = []string{""} // unknown nodes: one interval for the kind
 			}
 			for _, n := range nodes {
 				if _, active := open[key{kind, n}]; active {
@@ -273,6 +276,7 @@ func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
 		if !ok {
 			continue
 		}
+		nodes, _ := nodesOf(c.Value) // a stop naming no nodes stops them all
 		for k, i := range open {
 			if k.kind != kind {
 				continue
@@ -293,45 +297,52 @@ func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
 	return out
 }
 
+// targetWords are target selectors, not node names.
+var targetWords = map[string]bool{"all": true, "one": true, "minority": true, "majority": true, "leader": true, "none": true, "": true}
+
 // nodesOf extracts node names from a nemesis op value: a node name, a list
-// of names, or a map with a "nodes", "node", "targets" or "target" entry
-// (clock offsets keyed by node also count).
-func nodesOf(v any) []string {
+// of names, or a map with a "nodes" or "node" entry, or per-node clock
+// figures ("deltas_ms", "offsets_ms", "offsets"). known says whether the
+// value names nodes at all (an empty "nodes" list is known and empty).
+// Target selectors such as "minority" or "all" are not node names.
+func nodesOf(v any) (nodes []string, known bool) {
 	switch x := v.(type) {
 	case string:
-		if x != "" {
-			return []string{x}
+		if !targetWords[x] {
+			return []string{x}, true
 		}
 	case []string:
-		return slices.Clone(x)
+		l, _ := history.List(x)
+		return nodesOf(l)
 	case []any:
-		var out []string
 		for _, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				return nil
+				return nil, false
 			}
-			out = append(out, s)
+			if !targetWords[s] {
+				nodes = append(nodes, s)
+			}
 		}
-		return out
+		return nodes, true
 	case map[string]any:
-		for _, k := range []string{"nodes", "node", "targets", "target"} {
+		for _, k := range []string{"nodes", "node"} {
 			if n, ok := x[k]; ok {
-				return nodesOf(n)
+				nodes, _ := nodesOf(n)
+				return nodes, true
 			}
 		}
-		for _, k := range []string{"offsets", "clock"} {
+		for _, k := range []string{"deltas_ms", "offsets_ms", "offsets"} {
 			if m, ok := x[k].(map[string]any); ok {
-				var out []string
 				for n := range m {
-					out = append(out, n)
+					nodes = append(nodes, n)
 				}
-				sort.Strings(out)
-				return out
+				sort.Strings(nodes)
+				return nodes, true
 			}
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func computeAvailability(points []latencyPoint, ivs []faultInterval, end int64) availability {

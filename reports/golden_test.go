@@ -21,15 +21,16 @@ type goldenFault struct {
 // separately), a failed kill that must be ignored, and a pause never
 // resumed (active until the end of the history).
 var goldenFaults = []goldenFault{
-	{2000, "start-partition", history.OK, map[string]any{"grudge": map[string]any{"n1": []any{"n2", "n3"}}, "nodes": []any{"n1", "n2", "n3"}}},
-	{4000, "stop-partition", history.OK, nil},
-	{5000, "kill", history.OK, map[string]any{"nodes": []any{"n1"}}},
-	{5500, "kill", history.Fail, map[string]any{"nodes": []any{"n4"}}},
+	{2000, "start-partition", history.OK, map[string]any{"grudge": map[string]any{"n1": []any{"n2", "n3"}}}},
+	{4000, "stop-partition", history.OK, map[string]any{"healed": []any{"n1", "n2", "n3"}}},
+	{5000, "kill", history.OK, map[string]any{"target": "one", "nodes": []any{"n1"}}},
+	{5500, "kill", history.Fail, map[string]any{"target": "one", "nodes": []any{"n2"}}},
+	{6000, "kill", history.Info, map[string]any{"target": "minority", "nodes": []any{}}}, // nothing killed
 	{7000, "start", history.OK, map[string]any{"nodes": []any{"n1"}}},
 	{8000, "kill", history.OK, []any{"n2", "n3"}},
 	{8600, "start", history.OK, "n2"},
-	{9000, "start", history.OK, []any{"n3"}},
-	{9500, "pause", history.Info, map[string]any{"nodes": []any{"n1"}}},
+	{9000, "start", history.OK, []string{"n3"}},
+	{9500, "pause", history.Info, map[string]any{"target": "one", "nodes": []any{"n1"}}},
 }
 
 // goldenIntervals are the fault intervals goldenFaults must produce, in

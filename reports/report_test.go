@@ -58,21 +58,31 @@ func TestFaultIntervalsGolden(t *testing.T) {
 	}
 }
 
-func TestFaultIntervalsNodeless(t *testing.T) {
+// TestFaultIntervalsNemesisValues uses the values the nemesis package
+// records: clock deltas by node, the final heal's invocations with the
+// value "all" and completions naming what was done.
+func TestFaultIntervalsNemesisValues(t *testing.T) {
 	ms := int64(time.Millisecond)
-	nem := []history.Op{
-		{Index: 0, Time: 1 * ms, Type: history.Invoke, Process: -1, F: "bump-clock"},
-		{Index: 1, Time: 2 * ms, Type: history.OK, Process: -1, F: "bump-clock", Value: map[string]any{"offsets": map[string]any{"n1": 100, "n2": -200}}},
-		{Index: 2, Time: 3 * ms, Type: history.Invoke, Process: -1, F: "start-loss"},
-		{Index: 3, Time: 4 * ms, Type: history.OK, Process: -1, F: "start-loss"},
-		{Index: 4, Time: 5 * ms, Type: history.Invoke, Process: -1, F: "reset-clock"},
-		{Index: 5, Time: 6 * ms, Type: history.OK, Process: -1, F: "reset-clock"},
-		{Index: 6, Time: 7 * ms, Type: history.Invoke, Process: -1, F: "kill"},
-		{Index: 7, Time: 8 * ms, Type: history.OK, Process: -1, F: "kill"},
-		{Index: 8, Time: 9 * ms, Type: history.Invoke, Process: -1, F: "start"},
+	var nem []history.Op
+	add := func(at int64, f string, typ history.Type, inv, done any) {
+		nem = append(nem,
+			history.Op{Index: int64(len(nem)), Time: at * ms, Type: history.Invoke, Process: -1, F: f, Value: inv},
+			history.Op{Index: int64(len(nem)) + 1, Time: (at + 1) * ms, Type: typ, Process: -1, F: f, Value: done})
 	}
-	got := faultIntervals(nem, 20*ms)
-	want := []string{"clock [n1] 2-6", "clock [n2] 2-6", "loss [] 4-20", "kill [] 8-20"}
+	add(1, "bump-clock", history.OK, map[string]any{"target": "minority"}, map[string]any{"target": "minority", "deltas_ms": map[string]any{"n1": 100, "n2": -200}, "offsets_ms": map[string]any{"n1": 100, "n2": -200}})
+	add(3, "start-loss", history.OK, map[string]any{"percent": 20, "target": "one"}, map[string]any{"percent": 20, "nodes": []any{"n3"}})
+	add(5, "reset-clock", history.OK, nil, map[string]any{"offsets_ms": map[string]any{"n1": 0, "n2": 0, "n3": 0}})
+	add(7, "kill", history.OK, map[string]any{"target": "majority"}, nil) // nodes unknown
+	add(9, "pause", history.OK, nil, map[string]any{"target": "one", "nodes": []any{"n2"}})
+	add(11, "strobe-clock", history.Info, nil, map[string]any{"target": "one", "nodes": []any{"n3"}})
+	// final heal
+	add(13, "resume", history.OK, "all", map[string]any{"nodes": []any{"n2"}})
+	add(15, "start", history.OK, "all", map[string]any{"nodes": []any{}})
+	add(17, "stop-partition", history.OK, "all", map[string]any{"healed": []any{"n1", "n2", "n3"}})
+	add(19, "stop-loss", history.OK, "all", map[string]any{"healed": []any{"n1", "n2", "n3"}})
+	add(21, "reset-clock", history.OK, "all", map[string]any{"offsets_ms": map[string]any{"n1": 0, "n2": 0, "n3": 0}})
+	got := faultIntervals(nem, 30*ms)
+	want := []string{"clock [n1] 2-6", "clock [n2] 2-6", "loss [n3] 4-20", "kill [] 8-16", "pause [n2] 10-14", "clock [n3] 12-22"}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %v", got, want)
 	}
