@@ -42,8 +42,15 @@ func goldenStore(t testing.TB) string {
 		if err := WriteRun(dir, info, h, res); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Symlink(filepath.Base(dir), filepath.Join(store, r.test, "latest.tmp")); err == nil {
-			_ = os.Rename(filepath.Join(store, r.test, "latest.tmp"), filepath.Join(store, r.test, "latest"))
+		// the runner's symlinks: store/<test>/latest and store/latest
+		for link, target := range map[string]string{
+			filepath.Join(store, r.test, "latest"): filepath.Base(dir),
+			filepath.Join(store, "latest"):         filepath.Join(r.test, filepath.Base(dir)),
+		} {
+			_ = os.Remove(link)
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// a broken run directory is listed as skipped, not fatal
