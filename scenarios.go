@@ -1,6 +1,11 @@
 package faultline
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
 
 // DefaultSuite is the matrix `make chaos` runs in CI: every workload and
 // every fault kind on the safe configuration (must be valid), and every
@@ -47,4 +52,31 @@ func NightlySuite(timeLimit time.Duration) []Scenario {
 		s[i].Test.NemesisInterval = 10 * time.Second
 	}
 	return s
+}
+
+// SelectScenarios keeps the scenarios whose name equals, or starts with,
+// one of only; an empty only keeps all. A name that matches nothing is an
+// error listing the valid names.
+func SelectScenarios(all []Scenario, only []string) ([]Scenario, error) {
+	if len(only) == 0 {
+		return all, nil
+	}
+	var out []Scenario
+	for _, o := range only {
+		n := 0
+		for _, s := range all {
+			if strings.HasPrefix(s.Name, o) && !slices.ContainsFunc(out, func(x Scenario) bool { return x.Name == s.Name }) {
+				out = append(out, s)
+				n++
+			}
+		}
+		if n == 0 && !slices.ContainsFunc(out, func(x Scenario) bool { return strings.HasPrefix(x.Name, o) }) {
+			names := make([]string, len(all))
+			for i, s := range all {
+				names[i] = s.Name
+			}
+			return nil, fmt.Errorf("no scenario matches %q: choose from %s", o, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/faultline/faultline"
+)
+
+// bindTest binds the run flags into t.
+func bindTest(fs *pflag.FlagSet, t *faultline.Test) {
+	fs.StringVar(&t.Name, "name", t.Name, "test name in the store (default <workload>-<nemeses>)")
+	fs.StringVar(&t.Workload, "workload", t.Workload, "workload: register, bank, list-append or set")
+	fs.StringVar(&t.Nemesis, "nemesis", t.Nemesis, "faults: none, all, or a comma-separated list of partition, loss, kill, pause, clock")
+	fs.DurationVar(&t.NemesisInterval, "nemesis-interval", t.NemesisInterval, "time between nemesis operations")
+	fs.IntVar(&t.Nodes, "nodes", t.Nodes, "cluster size")
+	fs.IntVar(&t.Concurrency, "concurrency", t.Concurrency, "client workers (0: 2 per node)")
+	fs.Float64Var(&t.Rate, "rate", t.Rate, "total client request rate cap in ops/s (0: unlimited)")
+	fs.DurationVar(&t.TimeLimit, "time-limit", t.TimeLimit, "length of the main phase")
+	fs.DurationVar(&t.OpTimeout, "op-timeout", t.OpTimeout, "deadline of each client operation (past it: info)")
+	fs.DurationVar(&t.RecoveryTimeout, "recovery-timeout", t.RecoveryTimeout, "how long the final phase waits for a healthy cluster")
+	fs.DurationVar(&t.CheckTimeout, "check-timeout", t.CheckTimeout, "time limit per checker (past it: unknown)")
+	fs.Int64Var(&t.Seed, "seed", t.Seed, "seed for every random choice; the same seed reproduces the schedule")
+	fs.StringVar(&t.ReadMode, "read-mode", t.ReadMode, "store read mode: linearizable, or UNSAFE lease / stale (planted bugs)")
+	fs.BoolVar(&t.UnsafeNoDedup, "unsafe-no-dedup", t.UnsafeNoDedup, "UNSAFE planted bug: the store does not deduplicate retried requests")
+	fs.StringVar(&t.Store, "store", t.Store, "directory holding every run")
+	fs.StringVar(&t.Image, "image", t.Image, "node image tag (default: build from this checkout)")
+	fs.BoolVar(&t.Quiet, "quiet", t.Quiet, "no live progress line")
+}
+
+func runCmd() *cobra.Command {
+	t := faultline.DefaultTest()
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run one test: start a cluster, inject faults, check, report",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := t.Validate(); err != nil {
+				return usageError{err}
+			}
+			stop, abort, done := signalContexts()
+			defer done()
+			res, err := faultline.RunWithAbort(stop, abort, t)
+			if err != nil {
+				return err
+			}
+			return withCode(res)
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	bindTest(cmd.Flags(), &t)
+	return cmd
+}
+
+func suiteCmd() *cobra.Command {
+	var (
+		repeat    int
+		seed      int64
+		timeLimit time.Duration
+		nightly   bool
+		only      []string
+		store     string
+	)
+	cmd := &cobra.Command{
+		Use:   "suite",
+		Short: "Run the chaos matrix: safe scenarios must be valid, planted bugs must be caught",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			scenarios := faultline.DefaultSuite(timeLimit)
+			if nightly {
+				scenarios = faultline.NightlySuite(timeLimit)
+			}
+			scenarios, err := faultline.SelectScenarios(scenarios, only)
+			if err != nil {
+				return usageError{err}
+			}
+			for i := range scenarios {
+				scenarios[i].Test.Store = store
+			}
+			stop, abort, done := signalContexts()
+			defer done()
+			res, err := faultline.RunSuite(stop, faultline.SuiteConfig{
+				Scenarios: scenarios, Repeat: repeat, Seed: seed, Out: os.Stdout,
+				Run: func(ctx context.Context, t faultline.Test) (faultline.Result, error) {
+					return faultline.RunWithAbort(ctx, abort, t)
+				},
+			})
+			if err != nil {
+				return err
+			}
+			if err := faultline.WriteIndex(store); err != nil {
+				return err
+			}
+			return withCode(res)
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	fs := cmd.Flags()
+	fs.IntVar(&repeat, "repeat", 1, "run each scenario N times with different seeds (detection and false-alarm rates)")
+	fs.Int64Var(&seed, "seed", time.Now().Unix()%100000, "first seed (each run's seed is printed)")
+	fs.DurationVar(&timeLimit, "time-limit", 12*time.Second, "main phase of each scenario")
+	fs.BoolVar(&nightly, "nightly", false, "the nightly matrix: 5 nodes, longer intervals")
+	fs.StringSliceVar(&only, "only", nil, "run only these scenarios (names or name prefixes)")
+	fs.StringVar(&store, "store", "store", "directory holding every run")
+	return cmd
+}
+
+func analyzeCmd() *cobra.Command {
+	var checkTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "analyze DIR",
+		Short: "Re-check a stored run from its history (works on a run whose harness died)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := faultline.Analyze(cmd.Context(), args[0], checkTimeout)
+			if err != nil {
+				return err
+			}
+			printVerdict(res)
+			fmt.Println("report:", res.Report)
+			return withCode(res)
+		},
+	}
+	cmd.Flags().DurationVar(&checkTimeout, "check-timeout", 2*time.Minute, "time limit per checker")
+	return cmd
+}
+
+func checkCmd() *cobra.Command {
+	var (
+		model   string
+		timeout time.Duration
+		out     string
+	)
+	cmd := &cobra.Command{
+		Use:   "check --model NAME FILE",
+		Short: "Check a history file (JSONL or Jepsen EDN) for linearizability",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := faultline.CheckFile(cmd.Context(), model, args[0], timeout, out)
+			if err != nil {
+				return usageError{err}
+			}
+			fmt.Printf("%s: valid? %s\n", args[0], r.Valid)
+			if r.Explanation != "" {
+				fmt.Println(r.Explanation)
+			}
+			for _, a := range r.Artifacts {
+				fmt.Println("visualisation:", a)
+			}
+			return withCode(r.Valid)
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.Flags().StringVar(&model, "model", "cas-register", "model: register, cas-register or kv")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "time limit (past it: unknown, exit 2)")
+	cmd.Flags().StringVar(&out, "out", ".", "directory for the visualisation of a failing key")
+	return cmd
+}
+
+func listCmd() *cobra.Command {
+	store := "store"
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List stored runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			runs, err := faultline.ListRuns(store)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "START\tTEST\tWORKLOAD\tNEMESIS\tSEED\tVALID\tDIR")
+			for _, r := range runs {
+				v := r.Valid.String()
+				if !r.Checked {
+					v = "unchecked (faultline analyze DIR)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Start.Format(time.DateTime), r.Test.TestName(),
+					r.Test.Workload, r.Test.Nemesis, r.Test.Seed, v, r.Dir)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&store, "store", store, "directory holding every run")
+	return cmd
+}
+
+func reportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "report DIR",
+		Short: "Regenerate a stored run's report.html (and the store index) from its files",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := faultline.Report(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Println("report:", path)
+			return nil
+		},
+	}
+}
+
+func serveCmd() *cobra.Command {
+	var store, addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the store's reports over HTTP on 127.0.0.1",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stop, _, done := signalContexts()
+			defer done()
+			fmt.Printf("serving %s on http://%s/ (Ctrl-C to stop)\n", store, addr)
+			return faultline.Serve(stop, store, addr)
+		},
+	}
+	cmd.Flags().StringVar(&store, "store", "store", "directory holding every run")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (keep it on 127.0.0.1)")
+	return cmd
+}
+
+func printVerdict(res faultline.Result) {
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECKER\tVALID\tEXPLANATION")
+	for _, c := range res.Checkers.Checkers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Checker, c.Valid, firstLine(c.Explanation))
+	}
+	tw.Flush()
+	fmt.Printf("valid? %s\n", res.Valid)
+}
+
+func firstLine(s string) string {
+	for i, r := range s {
+		if r == '\n' {
+			return s[:i] + " ..."
+		}
+	}
+	return s
+}

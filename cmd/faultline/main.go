@@ -1,0 +1,97 @@
+// Command faultline runs Jepsen-style chaos tests against a Raft-replicated
+// key-value store in Docker containers, checks the histories they record and
+// reports on them.
+//
+//	faultline run --workload register --nemesis partition,kill --time-limit 60s --seed 42
+//	faultline suite                       # the CI chaos matrix (make chaos)
+//	faultline analyze store/latest        # re-check a stored run
+//	faultline check --model cas-register history.edn
+//	faultline list | report DIR | serve
+//
+// Exit codes: 0 valid, 1 invalid, 2 unknown, 3 harness error (as Jepsen).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/faultline/faultline"
+)
+
+// exitError carries an exit code out of a cobra command.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	root := &cobra.Command{
+		Use:           "faultline",
+		Short:         "Jepsen-style chaos tests for a Raft-replicated KV store",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(runCmd(), suiteCmd(), analyzeCmd(), checkCmd(), listCmd(), reportCmd(), serveCmd())
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	default:
+		fmt.Fprintln(os.Stderr, "faultline:", err)
+		if isUsage(err) {
+			os.Exit(2)
+		}
+		os.Exit(faultline.ExitHarnessError)
+	}
+}
+
+// isUsage tells flag and argument errors (exit 2, as for bad flags) from
+// harness failures.
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
+
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// signalContexts returns a context cancelled by the first SIGINT/SIGTERM
+// (stop the workload, heal, check what was recorded) and one cancelled by
+// the second (abort: skip healing and checking, tear down and exit).
+func signalContexts() (stop, abort context.Context, done func()) {
+	stop, cancelStop := context.WithCancel(context.Background())
+	abort, cancelAbort := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range ch {
+			n++
+			if n == 1 {
+				slog.Warn("interrupted: stopping the workload, healing, checking what was recorded (interrupt again to abort: tear down and exit)")
+				cancelStop()
+				continue
+			}
+			slog.Warn("interrupted again: aborting; tearing down containers and networks")
+			cancelAbort()
+		}
+	}()
+	return stop, abort, func() { signal.Stop(ch); cancelStop(); cancelAbort() }
+}
+
+func withCode(res interface{ ExitCode() int }) error {
+	if c := res.ExitCode(); c != 0 {
+		return exitError{c}
+	}
+	return nil
+}

@@ -1,0 +1,411 @@
+package faultline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/system"
+	"github.com/faultline/faultline/workload"
+)
+
+// ErrAborted is returned when a run was aborted (a second interrupt): the
+// cluster was torn down without healing or checking. The history recorded
+// so far is on disk; `faultline analyze DIR` checks it.
+var ErrAborted = errors.New("run aborted")
+
+// Phases recorded in the history's phase marks.
+const (
+	PhaseSetup = "setup"
+	PhaseMain  = "main"
+	PhaseHeal  = "heal"
+	PhaseFinal = "final"
+	PhaseCheck = "check"
+)
+
+// Run runs t: build the node image, start the cluster, run the workload and
+// the nemesis for t.TimeLimit, heal, run the final reads, check and report,
+// and tear everything down. When ctx is cancelled (first interrupt) the
+// main phase stops early and the run still heals, checks what was recorded
+// and reports. A harness failure returns an error; a verdict never does.
+func Run(ctx context.Context, t Test) (Result, error) {
+	return RunWithAbort(ctx, context.Background(), t)
+}
+
+// RunWithAbort is Run with a second context: when abort is cancelled
+// (second interrupt) the cluster is torn down at once and the run returns
+// ErrAborted with the history saved.
+func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
+	if err := t.Validate(); err != nil {
+		return Result{}, fmt.Errorf("invalid test: %w", err)
+	}
+	start := time.Now()
+	res.Test = t
+	dir, err := newRunDir(t.Store, t.TestName(), start)
+	if err != nil {
+		return res, err
+	}
+	res.Dir = dir
+	if err := writeJSON(filepath.Join(dir, TestJSON), t); err != nil {
+		return res, err
+	}
+	log := slog.With("test", t.TestName())
+	log.Info("run starting", "dir", dir, "seed", t.Seed, "rerun", t.RerunCommand())
+
+	rec, err := history.NewRecorder(filepath.Join(dir, HistoryJSONL), history.WithStart(start))
+	if err != nil {
+		return res, fmt.Errorf("open history: %w", err)
+	}
+	defer func() {
+		if cerr := rec.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close history: %w", cerr)
+		}
+	}()
+
+	// The cluster lives until the deferred Close, whatever happens; an
+	// abort closes it at once.
+	dcfg := docker.DefaultConfig()
+	dcfg.Nodes = t.Nodes
+	dcfg.Image = t.Image
+	dcfg.ReadMode = t.ReadMode
+	dcfg.UnsafeNoDedup = t.UnsafeNoDedup
+	dcfg.Logger = log
+	startCtx, cancelStart := mergeCancel(ctx, abort)
+	cl, err := docker.Start(startCtx, dcfg)
+	cancelStart()
+	if err != nil {
+		return res, fmt.Errorf("start cluster: %w", err)
+	}
+	var closeOnce sync.Once
+	closeCluster := func() {
+		closeOnce.Do(func() {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if cerr := cl.Close(cctx); cerr != nil {
+				log.Error("tear down cluster", "err", cerr, "hint", "remove leftovers with: docker rm -f $(docker ps -aq --filter label=faultline=1)")
+			}
+		})
+	}
+	defer closeCluster()
+	aborted := make(chan struct{})
+	stopWatch := context.AfterFunc(abort, func() { closeCluster(); close(aborted) })
+	defer stopWatch()
+
+	out, err := exercise(ctx, abort, t, cl, rec, log)
+	if abort.Err() != nil {
+		return res, fmt.Errorf("%w: history kept in %s (check it with: faultline analyze %s)", ErrAborted, dir, dir)
+	}
+	if err != nil {
+		return res, fmt.Errorf("%w (history kept in %s)", err, dir)
+	}
+
+	logsCtx, cancelLogs := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	if err := cl.SaveLogs(logsCtx, filepath.Join(dir, LogsDir)); err != nil {
+		log.Warn("save node logs", "err", err)
+	}
+	cancelLogs()
+	closeCluster()
+	_ = rec.Phase(PhaseCheck)
+	if err := rec.Flush(); err != nil {
+		return res, fmt.Errorf("flush history: %w", err)
+	}
+
+	ops := rec.Ops()
+	res, err = analyze(context.WithoutCancel(ctx), dir, t, out.info, ops, start, time.Since(start))
+	res.Faults = out.faults
+	return res, err
+}
+
+// exercised is what the cluster phases produced.
+type exercised struct {
+	info   workload.Info
+	faults []string
+}
+
+// exercise runs setup, the main phase with the nemesis, the heal and the
+// final phase against cl, recording into rec.
+func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *history.Recorder, log *slog.Logger) (exercised, error) {
+	var out exercised
+	opts := workload.DefaultOptions()
+	wl, err := workload.ByName(t.Workload, opts)
+	if err != nil {
+		return out, err
+	}
+	out.info = wl.Info()
+
+	var clientsMu sync.Mutex
+	var clients []*system.Client
+	defer func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}()
+	newClient := func(int) (workload.KV, error) {
+		cfg := system.DefaultClientConfig()
+		cfg.Addrs = cl.ClientAddrs()
+		cfg.RequestTimeout = t.OpTimeout
+		c, err := system.NewClient(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		clientsMu.Lock()
+		clients = append(clients, c)
+		clientsMu.Unlock()
+		return c, nil
+	}
+	rcfg := workload.DefaultRunConfig()
+	rcfg.Concurrency = t.Workers()
+	rcfg.Seed = t.Seed
+	rcfg.OpTimeout = t.OpTimeout
+	rcfg.Rate = t.Rate
+	rcfg.TimeLimit = t.TimeLimit
+	runner, err := workload.NewRunner(rcfg, wl, newClient, rec)
+	if err != nil {
+		return out, err
+	}
+
+	// Nemesis.
+	kinds, _ := ParseNemeses(t.Nemesis)
+	ncfg := nemesis.DefaultConfig()
+	ncfg.Faults = kinds
+	ncfg.Interval = t.NemesisInterval
+	ncfg.Seed = uint64(t.Seed)
+	ncfg.HealTimeout = t.RecoveryTimeout
+	var nem nemesis.Nemesis
+	var sched nemesis.Schedule
+	if len(kinds) > 0 {
+		if nem, err = nemesis.New(cl, ncfg); err != nil {
+			return out, fmt.Errorf("nemesis: %w", err)
+		}
+		if sched, err = nemesis.NewSchedule(ncfg, t.TimeLimit); err != nil {
+			return out, fmt.Errorf("nemesis schedule: %w", err)
+		}
+	}
+
+	_ = rec.Phase(PhaseSetup)
+	setupCtx, cancelSetup := mergeCancel(ctx, abort)
+	err = runner.Setup(setupCtx)
+	cancelSetup()
+	if err != nil {
+		return out, fmt.Errorf("workload setup: %w", err)
+	}
+
+	// Main phase: workload and nemesis side by side until the time limit
+	// or the first interrupt.
+	_ = rec.Phase(PhaseMain)
+	log.Info("main phase", "time_limit", t.TimeLimit, "workers", rcfg.Concurrency, "nemesis", t.Nemesis)
+	mainCtx, cancelMain := context.WithTimeout(ctx, t.TimeLimit)
+	stopProgress := startProgress(mainCtx, t, runner, rec, log)
+	var wg sync.WaitGroup
+	if nem != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := nemesis.Run(mainCtx, sched, nem, rec); err != nil {
+				log.Error("nemesis worker", "err", err)
+			}
+		}()
+	}
+	runErr := runner.Run(mainCtx)
+	cancelMain()
+	wg.Wait()
+	stopProgress()
+	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, context.DeadlineExceeded) {
+		return out, fmt.Errorf("workload: %w", runErr)
+	}
+	out.faults = faultsIn(rec.Ops())
+	if abort.Err() != nil {
+		return out, ErrAborted
+	}
+
+	// Heal everything and wait for recovery, even after an interrupt.
+	_ = rec.Phase(PhaseHeal)
+	healCtx, cancelHeal := mergeCancel(context.WithoutCancel(ctx), abort)
+	defer cancelHeal()
+	if nem != nil {
+		if err := nem.Teardown(healCtx); err != nil {
+			log.Warn("nemesis teardown", "err", err)
+		}
+	}
+	log.Info("healing: resuming, restarting, removing firewall rules, resetting clocks")
+	if err := nemesis.HealAllWithin(healCtx, cl, rec, t.RecoveryTimeout); err != nil {
+		return out, fmt.Errorf("final heal: %w", err)
+	}
+
+	_ = rec.Phase(PhaseFinal)
+	log.Info("final phase: final reads")
+	finalCtx, cancelFinal := context.WithTimeout(healCtx, t.RecoveryTimeout)
+	defer cancelFinal()
+	if err := runner.RunFinal(finalCtx); err != nil && abort.Err() == nil {
+		return out, fmt.Errorf("final reads: %w", err)
+	}
+	return out, nil
+}
+
+// faultsIn lists the nemesis faults that took effect, by f.
+func faultsIn(ops []history.Op) []string {
+	var fs []string
+	for _, o := range ops {
+		if o.IsNemesis() && o.Type == history.OK && isFaultStart(o.F) {
+			fs = append(fs, o.F)
+		}
+	}
+	return fs
+}
+
+func isFaultStart(f string) bool {
+	switch f {
+	case nemesis.FStartPartition, nemesis.FStartLoss, nemesis.FKill, nemesis.FPause, nemesis.FBumpClock, nemesis.FStrobeClock:
+		return true
+	}
+	return false
+}
+
+// Checkers returns the checkers for a workload, writing artifacts into dir.
+func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error) {
+	var cs []checker.Checker
+	for _, name := range info.Checkers {
+		var c checker.Checker
+		switch name {
+		case "linearizable":
+			l, err := checker.NewLinearizable(checker.LinearizableConfig{Model: info.Model, OutDir: dir})
+			if err != nil {
+				return nil, err
+			}
+			c = l
+		case "bank":
+			c = checker.NewBank(checker.BankConfig{Total: info.Total, Accounts: info.Accounts})
+		case "list-append":
+			c = checker.NewListAppend(checker.ListAppendConfig{})
+		case "set":
+			c = checker.NewSet(checker.SetConfig{})
+		case "stats":
+			c = checker.NewStats()
+		case "latency":
+			c = checker.NewLatency()
+		case "availability":
+			c = checker.NewAvailability(checker.AvailabilityConfig{Concurrency: t.Workers()})
+		default:
+			return nil, fmt.Errorf("workload %s wants unknown checker %q", info.Name, name)
+		}
+		cs = append(cs, checker.WithTimeLimit(c, t.CheckTimeout))
+	}
+	return cs, nil
+}
+
+// analyze checks ops, writes results.json, history.edn and the report, and
+// refreshes the store index.
+func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
+	res := Result{Test: t, Dir: dir, Duration: took}
+	for _, o := range ops {
+		if o.IsNemesis() {
+			continue
+		}
+		switch o.Type {
+		case history.Invoke:
+			res.Ops++
+		case history.OK:
+			res.OK++
+		case history.Fail:
+			res.Fail++
+		case history.Info:
+			res.Info++
+		}
+	}
+	if err := writeEDN(filepath.Join(dir, HistoryEDN), ops); err != nil {
+		return res, err
+	}
+	cs, err := Checkers(info, t, dir)
+	if err != nil {
+		return res, err
+	}
+	slog.Info("checking", "ops", len(ops), "checkers", len(cs))
+	results := checker.Run(ctx, cs, ops)
+	res.Valid, res.Checkers = results.Valid, results
+	if err := writeJSON(filepath.Join(dir, ResultsJSON), results); err != nil {
+		return res, err
+	}
+	nodes := make([]string, t.Nodes)
+	var logs []string
+	for i := range nodes {
+		nodes[i] = fmt.Sprintf("n%d", i+1)
+		if _, err := os.Stat(filepath.Join(dir, LogsDir, nodes[i]+".log")); err == nil {
+			logs = append(logs, LogsDir+"/"+nodes[i]+".log")
+		}
+	}
+	kinds, _ := ParseNemeses(t.Nemesis)
+	rinfo := reports.RunInfo{Name: t.TestName(), Workload: t.Workload, Nemeses: kinds, Seed: t.Seed,
+		Rerun: t.RerunCommand(), Config: testConfigMap(t), Start: start, Duration: took, Nodes: nodes, NodeLogs: logs}
+	if err := reports.WriteRun(dir, rinfo, ops, results); err != nil {
+		return res, fmt.Errorf("write report: %w", err)
+	}
+	res.Report = filepath.Join(dir, ReportHTML)
+	if sum, err := reports.ReadSummary(dir); err == nil {
+		res.OpsPerSec = sum.OpsPerSec
+		res.P99 = time.Duration(sum.P99Ms * float64(time.Millisecond))
+	}
+	if err := WriteIndex(t.Store); err != nil {
+		slog.Warn("store index", "err", err)
+	}
+	slog.Info("run done", "valid", res.Valid, "ops", res.Ops, "ok", res.OK, "fail", res.Fail, "info", res.Info,
+		"report", res.Report, "rerun", t.RerunCommand())
+	for _, c := range results.Checkers {
+		if c.Valid != checker.Valid {
+			slog.Warn("checker verdict", "checker", c.Checker, "valid", c.Valid, "explanation", firstLines(c.Explanation, 3))
+		}
+	}
+	return res, nil
+}
+
+func writeEDN(path string, ops []history.Op) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := history.WriteEDN(f, ops); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func testConfigMap(t Test) map[string]any {
+	return map[string]any{
+		"workload": t.Workload, "nemesis": t.Nemesis, "nemesis_interval": t.NemesisInterval.String(),
+		"nodes": t.Nodes, "concurrency": t.Workers(), "rate": t.Rate, "time_limit": t.TimeLimit.String(),
+		"op_timeout": t.OpTimeout.String(), "read_mode": t.ReadMode, "unsafe_no_dedup": t.UnsafeNoDedup, "seed": t.Seed,
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "...")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// WriteIndex regenerates store/index.html.
+func WriteIndex(store string) error { return reports.WriteIndex(store) }
+
+// Serve serves the store's reports on addr until ctx is done.
+func Serve(ctx context.Context, store, addr string) error { return reports.Serve(ctx, store, addr) }
+
+// mergeCancel returns a context done when either a or b is done; its
+// values and deadline are a's.
+func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(a)
+	stop := context.AfterFunc(b, func() { cancel(context.Cause(b)) })
+	return ctx, func() { stop(); cancel(context.Canceled) }
+}
