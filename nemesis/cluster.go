@@ -41,6 +41,27 @@ type Recorder interface {
 	Record(op history.Op) history.Op
 }
 
+// StateObserver is optionally implemented by a Cluster whose State is its
+// own bookkeeping: ObservedState reads the state back from the container
+// runtime (docker inspect). When available the nemesis confirms kills,
+// pauses and restarts with it.
+type StateObserver interface {
+	ObservedState(ctx context.Context, node string) (string, error)
+}
+
+// observe returns the node's state as the runtime reports it when cl can
+// say (StateObserver), else cl.State.
+func observe(ctx context.Context, cl Cluster, node string) string {
+	if o, ok := cl.(StateObserver); ok {
+		s, err := o.ObservedState(ctx, node)
+		if err != nil {
+			return "unknown (" + err.Error() + ")"
+		}
+		return s
+	}
+	return cl.State(node)
+}
+
 // Container states as reported by Cluster.State.
 const (
 	StateRunning = "running"

@@ -182,7 +182,7 @@ func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, s
 	if f.state[node] != StateRunning {
 		return -1, "", fmt.Errorf("container %s is %s", node, f.state[node])
 	}
-	if len(cmd) < 2 || cmd[0] != NetctlPath {
+	if len(cmd) < 2 || cmd[0] != NetctlPaths[0] {
 		return 127, "not found", nil
 	}
 	flag := func(name string) string {

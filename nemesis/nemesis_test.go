@@ -526,3 +526,52 @@ func TestTeardownAfterCancel(t *testing.T) {
 		}
 	}
 }
+
+// observedFake is a fakeCluster whose runtime reports its own container
+// states (StateObserver), which may disagree with the bookkeeping.
+type observedFake struct {
+	*fakeCluster
+	observed map[string]string
+}
+
+func (o *observedFake) ObservedState(_ context.Context, n string) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s, ok := o.observed[n]; ok {
+		return s, nil
+	}
+	return o.state[n], nil
+}
+
+func TestKillConfirmedByObservedState(t *testing.T) {
+	defer func(d time.Duration) { stateTimeout = d }(stateTimeout)
+	stateTimeout = 200 * time.Millisecond
+	f := &observedFake{fakeCluster: newFake(t, 3), observed: map[string]string{"n2": StateRunning}}
+	nem := NewKill(f, rand.New(rand.NewPCG(1, 1)), nil)
+	rec := &memRecorder{}
+	_, err := Apply(context.Background(), nem, rec, history.Op{F: FKill, Value: TargetAll})
+	_, c := pair(t, rec, 0)
+	if err == nil || c.Type != history.Info || !strings.Contains(c.Error, `n2: state is "killed" (observed "running")`) ||
+		!reflect.DeepEqual(c.Value.(map[string]any)["nodes"], []any{"n1", "n3"}) {
+		t.Fatalf("kill with a container still running: %v", c)
+	}
+}
+
+func TestTeardownAfterHealAll(t *testing.T) {
+	f := newFake(t, 3)
+	nem := newNem(t, f, "partition,pause,kill")
+	ctx := context.Background()
+	rec := &memRecorder{}
+	for _, op := range []history.Op{{F: FStartPartition, Value: GrudgeBridge}, {F: FPause, Value: TargetOne}} {
+		if _, err := Apply(ctx, nem, rec, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := HealAll(ctx, f, rec); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is left to undo: teardown must not try to resume a running node.
+	if err := nem.Teardown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

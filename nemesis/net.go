@@ -9,19 +9,40 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/faultline/faultline/history"
 )
 
-// NetctlPath is where netctl lives inside each node container.
-const NetctlPath = "/netctl"
+// NetctlPaths are where netctl may live inside a node container, tried in
+// order: the node image installs it in /usr/local/bin; /netctl is the
+// documented alternative.
+var NetctlPaths = []string{"/usr/local/bin/netctl", "/netctl"}
 
-// netctl runs `/netctl args...` in node and fails on a non-zero exit.
+// netctlPath caches the path that last worked (index into NetctlPaths).
+var netctlPath atomic.Int32
+
+// netctl runs netctl with args in node and fails on a non-zero exit. When
+// the binary is not found (exit 126/127) it tries the next of NetctlPaths.
 func netctl(ctx context.Context, cl Cluster, node string, args ...string) (string, error) {
-	cmd := append([]string{NetctlPath}, args...)
-	code, out, err := cl.Exec(ctx, node, cmd)
-	if err != nil {
-		return out, fmt.Errorf("nemesis: %s: %s: %w", node, strings.Join(cmd, " "), err)
+	first := int(netctlPath.Load())
+	var (
+		code int
+		out  string
+		cmd  []string
+	)
+	for k := range NetctlPaths {
+		i := (first + k) % len(NetctlPaths)
+		cmd = append([]string{NetctlPaths[i]}, args...)
+		var err error
+		code, out, err = cl.Exec(ctx, node, cmd)
+		if err != nil {
+			return out, fmt.Errorf("nemesis: %s: %s: %w", node, strings.Join(cmd, " "), err)
+		}
+		if code != 126 && code != 127 {
+			netctlPath.Store(int32(i))
+			break
+		}
 	}
 	if code != 0 {
 		return out, fmt.Errorf("nemesis: %s: %s: exit %d: %s", node, strings.Join(cmd, " "), code, strings.TrimSpace(out))

@@ -79,13 +79,16 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 	return complete(op, op.Value, fmt.Errorf("nemesis: %s nemesis cannot do f %q", p.startF, op.F))
 }
 
-// restore undoes the fault on every node this nemesis hit and every node
-// whose state shows the fault.
+// restore undoes the fault on every node whose state shows it (whoever
+// caused it); nodes this nemesis hit that something else already restored
+// are forgotten.
 func (p *procNemesis) restore(ctx context.Context) ([]string, error) {
 	var nodes []string
 	for _, n := range p.cl.Nodes() {
-		if p.hit[n] || p.faulted(p.cl.State(n)) {
+		if p.faulted(p.cl.State(n)) {
 			nodes = append(nodes, n)
+		} else {
+			delete(p.hit, n)
 		}
 	}
 	done, err := p.apply(ctx, nodes, p.undo, func(s string) bool { return s == StateRunning }, p.stopF)
@@ -106,8 +109,11 @@ func (p *procNemesis) apply(ctx context.Context, nodes []string, action func(con
 			errs = append(errs, fmt.Errorf("nemesis: %s %s: %w", name, n, err))
 			continue
 		}
-		if !waitFor(ctx, stateTimeout, func() bool { return want(p.cl.State(n)) }) {
-			errs = append(errs, fmt.Errorf("nemesis: %s %s: state is %q after %v", name, n, p.cl.State(n), stateTimeout))
+		// Both the runtime's bookkeeping and the container must agree.
+		ok := func() bool { return want(p.cl.State(n)) && want(observe(ctx, p.cl, n)) }
+		if !waitFor(ctx, stateTimeout, ok) {
+			errs = append(errs, fmt.Errorf("nemesis: %s %s: state is %q (observed %q) after %v",
+				name, n, p.cl.State(n), observe(ctx, p.cl, n), stateTimeout))
 			continue
 		}
 		done = append(done, n)

@@ -1,0 +1,206 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/system"
+)
+
+var (
+	_ Cluster       = (*docker.Cluster)(nil)
+	_ StateObserver = (*docker.Cluster)(nil)
+)
+
+// TestDockerFaults applies every fault kind to one shared 3-node cluster,
+// checks each is in effect from the outside, heals, and ends with a
+// healthy cluster and no netctl rule anywhere.
+func TestDockerFaults(t *testing.T) {
+	dockertest.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cl, err := docker.Start(ctx, docker.DefaultConfig())
+	if err != nil {
+		t.Fatalf("docker.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cl.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	cfg, err := DefaultConfig().WithSpec("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nem, err := New(cl, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := nem.Teardown(context.Background()); err != nil {
+			t.Errorf("Teardown: %v", err)
+		}
+	})
+	rec := &memRecorder{}
+	apply := func(t *testing.T, op history.Op) map[string]any {
+		t.Helper()
+		c, err := Apply(ctx, nem, rec, op)
+		if err != nil || c.Type != history.OK {
+			t.Fatalf("%s %v: %v", op.F, op.Value, c)
+		}
+		t.Logf("%s", c)
+		v, _ := c.Value.(map[string]any)
+		return v
+	}
+	healthy := func(t *testing.T) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := cl.WaitHealthy(wctx); err != nil {
+			t.Fatalf("cluster not healthy: %v", err)
+		}
+	}
+	client := func(t *testing.T, nodes ...string) *system.Client {
+		t.Helper()
+		cc := system.DefaultClientConfig()
+		cc.Addrs = map[string]string{}
+		for _, n := range nodes {
+			cc.Addrs[n] = cl.ClientAddr(n)
+		}
+		cc.MaxAttempts, cc.RequestTimeout = 3, time.Second
+		c, err := system.NewClient(ctx, cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	healthy(t)
+
+	t.Run("partition", func(t *testing.T) {
+		v := apply(t, history.Op{F: FStartPartition, Value: GrudgeOne})
+		var isolated string
+		var majority []string
+		for n, l := range v["grudge"].(map[string]any) {
+			if len(l.([]any)) == 2 {
+				isolated = n
+			}
+		}
+		for _, n := range cl.Nodes() {
+			if n != isolated {
+				majority = append(majority, n)
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, _, err := client(t, isolated).Get(rctx, "nemesis-probe")
+		cancel()
+		var kerr *system.Error
+		switch {
+		case err == nil:
+			t.Fatalf("isolated %s served a linearizable read", isolated)
+		case errors.As(err, &kerr) && kerr.Status == system.StatusNotLeader, !system.IsDefinite(err):
+			t.Logf("isolated %s: %v", isolated, err)
+		default:
+			t.Fatalf("isolated %s: unexpected definite error %v", isolated, err)
+		}
+		// The majority side still serves (after an election if needed).
+		mc := client(t, majority...)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			_, _, err := mc.Get(rctx, "nemesis-probe")
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("majority %v cannot serve reads: %v", majority, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		apply(t, history.Op{F: FStopPartition})
+		healthy(t)
+	})
+
+	t.Run("loss", func(t *testing.T) {
+		apply(t, history.Op{F: FStartLoss, Value: map[string]any{"percent": int64(30), "target": TargetAll}})
+		for _, n := range cl.Nodes() {
+			_, out, err := cl.Exec(ctx, n, []string{NetctlPaths[0], "list"})
+			if err != nil || strings.Count(out, "loss 30% from") != 2 {
+				t.Fatalf("%s: netctl list %q, %v", n, out, err)
+			}
+		}
+		apply(t, history.Op{F: FStopLoss})
+		healthy(t)
+	})
+
+	t.Run("kill", func(t *testing.T) {
+		v := apply(t, history.Op{F: FKill, Value: TargetOne})
+		victim := v["nodes"].([]any)[0].(string)
+		if conn, err := net.DialTimeout("tcp", cl.ClientAddr(victim), time.Second); err == nil {
+			conn.Close()
+			t.Fatalf("killed %s still accepts connections on %s", victim, cl.ClientAddr(victim))
+		}
+		apply(t, history.Op{F: FStart})
+		healthy(t)
+	})
+
+	t.Run("pause", func(t *testing.T) {
+		v := apply(t, history.Op{F: FPause, Value: TargetMinority})
+		for _, n := range v["nodes"].([]any) {
+			if s, _ := cl.ObservedState(ctx, n.(string)); s != StatePaused {
+				t.Fatalf("%s is %s", n, s)
+			}
+		}
+		apply(t, history.Op{F: FResume})
+		healthy(t)
+	})
+
+	t.Run("clock", func(t *testing.T) {
+		apply(t, history.Op{F: FBumpClock, Value: map[string]any{"deltas_ms": map[string]any{"n2": int64(-3000)}}})
+		if off, err := statusOffset(ctx, cl, "n2"); err != nil || abs(off+3000) > offsetTolerance {
+			t.Fatalf("n2 /status offset %d, %v; want -3000", off, err)
+		}
+		apply(t, history.Op{F: FStrobeClock, Value: map[string]any{"target": TargetOne,
+			"delta_ms": int64(500), "period_ms": int64(20), "duration_ms": int64(1000)}})
+		apply(t, history.Op{F: FResetClock})
+		for _, n := range cl.Nodes() {
+			if off, err := statusOffset(ctx, cl, n); err != nil || abs(off) > offsetTolerance {
+				t.Fatalf("%s /status offset %d after reset, %v", n, off, err)
+			}
+		}
+	})
+
+	t.Run("heal-all", func(t *testing.T) {
+		// Leave faults in effect and let the final phase clean up.
+		apply(t, history.Op{F: FStartPartition, Value: GrudgeMajorityRing})
+		apply(t, history.Op{F: FBumpClock, Value: map[string]any{"target": TargetAll}})
+		apply(t, history.Op{F: FPause, Value: TargetOne})
+		start := len(rec.all())
+		if err := HealAll(ctx, cl, rec); err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range rec.all()[start:] {
+			if op.Type == history.Info {
+				t.Fatalf("heal op %v", op)
+			}
+		}
+		for _, n := range cl.Nodes() {
+			code, out, err := cl.Exec(ctx, n, []string{NetctlPaths[0], "list"})
+			if err != nil || code != 0 || strings.TrimSpace(out) != "" {
+				t.Fatalf("%s: netctl list %q (exit %d, %v) after heal", n, out, code, err)
+			}
+			if s := cl.State(n); s != StateRunning {
+				t.Fatalf("%s is %s after heal", n, s)
+			}
+		}
+		healthy(t)
+	})
+}
