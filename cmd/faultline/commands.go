@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/faultline/faultline"
+	"github.com/faultline/faultline/docker"
 )
 
 // bindTest binds the run flags into t.
@@ -242,4 +243,25 @@ func firstLine(s string) string {
 		}
 	}
 	return s
+}
+
+func imageCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Build the FROM-scratch node image (kvnode + netctl) and print its tag",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := docker.DefaultBuildConfig()
+			cfg.Force = force
+			tag, err := docker.BuildImage(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Println(tag)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "rebuild without the cache even if the tag exists")
+	return cmd
 }

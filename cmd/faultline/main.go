@@ -38,7 +38,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), suiteCmd(), analyzeCmd(), checkCmd(), listCmd(), reportCmd(), serveCmd())
+	root.AddCommand(runCmd(), suiteCmd(), analyzeCmd(), checkCmd(), listCmd(), reportCmd(), serveCmd(), imageCmd())
 	err := root.Execute()
 	var ee exitError
 	switch {
