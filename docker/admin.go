@@ -13,21 +13,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/faultline/faultline/system"
+	"github.com/moby/moby/client"
 )
 
-// NodeStatus is a node's admin GET /status document.
-type NodeStatus struct {
-	ID            string `json:"id"`
-	State         string `json:"state"` // raft state: Leader, Follower, Candidate, Shutdown
-	LeaderID      string `json:"leader_id"`
-	LeaderAddr    string `json:"leader_addr"`
-	Term          uint64 `json:"term"`
-	CommitIndex   uint64 `json:"commit_index"`
-	AppliedIndex  uint64 `json:"applied_index"`
-	LastContactMS int64  `json:"last_contact_ms"`
-	ReadMode      string `json:"read_mode"`
-	ClockOffsetMS int64  `json:"clock_offset_ms"`
-}
+// NodeStatus is a node's admin GET /status document (kept in one place:
+// the store's own type).
+type NodeStatus = system.NodeStatus
 
 // ErrNoLeader is wrapped by Leader's error when no leader is agreed on.
 var ErrNoLeader = errors.New("no leader agreed by a majority")
@@ -168,10 +161,17 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 		}
 	}
 	var last error
+	lastExitCheck := time.Now()
 	for {
 		last = c.checkHealthy(ctx)
 		if last == nil {
 			return nil
+		}
+		if time.Since(lastExitCheck) > 300*time.Millisecond {
+			lastExitCheck = time.Now()
+			if err := c.checkExited(ctx); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -233,4 +233,37 @@ func (c *Cluster) checkHealthy(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkExited fails when a node this package believes running has exited
+// by itself (kvnode crashed or rejected its flags), with its exit code and
+// log.
+func (c *Cluster) checkExited(ctx context.Context) error {
+	for _, id := range c.ids {
+		if c.State(id) != StateRunning.String() {
+			continue
+		}
+		n, _ := c.node(id)
+		n.mu.Lock()
+		cid := containerOf(n.st)
+		n.mu.Unlock()
+		res, err := c.cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+		if err != nil || res.Container.State == nil || res.Container.State.Running {
+			continue
+		}
+		logs, _ := c.Logs(ctx, id)
+		return fmt.Errorf("docker: node %s exited by itself with code %d; its log:\n%s",
+			id, res.Container.State.ExitCode, abridge(logs, 8, 12))
+	}
+	return nil
+}
+
+// abridge keeps the first head and last tail lines of s.
+func abridge(s string, head, tail int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) <= head+tail {
+		return strings.Join(lines, "\n")
+	}
+	out := append(slices.Clone(lines[:head]), fmt.Sprintf("... (%d lines) ...", len(lines)-head-tail))
+	return strings.Join(append(out, lines[len(lines)-tail:]...), "\n")
 }

@@ -129,17 +129,28 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		c.nodes[id] = &node{id: id, clientPort: ports[2*i], adminPort: ports[2*i+1], st: stCreated{}}
 	}
 	c.log.Info("docker: starting cluster", "nodes", cfg.Nodes, "image", image, "network", nw.Name)
+	// Create every container first, then start them all: the engine
+	// serializes much of the start work, and starts bunched together let
+	// the late nodes join the first election instead of waiting out the
+	// leader's retry backoff.
 	var g errgroup.Group
 	for _, id := range c.ids {
-		g.Go(func() error { return c.createNode(ctx, c.nodes[id]) })
+		g.Go(func() error { return c.createContainer(ctx, c.nodes[id]) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	for _, id := range c.ids {
+		g.Go(func() error { return c.startFirst(ctx, c.nodes[id]) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	c.log.Info("docker: containers started", "elapsed", time.Since(t0).Round(time.Millisecond))
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	if err := c.WaitHealthy(wctx); err != nil {
-		return nil, fmt.Errorf("docker: cluster did not come up within %v: %w", cfg.StartTimeout, err)
+		return nil, fmt.Errorf("docker: cluster did not come up (start timeout %v): %w", cfg.StartTimeout, err)
 	}
 	leader, _ := c.Leader(ctx)
 	c.log.Info("docker: cluster up", "leader", leader, "elapsed", time.Since(t0).Round(time.Millisecond))
@@ -165,11 +176,11 @@ func (c *Cluster) labels(nodeID string) map[string]string {
 	return l
 }
 
-// createNode creates and starts n's container, retrying with new host
-// ports when the chosen ones were taken in the meantime.
-func (c *Cluster) createNode(ctx context.Context, n *node) error {
+// startFirst starts n's freshly created container, recreating it with new
+// host ports when the chosen ones were taken in the meantime.
+func (c *Cluster) startFirst(ctx context.Context, n *node) error {
 	for attempt := 1; ; attempt++ {
-		err := c.createOnce(ctx, n)
+		err := c.Start(ctx, n.id)
 		if err == nil || attempt == 3 || !isPortConflict(err) {
 			return err
 		}
@@ -177,10 +188,8 @@ func (c *Cluster) createNode(ctx context.Context, n *node) error {
 		n.mu.Lock()
 		id := containerOf(n.st)
 		n.mu.Unlock()
-		if id != "" {
-			if _, rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
-				return errors.Join(err, rerr)
-			}
+		if _, rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
+			return errors.Join(err, rerr)
 		}
 		ports, perr := freePorts(2)
 		if perr != nil {
@@ -189,17 +198,26 @@ func (c *Cluster) createNode(ctx context.Context, n *node) error {
 		n.mu.Lock()
 		n.clientPort, n.adminPort, n.st = ports[0], ports[1], stCreated{}
 		n.mu.Unlock()
+		if err := c.createContainer(ctx, n); err != nil {
+			return err
+		}
 	}
 }
 
-func (c *Cluster) createOnce(ctx context.Context, n *node) error {
+// createContainer creates (without starting) n's container with
+// testcontainers-go: private network with alias n.id, client and admin
+// ports bound to 127.0.0.1 at n's host ports, CAP_NET_ADMIN, run labels.
+func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 	c.mu.Lock()
 	netName := c.netName
 	c.mu.Unlock()
+	n.mu.Lock()
+	clientPort, adminPort := n.clientPort, n.adminPort
+	n.mu.Unlock()
 	loopback := netip.MustParseAddr("127.0.0.1")
 	bindings := network.PortMap{
-		network.MustParsePort(fmt.Sprintf("%d/tcp", ClientPort)): {{HostIP: loopback, HostPort: strconv.Itoa(n.clientPort)}},
-		network.MustParsePort(fmt.Sprintf("%d/tcp", AdminPort)):  {{HostIP: loopback, HostPort: strconv.Itoa(n.adminPort)}},
+		network.MustParsePort(fmt.Sprintf("%d/tcp", ClientPort)): {{HostIP: loopback, HostPort: strconv.Itoa(clientPort)}},
+		network.MustParsePort(fmt.Sprintf("%d/tcp", AdminPort)):  {{HostIP: loopback, HostPort: strconv.Itoa(adminPort)}},
 	}
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
@@ -217,7 +235,7 @@ func (c *Cluster) createOnce(ctx context.Context, n *node) error {
 				hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
 			},
 		},
-		Started: true,
+		Started: false,
 		Logger:  slogPrintf{},
 	}
 	ctr, err := testcontainers.GenericContainer(ctx, req)
@@ -227,16 +245,8 @@ func (c *Cluster) createOnce(ctx context.Context, n *node) error {
 		n.mu.Unlock()
 	}
 	if err != nil {
-		return fmt.Errorf("docker: start node %s: %w", n.id, err)
+		return fmt.Errorf("docker: create node %s: %w", n.id, err)
 	}
-	ip, err := c.readIP(ctx, ctr.GetContainerID())
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	n.st = stRunning{container: ctr.GetContainerID(), ip: ip, since: time.Now()}
-	n.lastIP = ip
-	n.mu.Unlock()
 	return nil
 }
 
@@ -313,16 +323,21 @@ func (c *Cluster) node(id string) (*node, error) {
 	return n, nil
 }
 
-// IP returns the node's address on the private network: the current one,
-// or the last known while it is killed; "" for an unknown node.
-func (c *Cluster) IP(id string) string {
+// read returns f(node id) under the node's lock, or "" for an unknown node.
+func (c *Cluster) read(id string, f func(n *node) string) string {
 	n, err := c.node(id)
 	if err != nil {
 		return ""
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.lastIP
+	return f(n)
+}
+
+// IP returns the node's address on the private network: the current one,
+// or the last known while it is killed; "" for an unknown node.
+func (c *Cluster) IP(id string) string {
+	return c.read(id, func(n *node) string { return n.lastIP })
 }
 
 // ClientAddrs maps every node id to its client address, 127.0.0.1:port.
@@ -337,37 +352,24 @@ func (c *Cluster) ClientAddrs() map[string]string {
 
 // ClientAddr returns the node's client address, 127.0.0.1:port.
 func (c *Cluster) ClientAddr(id string) string {
-	n, err := c.node(id)
-	if err != nil {
-		return ""
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort))
+	return c.read(id, func(n *node) string { return loopbackAddr(n.clientPort) })
 }
 
 // AdminAddr returns the node's admin HTTP address, 127.0.0.1:port.
 func (c *Cluster) AdminAddr(id string) string {
-	n, err := c.node(id)
-	if err != nil {
-		return ""
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.adminPort))
+	return c.read(id, func(n *node) string { return loopbackAddr(n.adminPort) })
 }
+
+func loopbackAddr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 // State returns the node's lifecycle state as this package drove it:
 // "created", "running", "paused", "killed" or "removed" (see
 // ObservedState for what Docker reports).
 func (c *Cluster) State(id string) string {
-	n, err := c.node(id)
-	if err != nil {
-		return "unknown"
+	if s := c.read(id, func(n *node) string { return n.st.state().String() }); s != "" {
+		return s
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.st.state().String()
+	return "unknown"
 }
 
 // ObservedState reads the container's state back from Docker, mapped onto
@@ -475,7 +477,7 @@ func (c *Cluster) Start(ctx context.Context, id string) error {
 		if err != nil {
 			return nil, err
 		}
-		if ip != n.lastIP {
+		if n.lastIP != "" && ip != n.lastIP {
 			c.log.Info("docker: node address changed on restart", "node", id, "old", n.lastIP, "new", ip)
 		}
 		n.lastIP = ip

@@ -363,3 +363,32 @@ func TestCluster(t *testing.T) {
 func isIllegal(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "cannot") && errors.Is(err, docker.ErrIllegalTransition)
 }
+
+// TestStartFailureCleansUp: a node that cannot start fails Start quickly
+// with its log, and nothing of the run is left behind.
+func TestStartFailureCleansUp(t *testing.T) {
+	dockertest.RequireDocker(t)
+	ctx := context.Background()
+	cfg := docker.DefaultConfig()
+	cfg.Nodes = 1
+	cfg.RunID = fmt.Sprintf("failtest-%d", time.Now().UnixNano())
+	cfg.KVNodeArgs = []string{"--no-such-flag"}
+	cfg.StartTimeout = 30 * time.Second
+	t0 := time.Now()
+	c, err := docker.Start(ctx, cfg)
+	if err == nil {
+		c.Close(ctx)
+		t.Fatal("Start with a bad kvnode flag succeeded")
+	}
+	if d := time.Since(t0); d > 20*time.Second {
+		t.Errorf("Start took %v to notice the node exited", d)
+	}
+	t.Logf("Start error: %v", err)
+	if !strings.Contains(err.Error(), "exited") || !strings.Contains(err.Error(), "no-such-flag") {
+		t.Errorf("error does not explain the exit: %v", err)
+	}
+	cs, ns, lerr := docker.Leftovers(ctx, cfg.RunID)
+	if lerr != nil || len(cs)+len(ns) > 0 {
+		t.Errorf("leftovers after failed Start: containers %v networks %v (%v)", cs, ns, lerr)
+	}
+}

@@ -66,7 +66,12 @@ func (b BuildConfig) isZero() bool {
 }
 
 // buildMu serializes builds in this process: concurrent Starts share one.
-var buildMu sync.Mutex
+// built memoizes tags by build config: a process builds the image once (a
+// later source change needs a new process, or BuildConfig.Force).
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+)
 
 // BuildImage compiles the node binaries (CGO_ENABLED=0, -trimpath, for
 // linux) into a temporary build context and builds the node image from it,
@@ -84,6 +89,19 @@ func BuildImage(ctx context.Context, cfg BuildConfig) (string, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	key := fmt.Sprint(cfg.ModuleDir, cfg.GoBin, cfg.Packages)
+	if tag, ok := built[key]; ok && !cfg.Force {
+		log.Info("docker: image already built by this process", "tag", tag)
+		return tag, nil
+	}
+	tag, err := buildImage(ctx, cfg, log)
+	if err == nil {
+		built[key] = tag
+	}
+	return tag, err
+}
+
+func buildImage(ctx context.Context, cfg BuildConfig, log *slog.Logger) (string, error) {
 	dir, err := os.MkdirTemp("", "faultline-image-")
 	if err != nil {
 		return "", fmt.Errorf("create build context: %w", err)
