@@ -1,0 +1,149 @@
+package system
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testCluster is an in-process cluster on 127.0.0.1 ephemeral ports.
+type testCluster struct {
+	t     testing.TB
+	cfgs  []NodeConfig
+	nodes []*Node
+	addrs map[string]string // id -> client addr
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("KVTEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// freeAddrs reserves n distinct loopback ports (listen, note, close).
+func freeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	var lns []net.Listener
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("reserve port: %v", err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+// fastConfig shortens raft timing so tests fail over quickly.
+func fastConfig(c *NodeConfig) {
+	c.HeartbeatTimeout = 150 * time.Millisecond
+	c.ElectionTimeout = 150 * time.Millisecond
+	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	c.RequestTimeout = 2 * time.Second
+}
+
+func newTestCluster(t testing.TB, n int, mod func(*NodeConfig)) *testCluster {
+	t.Helper()
+	addrs := freeAddrs(t, 3*n)
+	tc := &testCluster{t: t, addrs: map[string]string{}}
+	var peers []Peer
+	for i := range n {
+		id := fmt.Sprintf("n%d", i+1)
+		peers = append(peers, Peer{ID: id, RaftAddr: addrs[3*i], ClientAddr: addrs[3*i+1]})
+		tc.addrs[id] = addrs[3*i+1]
+	}
+	base := t.TempDir()
+	for i := range n {
+		cfg := DefaultNodeConfig()
+		cfg.ID = peers[i].ID
+		cfg.Peers = peers
+		cfg.DataDir = filepath.Join(base, cfg.ID)
+		cfg.RaftAddr = peers[i].RaftAddr
+		cfg.ClientAddr = peers[i].ClientAddr
+		cfg.AdminAddr = addrs[3*i+2]
+		cfg.Logger = testLogger()
+		if mod != nil {
+			mod(&cfg)
+		}
+		tc.cfgs = append(tc.cfgs, cfg)
+	}
+	tc.nodes = make([]*Node, n)
+	for i := range n {
+		tc.start(i)
+	}
+	t.Cleanup(tc.stopAll)
+	return tc
+}
+
+func (tc *testCluster) start(i int) {
+	tc.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	for try := 0; try < 50; try++ { // the port may linger briefly after a stop
+		tc.nodes[i], err = StartNode(ctx, tc.cfgs[i])
+		if err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tc.t.Fatalf("start node %d: %v", i, err)
+}
+
+func (tc *testCluster) stop(i int) {
+	if tc.nodes[i] != nil {
+		tc.nodes[i].Close()
+		tc.nodes[i] = nil
+	}
+}
+
+func (tc *testCluster) stopAll() {
+	for i := range tc.nodes {
+		tc.stop(i)
+	}
+}
+
+// leader waits for a node that believes it is the leader and has committed
+// its readiness no-op; it returns its index.
+func (tc *testCluster) leader(timeout time.Duration) int {
+	tc.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for i, n := range tc.nodes {
+			if n != nil && n.IsLeader() && n.readyTerm.Load() == n.raft.CurrentTerm() {
+				return i
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tc.t.Fatalf("no leader within %v", timeout)
+	return -1
+}
+
+func (tc *testCluster) client(mod func(*ClientConfig)) *Client {
+	tc.t.Helper()
+	cfg := DefaultClientConfig()
+	cfg.Addrs = tc.addrs
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := NewClient(context.Background(), cfg)
+	if err != nil {
+		tc.t.Fatalf("new client: %v", err)
+	}
+	tc.t.Cleanup(func() { c.Close() })
+	return c
+}

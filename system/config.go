@@ -1,0 +1,250 @@
+package system
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+)
+
+// ReadMode selects how reads are served.
+type ReadMode string
+
+// Read modes. Only ReadLinearizable is safe.
+const (
+	// ReadLinearizable (default): ReadIndex. The leader captures its commit
+	// index, confirms leadership with a quorum (VerifyLeader), waits until
+	// that index is applied, then reads locally. A fresh leader first
+	// commits an entry of its own term.
+	ReadLinearizable ReadMode = "linearizable"
+	// ReadLease (UNSAFE): the node answers reads locally while its clock
+	// says the lease from its last quorum verification has not expired.
+	// Trusts wall clocks: a skewed clock lets a deposed leader serve stale
+	// reads.
+	ReadLease ReadMode = "lease"
+	// ReadStale (UNSAFE): any node answers reads from local state.
+	ReadStale ReadMode = "stale"
+)
+
+// ParseReadMode parses a --read-mode value.
+func ParseReadMode(s string) (ReadMode, error) {
+	switch m := ReadMode(s); m {
+	case ReadLinearizable, ReadLease, ReadStale:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown read mode %q: use linearizable, lease (UNSAFE) or stale (UNSAFE)", s)
+}
+
+// Unsafe reports whether m is one of the deliberately unsafe modes.
+func (m ReadMode) Unsafe() bool { return m == ReadLease || m == ReadStale }
+
+// Peer is one cluster member.
+type Peer struct {
+	ID string
+	// RaftAddr is the address other nodes dial for raft (host:port); it is
+	// also the server address in the raft configuration.
+	RaftAddr string
+	// ClientAddr is the address clients dial (host:port); NOT_LEADER
+	// answers name the leader by it.
+	ClientAddr string
+}
+
+// ParsePeers parses "n1=host:7000,n2=host:7000" (client address = raft host
+// + clientPort) or the explicit "n1=host:7000/host:7001" form.
+func ParsePeers(s, clientPort string) ([]Peer, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty peer list: pass --peers n1=host:port,n2=host:port,...")
+	}
+	var out []Peer
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		id, addrs, ok := strings.Cut(part, "=")
+		if !ok || id == "" || addrs == "" {
+			return nil, fmt.Errorf("bad peer %q: want id=host:raftport or id=host:raftport/host:clientport", part)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("duplicate peer id %q in the peer list", id)
+		}
+		seen[id] = true
+		raftAddr, clientAddr, explicit := strings.Cut(addrs, "/")
+		host, _, err := net.SplitHostPort(raftAddr)
+		if err != nil {
+			return nil, fmt.Errorf("peer %s: bad raft address %q: %w", id, raftAddr, err)
+		}
+		if !explicit {
+			if clientPort == "" {
+				return nil, fmt.Errorf("peer %s: no client address: use id=host:raftport/host:clientport or set the client port", id)
+			}
+			clientAddr = net.JoinHostPort(host, clientPort)
+		}
+		if _, _, err := net.SplitHostPort(clientAddr); err != nil {
+			return nil, fmt.Errorf("peer %s: bad client address %q: %w", id, clientAddr, err)
+		}
+		out = append(out, Peer{ID: id, RaftAddr: raftAddr, ClientAddr: clientAddr})
+	}
+	return out, nil
+}
+
+// NodeConfig configures one store node. Start from DefaultNodeConfig().
+type NodeConfig struct {
+	// ID is this node's id; it must appear in Peers.
+	ID string
+	// Peers is the static cluster membership, this node included. It
+	// bootstraps the cluster when DataDir holds no raft state.
+	Peers []Peer
+	// DataDir holds the raft log (raft-wal), stable store and snapshots.
+	DataDir string
+	// RaftAddr is the raft listen address (e.g. "0.0.0.0:7000").
+	RaftAddr string
+	// RaftAdvertise is the address advertised to other nodes; empty means
+	// this node's raft address from Peers, with its host resolved to an IP.
+	RaftAdvertise string
+	// ClientAddr is the client protocol listen address (e.g. "0.0.0.0:7001").
+	ClientAddr string
+	// AdminAddr is the admin HTTP listen address; empty disables it.
+	AdminAddr string
+
+	// ReadMode selects the read path (default linearizable).
+	ReadMode ReadMode
+	// LeaseDuration is the read lease for ReadLease.
+	LeaseDuration time.Duration
+	// UnsafeNoDedup makes the FSM ignore client ids and sequence numbers
+	// (UNSAFE: retried mutations apply twice).
+	UnsafeNoDedup bool
+	// EnableFaultInjection allows POST /fault/* on the admin port.
+	EnableFaultInjection bool
+
+	// SnapshotInterval is how often raft checks whether to snapshot;
+	// SnapshotThreshold is how many new log entries trigger one;
+	// TrailingLogs is how many entries are kept after a snapshot.
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+
+	// Raft timing, tuned for a LAN.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// MaxAppendEntries bounds entries per AppendEntries RPC and per batch
+	// written to disk (1..1024).
+	MaxAppendEntries int
+
+	// RequestTimeout bounds how long the server works on one request
+	// before answering TIMEOUT (indeterminate).
+	RequestTimeout time.Duration
+	// MaxFrameSize is the largest accepted frame length.
+	MaxFrameSize int
+	// MaxInflightPerConn bounds concurrently served requests per client
+	// connection (further frames wait to be read).
+	MaxInflightPerConn int
+
+	// Logger receives the node's logs (raft's included, at RaftLogLevel
+	// and above). Nil means slog.Default().
+	Logger *slog.Logger
+	// RaftLogLevel is the least severe raft log level passed on.
+	RaftLogLevel slog.Level
+	// Clock is the node's wall clock; nil means a fresh NewClock().
+	Clock *Clock
+}
+
+// DefaultNodeConfig returns a config with every tunable set; fill in ID,
+// Peers, DataDir and the addresses.
+func DefaultNodeConfig() NodeConfig {
+	return NodeConfig{
+		ReadMode:           ReadLinearizable,
+		LeaseDuration:      2 * time.Second,
+		SnapshotInterval:   30 * time.Second,
+		SnapshotThreshold:  16384,
+		TrailingLogs:       10240,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      20 * time.Millisecond,
+		MaxAppendEntries:   512,
+		RequestTimeout:     3 * time.Second,
+		MaxFrameSize:       DefaultMaxFrameSize,
+		MaxInflightPerConn: 1024,
+		RaftLogLevel:       slog.LevelWarn,
+	}
+}
+
+// Validate checks the config and says how to fix it.
+func (c *NodeConfig) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.ID == "" {
+		add("node id is empty: set --id")
+	}
+	if len(c.Peers) == 0 {
+		add("no peers: set --peers n1=host:port,...")
+	}
+	found := false
+	for _, p := range c.Peers {
+		if p.ID == c.ID {
+			found = true
+		}
+	}
+	if c.ID != "" && len(c.Peers) > 0 && !found {
+		add("node id %q is not in the peer list: add it to --peers", c.ID)
+	}
+	if c.DataDir == "" {
+		add("data dir is empty: set --data")
+	}
+	for name, a := range map[string]string{"raft": c.RaftAddr, "client": c.ClientAddr} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			add("bad %s listen address %q: want host:port (%v)", name, a, err)
+		}
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			add("bad admin listen address %q: want host:port (%v)", c.AdminAddr, err)
+		}
+	}
+	if _, err := ParseReadMode(string(c.ReadMode)); err != nil {
+		add("%v", err)
+	}
+	if c.ReadMode == ReadLease && c.LeaseDuration <= 0 {
+		add("lease duration must be positive for --read-mode lease")
+	}
+	if c.HeartbeatTimeout < 5*time.Millisecond || c.ElectionTimeout < c.HeartbeatTimeout {
+		add("raft timeouts: need heartbeat >= 5ms and election (%v) >= heartbeat (%v)", c.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.LeaderLeaseTimeout < 5*time.Millisecond || c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		add("raft leader lease timeout (%v) must be between 5ms and the heartbeat timeout (%v)", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.CommitTimeout < time.Millisecond {
+		add("raft commit timeout must be >= 1ms")
+	}
+	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
+		add("max append entries %d must be in 1..1024", c.MaxAppendEntries)
+	}
+	if c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
+		add("snapshot interval and threshold must be positive")
+	}
+	if c.RequestTimeout <= 0 {
+		add("request timeout must be positive")
+	}
+	if c.MaxFrameSize < 64 {
+		add("max frame size %d is too small (>= 64)", c.MaxFrameSize)
+	}
+	if c.MaxInflightPerConn < 1 {
+		add("max in-flight per connection must be >= 1")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid node config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c *NodeConfig) peer(id string) (Peer, bool) {
+	for _, p := range c.Peers {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}

@@ -1,0 +1,508 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+)
+
+// Node is one running store node: raft, the FSM, the client server and the
+// admin HTTP server.
+type Node struct {
+	cfg   NodeConfig
+	log   *slog.Logger
+	clock *Clock
+
+	fsm       *FSM
+	raft      *raft.Raft
+	wal       *raftwal.WAL
+	meta      *metadb.BoltMetaDB // closed by us: WAL.Close leaves it open
+	transport *raft.NetworkTransport
+
+	clientLn  net.Listener
+	adminLn   net.Listener
+	adminSrv  *http.Server
+	clientIDs map[raft.ServerID]string // node id -> client address
+
+	// readyTerm is the term in which this node, as leader, has committed
+	// its own entry (linearizable reads wait for it).
+	readyTerm atomic.Uint64
+	readyMu   sync.Mutex // serializes the readiness no-op
+
+	// leaseStart is the clock time (UnixNano) of the last successful quorum
+	// verification (ReadLease).
+	leaseStart atomic.Int64
+
+	metrics metrics
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartNode opens the data dir, starts raft (bootstrapping from the static
+// peer list when there is no state) and starts serving clients and admin
+// requests. ctx bounds startup only; stop the node with Close.
+func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start node %s: %w", cfg.ID, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", cfg.ID)
+	clock := cfg.Clock
+	if clock == nil {
+		clock = NewClock()
+	}
+	n := &Node{
+		cfg:       cfg,
+		log:       log,
+		clock:     clock,
+		fsm:       NewFSM(cfg.UnsafeNoDedup),
+		clientIDs: map[raft.ServerID]string{},
+		conns:     map[net.Conn]struct{}{},
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	for _, p := range cfg.Peers {
+		n.clientIDs[raft.ServerID(p.ID)] = p.ClientAddr
+	}
+	if cfg.ReadMode.Unsafe() {
+		log.Warn("UNSAFE read mode: reads may be stale; for checker validation only", "read_mode", cfg.ReadMode)
+	}
+	if cfg.UnsafeNoDedup {
+		log.Warn("UNSAFE: request dedup disabled; retried mutations apply twice; for checker validation only")
+	}
+	if err := n.startRaft(); err != nil {
+		n.shutdownRaft()
+		return nil, fmt.Errorf("start node %s: %w", cfg.ID, err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.ClientAddr)
+	if err != nil {
+		n.shutdownRaft()
+		return nil, fmt.Errorf("start node %s: listen for clients on %s: %w (is the port in use?)", cfg.ID, cfg.ClientAddr, err)
+	}
+	n.clientLn = ln
+	if cfg.AdminAddr != "" {
+		aln, err := lc.Listen(ctx, "tcp", cfg.AdminAddr)
+		if err != nil {
+			ln.Close()
+			n.shutdownRaft()
+			return nil, fmt.Errorf("start node %s: listen for admin HTTP on %s: %w (is the port in use?)", cfg.ID, cfg.AdminAddr, err)
+		}
+		n.adminLn = aln
+		n.adminSrv = &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.adminSrv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("admin HTTP server stopped", "err", err)
+			}
+		}()
+	}
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.serve(ln) }()
+	go func() { defer n.wg.Done(); n.watchLeadership() }()
+	log.Info("node started", "raft", cfg.RaftAddr, "client", ln.Addr().String(), "admin", cfg.AdminAddr, "read_mode", cfg.ReadMode, "data", cfg.DataDir)
+	return n, nil
+}
+
+func (n *Node) startRaft() error {
+	cfg := n.cfg
+	hl := newHCLogger(n.log.With("component", "raft"), cfg.RaftLogLevel)
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "wal"), 0o755); err != nil {
+		return fmt.Errorf("create data dir %s: %w (check permissions / the volume mount)", cfg.DataDir, err)
+	}
+	n.meta = &metadb.BoltMetaDB{}
+	wal, err := raftwal.Open(filepath.Join(cfg.DataDir, "wal"), raftwal.WithLogger(hl), raftwal.WithMetaStore(n.meta))
+	if err != nil {
+		return fmt.Errorf("open raft log in %s: %w", cfg.DataDir, err)
+	}
+	n.wal = wal
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
+	if err != nil {
+		return fmt.Errorf("open snapshot store in %s: %w", cfg.DataDir, err)
+	}
+	self, _ := cfg.peer(cfg.ID)
+	advStr := cfg.RaftAdvertise
+	if advStr == "" {
+		advStr = self.RaftAddr
+	}
+	adv, err := net.ResolveTCPAddr("tcp", advStr)
+	if err != nil {
+		return fmt.Errorf("resolve advertised raft address %s: %w (does the host name resolve on this node?)", advStr, err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 8, 5*time.Second, hl)
+	if err != nil {
+		return fmt.Errorf("raft transport on %s (advertising %s): %w", cfg.RaftAddr, adv, err)
+	}
+	n.transport = trans
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.MaxAppendEntries = cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.Logger = hl
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("raft config: %w", err)
+	}
+	has, err := raft.HasExistingState(wal, wal, snaps)
+	if err != nil {
+		return fmt.Errorf("inspect raft state in %s: %w", cfg.DataDir, err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, wal, wal, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	n.raft = r
+	if !has {
+		var servers []raft.Server
+		for _, p := range cfg.Peers {
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr)})
+		}
+		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("bootstrap cluster from the peer list: %w", err)
+		}
+		n.log.Info("bootstrapped a new cluster from the static peer list", "peers", len(servers))
+	}
+	return nil
+}
+
+func (n *Node) shutdownRaft() {
+	if n.raft != nil {
+		if err := n.raft.Shutdown().Error(); err != nil {
+			n.log.Warn("raft shutdown", "err", err)
+		}
+	}
+	if n.transport != nil {
+		n.transport.Close()
+	}
+	if n.wal != nil {
+		if err := n.wal.Close(); err != nil {
+			n.log.Warn("close raft log", "err", err)
+		}
+	}
+	if n.meta != nil {
+		if err := n.meta.Close(); err != nil {
+			n.log.Warn("close raft log metadata", "err", err)
+		}
+	}
+}
+
+// Close stops serving, shuts raft down and closes the log. Safe to call
+// more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		if n.clientLn != nil {
+			n.clientLn.Close()
+		}
+		n.connMu.Lock()
+		for c := range n.conns {
+			c.Close()
+		}
+		n.connMu.Unlock()
+		if n.adminSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = n.adminSrv.Shutdown(ctx)
+			cancel()
+		}
+		n.shutdownRaft()
+		n.wg.Wait()
+		n.log.Info("node stopped")
+	})
+	return n.closeErr
+}
+
+// ID returns the node id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// ClientAddr returns the bound client address.
+func (n *Node) ClientAddr() string { return n.clientLn.Addr().String() }
+
+// AdminAddr returns the bound admin address, or "".
+func (n *Node) AdminAddr() string {
+	if n.adminLn == nil {
+		return ""
+	}
+	return n.adminLn.Addr().String()
+}
+
+// Clock returns the node's clock.
+func (n *Node) Clock() *Clock { return n.clock }
+
+// FSM returns the node's state machine (tests, inspection).
+func (n *Node) FSM() *FSM { return n.fsm }
+
+// IsLeader reports whether raft thinks this node is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's id and client address as far as this node
+// knows ("" when unknown).
+func (n *Node) Leader() (id, clientAddr string) {
+	_, lid := n.raft.LeaderWithID()
+	if lid == "" {
+		return "", ""
+	}
+	return string(lid), n.clientIDs[lid]
+}
+
+// Snapshot forces a raft snapshot now.
+func (n *Node) Snapshot() error {
+	if err := n.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("snapshot node %s: %w", n.cfg.ID, err)
+	}
+	return nil
+}
+
+// watchLeadership makes a fresh leader commit an entry of its term right
+// away, so linearizable reads need not wait for the first write.
+func (n *Node) watchLeadership() {
+	ch := n.raft.LeaderCh()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case isLeader := <-ch:
+			if !isLeader {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+			if err := n.ensureReady(ctx); err != nil {
+				n.log.Debug("leader readiness no-op failed", "err", err)
+			} else {
+				n.log.Info("became leader", "term", n.raft.CurrentTerm())
+			}
+			cancel()
+		}
+	}
+}
+
+// ensureReady commits a no-op in the current term if not done yet.
+func (n *Node) ensureReady(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
+	if n.readyTerm.Load() == term {
+		return nil
+	}
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	if n.readyTerm.Load() == term {
+		return nil
+	}
+	f := n.raft.Apply([]byte{byte(opNoop)}, n.cfg.RequestTimeout)
+	if err := waitFuture(ctx, f); err != nil {
+		return err
+	}
+	if n.raft.CurrentTerm() == term {
+		n.readyTerm.Store(term)
+		return nil
+	}
+	return raft.ErrLeadershipLost
+}
+
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// notLeader builds a NOT_LEADER response naming the leader if known.
+func (n *Node) notLeader(msg string) Response {
+	id, addr := n.Leader()
+	if id == n.cfg.ID {
+		id, addr = "", ""
+	}
+	if id == "" {
+		msg += "; no leader known yet (election in progress or no quorum): retry shortly"
+	} else {
+		msg += "; retry at the leader"
+	}
+	return Response{Status: StatusNotLeader, Msg: msg, LeaderID: id, LeaderAddr: addr}
+}
+
+// raftErr maps a raft error from a write to a response. Only ErrNotLeader
+// (never dispatched) is definite.
+func (n *Node) raftErr(err error) Response {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return n.notLeader("not the leader")
+	case errors.Is(err, context.DeadlineExceeded):
+		return Response{Status: StatusTimeout, Msg: "not committed in time (no quorum?); the request may still apply: retry with the same seq"}
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return Response{Status: StatusUnavailable, Msg: "leadership lost while committing; the request may or may not apply: retry with the same seq"}
+	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, context.Canceled):
+		return Response{Status: StatusUnavailable, Msg: "node shutting down; the request may or may not apply: retry elsewhere with the same seq"}
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return Response{Status: StatusUnavailable, Msg: "raft is overloaded; retry"}
+	}
+	return Response{Status: StatusUnavailable, Msg: "raft: " + err.Error()}
+}
+
+// handle serves one decoded request.
+func (n *Node) handle(ctx context.Context, req *Request) Response {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	if req.ReadOnly() {
+		return n.read(ctx, req)
+	}
+	if n.raft.State() != raft.Leader {
+		return n.notLeader("not the leader")
+	}
+	f := n.raft.Apply(encodeCommand(req), n.cfg.RequestTimeout)
+	if err := waitFuture(ctx, f); err != nil {
+		return n.raftErr(err)
+	}
+	resp, ok := f.Response().(*Response)
+	if !ok {
+		return Response{Status: StatusUnavailable, Msg: fmt.Sprintf("unexpected FSM result %T", f.Response())}
+	}
+	return *resp
+}
+
+// read serves a read-only request according to the read mode.
+func (n *Node) read(ctx context.Context, req *Request) Response {
+	switch n.cfg.ReadMode {
+	case ReadStale:
+		n.metrics.staleReads.Add(1)
+		return n.fsm.Read(req)
+	case ReadLease:
+		// UNSAFE by design: trusts the (skewable) clock and does not
+		// check whether this node is still the leader.
+		start := n.leaseStart.Load()
+		if start != 0 && n.clock.Now().Before(time.Unix(0, start).Add(n.cfg.LeaseDuration)) {
+			n.metrics.leaseReads.Add(1)
+			return n.fsm.Read(req)
+		}
+	}
+	if n.raft.State() != raft.Leader {
+		return n.notLeader("not the leader")
+	}
+	if err := n.readIndex(ctx); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return n.notLeader("leadership not confirmed")
+		}
+		return n.raftErr(err)
+	}
+	return n.fsm.Read(req)
+}
+
+// readIndex blocks until a read may be served linearizably from local
+// state: leader of term T with an entry committed in T, commit index
+// captured, leadership confirmed by a quorum, index applied.
+func (n *Node) readIndex(ctx context.Context) error {
+	if err := n.ensureReady(ctx); err != nil {
+		return err
+	}
+	term := n.raft.CurrentTerm()
+	if n.readyTerm.Load() != term {
+		return raft.ErrLeadershipLost
+	}
+	idx := n.raft.CommitIndex()
+	leaseStart := n.clock.Now()
+	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+		return err
+	}
+	if n.raft.CurrentTerm() != term {
+		return raft.ErrLeadershipLost
+	}
+	n.leaseStart.Store(leaseStart.UnixNano())
+	return n.waitApplied(ctx, idx)
+}
+
+// waitApplied waits for the FSM to apply idx. Every entry after the
+// leader's readiness no-op is a command, so the FSM's index reaches idx;
+// as a fallback (e.g. a trailing raft-internal entry) a Barrier proves
+// everything up to idx is applied.
+func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
+	fallback := time.NewTimer(100 * time.Millisecond)
+	defer fallback.Stop()
+	for {
+		ch := n.fsm.appliedWait()
+		if n.fsm.AppliedIndex() >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-fallback.C:
+			return waitFuture(ctx, n.raft.Barrier(n.cfg.RequestTimeout))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// NodeStatus is the admin /status document.
+type NodeStatus struct {
+	ID            string `json:"id"`
+	State         string `json:"state"`
+	LeaderID      string `json:"leader_id"`
+	LeaderAddr    string `json:"leader_addr"`
+	Term          uint64 `json:"term"`
+	CommitIndex   uint64 `json:"commit_index"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	LastContactMS int64  `json:"last_contact_ms"`
+	ReadMode      string `json:"read_mode"`
+	ClockOffsetMS int64  `json:"clock_offset_ms"`
+	UnsafeNoDedup bool   `json:"unsafe_no_dedup"`
+	Keys          int    `json:"keys"`
+}
+
+// Status returns the node's current status.
+func (n *Node) Status() NodeStatus {
+	lid, laddr := n.Leader()
+	st := NodeStatus{
+		ID:            n.cfg.ID,
+		State:         n.raft.State().String(),
+		LeaderID:      lid,
+		LeaderAddr:    laddr,
+		Term:          n.raft.CurrentTerm(),
+		CommitIndex:   n.raft.CommitIndex(),
+		AppliedIndex:  n.fsm.AppliedIndex(),
+		LastContactMS: -1,
+		ReadMode:      string(n.cfg.ReadMode),
+		ClockOffsetMS: n.clock.Offset().Milliseconds(),
+		UnsafeNoDedup: n.cfg.UnsafeNoDedup,
+		Keys:          n.fsm.Len(),
+	}
+	if n.raft.State() == raft.Leader {
+		st.LastContactMS = 0
+	} else if lc := n.raft.LastContact(); !lc.IsZero() {
+		st.LastContactMS = time.Since(lc).Milliseconds()
+	}
+	return st
+}
