@@ -178,6 +178,28 @@ func TestDockerFaults(t *testing.T) {
 		}
 	})
 
+	t.Run("schedule", func(t *testing.T) {
+		scfg := cfg
+		scfg.Seed, scfg.Interval = 3, time.Second
+		sched, err := NewSchedule(scfg, 12*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := len(rec.all())
+		if err := Run(ctx, sched, nem, rec); err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range rec.all()[start:] {
+			t.Logf("%s", op)
+			if op.Type == history.Info {
+				t.Errorf("scheduled op could not be applied: %v", op)
+			}
+		}
+		if err := HealAll(ctx, cl, rec); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("heal-all", func(t *testing.T) {
 		// Leave faults in effect and let the final phase clean up.
 		apply(t, history.Op{F: FStartPartition, Value: GrudgeMajorityRing})
