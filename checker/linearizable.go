@@ -514,6 +514,18 @@ func (l *Linearizable) explainKey(ctx context.Context, model porcupine.Model, ke
 		timeout = max(time.Until(d), time.Second)
 	}
 	model.StepContext = func(_ context.Context, s, in, out any) (bool, any) { return regStep(s, in, out) }
+	// The visualisation draws one row per client id, from 0: number the
+	// processes of this key densely (the process is in the metadata).
+	dense := map[int]int{}
+	ops = append([]porcupine.Operation(nil), ops...)
+	for i := range ops {
+		id, ok := dense[ops[i].ClientId]
+		if !ok {
+			id = len(dense)
+			dense[ops[i].ClientId] = id
+		}
+		ops[i].ClientId = id
+	}
 	r, info := porcupine.CheckOperationsVerbose(model, ops, timeout)
 	if r != porcupine.Illegal {
 		a.Explanation = fmt.Sprintf("key %s: not linearizable (%d ops; detail unavailable: rerun gave %v)", key, len(ops), r)

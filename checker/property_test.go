@@ -3,6 +3,8 @@ package checker
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -144,23 +146,19 @@ var listAppendFaults = []fault{
 	}},
 	{"reordered-version", func(ops []history.Op, rng *rand.Rand) bool {
 		v := viewOf(ops)
-		longest := map[int64]int{}
+		lens := map[any][]int{} // key -> sorted read lengths
 		for _, r := range v.reads {
-			longest[r.mop[1].(int64)] = max(longest[r.mop[1].(int64)], len(readList(r.mop)))
+			lens[r.mop[1]] = append(lens[r.mop[1]], len(readList(r.mop)))
+		}
+		for _, l := range lens {
+			slices.Sort(l)
 		}
 		var cands []laRead
 		for _, r := range v.reads {
 			n := len(readList(r.mop))
-			if n < 2 {
-				continue
-			}
-			others := 0
-			for _, o := range v.reads {
-				if o.mop[1] == r.mop[1] && len(readList(o.mop)) >= n {
-					others++
-				}
-			}
-			if others >= 2 {
+			l := lens[r.mop[1]]
+			// another read at least as long, to contradict the swap
+			if n >= 2 && len(l)-sort.SearchInts(l, n) >= 2 {
 				cands = append(cands, r)
 			}
 		}

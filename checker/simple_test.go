@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,40 @@ func TestRun(t *testing.T) {
 	}}), nil)
 	if rs.Valid != Invalid {
 		t.Fatalf("%+v", rs.Valid)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	lin, _ := NewLinearizable(LinearizableConfig{})
+	checkers := []Checker{lin, NewListAppend(ListAppendConfig{}), NewSet(SetConfig{}), NewBank(BankConfig{}), NewStats()}
+	ops := GenerateListAppendHistory(ListAppendGenConfig{Seed: 1, Txns: 100})
+	reg := GenerateRegisterHistory(RegisterGenConfig{Seed: 1, Ops: 100})
+	for _, c := range checkers {
+		in := ops
+		if c == Checker(lin) {
+			in = reg
+		}
+		if r := c.Check(ctx, in); r.Valid != Unknown || r.Error == "" {
+			t.Errorf("%s under a cancelled context: %+v", c.Name(), r)
+		}
+	}
+}
+
+func TestRunResultsJSON(t *testing.T) {
+	lin, _ := NewLinearizable(LinearizableConfig{Model: "register"})
+	ops := loadJSONL(t, testdata("register-stale-read.jsonl"))
+	rs := Run(context.Background(), []Checker{lin, NewStats(), NewLatency(), NewAvailability(AvailabilityConfig{})}, ops)
+	if rs.Valid != Invalid || len(rs.Checkers) != 4 {
+		t.Fatalf("%+v", rs)
+	}
+	b, err := rs.MarshalIndent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	if err := json.Unmarshal(b, &back); err != nil || back.Valid != Invalid || back.Checkers[0].Checker != "linearizable" {
+		t.Fatalf("round trip: %v %+v", err, back)
 	}
 }
