@@ -53,7 +53,8 @@ type Config struct {
 	LossTargets []string
 	// Clock configures clock faults.
 	Clock ClockConfig
-	// HealTimeout bounds the wait for a healthy cluster in HealAll.
+	// HealTimeout bounds the final heal: the value to pass to
+	// HealAllWithin (HealAll uses DefaultHealTimeout).
 	HealTimeout time.Duration
 }
 

@@ -114,13 +114,19 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 	return nil
 }
 
+// OpTimeout bounds one nemesis op (all its docker calls, state waits and
+// admin requests); an op that takes longer completes as info.
+const OpTimeout = 2 * time.Minute
+
 // Apply records op's invoke (as the nemesis process), performs it with nem
-// and records its completion; it returns the recorded completion and the
-// fault's error.
+// (bounded by OpTimeout) and records its completion; it returns the
+// recorded completion and the fault's error.
 func Apply(ctx context.Context, nem Nemesis, rec Recorder, op history.Op) (history.Op, error) {
 	op.Type, op.Process = history.Invoke, history.NemesisProcess
 	inv := rec.Record(op)
-	c, err := nem.Invoke(ctx, inv)
+	ictx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
+	c, err := nem.Invoke(ictx, inv)
 	c.Type, c.Process, c.F = completionType(err), history.NemesisProcess, inv.F
 	if err != nil && c.Error == "" {
 		c.Error = err.Error()
