@@ -90,6 +90,11 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			cli.Close()
 			return nil, err
 		}
+	} else if _, err := cli.ImageInspect(ctx, image); err != nil {
+		// testcontainers-go would try to pull a missing image; there is no
+		// registry, so say what to do instead.
+		cli.Close()
+		return nil, fmt.Errorf("docker: image %s: %w (nothing is pulled: build it with docker.BuildImage or make image, or leave Config.Image empty)", image, err)
 	}
 	runID := cfg.RunID
 	if runID == "" {

@@ -276,6 +276,42 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("KillPaused", func(t *testing.T) {
+		leader, err := c.Leader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var follower string
+		for _, id := range c.Nodes() {
+			if id != leader {
+				follower = id
+			}
+		}
+		if err := c.Pause(ctx, follower); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx, follower); !isIllegal(err) {
+			t.Errorf("Start of a paused node: err = %v, want ErrIllegalTransition", err)
+		}
+		if err := c.Kill(ctx, follower); err != nil {
+			t.Fatalf("Kill of a paused node: %v", err)
+		}
+		if obs, err := c.ObservedState(ctx, follower); err != nil || obs != "killed" {
+			t.Errorf("ObservedState after Kill of a paused node = %q, %v", obs, err)
+		}
+		if err := c.Resume(ctx, follower); !isIllegal(err) {
+			t.Errorf("Resume of a killed node: err = %v, want ErrIllegalTransition", err)
+		}
+		if err := c.Start(ctx, follower); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer wcancel()
+		if err := c.WaitHealthy(wctx); err != nil {
+			t.Fatalf("WaitHealthy after restarting a paused-then-killed node: %v", err)
+		}
+	})
+
 	t.Run("NetctlIsolate", func(t *testing.T) {
 		leader, err := c.Leader(ctx)
 		if err != nil {
@@ -341,10 +377,21 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("NetctlUsage", func(t *testing.T) {
+	t.Run("NetctlRules", func(t *testing.T) {
 		code, out, err := c.Exec(ctx, "n1", []string{"/usr/local/bin/netctl", "drop"})
 		if err != nil || code != 2 || !strings.Contains(out, "usage:") {
 			t.Errorf("netctl drop: exit %d, err %v, output %q; want exit 2 with usage", code, err, out)
+		}
+		ip2, ip3 := c.IP("n2"), c.IP("n3")
+		netctl(t, c, "n1", "drop", "--to", ip2)
+		netctl(t, c, "n1", "loss", "--percent", "30", "--from", ip3)
+		want := "drop to " + ip2 + "\nloss 30% from " + ip3 + "\n"
+		if got := netctl(t, c, "n1", "list"); got != "loss 30% from "+ip3+"\ndrop to "+ip2+"\n" && got != want {
+			t.Errorf("list = %q, want the two rules", got)
+		}
+		netctl(t, c, "n1", "heal")
+		if got := netctl(t, c, "n1", "list"); got != "" {
+			t.Errorf("list after heal = %q", got)
 		}
 	})
 
