@@ -40,8 +40,9 @@ func loadJSONL(t testing.TB, path string) []history.Op {
 
 var jepsenLine = regexp.MustCompile(`^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(\w+)\s+:(\w+)\s+(.*)$`)
 
-// loadJepsenLog parses one of porcupine's etcd Jepsen logs into a
-// single-key ("r") cas-register history. Time is the line number.
+// loadJepsenLog parses one of porcupine's etcd Jepsen logs into an
+// unkeyed single-register history, as Jepsen records it (write v, cas
+// [old new], read v). Time is the line number.
 func loadJepsenLog(t testing.TB, path string) []history.Op {
 	t.Helper()
 	f, err := os.Open(path)
@@ -87,13 +88,13 @@ func loadJepsenLog(t testing.TB, path string) []history.Op {
 			// completion without a value: repeat the invocation's
 			for i := len(ops) - 1; i >= 0; i-- {
 				if ops[i].Process == proc && ops[i].Type == history.Invoke {
-					v = ops[i].Value.([]any)[1]
+					v = ops[i].Value
 					break
 				}
 			}
 		}
 		ops = append(ops, history.Op{Index: int64(len(ops)), Time: int64(line), Type: typ,
-			Process: proc, F: m[3], Value: []any{"r", v}})
+			Process: proc, F: m[3], Value: v})
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)

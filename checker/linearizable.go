@@ -217,7 +217,9 @@ func ModelNames() []string {
 }
 
 // RegisterOperations converts a register history into porcupine operations
-// for the named model, grouped by key (keys sorted). Fail ops are dropped
+// for the named model, grouped by key (keys sorted). Values are [key, v]
+// (cas: [key, [old, new]]), or, for Jepsen single-register histories, v
+// (cas: [old, new]) under the key SingleKey. Fail ops are dropped
 // (they did not happen), info reads are dropped (they constrain nothing),
 // and info writes and cas ops return after every other op (they may take
 // effect at any time after their invocation). Nemesis ops are ignored.
@@ -272,11 +274,12 @@ func registerOp(model string, p history.Pair) (RegisterInput, RegisterOutput, er
 	}
 	var in RegisterInput
 	var out RegisterOutput
-	kv, ok := history.List(p.Invoke.Value)
-	if !ok || len(kv) != 2 {
-		return in, out, bad("value %s is not [key, value]", showValue(p.Invoke.Value))
+	kv, keyed := splitKey(p.Invoke.F, p.Invoke.Value)
+	if keyed {
+		in.Key = keyString(kv[0])
+	} else {
+		in.Key = SingleKey
 	}
-	in.Key = keyString(kv[0])
 	num := func(v any, what string) (int64, bool, error) {
 		if v == nil {
 			if model != "kv" && what != "read" {
@@ -298,7 +301,7 @@ func registerOp(model string, p history.Pair) (RegisterInput, RegisterOutput, er
 			rv := p.Complete.Value
 			if l, ok := history.List(rv); ok && len(l) == 2 {
 				rv = l[1]
-			} else {
+			} else if keyed {
 				return in, out, bad("read result %s is not [key, value]", showValue(rv))
 			}
 			var isNil bool
@@ -325,6 +328,27 @@ func registerOp(model string, p history.Pair) (RegisterInput, RegisterOutput, er
 		return in, out, bad("unknown register function %q", p.Invoke.F)
 	}
 	return in, out, err
+}
+
+// SingleKey is the key given to ops of a history without keys (a Jepsen
+// single-register history: write v, cas [old new], read v).
+const SingleKey = "register"
+
+// splitKey returns [key, v] for a keyed register value, or [nil, value]
+// and false for an unkeyed (single-register) value. A keyed value is a
+// two-element list; for cas, whose unkeyed value is [old, new] itself,
+// its second element must be a list too.
+func splitKey(f string, v any) ([]any, bool) {
+	l, ok := history.List(v)
+	if ok && len(l) == 2 {
+		if f != "cas" {
+			return l, true
+		}
+		if _, inner := history.List(l[1]); inner {
+			return l, true
+		}
+	}
+	return []any{nil, v}, false
 }
 
 // LinearizableConfig configures the linearizability checker.
