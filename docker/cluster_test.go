@@ -230,17 +230,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("PauseResume", func(t *testing.T) {
-		leader, err := c.Leader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var follower string
-		for _, id := range c.Nodes() {
-			if id != leader {
-				follower = id
-				break
-			}
-		}
+		follower := followers(ctx, t, c)[0]
 		if err := c.Pause(ctx, follower); err != nil {
 			t.Fatalf("Pause(%s): %v", follower, err)
 		}
@@ -257,7 +247,7 @@ func TestCluster(t *testing.T) {
 			t.Errorf("Exec on a paused node succeeded")
 		}
 		sctx, scancel := context.WithTimeout(ctx, 1500*time.Millisecond)
-		_, err = c.Status(sctx, follower)
+		_, err := c.Status(sctx, follower)
 		scancel()
 		if err == nil {
 			t.Errorf("a paused node answered /status")
@@ -277,16 +267,8 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("KillPaused", func(t *testing.T) {
-		leader, err := c.Leader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var follower string
-		for _, id := range c.Nodes() {
-			if id != leader {
-				follower = id
-			}
-		}
+		fs := followers(ctx, t, c)
+		follower := fs[len(fs)-1]
 		if err := c.Pause(ctx, follower); err != nil {
 			t.Fatal(err)
 		}
@@ -438,4 +420,20 @@ func TestStartFailureCleansUp(t *testing.T) {
 	if lerr != nil || len(cs)+len(ns) > 0 {
 		t.Errorf("leftovers after failed Start: containers %v networks %v (%v)", cs, ns, lerr)
 	}
+}
+
+// followers returns the nodes other than the current leader.
+func followers(ctx context.Context, t *testing.T, c *docker.Cluster) []string {
+	t.Helper()
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []string
+	for _, id := range c.Nodes() {
+		if id != leader {
+			fs = append(fs, id)
+		}
+	}
+	return fs
 }
