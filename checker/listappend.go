@@ -231,6 +231,7 @@ func (s *laState) parse() error {
 				return fmt.Errorf("list-append: txn #%d: micro-op %s is not [f, k, v]", src.Index, showValue(m))
 			}
 			f, _ := mv[0].(string)
+			f = strings.TrimPrefix(f, ":") // EDN keywords
 			mop := laMop{key: s.intern(mv[1])}
 			switch f {
 			case "append":
