@@ -9,8 +9,8 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-// faultStops maps each nemesis f that starts a fault to the fs that end
-// it, by fault kind.
+// faultKinds maps each nemesis f to the fault kind it starts or ends
+// (start true: it starts one).
 var faultKinds = map[string]struct {
 	kind  string
 	start bool
