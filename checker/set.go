@@ -46,6 +46,14 @@ func (s *Set) Check(ctx context.Context, ops []history.Op) Result {
 		p     history.Pair
 		elems map[string]bool
 	}
+	// Every add is of a unique element, so an element a read holds twice
+	// was applied twice (a retried add without deduplication).
+	type dup struct {
+		elem  string
+		n     int
+		index int64
+	}
+	var dups []dup
 	var reads []read
 	for i, p := range pairs {
 		if i&0xffff == 0 && ctx.Err() != nil {
@@ -68,8 +76,19 @@ func (s *Set) Check(ctx context.Context, ops []history.Op) Result {
 				return unknown(name, fmt.Errorf("set: read #%d: value %s is not a list", p.Complete.Index, showValue(p.Complete.Value)))
 			}
 			m := make(map[string]bool, len(l))
+			var counts map[string]int
 			for _, x := range l {
-				m[elemString(x)] = true
+				e := elemString(x)
+				if m[e] {
+					if counts == nil {
+						counts = map[string]int{}
+					}
+					counts[e]++
+				}
+				m[e] = true
+			}
+			for e, n := range counts {
+				dups = append(dups, dup{e, n + 1, p.Complete.Index})
 			}
 			reads = append(reads, read{p, m})
 		}
@@ -181,6 +200,29 @@ func (s *Set) Check(ctx context.Context, ops []history.Op) Result {
 		res.Anomalies = append(res.Anomalies, Anomaly{Type: "unexpected", Explanation: msg, Ops: ids})
 		expl = append(expl, msg)
 	}
+	if len(dups) > 0 {
+		sort.Slice(dups, func(i, j int) bool {
+			if dups[i].index != dups[j].index {
+				return dups[i].index < dups[j].index
+			}
+			return dups[i].elem < dups[j].elem
+		})
+		var ids []int64
+		var ex []string
+		for i, d := range dups {
+			if i < 10 {
+				ex = append(ex, fmt.Sprintf("%s %d times in read #%d (add #%d)", d.elem, d.n, d.index, adds[d.elem].idOr(-1)))
+			}
+			if len(ids) == 0 || ids[len(ids)-1] != d.index {
+				ids = append(ids, d.index)
+			}
+		}
+		res.Details["duplicated_count"] = len(dups)
+		msg := fmt.Sprintf("%d elements appear more than once in a read, though each was added by a single op (applied twice): %s",
+			len(dups), strings.Join(ex, ", "))
+		res.Anomalies = append(res.Anomalies, Anomaly{Type: "duplicate", Explanation: msg, Ops: ids})
+		expl = append(expl, msg)
+	}
 	if staleN > 0 && s.cfg.StaleIsError {
 		msg := fmt.Sprintf("%d stale reads: %s", staleN, strings.Join(staleEx, "; "))
 		res.Anomalies = append(res.Anomalies, Anomaly{Type: "stale", Explanation: msg, Ops: staleOps})
@@ -191,6 +233,14 @@ func (s *Set) Check(ctx context.Context, ops []history.Op) Result {
 		res.Explanation = strings.Join(expl, "; ")
 	}
 	return res
+}
+
+// idOr returns the add's op index, or def when there was no add.
+func (a *addInfo) idOr(def int64) int64 {
+	if a == nil {
+		return def
+	}
+	return a.id
 }
 
 // sortElems sorts element names numerically when they are numbers.

@@ -21,6 +21,7 @@ func TestSetGolden(t *testing.T) {
 		{"set-valid", Valid, "", "recovered_count", 1},
 		{"set-lost", Invalid, "lost", "lost_count", 1},
 		{"set-unexpected", Invalid, "unexpected", "unexpected_count", 1},
+		{"set-duplicate", Invalid, "duplicate", "duplicated_count", 1},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
