@@ -90,7 +90,7 @@ func BuildImage(ctx context.Context, cfg BuildConfig) (string, error) {
 		log = slog.Default()
 	}
 	key := fmt.Sprint(cfg.ModuleDir, cfg.GoBin, cfg.Packages)
-	if tag, ok := built[key]; ok && !cfg.Force {
+	if tag, ok := built[key]; ok && !cfg.Force && imageExists(ctx, tag) {
 		log.Info("docker: image already built by this process", "tag", tag)
 		return tag, nil
 	}
@@ -99,6 +99,18 @@ func BuildImage(ctx context.Context, cfg BuildConfig) (string, error) {
 		built[key] = tag
 	}
 	return tag, err
+}
+
+// imageExists reports whether tag is present in the engine (it may have
+// been pruned since this process built it).
+func imageExists(ctx context.Context, tag string) bool {
+	cli, err := newClient(ctx)
+	if err != nil {
+		return false
+	}
+	defer cli.Close()
+	_, err = cli.ImageInspect(ctx, tag)
+	return err == nil
 }
 
 func buildImage(ctx context.Context, cfg BuildConfig, log *slog.Logger) (string, error) {
@@ -296,4 +308,37 @@ func followBuild(r io.Reader, log *slog.Logger) error {
 
 func sortedKeys(m map[string][]byte) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// PruneImages removes the faultline-node images other than keep (a tag;
+// empty keeps none), skipping those a container still uses. It returns the
+// tags removed.
+func PruneImages(ctx context.Context, keep string) ([]string, error) {
+	cli, err := newClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	res, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", ImageRepo)})
+	if err != nil {
+		return nil, fmt.Errorf("docker: list %s images: %w", ImageRepo, err)
+	}
+	var removed []string
+	var errs []error
+	for _, img := range res.Items {
+		for _, tag := range img.RepoTags {
+			if tag == keep || !strings.HasPrefix(tag, ImageRepo+":") {
+				continue
+			}
+			if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+				if errdefs.IsConflict(err) {
+					continue // in use by a container
+				}
+				errs = append(errs, fmt.Errorf("docker: remove image %s: %w", tag, err))
+				continue
+			}
+			removed = append(removed, tag)
+		}
+	}
+	return removed, errors.Join(errs...)
 }

@@ -1,10 +1,11 @@
 // Command faultline-image builds the faultline node image (FROM scratch +
 // kvnode + netctl) and prints its tag; `make image` runs it.
 //
-//	faultline-image [-force] [-reap]
+//	faultline-image [-force] [-reap] [-prune]
 //
 // -force rebuilds without the layer cache even when the tag exists; -reap
-// first removes containers and networks left by dead faultline runs.
+// first removes containers and networks left by dead faultline runs;
+// -prune then removes older faultline-node images no container uses.
 package main
 
 import (
@@ -21,8 +22,9 @@ import (
 func main() {
 	force := flag.Bool("force", false, "rebuild without the layer cache even when the image exists")
 	reap := flag.Bool("reap", false, "first remove containers and networks left by dead faultline runs")
+	prune := flag.Bool("prune", false, "afterwards remove older faultline-node images that no container uses")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: faultline-image [-force] [-reap]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: faultline-image [-force] [-reap] [-prune]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -46,4 +48,14 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println(tag)
+	if *prune {
+		removed, err := docker.PruneImages(ctx, tag)
+		for _, r := range removed {
+			fmt.Fprintln(os.Stderr, "removed", r)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "faultline-image:", err)
+			os.Exit(1)
+		}
+	}
 }
