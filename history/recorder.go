@@ -62,7 +62,7 @@ type Recorder struct {
 	wmu     sync.Mutex // serializes drains to the file
 	f       *os.File   // nil for a memory-only recorder
 	bw      *bufio.Writer
-	written int // ops[:written] are encoded into bw
+	written int // ops below written are encoded into bw (guarded by mu)
 	buf     []byte
 	werr    error // first write error, reported by Phase and Close
 
