@@ -43,30 +43,3 @@ func BenchmarkStartToLeader(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkBuildImage measures BuildImage: "cached" when the image for
-// the current binaries exists (go build from the Go cache plus a tag
-// lookup), "uncached" forcing a docker build without the layer cache.
-func BenchmarkBuildImage(b *testing.B) {
-	dockertest.RequireDocker(b)
-	ctx := context.Background()
-	for _, force := range []bool{false, true} {
-		name := map[bool]string{false: "cached", true: "uncached"}[force]
-		b.Run(name, func(b *testing.B) {
-			cfg := docker.DefaultBuildConfig()
-			cfg.Force = force
-			if _, err := docker.BuildImage(ctx, docker.DefaultBuildConfig()); err != nil { // warm the Go build cache
-				b.Fatal(err)
-			}
-			var total time.Duration
-			for b.Loop() {
-				t0 := time.Now()
-				if _, err := docker.BuildImage(ctx, cfg); err != nil {
-					b.Fatal(err)
-				}
-				total += time.Since(t0)
-			}
-			b.ReportMetric(total.Seconds()/float64(b.N), "s/build")
-		})
-	}
-}

@@ -75,11 +75,18 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Reap {
-		if err := reap(ctx, cli, log); err != nil {
-			log.Warn("docker: reaping leftovers of earlier runs failed", "err", err)
+	// Reap concurrently with the start: it only removes resources whose
+	// owner is dead, never this run's.
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		if cfg.Reap {
+			if err := reap(ctx, cli, log); err != nil {
+				log.Warn("docker: reaping leftovers of earlier runs failed", "err", err)
+			}
 		}
-	}
+	}()
+	defer func() { <-reaped }()
 	image := cfg.Image
 	if image == "" {
 		b := cfg.Build
@@ -87,12 +94,14 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			b.Logger = log
 		}
 		if image, err = BuildImage(ctx, b); err != nil {
+			<-reaped
 			cli.Close()
 			return nil, err
 		}
 	} else if _, err := cli.ImageInspect(ctx, image); err != nil {
 		// testcontainers-go would try to pull a missing image; there is no
 		// registry, so say what to do instead.
+		<-reaped
 		cli.Close()
 		return nil, fmt.Errorf("docker: image %s: %w (nothing is pulled: build it with docker.BuildImage or make image, or leave Config.Image empty)", image, err)
 	}
