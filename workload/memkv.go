@@ -3,6 +3,7 @@ package workload
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -26,6 +27,20 @@ type MemKVConfig struct {
 	Node string
 }
 
+// DefaultMemKVConfig returns a MemKV without faults or latency.
+func DefaultMemKVConfig() MemKVConfig { return MemKVConfig{Node: "mem"} }
+
+// Validate reports the first invalid field.
+func (c MemKVConfig) Validate() error {
+	if c.FailRate < 0 || c.InfoRate < 0 || c.FailRate+c.InfoRate > 1 {
+		return fmt.Errorf("workload: memkv fail rate %v and info rate %v: want each >= 0 and their sum <= 1", c.FailRate, c.InfoRate)
+	}
+	if c.Latency < 0 {
+		return fmt.Errorf("workload: memkv latency %v: want >= 0", c.Latency)
+	}
+	return nil
+}
+
 // MemKV is an in-memory, mutex-protected, linearizable KV implementing KV
 // with system's semantics (CAS on a missing key: NOT_FOUND; TXN compares
 // guard the whole TXN: CAS_MISMATCH; APPEND builds system.EncodeList
@@ -37,7 +52,8 @@ type MemKV struct {
 	rng  *rand.Rand
 }
 
-// NewMemKV returns an empty MemKV.
+// NewMemKV returns an empty MemKV. cfg should pass Validate; out-of-range
+// rates simply saturate.
 func NewMemKV(cfg MemKVConfig) *MemKV {
 	if cfg.Node == "" {
 		cfg.Node = "mem"

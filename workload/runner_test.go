@@ -482,6 +482,9 @@ func TestByNameAndValidate(t *testing.T) {
 	if _, err := NewRunner(cfg, mustWorkload(t, "set"), func(int) (KV, error) { return nil, nil }, newRecorder(t)); err == nil {
 		t.Error("concurrency 0 accepted")
 	}
+	if DefaultMemKVConfig().Validate() != nil || (MemKVConfig{FailRate: 0.6, InfoRate: 0.6}).Validate() == nil {
+		t.Error("MemKVConfig.Validate")
+	}
 	if _, err := NewRunner(DefaultRunConfig(), mustWorkload(t, "set"), func(int) (KV, error) { return nil, errors.New("dial") }, newRecorder(t)); err == nil || !strings.Contains(err.Error(), "dial") {
 		t.Errorf("client error: %v", err)
 	}
