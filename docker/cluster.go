@@ -147,22 +147,22 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	// serializes much of the start work, and starts bunched together let
 	// the late nodes join the first election instead of waiting out the
 	// leader's retry backoff.
+	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
 	var g errgroup.Group
 	for _, id := range c.ids {
-		g.Go(func() error { return c.createContainer(ctx, c.nodes[id]) })
+		g.Go(func() error { return c.createContainer(wctx, c.nodes[id]) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	for _, id := range c.ids {
-		g.Go(func() error { return c.startFirst(ctx, c.nodes[id]) })
+		g.Go(func() error { return c.startFirst(wctx, c.nodes[id]) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	c.log.Info("docker: containers started", "elapsed", time.Since(t0).Round(time.Millisecond))
-	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-	defer cancel()
 	if err := c.WaitHealthy(wctx); err != nil {
 		return nil, fmt.Errorf("docker: cluster did not come up (start timeout %v): %w", cfg.StartTimeout, err)
 	}

@@ -53,8 +53,9 @@ type Config struct {
 	EnableFaultInjection bool
 	// KVNodeArgs are extra kvnode flags, appended after the ones above.
 	KVNodeArgs []string
-	// StartTimeout bounds Start from the first container to "every node
-	// healthy and a leader elected". Default 60s.
+	// StartTimeout bounds Start from creating the containers to "every
+	// node healthy and a leader elected" (the image build is not
+	// included). Default 60s.
 	StartTimeout time.Duration
 	// RunID names this run in container/network names and in the
 	// faultline.run label. Empty: generated, "<pid>-<random>".
