@@ -180,7 +180,13 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("inspect raft state in %s: %w", cfg.DataDir, err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, wal, wal, snaps, trans)
+	// Keep recent entries in memory so replication does not read them
+	// back from disk.
+	logs, err := raft.NewLogCache(4096, wal)
+	if err != nil {
+		return fmt.Errorf("raft log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, wal, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
