@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	mathrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -286,8 +287,11 @@ func isPortConflict(err error) bool {
 	return strings.Contains(s, "port is already allocated") || strings.Contains(s, "address already in use")
 }
 
-// freePorts picks n distinct free TCP ports on 127.0.0.1 (all listeners are
-// held until every port is chosen, so they differ).
+// freePorts picks n distinct free TCP ports on 127.0.0.1, below the
+// kernel's ephemeral range when possible: a port the kernel also hands out
+// as a connection's source port could be taken while its node is killed,
+// and the node could not restart on it. All listeners are held until every
+// port is chosen, so the ports differ.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	var ls []net.Listener
@@ -296,7 +300,17 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for range n {
+	lo, hi := portPool()
+	for tries := 0; len(ports) < n && tries < 50*n && hi > lo; tries++ {
+		p := lo + mathrand.IntN(hi-lo)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		ls = append(ls, l)
+		ports = append(ports, p)
+	}
+	for len(ports) < n { // fall back to the kernel's choice
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("docker: pick a free host port: %w", err)
@@ -305,6 +319,20 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// portPool is the range host ports are drawn from: [10000, start of the
+// ephemeral range), or empty when that range starts too low.
+func portPool() (lo, hi int) {
+	lo, hi = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				hi = v
+			}
+		}
+	}
+	return lo, hi
 }
 
 func newRunID() string {
@@ -485,6 +513,9 @@ func (c *Cluster) waitStopped(ctx context.Context, cid string) error {
 func (c *Cluster) Start(ctx context.Context, id string) error {
 	return c.transition(ctx, id, "start", func(ctx context.Context, n *node, cid string) (nodeState, error) {
 		if _, err := c.cli.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
+			if isPortConflict(err) && n.st.state() == StateKilled {
+				return nil, fmt.Errorf("docker: start node %s: %w (another process took its host port %d or %d while it was down; the node keeps its ports so that client addresses stay valid: free the port and Start again)", id, err, n.clientPort, n.adminPort)
+			}
 			return nil, fmt.Errorf("docker: start node %s: %w", id, err)
 		}
 		ip, err := c.readIP(ctx, cid)
