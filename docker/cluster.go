@@ -354,6 +354,12 @@ func (c *Cluster) Network() string {
 	return c.netName
 }
 
+// ContainerID returns the node's Docker container id ("" once removed or
+// for an unknown node), for debugging with the docker CLI.
+func (c *Cluster) ContainerID(id string) string {
+	return c.read(id, func(n *node) string { return containerOf(n.st) })
+}
+
 // Nodes returns the node ids, n1..nN.
 func (c *Cluster) Nodes() []string { return slices.Clone(c.ids) }
 

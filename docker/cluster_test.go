@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/docker/dockertest"
 	"github.com/faultline/faultline/system"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
 )
 
 // nemesisCluster is the consumer interface the nemesis package declares;
@@ -374,6 +377,41 @@ func TestCluster(t *testing.T) {
 		netctl(t, c, "n1", "heal")
 		if got := netctl(t, c, "n1", "list"); got != "" {
 			t.Errorf("list after heal = %q", got)
+		}
+	})
+
+	t.Run("DataDirOwnedByNodeUser", func(t *testing.T) {
+		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		ins, err := cli.ContainerInspect(ctx, c.ContainerID("n1"), client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := ins.Container.Config.User; u != "65532:65532" {
+			t.Errorf("container user = %q, want 65532:65532 (non-root)", u)
+		}
+		res, err := cli.CopyFromContainer(ctx, c.ContainerID("n1"), client.CopyFromContainerOptions{SourcePath: "/data"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Content.Close()
+		tr := tar.NewReader(res.Content)
+		files := 0
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if h.Uid != docker.NodeUID {
+				t.Errorf("%s owned by uid %d, want %d", h.Name, h.Uid, docker.NodeUID)
+			}
+			files++
+		}
+		if files < 2 { // /data itself plus what kvnode wrote
+			t.Errorf("/data holds %d entries: kvnode wrote nothing?", files)
 		}
 	})
 
