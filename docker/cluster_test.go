@@ -119,7 +119,7 @@ func netctl(t *testing.T, c *docker.Cluster, node string, args ...string) string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	code, out, err := c.Exec(ctx, node, append([]string{"/usr/local/bin/netctl"}, args...))
+	code, out, err := c.Exec(ctx, node, append([]string{docker.NetctlPath}, args...))
 	if err != nil || code != 0 {
 		t.Fatalf("netctl %v on %s: exit %d, err %v, output %q", args, node, code, err, out)
 	}
@@ -246,7 +246,7 @@ func TestCluster(t *testing.T) {
 		if err := c.Pause(ctx, follower); !isIllegal(err) {
 			t.Errorf("second Pause: err = %v, want ErrIllegalTransition", err)
 		}
-		if _, _, err := c.Exec(ctx, follower, []string{"/usr/local/bin/netctl", "list"}); err == nil {
+		if _, _, err := c.Exec(ctx, follower, []string{docker.NetctlPath, "list"}); err == nil {
 			t.Errorf("Exec on a paused node succeeded")
 		}
 		sctx, scancel := context.WithTimeout(ctx, 1500*time.Millisecond)
@@ -363,7 +363,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("NetctlRules", func(t *testing.T) {
-		code, out, err := c.Exec(ctx, "n1", []string{"/usr/local/bin/netctl", "drop"})
+		code, out, err := c.Exec(ctx, "n1", []string{docker.NetctlPath, "drop"})
 		if err != nil || code != 2 || !strings.Contains(out, "usage:") {
 			t.Errorf("netctl drop: exit %d, err %v, output %q; want exit 2 with usage", code, err, out)
 		}

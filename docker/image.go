@@ -34,6 +34,12 @@ var Dockerfile []byte
 // ImageRepo is the repository part of node image tags.
 const ImageRepo = "faultline-node"
 
+// Paths of the binaries inside the node image.
+const (
+	KVNodePath = "/usr/local/bin/kvnode"
+	NetctlPath = "/usr/local/bin/netctl" // run it with Cluster.Exec (as root)
+)
+
 // NodeUID is the numeric user kvnode runs as inside the image; /data is
 // owned by it.
 const NodeUID = 65532

@@ -48,6 +48,9 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
+	if !strings.Contains(df, `ENTRYPOINT ["`+KVNodePath+`"]`) || !strings.Contains(df, " /usr/local/bin/\n") || !strings.HasPrefix(NetctlPath, "/usr/local/bin/") {
+		t.Error("Dockerfile paths disagree with KVNodePath/NetctlPath")
+	}
 	for _, line := range strings.Split(df, "\n") {
 		if strings.HasPrefix(line, "FROM ") && line != "FROM scratch" {
 			t.Errorf("Dockerfile pulls a base image: %q", line)
