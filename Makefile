@@ -38,10 +38,21 @@ chaos-nightly: build
 
 ## bench: go test -bench suites (issue: benchmarks).
 bench:
-	@echo "make bench: the benchmark suite has not landed yet; nothing to run."
+	@mkdir -p bench/results
+	@out=bench/results/$$(date -u +%Y-%m-%d-%H%M%S).txt; \
+	echo "make bench: writing $$out (knobs: make bench BENCHFLAGS='-bench.duration=5s -bench.concurrency=1,64')"; \
+	{ $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 15m ./bench/ $(BENCHFLAGS) && \
+	  $(GO) test -run '^$$' -bench StartToLeader -benchtime 1x -timeout 5m ./docker/; \
+	  echo $$? >$$out.rc; } 2>&1 | tee $$out; \
+	rc=$$(cat $$out.rc); rm -f $$out.rc; \
+	echo; echo "== summary ($$out; compare runs with make bench-compare OLD=... NEW=...)"; \
+	awk -f bench/summary.awk $$out; \
+	exit $$rc
 
 bench-compare:
-	@echo "make bench-compare: the benchmark suite has not landed yet; nothing to run."
+	@test -n "$(OLD)" && test -n "$(NEW)" || \
+	  { echo "usage: make bench-compare OLD=bench/results/<a>.txt NEW=bench/results/<b>.txt"; exit 2; }
+	$(GO) run golang.org/x/perf/cmd/benchstat@latest $(OLD) $(NEW)
 
 ## fuzz: a short run of every fuzz target.
 fuzz:

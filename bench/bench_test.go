@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfigValid(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigValidateSaysWhatToFix(t *testing.T) {
+	c := DefaultConfig()
+	c.Nodes, c.Concurrency, c.Duration = 0, nil, time.Millisecond
+	err := c.Validate()
+	for _, want := range []string{"-bench.nodes=0", "-bench.concurrency is empty", "-bench.duration=1ms"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to mention %q", err, want)
+		}
+	}
+}
+
+func TestRegisterFlags(t *testing.T) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	err := fs.Parse([]string{"-bench.nodes=5", "-bench.concurrency=2, 8", "-bench.duration=250ms",
+		"-bench.checker-sizes=1_000,20000", "-bench.value-size=1024", "-bench.conns=4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Nodes != 5 || !slices.Equal(c.Concurrency, []int{2, 8}) || c.Duration != 250*time.Millisecond ||
+		!slices.Equal(c.CheckerSizes, []int{1000, 20000}) || c.ValueSize != 1024 || c.Conns != 4 {
+		t.Errorf("flags not bound: %+v", c)
+	}
+	if got := (*IntList)(&c.Concurrency).String(); got != "2,8" {
+		t.Errorf("IntList.String() = %q", got)
+	}
+	if err := fs.Parse([]string{"-bench.concurrency=x"}); err == nil {
+		t.Error("a non-integer concurrency was accepted")
+	}
+	if got := c.ConnsFor(2); got != 2 {
+		t.Errorf("ConnsFor(2) with -bench.conns=4 = %d, want 2", got)
+	}
+}
+
+func TestLoadWindow(t *testing.T) {
+	errOdd := errors.New("odd")
+	l := Load{Concurrency: 4, Duration: 200 * time.Millisecond, Events: true,
+		Op: func(ctx context.Context, w int, i int64) error {
+			time.Sleep(time.Millisecond)
+			if w == 3 {
+				return errOdd
+			}
+			return nil
+		}}
+	r := l.Run(context.Background())
+	if r.OK == 0 || r.Errors == 0 || !errors.Is(r.FirstErr, errOdd) {
+		t.Fatalf("ok %d errors %d first %v", r.OK, r.Errors, r.FirstErr)
+	}
+	if r.Elapsed < l.Duration || r.Elapsed > l.Duration+time.Second {
+		t.Errorf("window lasted %v, want about %v", r.Elapsed, l.Duration)
+	}
+	if p := r.QuantileMS(50); p < 1 || p > 100 {
+		t.Errorf("p50 = %vms for 1ms ops", p)
+	}
+	if int64(len(r.Events)) != r.OK+r.Errors {
+		t.Errorf("%d events for %d ops", len(r.Events), r.OK+r.Errors)
+	}
+	if n := r.OKBetween(0, r.Elapsed+1); n != r.OK {
+		t.Errorf("OKBetween(whole window) = %d, want %d", n, r.OK)
+	}
+	var total Result
+	total.Add(r)
+	total.Add(r)
+	if total.OK != 2*r.OK || total.Elapsed != 2*r.Elapsed || total.Latency.TotalCount() != 2*r.Latency.TotalCount() {
+		t.Errorf("Add: %+v", total)
+	}
+
+	capped := Load{Concurrency: 3, Duration: time.Minute, MaxOps: 10,
+		Op: func(context.Context, int, int64) error { return nil }}.Run(context.Background())
+	if capped.OK != 10 {
+		t.Errorf("MaxOps 10: %d ops", capped.OK)
+	}
+}
+
+func TestFirstOKInvokedAfter(t *testing.T) {
+	ms := time.Millisecond
+	r := Result{Events: []Event{
+		{Invoke: 0, Complete: 50 * ms, OK: true},          // in flight at 10ms: ignored
+		{Invoke: 20 * ms, Complete: 900 * ms, OK: true},   // first invoked after, completes late
+		{Invoke: 30 * ms, Complete: 40 * ms, OK: false},   // failed
+		{Invoke: 100 * ms, Complete: 300 * ms, OK: true},  // earliest ok completion
+		{Invoke: 200 * ms, Complete: 1000 * ms, OK: true}, // later
+	}}
+	if d, ok := r.FirstOKInvokedAfter(10 * ms); !ok || d != 290*ms {
+		t.Errorf("FirstOKInvokedAfter(10ms) = %v, %v; want 290ms", d, ok)
+	}
+	if _, ok := r.FirstOKInvokedAfter(time.Second); ok {
+		t.Error("found an ok op invoked after every op")
+	}
+	if n := r.OKBetween(40*ms, 301*ms); n != 2 {
+		t.Errorf("OKBetween = %d, want 2", n)
+	}
+}
+
+// TestStoreOpsInProcess runs every op kind briefly against an in-process
+// cluster (no Docker).
+func TestStoreOpsInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node in-process cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := StartInProcess(ctx, 3, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	small := DefaultConfig()
+	small.Keys = 50
+	s, err := NewStore(ctx, c.ClientAddrs(), 2, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, kind := range OpKinds {
+		op, err := s.Op(ctx, kind, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Load{Concurrency: 4, Duration: 300 * time.Millisecond, Op: op}.Run(ctx)
+		if r.OK == 0 || r.Errors > 0 {
+			t.Errorf("%s: %d ok, %d errors, first: %v", kind, r.OK, r.Errors, r.FirstErr)
+		}
+	}
+	if _, err := s.Op(ctx, "scan", 1); err == nil {
+		t.Error("an unknown op kind was accepted")
+	}
+}

@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/docker/dockertest"
+)
+
+// cfg is the suite's configuration, bound to the -bench.* flags.
+var cfg = DefaultConfig()
+
+func init() { cfg.RegisterFlags(flag.CommandLine) }
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+// dockerCluster starts a containerised cluster of n nodes (building the
+// node image if needed) and closes it when b and its sub-benchmarks end.
+func dockerCluster(b *testing.B, n int) *docker.Cluster {
+	b.Helper()
+	dockertest.RequireDocker(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	image, err := docker.BuildImage(ctx, docker.DefaultBuildConfig())
+	if err != nil {
+		b.Fatalf("build the node image: %v", err)
+	}
+	dcfg := docker.DefaultConfig()
+	dcfg.Nodes, dcfg.Image = n, image
+	c, err := docker.Start(ctx, dcfg)
+	if err != nil {
+		b.Fatalf("start a %d-node cluster: %v", n, err)
+	}
+	stop := docker.CloseOnSignal(c)
+	b.Cleanup(func() {
+		stop()
+		if err := c.Close(context.Background()); err != nil {
+			b.Errorf("close the cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// inProcess starts an in-process cluster of n nodes, stopped when b ends.
+func inProcess(b *testing.B, n int) *InProcess {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := StartInProcess(ctx, n, b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
