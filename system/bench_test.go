@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,24 +22,42 @@ func BenchmarkCluster(b *testing.B) {
 	tc.leader(10 * time.Second)
 	for _, op := range []string{"PUT", "GET"} {
 		for _, conc := range []int{1, 16, 64} {
-			b.Run(fmt.Sprintf("%s/clients=%d", op, conc), func(b *testing.B) {
-				benchOps(b, tc, op, conc)
-			})
+			for _, conns := range []int{1, conc} {
+				b.Run(fmt.Sprintf("%s/clients=%d/conns=%d", op, conc, conns), func(b *testing.B) {
+					benchOps(b, tc, op, conc, conns)
+				})
+				if conc == 1 {
+					break
+				}
+			}
 		}
 	}
 }
 
-func benchOps(b *testing.B, tc *testCluster, op string, conc int) {
+// benchOps runs b.N ops from conc goroutines over conns Clients (each with
+// its own connection); conns=1 is etcd's benchmark default (--conns=1).
+func benchOps(b *testing.B, tc *testCluster, op string, conc, conns int) {
 	ctx := context.Background()
 	clients := make([]*Client, conc)
 	value := make([]byte, 100)
 	for i := range clients {
-		clients[i] = tc.client(nil)
-		// Warm the connection and find the leader.
-		if err := clients[i].Put(ctx, fmt.Sprintf("bench-%d", i), value); err != nil {
-			b.Fatal(err)
+		if i < conns {
+			clients[i] = tc.client(nil)
+			// Warm the connection and find the leader.
+			if err := clients[i].Put(ctx, fmt.Sprintf("bench-%d", i), value); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			clients[i] = clients[i%conns]
 		}
 	}
+	var props0, entries0 uint64
+	for _, n := range tc.nodes {
+		props0 += n.metrics.proposals.Load()
+		entries0 += n.metrics.proposalEntries.Load()
+	}
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	hist := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
 	var mu sync.Mutex
 	var next atomic.Int64
@@ -85,7 +104,21 @@ func benchOps(b *testing.B, tc *testCluster, op string, conc int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 	b.ReportMetric(float64(hist.ValueAtQuantile(50))/1000, "p50-ms")
 	b.ReportMetric(float64(hist.ValueAtQuantile(99))/1000, "p99-ms")
-	for _, c := range clients {
+	var ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	// CPU time per op across the whole in-process cluster and clients: a
+	// load-independent efficiency figure on a shared machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/op")
+	var props1, entries1 uint64
+	for _, n := range tc.nodes {
+		props1 += n.metrics.proposals.Load()
+		entries1 += n.metrics.proposalEntries.Load()
+	}
+	if entries1 > entries0 {
+		b.ReportMetric(float64(props1-props0)/float64(entries1-entries0), "cmds/entry")
+	}
+	for _, c := range clients[:conns] {
 		c.Close()
 	}
 }

@@ -433,8 +433,14 @@ type result struct {
 // clientConn is one pipelined connection: writes under a mutex, one reader
 // goroutine routing responses by request id.
 type clientConn struct {
-	nc  net.Conn
-	wmu sync.Mutex
+	nc net.Conn
+
+	// Flush combining: senders append to wbuf; the first one finding no
+	// flusher writes everything queued (its own and later senders'), so
+	// concurrent requests share write syscalls.
+	wmu      sync.Mutex
+	wbuf     []byte
+	flushing bool
 
 	mu      sync.Mutex
 	pending map[uint64]chan result
@@ -464,12 +470,31 @@ func (cc *clientConn) send(id uint64, buf []byte) (<-chan result, error) {
 	cc.pending[id] = ch
 	cc.mu.Unlock()
 	cc.wmu.Lock()
-	_, err := cc.nc.Write(buf)
-	cc.wmu.Unlock()
-	if err != nil {
-		cc.close(fmt.Errorf("write: %w", err))
-		// The reader/close path delivers the error on ch.
+	cc.wbuf = append(cc.wbuf, buf...)
+	if cc.flushing {
+		cc.wmu.Unlock()
+		return ch, nil
 	}
+	cc.flushing = true
+	var spare []byte
+	for len(cc.wbuf) > 0 {
+		out := cc.wbuf
+		cc.wbuf = spare[:0]
+		cc.wmu.Unlock()
+		_, err := cc.nc.Write(out)
+		cc.wmu.Lock()
+		spare = out
+		if err != nil {
+			cc.wbuf = nil
+			cc.flushing = false
+			cc.wmu.Unlock()
+			// Fails every pending request (ours included) on its channel.
+			cc.close(fmt.Errorf("write: %w", err))
+			return ch, nil
+		}
+	}
+	cc.flushing = false
+	cc.wmu.Unlock()
 	return ch, nil
 }
 

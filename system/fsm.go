@@ -85,7 +85,7 @@ func (f *FSM) setApplied(idx uint64) {
 // Apply implements raft.FSM. The result is a *Response.
 func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
-	resp := f.applyLocked(l.Index, l.Data)
+	resp := f.applyEntry(l.Index, l.Data)
 	f.mu.Unlock()
 	f.setApplied(l.Index)
 	return resp
@@ -98,7 +98,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.Lock()
 	for i, l := range logs {
 		if l.Type == raft.LogCommand {
-			out[i] = f.applyLocked(l.Index, l.Data)
+			out[i] = f.applyEntry(l.Index, l.Data)
 		}
 		last = l.Index
 	}
@@ -112,6 +112,58 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 // encodeCommand builds a log entry for req: u8 opcode | request payload.
 func encodeCommand(req *Request) []byte {
 	return req.AppendPayload([]byte{byte(req.Op)})
+}
+
+// encodeBatch builds one log entry holding several commands:
+// u8 opBatch | u32 n | n * (u32 len | command).
+func encodeBatch(cmds [][]byte) []byte {
+	n := 5
+	for _, c := range cmds {
+		n += 4 + len(c)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, byte(opBatch))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(cmds)))
+	for _, c := range cmds {
+		b = appendBytes(b, c)
+	}
+	return b
+}
+
+func decodeBatch(b []byte) ([][]byte, error) {
+	d := decoder{b: b, off: 1}
+	n := d.u32()
+	if d.err == nil && uint64(n)*4 > uint64(len(b)) {
+		d.fail("batch count %d exceeds entry", n)
+	}
+	var out [][]byte
+	for i := uint32(0); i < n && d.err == nil; i++ {
+		out = append(out, d.bytes())
+	}
+	if d.err == nil && d.off != len(b) {
+		d.fail("%d trailing bytes", len(b)-d.off)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("malformed batch log entry: %w", d.err)
+	}
+	return out, nil
+}
+
+// applyEntry applies one log entry: a single command (result *Response)
+// or a batch (result []Response, one per command, in order).
+func (f *FSM) applyEntry(index uint64, cmd []byte) any {
+	if len(cmd) > 0 && Opcode(cmd[0]) == opBatch {
+		cmds, err := decodeBatch(cmd)
+		if err != nil {
+			return &Response{Status: StatusBadRequest, Msg: err.Error()}
+		}
+		out := make([]Response, len(cmds))
+		for i, c := range cmds {
+			out[i] = *f.applyLocked(index, c)
+		}
+		return out
+	}
+	return f.applyLocked(index, cmd)
 }
 
 func (f *FSM) applyLocked(index uint64, cmd []byte) *Response {

@@ -46,6 +46,8 @@ type Node struct {
 	leaseStart atomic.Int64
 
 	metrics metrics
+	prop    *proposer
+	readQ   chan *readWaiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -84,6 +86,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		fsm:       NewFSM(cfg.UnsafeNoDedup),
 		clientIDs: map[raft.ServerID]string{},
 		conns:     map[net.Conn]struct{}{},
+		readQ:     make(chan *readWaiter, 4096),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, p := range cfg.Peers {
@@ -123,7 +126,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 			}
 		}()
 	}
-	n.wg.Add(2)
+	n.prop = newProposer(n)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.prop.run() }()
+	go func() { defer n.wg.Done(); n.runReadIndex() }()
 	go func() { defer n.wg.Done(); n.serve(ln) }()
 	go func() { defer n.wg.Done(); n.watchLeadership() }()
 	log.Info("node started", "raft", cfg.RaftAddr, "client", ln.Addr().String(), "admin", cfg.AdminAddr, "read_mode", cfg.ReadMode, "data", cfg.DataDir)
@@ -389,15 +395,7 @@ func (n *Node) handle(ctx context.Context, req *Request) Response {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader("not the leader")
 	}
-	f := n.raft.Apply(encodeCommand(req), n.cfg.RequestTimeout)
-	if err := waitFuture(ctx, f); err != nil {
-		return n.raftErr(err)
-	}
-	resp, ok := f.Response().(*Response)
-	if !ok {
-		return Response{Status: StatusUnavailable, Msg: fmt.Sprintf("unexpected FSM result %T", f.Response())}
-	}
-	return *resp
+	return n.prop.propose(ctx, encodeCommand(req))
 }
 
 // read serves a read-only request according to the read mode.
@@ -429,25 +427,84 @@ func (n *Node) read(ctx context.Context, req *Request) Response {
 
 // readIndex blocks until a read may be served linearizably from local
 // state: leader of term T with an entry committed in T, commit index
-// captured, leadership confirmed by a quorum, index applied.
+// captured after the read arrived, leadership then confirmed by a quorum,
+// and that index applied. Concurrent reads share one confirmation (see
+// runReadIndex).
 func (n *Node) readIndex(ctx context.Context) error {
 	if err := n.ensureReady(ctx); err != nil {
 		return err
 	}
+	w := &readWaiter{done: make(chan error, 1)}
+	select {
+	case n.readQ <- w:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-w.done:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return n.waitApplied(ctx, w.index)
+}
+
+// readWaiter is one read waiting for a ReadIndex round.
+type readWaiter struct {
+	index uint64 // set before done is signalled
+	done  chan error
+}
+
+// runReadIndex serves ReadIndex rounds one at a time: it takes every read
+// queued so far, captures the commit index (after they all arrived), asks a
+// quorum to confirm leadership once, and releases them with that index.
+// Reads arriving during a round wait for the next one.
+func (n *Node) runReadIndex() {
+	for {
+		var batch []*readWaiter
+		select {
+		case w := <-n.readQ:
+			batch = append(batch, w)
+		case <-n.ctx.Done():
+			return
+		}
+	drain:
+		for {
+			select {
+			case w := <-n.readQ:
+				batch = append(batch, w)
+			default:
+				break drain
+			}
+		}
+		err := n.confirmRead(batch)
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
+}
+
+func (n *Node) confirmRead(batch []*readWaiter) error {
 	term := n.raft.CurrentTerm()
 	if n.readyTerm.Load() != term {
 		return raft.ErrLeadershipLost
 	}
 	idx := n.raft.CommitIndex()
 	leaseStart := n.clock.Now()
-	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return err
 	}
 	if n.raft.CurrentTerm() != term {
 		return raft.ErrLeadershipLost
 	}
 	n.leaseStart.Store(leaseStart.UnixNano())
-	return n.waitApplied(ctx, idx)
+	n.metrics.readRounds.Add(1)
+	for _, w := range batch {
+		w.index = idx
+	}
+	return nil
 }
 
 // waitApplied waits for the FSM to apply idx. Every entry after the

@@ -22,6 +22,12 @@ type metrics struct {
 	leaseReads   atomic.Uint64
 	staleReads   atomic.Uint64
 	clockChanges atomic.Uint64
+	// proposals counts client mutations proposed; proposalEntries the raft
+	// log entries they went out in (their ratio is the batching factor).
+	proposals       atomic.Uint64
+	proposalEntries atomic.Uint64
+	// readRounds counts ReadIndex leadership confirmations.
+	readRounds atomic.Uint64
 }
 
 // serve accepts client connections until the listener closes.

@@ -40,8 +40,12 @@ const (
 	minFrameLen = 8 + 1
 )
 
-// opNoop is a log-only opcode: the leader's read barrier. Never on the wire.
-const opNoop Opcode = 0
+// Log-only opcodes, never on the wire: opNoop is the fresh leader's
+// readiness entry, opBatch a log entry holding several commands.
+const (
+	opNoop  Opcode = 0
+	opBatch Opcode = 0x80
+)
 
 // Frame is one decoded frame.
 type Frame struct {
