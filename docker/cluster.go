@@ -385,7 +385,12 @@ func (c *Cluster) read(id string, f func(n *node) string) string {
 // IP returns the node's address on the private network: the current one,
 // or the last known while it is killed; "" for an unknown node.
 func (c *Cluster) IP(id string) string {
-	return c.read(id, func(n *node) string { return n.lastIP })
+	return c.read(id, func(n *node) string {
+		if ip := ipOf(n.st); ip != "" {
+			return ip
+		}
+		return n.lastIP
+	})
 }
 
 // ClientAddrs maps every node id to its client address, 127.0.0.1:port.
