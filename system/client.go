@@ -224,6 +224,7 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 	target := c.currentLeader()
 	last := target
 	backoff := c.cfg.BackoffMin
+	redirects := 0
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
 		if target == "" {
 			// No hint: wait (except first), then try the next node
@@ -273,6 +274,14 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 			}
 			c.setLeader(next)
 			target = next
+			redirects++
+			if next != "" && redirects > 1 {
+				// Hints can be stale during an election: do not bounce
+				// between nodes at full speed.
+				if err := sleepCtx(ctx, jitter(c.cfg.BackoffMin)); err != nil {
+					break
+				}
+			}
 		default: // TIMEOUT, UNAVAILABLE
 			lastErr = resp.Err()
 			if mut {

@@ -463,3 +463,42 @@ func TestAdminHTTP(t *testing.T) {
 		t.Fatalf("reset: %d %s", code, body)
 	}
 }
+
+// The UNSAFE read modes must actually be unsafe (the chaos suite relies on
+// it to prove the checkers can fail).
+func TestUnsafeReadModes(t *testing.T) {
+	t.Run("stale: a follower answers from local state", func(t *testing.T) {
+		tc := newTestCluster(t, 3, func(c *NodeConfig) { fastConfig(c); c.ReadMode = ReadStale })
+		li := tc.leader(10 * time.Second)
+		fi := (li + 1) % 3
+		r := dialRaw(t, tc.nodes[fi].ClientAddr())
+		if resp := r.call(1, &Request{Op: OpGet, Key: "k"}); resp.Status != StatusNotFound {
+			t.Fatalf("stale follower read: %+v, want a local NOT_FOUND", resp)
+		}
+	})
+	t.Run("lease: a deposed leader with a slow clock keeps serving", func(t *testing.T) {
+		tc := newTestCluster(t, 3, func(c *NodeConfig) {
+			fastConfig(c)
+			c.ReadMode = ReadLease
+			c.LeaseDuration = 500 * time.Millisecond
+		})
+		li := tc.leader(10 * time.Second)
+		r := dialRaw(t, tc.nodes[li].ClientAddr())
+		if resp := r.call(1, &Request{Op: OpGet, Key: "k"}); resp.Status != StatusNotFound {
+			t.Fatalf("first read: %+v", resp)
+		}
+		tc.nodes[li].Clock().Bump(-time.Minute)
+		for i := range tc.nodes {
+			if i != li {
+				tc.stop(i)
+			}
+		}
+		time.Sleep(time.Second) // > lease duration, > raft leader lease: deposed
+		if tc.nodes[li].IsLeader() {
+			t.Fatal("node without quorum still leader")
+		}
+		if resp := r.call(2, &Request{Op: OpGet, Key: "k"}); resp.Status != StatusNotFound {
+			t.Fatalf("deposed leader with a skewed clock answered %+v; the planted lease bug is gone", resp)
+		}
+	})
+}
