@@ -24,6 +24,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"golang.org/x/sync/errgroup"
 )
 
 // Dockerfile is the node image recipe (docker/Dockerfile).
@@ -196,17 +197,23 @@ func goBuild(ctx context.Context, cfg BuildConfig, dir string, log *slog.Logger)
 	if gobin == "" {
 		gobin = "go"
 	}
+	// One go command per binary, concurrently: they share the build
+	// cache, and the links (most of a cached build) overlap.
+	var g errgroup.Group
 	for name, pkg := range cfg.Packages {
-		log.Info("docker: go build", "package", pkg)
-		cmd := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, name), pkg)
-		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH, "GOFLAGS=-buildvcs=false")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("go build %s (in %s): %w\n%s\nfix the build error above, then retry", pkg, mod, err, strings.TrimSpace(string(out)))
-		}
+		g.Go(func() error {
+			log.Info("docker: go build", "package", pkg)
+			cmd := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, name), pkg)
+			cmd.Dir = mod
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH, "GOFLAGS=-buildvcs=false")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("go build %s (in %s): %w\n%s\nfix the build error above, then retry", pkg, mod, err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // findModuleDir walks up from the working directory to the directory whose
