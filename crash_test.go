@@ -1,0 +1,366 @@
+package faultline_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline"
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/history"
+)
+
+// buildCLI builds the faultline command into a temporary directory.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "faultline")
+	var out []byte
+	var err error
+	for range 2 { // one retry: a shared build cache has been seen to fail an import once
+		build := exec.Command("go", "build", "-o", bin, "./cmd/faultline")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err = build.CombinedOutput(); err == nil {
+			return bin
+		}
+	}
+	t.Fatalf("go build ./cmd/faultline: %v\n%s", err, out)
+	return ""
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and
+// the test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// harness is a faultline CLI process under test.
+type harness struct {
+	cmd   *exec.Cmd
+	out   *syncBuffer // stdout and stderr
+	done  chan struct{}
+	err   error  // Wait's result, once done is closed
+	label string // the label on everything the process creates
+	runRE *regexp.Regexp
+	tb    *testing.T
+}
+
+// startHarness starts the faultline binary with args. Whatever happens,
+// the process is killed and the containers and networks it created are
+// removed when the test ends.
+func startHarness(t *testing.T, bin string, args ...string) *harness {
+	t.Helper()
+	h := &harness{out: &syncBuffer{}, done: make(chan struct{}), tb: t,
+		runRE: regexp.MustCompile(`docker: starting cluster\b.*\brun=(\S+)`)}
+	h.cmd = exec.Command(bin, args...)
+	h.cmd.Stdout, h.cmd.Stderr = h.out, h.out
+	if err := h.cmd.Start(); err != nil {
+		t.Fatalf("start faultline: %v", err)
+	}
+	h.label = docker.LabelPID + "=" + strconv.Itoa(h.cmd.Process.Pid)
+	t.Cleanup(func() { removeLabelled(t, h.label) })
+	t.Cleanup(func() {
+		select {
+		case <-h.done:
+		default:
+			_ = h.cmd.Process.Kill()
+			<-h.done
+		}
+		if t.Failed() {
+			t.Logf("faultline output:\n%s", h.out.String())
+		}
+	})
+	go func() {
+		h.err = h.cmd.Wait()
+		close(h.done)
+	}()
+	return h
+}
+
+// exited reports whether the process has exited.
+func (h *harness) exited() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitFor polls cond every 100 ms until it holds; it fails the test when
+// the process exits first or timeout passes.
+func (h *harness) waitFor(what string, timeout time.Duration, cond func() bool) {
+	h.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if h.exited() {
+			h.tb.Fatalf("faultline exited (%v) before %s", h.err, what)
+		}
+		if time.Now().After(deadline) {
+			h.tb.Fatalf("no %s within %v", what, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// wait waits up to timeout for the process to exit and returns its exit
+// code (-1 when it was killed by a signal).
+func (h *harness) wait(timeout time.Duration) int {
+	h.tb.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(timeout):
+		h.tb.Fatalf("faultline did not exit within %v", timeout)
+	}
+	var ee *exec.ExitError
+	switch {
+	case h.err == nil:
+		return 0
+	case errors.As(h.err, &ee):
+		return ee.ExitCode()
+	default:
+		h.tb.Fatalf("faultline: %v", h.err)
+		return 0
+	}
+}
+
+// runID returns the cluster's run id from the harness's log.
+func (h *harness) runID() string {
+	h.tb.Helper()
+	m := h.runRE.FindStringSubmatch(h.out.String())
+	if m == nil {
+		h.tb.Fatalf("no run id in the output:\n%s", h.out.String())
+	}
+	return m[1]
+}
+
+// countLines counts the complete lines of path (0 if it does not exist).
+func countLines(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	r := bufio.NewReader(f)
+	for {
+		_, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+// TestCrashSafety kills the harness with SIGKILL in the middle of a run:
+// what it streamed must be an analysable history, and the containers it
+// could not remove must be reaped by the next start.
+func TestCrashSafety(t *testing.T) {
+	dockertest.RequireDocker(t)
+	if testing.Short() {
+		t.Skip("end-to-end; -short skips it")
+	}
+	bin := buildCLI(t)
+	store := t.TempDir()
+	h := startHarness(t, bin, "run", "--workload", "set", "--time-limit", "30s", "--store", store,
+		"--image", nodeImage(t), "--quiet", "--seed", "3")
+
+	hist := filepath.Join(store, "latest", faultline.HistoryJSONL)
+	h.waitFor("300 lines in history.jsonl", 2*time.Minute, func() bool { return countLines(hist) >= 300 })
+	runID := h.runID()
+	runDir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := h.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL: %v", err)
+	}
+	if code := h.wait(30 * time.Second); code != -1 {
+		t.Fatalf("after SIGKILL the exit code is %d, want death by signal", code)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The killed harness could not tear its cluster down.
+	cs, ns := labelled(ctx, t, h.label)
+	if len(cs) < 3 || len(ns) < 1 {
+		t.Errorf("after SIGKILL: containers %v, networks %v; want the 3 nodes and the network left behind", cs, ns)
+	}
+	if _, err := os.Stat(filepath.Join(runDir, faultline.ResultsJSON)); err == nil {
+		t.Errorf("results.json exists although the harness was killed before checking")
+	}
+
+	// The streamed history is readable, torn last line or not, and holds
+	// what had been flushed.
+	ops, err := history.ReadFile(filepath.Join(runDir, faultline.HistoryJSONL))
+	if err != nil {
+		t.Fatalf("read the killed run's history: %v", err)
+	}
+	if len(ops) < 299 {
+		t.Errorf("history has %d ops, want at least the 299 complete lines seen before the kill", len(ops))
+	}
+	for i, o := range ops {
+		if o.Index != int64(i) {
+			t.Fatalf("op %d has index %d", i, o.Index)
+		}
+	}
+	// A line torn by the kill is tolerated on read.
+	b, err := os.ReadFile(filepath.Join(runDir, faultline.HistoryJSONL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := filepath.Join(t.TempDir(), "torn.jsonl")
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	}
+	full, err := history.ReadJSONL(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(torn, append(b, `{"index":`+strconv.Itoa(len(full))+`,"time":1,"type":"inv`...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tops, err := history.ReadFile(torn); err != nil || len(tops) != len(full) {
+		t.Errorf("torn last line: %d ops, %v; want %d ops and no error", len(tops), err, len(full))
+	}
+
+	// `faultline analyze` re-checks it: results.json, history.edn and the
+	// report appear, and a history cut short is no evidence of a bug.
+	res, err := faultline.Analyze(ctx, runDir, time.Minute)
+	if err != nil {
+		t.Fatalf("Analyze: %v", err)
+	}
+	t.Logf("analyze: %v, %d ops (%d ok, %d fail, %d info)", res.Valid, res.Ops, res.OK, res.Fail, res.Info)
+	for _, f := range []string{faultline.ResultsJSON, faultline.HistoryEDN, faultline.ReportHTML} {
+		if fi, err := os.Stat(filepath.Join(runDir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("after analyze, %s: %v", f, err)
+		}
+	}
+	if res.Valid == checker.Invalid {
+		for _, c := range res.Checkers.Checkers {
+			t.Logf("checker %s: %v: %s", c.Checker, c.Valid, c.Explanation)
+		}
+		t.Errorf("a killed, fault-free run is judged invalid")
+	}
+	if res.Ops == 0 {
+		t.Errorf("analyze counted no ops")
+	}
+	var stored checker.Results
+	readJSON(t, filepath.Join(runDir, faultline.ResultsJSON), &stored)
+	if stored.Valid != res.Valid || len(stored.Checkers) == 0 {
+		t.Errorf("results.json says %v with %d checkers; Analyze returned %v", stored.Valid, len(stored.Checkers), res.Valid)
+	}
+	runs, err := faultline.ListRuns(store)
+	if err != nil || len(runs) != 1 || !runs[0].Checked {
+		t.Errorf("ListRuns after analyze: %+v, %v; want the run, checked", runs, err)
+	}
+
+	// The next start reaps what the dead harness left behind.
+	if err := docker.Reap(ctx); err != nil {
+		t.Fatalf("Reap: %v", err)
+	}
+	if cs, ns := labelled(ctx, t, h.label); len(cs)+len(ns) > 0 {
+		t.Errorf("after Reap, the dead harness's containers %v and networks %v remain", cs, ns)
+	}
+	if cs, ns, err := docker.Leftovers(ctx, runID); err != nil || len(cs)+len(ns) > 0 {
+		t.Errorf("Leftovers(%s) after Reap: containers %v, networks %v, err %v", runID, cs, ns, err)
+	}
+}
+
+// TestInterrupt sends one SIGINT in the main phase of a long run: the
+// harness must stop the workload, heal, check what was recorded, tear the
+// cluster down and exit with a verdict by itself.
+func TestInterrupt(t *testing.T) {
+	dockertest.RequireDocker(t)
+	if testing.Short() {
+		t.Skip("end-to-end; -short skips it")
+	}
+	bin := buildCLI(t)
+	store := t.TempDir()
+	start := time.Now()
+	h := startHarness(t, bin, "run", "--workload", "register", "--time-limit", "60s", "--store", store,
+		"--image", nodeImage(t), "--quiet")
+
+	h.waitFor("main phase", 2*time.Minute, func() bool { return strings.Contains(h.out.String(), "main phase") })
+	runID := h.runID()
+	hist := filepath.Join(store, "latest", faultline.HistoryJSONL)
+	h.waitFor("100 ops in history.jsonl", time.Minute, func() bool { return countLines(hist) >= 100 })
+
+	if err := h.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatalf("SIGINT: %v", err)
+	}
+	interrupted := time.Now()
+	code := h.wait(60 * time.Second)
+	t.Logf("exit %d, %v after SIGINT, %v in all", code, time.Since(interrupted).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	if code < 0 || code > 2 {
+		t.Errorf("exit code %d after one SIGINT, want a verdict (0, 1 or 2)", code)
+	}
+	if code != 0 {
+		t.Errorf("exit code %d: an interrupted fault-free run should still be valid", code)
+	}
+	if !strings.Contains(h.out.String(), "interrupted") {
+		t.Errorf("the harness did not say it was interrupted")
+	}
+
+	runDir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results checker.Results
+	readJSON(t, filepath.Join(runDir, faultline.ResultsJSON), &results)
+	if results.Valid.ExitCode() != code {
+		t.Errorf("results.json says %v, the exit code is %d", results.Valid, code)
+	}
+	if _, err := os.Stat(filepath.Join(runDir, faultline.ReportHTML)); err != nil {
+		t.Errorf("no report after SIGINT: %v", err)
+	}
+	ops, err := history.ReadFile(filepath.Join(runDir, faultline.HistoryJSONL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The main phase stopped at the interrupt, not at the time limit.
+	if len(ops) == 0 {
+		t.Fatal("empty history")
+	}
+	if end := time.Duration(ops[len(ops)-1].Time); end > 50*time.Second {
+		t.Errorf("history ends at %v: the workload was not stopped by SIGINT", end)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if cs, ns := labelled(ctx, t, h.label); len(cs)+len(ns) > 0 {
+		t.Errorf("after SIGINT, containers %v and networks %v remain", cs, ns)
+	}
+	if cs, ns, err := docker.Leftovers(ctx, runID); err != nil || len(cs)+len(ns) > 0 {
+		t.Errorf("Leftovers(%s): containers %v, networks %v, err %v", runID, cs, ns, err)
+	}
+}
