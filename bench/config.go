@@ -28,6 +28,10 @@ type Config struct {
 	// to the leader each) the goroutines of a window share, round-robin;
 	// 0 means one per goroutine up to 16.
 	Conns int
+	// Direct makes clients of a containerised cluster dial the nodes'
+	// private-network IPs instead of the ports published on 127.0.0.1,
+	// which bypasses docker-proxy (Linux hosts only).
+	Direct bool
 	// FaultConcurrency is the client count of the fault benchmarks, and
 	// FaultDuration how long each fault lasts.
 	FaultConcurrency int
@@ -123,6 +127,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxOps, "bench.max-ops", c.MaxOps, "cap on the ops of one window (0: none)")
 	fs.Var((*IntList)(&c.Concurrency), "bench.concurrency", "comma-separated concurrent client counts")
 	fs.IntVar(&c.Conns, "bench.conns", c.Conns, "system.Client instances shared by a window's goroutines (0: one per goroutine up to 16)")
+	fs.BoolVar(&c.Direct, "bench.direct", c.Direct, "dial container IPs directly, bypassing docker-proxy")
 	fs.IntVar(&c.FaultConcurrency, "bench.fault-concurrency", c.FaultConcurrency, "concurrent clients under faults")
 	fs.DurationVar(&c.FaultDuration, "bench.fault-duration", c.FaultDuration, "how long each fault lasts")
 	fs.Var((*IntList)(&c.CheckerSizes), "bench.checker-sizes", "comma-separated history sizes for the checkers")

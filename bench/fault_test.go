@@ -31,7 +31,6 @@ const faultLead = time.Second
 // every follower from the leader, healed after).
 func BenchmarkFaults(b *testing.B) {
 	c := dockerCluster(b, cfg.Nodes)
-	addrs := c.ClientAddrs()
 	for _, f := range []struct {
 		name         string
 		inject, heal func(ctx context.Context, c *docker.Cluster, leader string) error
@@ -41,13 +40,13 @@ func BenchmarkFaults(b *testing.B) {
 	} {
 		b.Run(f.name, func(b *testing.B) {
 			for range b.N {
-				measureFault(b, c, addrs, f.inject, f.heal)
+				measureFault(b, c, f.inject, f.heal)
 			}
 		})
 	}
 }
 
-func measureFault(b *testing.B, c *docker.Cluster, addrs map[string]string,
+func measureFault(b *testing.B, c *docker.Cluster,
 	inject, heal func(context.Context, *docker.Cluster, string) error) {
 	ctx := context.Background()
 	setup, cancel := context.WithTimeout(ctx, time.Minute)
@@ -60,7 +59,7 @@ func measureFault(b *testing.B, c *docker.Cluster, addrs map[string]string,
 		b.Fatal(err)
 	}
 	conc := cfg.FaultConcurrency
-	s, err := NewStore(setup, addrs, cfg.ConnsFor(conc), cfg)
+	s, err := NewStore(setup, dockerAddrs(c), cfg.ConnsFor(conc), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -51,6 +53,19 @@ func dockerCluster(b *testing.B, n int) *docker.Cluster {
 		}
 	})
 	return c
+}
+
+// dockerAddrs maps node ids to the addresses clients dial: the published
+// 127.0.0.1 ports, or with -bench.direct the container IPs.
+func dockerAddrs(c *docker.Cluster) map[string]string {
+	if !cfg.Direct {
+		return c.ClientAddrs()
+	}
+	addrs := map[string]string{}
+	for _, id := range c.Nodes() {
+		addrs[id] = net.JoinHostPort(c.IP(id), strconv.Itoa(docker.ClientPort))
+	}
+	return addrs
 }
 
 // inProcess starts an in-process cluster of n nodes, stopped when b ends.

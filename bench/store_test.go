@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -15,26 +16,45 @@ import (
 func BenchmarkStore(b *testing.B) {
 	b.Run("docker", func(b *testing.B) {
 		c := dockerCluster(b, cfg.Nodes)
-		storeMatrix(b, c.ClientAddrs())
+		storeMatrix(b, dockerAddrs(c), func(ctx context.Context) (uint64, error) {
+			id, err := c.Leader(ctx)
+			if err != nil {
+				return 0, err
+			}
+			st, err := c.Status(ctx, id)
+			return st.CommitIndex, err
+		})
 	})
 	b.Run("inproc", func(b *testing.B) {
 		c := inProcess(b, cfg.Nodes)
-		storeMatrix(b, c.ClientAddrs())
+		storeMatrix(b, c.ClientAddrs(), func(context.Context) (uint64, error) {
+			for _, n := range c.Nodes {
+				if n.IsLeader() {
+					return n.Status().CommitIndex, nil
+				}
+			}
+			return 0, errors.New("no leader")
+		})
 	})
 }
 
-func storeMatrix(b *testing.B, addrs map[string]string) {
+// commitFunc returns the leader's raft commit index.
+type commitFunc func(context.Context) (uint64, error)
+
+func storeMatrix(b *testing.B, addrs map[string]string, commit commitFunc) {
 	for _, kind := range OpKinds {
 		for _, conc := range cfg.Concurrency {
 			b.Run(fmt.Sprintf("%s/clients=%d", kind, conc), func(b *testing.B) {
-				measureStore(b, addrs, kind, conc)
+				measureStore(b, addrs, commit, kind, conc)
 			})
 		}
 	}
 }
 
-// measureStore runs b.N windows of kind at conc clients and reports them.
-func measureStore(b *testing.B, addrs map[string]string, kind string, conc int) {
+// measureStore runs b.N windows of kind at conc clients and reports them,
+// with, for mutations, ops/entry: ok ops per raft log entry committed
+// meanwhile (how well the store batches).
+func measureStore(b *testing.B, addrs map[string]string, commit commitFunc, kind string, conc int) {
 	ctx := context.Background()
 	setup, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -50,12 +70,22 @@ func measureStore(b *testing.B, addrs map[string]string, kind string, conc int) 
 	load := Load{Concurrency: conc, Duration: cfg.Duration, MaxOps: cfg.MaxOps, Op: op,
 		Progress: cfg.Progress, Name: b.Name()}
 	var total Result
+	var entries uint64
 	b.ResetTimer()
 	for range b.N {
+		c0, err0 := commit(setup)
 		total.Add(load.Run(ctx))
+		c1, err1 := commit(setup)
+		if err := errors.Join(err0, err1); err != nil {
+			b.Logf("leader's commit index: %v", err)
+		}
+		entries += c1 - c0
 	}
 	b.StopTimer()
 	total.Report(b)
+	if kind != OpGet && entries > 0 {
+		b.ReportMetric(float64(total.OK+total.Errors)/float64(entries), "ops/entry")
+	}
 	b.ReportMetric(float64(len(s.Clients)), "conns")
 	if total.Errors > 0 {
 		b.Logf("%d errors (%.2f%%), first: %v", total.Errors,
