@@ -3,6 +3,8 @@ package system
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,7 +20,11 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkCluster -benchtime 20000x ./system/
 func BenchmarkCluster(b *testing.B) {
-	tc := newTestCluster(b, 3, nil) // production raft timing
+	tc := newTestCluster(b, 3, func(c *NodeConfig) { // production raft timing
+		if v, err := strconv.Atoi(os.Getenv("KVBENCH_INFLIGHT")); err == nil {
+			c.MaxInflightProposals = v
+		}
+	})
 	tc.leader(10 * time.Second)
 	for _, op := range []string{"PUT", "GET"} {
 		for _, conc := range []int{1, 16, 64} {

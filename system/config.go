@@ -133,6 +133,11 @@ type NodeConfig struct {
 	// written to disk (1..1024).
 	MaxAppendEntries int
 
+	// MaxInflightProposals bounds the raft log entries the node's proposal
+	// batcher has in flight; client mutations arriving meanwhile are
+	// batched into the next entry. Lower means bigger batches.
+	MaxInflightProposals int
+
 	// RequestTimeout bounds how long the server works on one request
 	// before answering TIMEOUT (indeterminate).
 	RequestTimeout time.Duration
@@ -155,20 +160,21 @@ type NodeConfig struct {
 // Peers, DataDir and the addresses.
 func DefaultNodeConfig() NodeConfig {
 	return NodeConfig{
-		ReadMode:           ReadLinearizable,
-		LeaseDuration:      2 * time.Second,
-		SnapshotInterval:   30 * time.Second,
-		SnapshotThreshold:  16384,
-		TrailingLogs:       10240,
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
-		CommitTimeout:      20 * time.Millisecond,
-		MaxAppendEntries:   512,
-		RequestTimeout:     3 * time.Second,
-		MaxFrameSize:       DefaultMaxFrameSize,
-		MaxInflightPerConn: 1024,
-		RaftLogLevel:       slog.LevelWarn,
+		ReadMode:             ReadLinearizable,
+		LeaseDuration:        2 * time.Second,
+		SnapshotInterval:     30 * time.Second,
+		SnapshotThreshold:    16384,
+		TrailingLogs:         10240,
+		HeartbeatTimeout:     500 * time.Millisecond,
+		ElectionTimeout:      500 * time.Millisecond,
+		LeaderLeaseTimeout:   250 * time.Millisecond,
+		CommitTimeout:        20 * time.Millisecond,
+		MaxAppendEntries:     512,
+		MaxInflightProposals: 1,
+		RequestTimeout:       3 * time.Second,
+		MaxFrameSize:         DefaultMaxFrameSize,
+		MaxInflightPerConn:   1024,
+		RaftLogLevel:         slog.LevelWarn,
 	}
 }
 
@@ -224,6 +230,9 @@ func (c *NodeConfig) Validate() error {
 	}
 	if c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
 		add("snapshot interval and threshold must be positive")
+	}
+	if c.MaxInflightProposals < 1 {
+		add("max in-flight proposals must be >= 1")
 	}
 	if c.RequestTimeout <= 0 {
 		add("request timeout must be positive")

@@ -12,7 +12,7 @@ type proposal struct {
 }
 
 // proposer batches concurrent client mutations into one raft log entry.
-// At most maxInflight entries are in flight; requests that arrive meanwhile
+// At most NodeConfig.MaxInflightProposals entries are in flight; requests that arrive meanwhile
 // queue and go out together in the next entry. Fewer, larger entries cut
 // the per-entry cost of raft (encoding, replication, futures) on all nodes.
 type proposer struct {
@@ -25,7 +25,7 @@ type proposer struct {
 }
 
 func newProposer(n *Node) *proposer {
-	const maxInflight = 4
+	maxInflight := n.cfg.MaxInflightProposals
 	return &proposer{
 		n:           n,
 		ch:          make(chan *proposal, 4096),

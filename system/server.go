@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +162,11 @@ func (n *Node) writeLoop(ctx context.Context, c net.Conn, out <-chan outFrame) {
 		if _, err := bw.Write(f.buf); err != nil {
 			c.Close()
 			return
+		}
+		if len(out) == 0 && !f.close {
+			// Responses of one raft batch complete together: let the
+			// other handlers queue theirs so one write carries them all.
+			runtime.Gosched()
 		}
 		if f.close || len(out) == 0 {
 			if err := bw.Flush(); err != nil {
