@@ -19,7 +19,6 @@ import (
 	"github.com/faultline/faultline"
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
 	"github.com/faultline/faultline/history"
 )
 
@@ -100,6 +99,16 @@ func startHarness(t *testing.T, bin string, args ...string) *harness {
 		close(h.done)
 	}()
 	return h
+}
+
+// startRun starts `faultline run` with args on the prebuilt node image
+// into a fresh store, which it returns.
+func startRun(t *testing.T, args ...string) (*harness, string) {
+	t.Helper()
+	bin := buildCLI(t)
+	store := t.TempDir()
+	args = append([]string{"run", "--store", store, "--image", nodeImage(t), "--quiet"}, args...)
+	return startHarness(t, bin, args...), store
 }
 
 // exited reports whether the process has exited.
@@ -184,14 +193,8 @@ func countLines(path string) int {
 // what it streamed must be an analysable history, and the containers it
 // could not remove must be reaped by the next start.
 func TestCrashSafety(t *testing.T) {
-	dockertest.RequireDocker(t)
-	if testing.Short() {
-		t.Skip("end-to-end; -short skips it")
-	}
-	bin := buildCLI(t)
-	store := t.TempDir()
-	h := startHarness(t, bin, "run", "--workload", "set", "--time-limit", "30s", "--store", store,
-		"--image", nodeImage(t), "--quiet", "--seed", "3")
+	requireE2E(t)
+	h, store := startRun(t, "--workload", "set", "--time-limit", "30s", "--seed", "3")
 
 	hist := filepath.Join(store, "latest", faultline.HistoryJSONL)
 	h.waitFor("300 lines in history.jsonl", 2*time.Minute, func() bool { return countLines(hist) >= 300 })
@@ -300,15 +303,9 @@ func TestCrashSafety(t *testing.T) {
 // harness must stop the workload, heal, check what was recorded, tear the
 // cluster down and exit with a verdict by itself.
 func TestInterrupt(t *testing.T) {
-	dockertest.RequireDocker(t)
-	if testing.Short() {
-		t.Skip("end-to-end; -short skips it")
-	}
-	bin := buildCLI(t)
-	store := t.TempDir()
+	requireE2E(t)
 	start := time.Now()
-	h := startHarness(t, bin, "run", "--workload", "register", "--time-limit", "60s", "--store", store,
-		"--image", nodeImage(t), "--quiet")
+	h, store := startRun(t, "--workload", "register", "--time-limit", "60s")
 
 	h.waitFor("main phase", 2*time.Minute, func() bool { return strings.Contains(h.out.String(), "main phase") })
 	runID := h.runID()

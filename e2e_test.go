@@ -32,6 +32,16 @@ var (
 	imageErr  error
 )
 
+// requireE2E skips t without Docker (failing it instead in CI, see
+// dockertest.RequireDocker) and under -short.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	dockertest.RequireDocker(t)
+	if testing.Short() {
+		t.Skip("end-to-end: runs clusters for a minute or more; -short skips it")
+	}
+}
+
 // nodeImage builds the node image once per test binary and returns its tag,
 // so that each run does not compile kvnode and netctl again.
 func nodeImage(t *testing.T) string {
@@ -314,10 +324,7 @@ func requireValid(t *testing.T, res faultline.Result) {
 // TestRunWorkloads runs every workload without faults on 3 nodes: each
 // run must be valid and store a complete, self-consistent run directory.
 func TestRunWorkloads(t *testing.T) {
-	dockertest.RequireDocker(t)
-	if testing.Short() {
-		t.Skip("end-to-end runs take a minute or two; -short skips them")
-	}
+	requireE2E(t)
 	for _, w := range []string{"register", "bank", "list-append", "set"} {
 		t.Run(w, func(t *testing.T) {
 			tc := e2eTest(t, w)
@@ -383,10 +390,7 @@ func seedStartingEveryKind(t *testing.T, kinds []string, interval, limit time.Du
 // skew must stay valid, and its history must show every fault kind applied
 // (an ok completion for each) and healed.
 func TestRunEveryFault(t *testing.T) {
-	dockertest.RequireDocker(t)
-	if testing.Short() {
-		t.Skip("end-to-end runs take a minute; -short skips them")
-	}
+	requireE2E(t)
 	kinds := []string{nemesis.FaultPartition, nemesis.FaultKill, nemesis.FaultPause, nemesis.FaultClock, nemesis.FaultLoss}
 	tc := e2eTest(t, "register")
 	tc.Nemesis = "partition,kill,pause,clock,loss"
