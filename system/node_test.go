@@ -502,3 +502,91 @@ func TestUnsafeReadModes(t *testing.T) {
 		}
 	})
 }
+
+// lossyProxy forwards TCP to target; on the first connection it swallows
+// the server's answer and cuts the connection (the client cannot know
+// whether its request applied).
+func lossyProxy(t *testing.T, target string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var first atomic.Bool
+	first.Store(true)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			lossy := first.Swap(false)
+			go func() {
+				defer s.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						s.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						if lossy {
+							return // applied, but the answer is lost
+						}
+						c.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A mutation whose answer is lost is retried by the client with the same
+// sequence number and applies exactly once (and twice with the planted
+// --unsafe-no-dedup bug, proving the test can fail).
+func TestClientRetryAfterLostAnswerAppliesOnce(t *testing.T) {
+	for _, noDedup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noDedup=%v", noDedup), func(t *testing.T) {
+			tc := newTestCluster(t, 3, func(c *NodeConfig) { fastConfig(c); c.UnsafeNoDedup = noDedup })
+			li := tc.leader(10 * time.Second)
+			id := tc.nodes[li].ID()
+			proxy := lossyProxy(t, tc.nodes[li].ClientAddr())
+			c := tc.client(func(cfg *ClientConfig) { cfg.Addrs = map[string]string{id: proxy} })
+			ctx := ctxT(t, 10*time.Second)
+			if err := c.Append(ctx, "l", []byte("once")); err != nil {
+				t.Fatalf("append through a lossy link: %v", err)
+			}
+			v, _, err := tc.client(nil).Get(ctx, "l")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, _ := DecodeList(v)
+			want := 1
+			if noDedup {
+				want = 2
+			}
+			if len(l) != want {
+				t.Fatalf("list %q has %d elements, want %d", l, len(l), want)
+			}
+		})
+	}
+}
