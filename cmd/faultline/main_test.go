@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,5 +224,129 @@ func TestCLIList(t *testing.T) {
 		if !strings.Contains(stdout, s) {
 			t.Errorf("list output lacks %q:\n%s", s, stdout)
 		}
+	}
+}
+
+// copyRun copies the stored run testdata/runs/<name> into
+// store/<test>/<stamp>/ and returns that directory.
+func copyRun(t *testing.T, store, name, test, stamp string) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "testdata", "runs", name)
+	dst := filepath.Join(store, test, stamp)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"test.json", "history.jsonl"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestCLIAnalyze re-checks stored runs whose harness died before checking
+// (one with a torn last line): analyze writes results.json, history.edn
+// and the report, exits with the verdict, follows the latest link, and
+// list and report see the result.
+func TestCLIAnalyze(t *testing.T) {
+	tests := []struct {
+		run, test string
+		latest    bool // analyze store/latest rather than the directory
+		code      int
+		invalid   []string // checkers that must say false
+		artifact  string   // file the failing checker must write
+		stdout    []string
+	}{
+		{"register-valid", "register-kill", false, 0, nil, "",
+			[]string{"linearizable", "valid? true"}},
+		{"register-stale-read", "register-partition", true, 1, []string{"linearizable"}, "linearizability-1.html",
+			[]string{"valid? false", "not linearizable", "read() -> 5"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.run, func(t *testing.T) {
+			wd := t.TempDir()
+			const stamp = "20260101T000000.000Z"
+			dir := copyRun(t, filepath.Join(wd, "store"), tc.run, tc.test, stamp)
+			arg := dir
+			if tc.latest {
+				if err := os.Symlink(filepath.Join(tc.test, stamp), filepath.Join(wd, "store", "latest")); err != nil {
+					t.Fatal(err)
+				}
+				arg = filepath.Join("store", "latest")
+			}
+			code, stdout, stderr := cli(t, wd, "analyze", arg)
+			if code != tc.code {
+				t.Fatalf("analyze: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(stdout, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, stdout)
+				}
+			}
+			for _, f := range []string{"results.json", "history.edn", "report.html", "summary.json"} {
+				if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+					t.Errorf("after analyze: %s: %v", f, err)
+				}
+			}
+			if !strings.Contains(stdout, "report: ") || !strings.Contains(stdout, "report.html") {
+				t.Errorf("analyze does not point at the report:\n%s", stdout)
+			}
+			var results struct {
+				Valid    bool `json:"valid"`
+				Checkers []struct {
+					Checker   string   `json:"checker"`
+					Valid     any      `json:"valid"`
+					Artifacts []string `json:"artifacts"`
+				} `json:"checkers"`
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &results); err != nil {
+				t.Fatalf("results.json: %v\n%s", err, b)
+			}
+			if results.Valid != (tc.code == 0) || len(results.Checkers) < 2 {
+				t.Errorf("results.json: valid %v with %d checkers, want %v", results.Valid, len(results.Checkers), tc.code == 0)
+			}
+			for _, c := range results.Checkers {
+				wantInvalid := slices.Contains(tc.invalid, c.Checker)
+				if (c.Valid == false) != wantInvalid {
+					t.Errorf("checker %s: valid %v, want invalid %v", c.Checker, c.Valid, wantInvalid)
+				}
+				if wantInvalid && tc.artifact != "" && !slices.Contains(c.Artifacts, tc.artifact) {
+					t.Errorf("checker %s artifacts %v, want %s", c.Checker, c.Artifacts, tc.artifact)
+				}
+			}
+			if tc.artifact != "" {
+				if _, err := os.Stat(filepath.Join(dir, tc.artifact)); err != nil {
+					t.Errorf("visualisation not written: %v", err)
+				}
+			}
+
+			// list shows the verdict; report regenerates the page.
+			code, stdout, stderr = cli(t, wd, "list", "--store", "store")
+			verdict := "true"
+			if tc.code == 1 {
+				verdict = "false"
+			}
+			if code != 0 || !strings.Contains(stdout, tc.test) || !strings.Contains(stdout, verdict) || strings.Contains(stdout, "unchecked") {
+				t.Errorf("list: exit %d, want the run with verdict %s:\n%s%s", code, verdict, stdout, stderr)
+			}
+			if err := os.Remove(filepath.Join(dir, "report.html")); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr = cli(t, wd, "report", dir)
+			if code != 0 {
+				t.Fatalf("report: exit %d\n%s%s", code, stdout, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "report.html")); err != nil {
+				t.Errorf("report did not rewrite report.html: %v", err)
+			}
+		})
 	}
 }
