@@ -73,9 +73,10 @@ const (
 	MicroRead    MicroKind = 'r' // r k: read k (found + value)
 	MicroWrite   MicroKind = 'w' // w k v: write k
 	MicroAppend  MicroKind = 'a' // append k v: append v to the list at k
-	MicroCompare MicroKind = 'c' // c k v: guard; if k's value != v (absent
-	// matches an empty v only when Found is false) the whole TXN aborts with
-	// CAS_MISMATCH and nothing is applied. Used for the bank's transfers.
+	MicroCompare MicroKind = 'c' // c k v: guard; if k's value != v (or, with
+	// Absent, if k exists) the whole TXN aborts with CAS_MISMATCH and nothing
+	// is applied. All compares are evaluated first, against the state before
+	// the TXN (etcd's If/Then). Used for the bank's transfers.
 )
 
 // MicroOp is one step of a TXN.

@@ -180,8 +180,11 @@ func (c *Client) Append(ctx context.Context, key string, elem []byte) error {
 	return err
 }
 
-// Txn applies ops atomically and returns one result per op. A failed
-// compare gives ErrCASMismatch and nothing is applied.
+// Txn applies ops atomically and returns one result per op. Compares are
+// evaluated first, against the state before the transaction; a failed one
+// gives ErrCASMismatch and nothing is applied. The other micro-ops run in
+// order, reads seeing the transaction's earlier writes. A TXN of only reads
+// and compares takes the read path (--read-mode applies to it).
 func (c *Client) Txn(ctx context.Context, ops []MicroOp) ([]MicroResult, error) {
 	resp, err := c.do(ctx, &Request{Op: OpTxn, Ops: ops})
 	if err != nil {

@@ -296,8 +296,9 @@ func (f *FSM) Read(req *Request) Response {
 	return f.execTxn(req.Ops, false)
 }
 
-// execTxn runs micro-ops in order against an overlay; a failed compare
-// aborts with CAS_MISMATCH and nothing is applied. commit=false never writes
+// execTxn checks every compare against the current state (a mismatch
+// aborts with CAS_MISMATCH, nothing applied), then runs the other micro-ops
+// in order against an overlay, reads seeing earlier writes. commit=false never writes
 // (read-only execution under a read lock).
 func (f *FSM) execTxn(ops []MicroOp, commit bool) Response {
 	overlay := map[string]*entry{} // nil *entry = deleted (unused today)
@@ -310,6 +311,17 @@ func (f *FSM) execTxn(ops []MicroOp, commit bool) Response {
 		}
 		e, ok := f.data[k]
 		return e, ok
+	}
+	// Compares are guards evaluated first, against the state before the
+	// transaction (etcd's If/Then): any mismatch aborts everything.
+	for i, m := range ops {
+		if m.Kind != MicroCompare {
+			continue
+		}
+		e, ok := f.data[m.Key]
+		if match := (m.Absent && !ok) || (!m.Absent && ok && bytes.Equal(e.val, m.Value)); !match {
+			return Response{Status: StatusCASMismatch, Msg: fmt.Sprintf("TXN op %d: compare on %q failed; nothing applied", i, m.Key)}
+		}
 	}
 	results := make([]MicroResult, len(ops))
 	for i, m := range ops {
@@ -338,12 +350,7 @@ func (f *FSM) execTxn(ops []MicroOp, commit bool) Response {
 				return Response{Status: StatusBadRequest, Msg: fmt.Sprintf("TXN op %d: APPEND to %q: %v; nothing applied", i, m.Key, err)}
 			}
 			overlay[m.Key] = &ne
-		case MicroCompare:
-			e, ok := lookup(m.Key)
-			match := (m.Absent && !ok) || (!m.Absent && ok && bytes.Equal(e.val, m.Value))
-			if !match {
-				return Response{Status: StatusCASMismatch, Msg: fmt.Sprintf("TXN op %d: compare on %q failed; nothing applied", i, m.Key)}
-			}
+		case MicroCompare: // checked above
 		default:
 			return Response{Status: StatusBadRequest, Msg: fmt.Sprintf("TXN op %d: unknown micro-op kind %q", i, rune(m.Kind))}
 		}

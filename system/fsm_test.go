@@ -259,3 +259,19 @@ func TestFSMSnapshotRestore(t *testing.T) {
 		}
 	}
 }
+
+func TestFSMTxnComparesSeePreTxnState(t *testing.T) {
+	h := newHarness(t, false)
+	h.apply(Request{Op: OpSet, Key: "a", Value: []byte("1")})
+	// The compare follows a write of the same key but guards the old value.
+	r := h.apply(Request{Op: OpTxn, Ops: []MicroOp{
+		{Kind: MicroWrite, Key: "a", Value: []byte("2")},
+		{Kind: MicroCompare, Key: "a", Value: []byte("1")},
+	}})
+	if r.Status != StatusOK {
+		t.Fatalf("compare against the pre-txn state: %v %s", r.Status, r.Msg)
+	}
+	if v, _ := h.get("a"); v != "2" {
+		t.Fatalf("a=%s", v)
+	}
+}

@@ -268,7 +268,12 @@ func DecodeRequest(op Opcode, payload []byte) (Request, error) {
 			m.Kind = MicroKind(d.u8())
 			m.Key = d.str()
 			m.Value = d.bytes()
-			m.Absent = d.u8() != 0
+			switch absent := d.u8(); absent {
+			case 0, 1:
+				m.Absent = absent == 1
+			default:
+				d.fail("txn op %d: absent flag must be 0 or 1, got %d", i, absent)
+			}
 			switch m.Kind {
 			case MicroRead, MicroWrite, MicroAppend, MicroCompare:
 			default:
