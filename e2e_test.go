@@ -96,6 +96,22 @@ func labelled(ctx context.Context, t *testing.T, label string) (containers, netw
 	return containers, networks
 }
 
+// countPaused counts the paused containers carrying label.
+func countPaused(ctx context.Context, t *testing.T, label string) int {
+	t.Helper()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatalf("docker client: %v", err)
+	}
+	defer cli.Close()
+	f := make(client.Filters).Add("label", label).Add("status", "paused")
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatalf("list containers %s: %v", label, err)
+	}
+	return len(cs.Items)
+}
+
 // removeLabelled force-removes every container and network carrying
 // label; it is the tests' last line of defence against leftovers.
 func removeLabelled(t *testing.T, label string) {
