@@ -32,6 +32,20 @@
 // system.BenchmarkCluster (system/) is the store author's own in-process
 // PUT/GET benchmark; `make bench` runs the former too.
 //
+// # Clients
+//
+// The goroutines of a window share -bench.conns system.Client instances
+// (default one per 64 goroutines): the protocol is pipelined and a shared
+// connection coalesces concurrent requests into fewer writes, which
+// measured faster than one connection per goroutine. Against Docker the
+// clients dial the containers' private IPs (-bench.direct, default on),
+// not the ports published on 127.0.0.1 through docker-proxy, so that the
+// store is measured rather than the proxy. Besides ops/s and latency the
+// store benchmarks report cpu-us/op (this process's CPU per ok op: the
+// whole cluster's in-process, only the clients' against Docker) and
+// ops/entry (ops per raft log entry the leader committed meanwhile: how
+// well mutations are batched).
+//
 // # Measurement windows
 //
 // A store measurement is a time window of -bench.duration (also capped at

@@ -59,7 +59,7 @@ func measureFault(b *testing.B, c *docker.Cluster,
 		b.Fatal(err)
 	}
 	conc := cfg.FaultConcurrency
-	s, err := NewStore(setup, dockerAddrs(c), cfg.ConnsFor(conc), cfg)
+	s, err := NewStore(setup, dockerAddrs(b, c), cfg.ConnsFor(conc), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -179,6 +180,15 @@ func (r Result) FirstOKInvokedAfter(t time.Duration) (time.Duration, bool) {
 		}
 	}
 	return best - t, found
+}
+
+// ProcessCPU returns the user+system CPU time this process has used.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Reporter is the part of *testing.B the reports use.

@@ -56,14 +56,26 @@ func dockerCluster(b *testing.B, n int) *docker.Cluster {
 }
 
 // dockerAddrs maps node ids to the addresses clients dial: the published
-// 127.0.0.1 ports, or with -bench.direct the container IPs.
-func dockerAddrs(c *docker.Cluster) map[string]string {
+// 127.0.0.1 ports or, with -bench.direct (the default), the container IPs.
+func dockerAddrs(tb testing.TB, c *docker.Cluster) map[string]string {
 	if !cfg.Direct {
 		return c.ClientAddrs()
 	}
 	addrs := map[string]string{}
 	for _, id := range c.Nodes() {
 		addrs[id] = net.JoinHostPort(c.IP(id), strconv.Itoa(docker.ClientPort))
+	}
+	for id, a := range addrs {
+		if c.State(id) != "running" {
+			continue
+		}
+		conn, err := net.DialTimeout("tcp", a, time.Second)
+		if err != nil {
+			tb.Logf("container IPs unreachable (%v): using the published ports (through docker-proxy)", err)
+			return c.ClientAddrs()
+		}
+		conn.Close()
+		break
 	}
 	return addrs
 }

@@ -16,7 +16,7 @@ import (
 func BenchmarkStore(b *testing.B) {
 	b.Run("docker", func(b *testing.B) {
 		c := dockerCluster(b, cfg.Nodes)
-		storeMatrix(b, dockerAddrs(c), func(ctx context.Context) (uint64, error) {
+		storeMatrix(b, dockerAddrs(b, c), func(ctx context.Context) (uint64, error) {
 			id, err := c.Leader(ctx)
 			if err != nil {
 				return 0, err
@@ -52,8 +52,10 @@ func storeMatrix(b *testing.B, addrs map[string]string, commit commitFunc) {
 }
 
 // measureStore runs b.N windows of kind at conc clients and reports them,
-// with, for mutations, ops/entry: ok ops per raft log entry committed
-// meanwhile (how well the store batches).
+// with cpu-us/op, this process's CPU time per ok op (the whole cluster's
+// in-process, only the clients' with docker) and, for mutations,
+// ops/entry: ops per raft log entry committed meanwhile (how well the
+// store batches; for the mix, GETs are counted too).
 func measureStore(b *testing.B, addrs map[string]string, commit commitFunc, kind string, conc int) {
 	ctx := context.Background()
 	setup, cancel := context.WithTimeout(ctx, time.Minute)
@@ -71,10 +73,13 @@ func measureStore(b *testing.B, addrs map[string]string, commit commitFunc, kind
 		Progress: cfg.Progress, Name: b.Name()}
 	var total Result
 	var entries uint64
+	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		c0, err0 := commit(setup)
+		cpu0 := ProcessCPU()
 		total.Add(load.Run(ctx))
+		cpu += ProcessCPU() - cpu0
 		c1, err1 := commit(setup)
 		if err := errors.Join(err0, err1); err != nil {
 			b.Logf("leader's commit index: %v", err)
@@ -83,6 +88,10 @@ func measureStore(b *testing.B, addrs map[string]string, commit commitFunc, kind
 	}
 	b.StopTimer()
 	total.Report(b)
+	if total.OK > 0 {
+		// In-process: the whole cluster's CPU; docker: the clients' only.
+		b.ReportMetric(float64(cpu.Microseconds())/float64(total.OK), "cpu-us/op")
+	}
 	if kind != OpGet && entries > 0 {
 		b.ReportMetric(float64(total.OK+total.Errors)/float64(entries), "ops/entry")
 	}
