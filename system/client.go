@@ -253,6 +253,9 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 			if sent && mut {
 				maybeApplied = true
 			}
+			if errors.Is(err, errClientClosed) {
+				return Response{}, &Error{Status: StatusUnavailable, Msg: fmt.Sprintf("%s: %v; the outcome is unknown", req.Op, err)}
+			}
 			c.dropLeader(target)
 			target = ""
 			continue
