@@ -35,6 +35,12 @@ type ClientConfig struct {
 	DialTimeout time.Duration
 	// MaxFrameSize bounds response frames.
 	MaxFrameSize int
+	// Home, if set, is the node every request is sent to first, as a
+	// Jepsen client is bound to one node: reads are answered there (which
+	// is what exposes the unsafe stale and lease read modes), other
+	// requests follow NOT_LEADER to the leader for that request only.
+	// Empty sends every request to the last known leader.
+	Home string
 }
 
 // DefaultClientConfig returns the defaults; set Addrs.
@@ -53,6 +59,9 @@ func DefaultClientConfig() ClientConfig {
 func (c *ClientConfig) Validate() error {
 	if len(c.Addrs) == 0 {
 		return errors.New("kv client: no node addresses: set ClientConfig.Addrs (node id -> host:port)")
+	}
+	if _, ok := c.Addrs[c.Home]; c.Home != "" && !ok {
+		return fmt.Errorf("kv client: home node %q is not in Addrs: use one of the node ids", c.Home)
 	}
 	for id, a := range c.Addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
@@ -225,6 +234,9 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 	maybeApplied := false // an earlier attempt of a mutation may have applied
 	var lastErr error
 	target := c.currentLeader()
+	if c.cfg.Home != "" {
+		target = c.cfg.Home
+	}
 	last := target
 	backoff := c.cfg.BackoffMin
 	redirects := 0
