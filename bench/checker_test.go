@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"testing"
 	"time"
@@ -56,7 +57,11 @@ func measureCheck(b *testing.B, c checker.Checker, ops []history.Op, n int) {
 	for i := range b.N {
 		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 		t0 := time.Now()
+		stop := Every(cfg.Progress, func() {
+			slog.Info("bench progress", "name", b.Name(), "checking", time.Since(t0).Round(time.Second))
+		})
 		r := c.Check(ctx, ops)
+		stop()
 		cancel()
 		if r.Valid != checker.Valid {
 			b.Fatalf("%s judged a valid generated history of %d ops %s after %v: %s %s",

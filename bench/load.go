@@ -123,20 +123,27 @@ func (l Load) progress(ok, errs *atomic.Int64) (stop func()) {
 	if log == nil {
 		log = slog.Default()
 	}
+	start := time.Now()
+	return Every(l.Progress, func() {
+		el := time.Since(start)
+		log.Info("bench progress", "name", l.Name, "elapsed", el.Round(time.Second),
+			"ok", ok.Load(), "errors", errs.Load(), "ops/s", int(float64(ok.Load())/el.Seconds()))
+	})
+}
+
+// Every calls f every d, from another goroutine, until stop is called.
+func Every(d time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(l.Progress)
+		t := time.NewTicker(d)
 		defer t.Stop()
-		start := time.Now()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				el := time.Since(start)
-				log.Info("bench progress", "name", l.Name, "elapsed", el.Round(time.Second),
-					"ok", ok.Load(), "errors", errs.Load(), "ops/s", int(float64(ok.Load())/el.Seconds()))
+				f()
 			}
 		}
 	})
