@@ -124,6 +124,10 @@ type NodeConfig struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 
+	// WALSegmentSize is the raft-wal segment file size in bytes; 0 keeps
+	// raft-wal's default (64 MiB). Compaction frees whole segments only.
+	WALSegmentSize int
+
 	// Raft timing, tuned for a LAN.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration

@@ -143,7 +143,14 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("create data dir %s: %w (check permissions / the volume mount)", cfg.DataDir, err)
 	}
 	n.meta = &metadb.BoltMetaDB{}
-	wal, err := raftwal.Open(filepath.Join(cfg.DataDir, "wal"), raftwal.WithLogger(hl), raftwal.WithMetaStore(n.meta))
+	walDir := filepath.Join(cfg.DataDir, "wal")
+	var wal *raftwal.WAL
+	var err error
+	if cfg.WALSegmentSize > 0 {
+		wal, err = raftwal.Open(walDir, raftwal.WithLogger(hl), raftwal.WithMetaStore(n.meta), raftwal.WithSegmentSize(cfg.WALSegmentSize))
+	} else {
+		wal, err = raftwal.Open(walDir, raftwal.WithLogger(hl), raftwal.WithMetaStore(n.meta))
+	}
 	if err != nil {
 		return fmt.Errorf("open raft log in %s: %w", cfg.DataDir, err)
 	}
