@@ -33,6 +33,19 @@
 // applied. ReadLease and ReadStale are deliberately UNSAFE modes used to
 // prove the checkers can fail, as is UnsafeNoDedup.
 //
+// # Performance
+//
+// Concurrent mutations are batched into one raft entry by the node's
+// proposer (one entry in flight by default, so batches grow with load);
+// concurrent linearizable reads share one leadership confirmation. The
+// benchmark runs an in-process 3-node cluster with fsync on:
+//
+//	go test -run '^$' -bench BenchmarkCluster -benchtime 20000x ./system/
+//
+// It reports ops/s, p50-ms and p99-ms (hdrhistogram), cmds/entry (the
+// batching factor) and cpu-us/op (process CPU per operation, the figure
+// that matters on a shared machine).
+//
 // # Errors
 //
 // Failures are *Error values with a Status; Definite statuses mean the

@@ -98,7 +98,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.UnsafeNoDedup {
 		log.Warn("UNSAFE: request dedup disabled; retried mutations apply twice; for checker validation only")
 	}
-	if err := n.startRaft(); err != nil {
+	if err := n.startRaft(ctx); err != nil {
 		n.shutdownRaft()
 		return nil, fmt.Errorf("start node %s: %w", cfg.ID, err)
 	}
@@ -136,7 +136,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) startRaft() error {
+func (n *Node) startRaft(ctx context.Context) error {
 	cfg := n.cfg
 	hl := newHCLogger(n.log.With("component", "raft"), cfg.RaftLogLevel)
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "wal"), 0o755); err != nil {
@@ -164,9 +164,9 @@ func (n *Node) startRaft() error {
 	if advStr == "" {
 		advStr = self.RaftAddr
 	}
-	adv, err := net.ResolveTCPAddr("tcp", advStr)
+	adv, err := resolveTCP(ctx, advStr)
 	if err != nil {
-		return fmt.Errorf("resolve advertised raft address %s: %w (does the host name resolve on this node?)", advStr, err)
+		return fmt.Errorf("resolve advertised raft address %s: %w (does the host name resolve on this node? set --raft-advertise to an IP:port)", advStr, err)
 	}
 	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 8, 5*time.Second, hl)
 	if err != nil {
@@ -347,6 +347,27 @@ func (n *Node) ensureReady(ctx context.Context) error {
 		return nil
 	}
 	return raft.ErrLeadershipLost
+}
+
+// resolveTCP resolves addr, retrying for a few seconds: a container's own
+// name may not resolve the instant it starts.
+func resolveTCP(ctx context.Context, addr string) (*net.TCPAddr, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err == nil && a.IP != nil && !a.IP.IsUnspecified() {
+			return a, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%s is not an advertisable address", addr)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func waitFuture(ctx context.Context, f raft.Future) error {
