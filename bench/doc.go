@@ -46,6 +46,14 @@
 // ops/entry (ops per raft log entry the leader committed meanwhile: how
 // well mutations are batched).
 //
+// # Noise
+//
+// Each sub-benchmark is one window, so benchstat shows no confidence
+// interval; `make bench BENCHFLAGS=-count=3` repeats everything (three
+// times as long). Figures from a machine that other jobs share (Docker
+// tests, builds) are not comparable with a quiet run's: check the load
+// average before comparing.
+//
 // # Measurement windows
 //
 // A store measurement is a time window of -bench.duration (also capped at
