@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/nemesis"
 )
 
 // Read modes the store offers; the unsafe ones exist to prove the checkers.
@@ -28,6 +30,9 @@ type Test struct {
 	Nemesis string `json:"nemesis"`
 	// NemesisInterval is the time between nemesis operations.
 	NemesisInterval time.Duration `json:"nemesis_interval"`
+	// NemesisConcurrent gives each fault kind its own start/stop cycle so
+	// faults of different kinds overlap; false runs one fault at a time.
+	NemesisConcurrent bool `json:"nemesis_concurrent"`
 	// Nodes is the cluster size.
 	Nodes int `json:"nodes"`
 	// Concurrency is the number of client workers; 0 means 2 per node.
@@ -123,29 +128,19 @@ func (t Test) Validate() error {
 }
 
 // Nemeses the runner knows, by the name used in --nemesis.
-var nemesisKinds = []string{"partition", "loss", "kill", "pause", "clock"}
+var nemesisKinds = nemesis.FaultKinds
 
-// ParseNemeses splits a --nemesis value into fault kinds. "none" and ""
-// give no faults; "all" gives every kind.
+// ParseNemeses returns the fault kinds of a --nemesis value: "none" or ""
+// give none, "all" every kind, otherwise a comma-separated list of kinds,
+// each with optional nemesis options after a colon ("partition:leader",
+// "kill:one+leader", "clock:bump", "loss:30+all"). The whole spec is
+// validated by the nemesis package.
 func ParseNemeses(spec string) ([]string, error) {
-	spec = strings.TrimSpace(spec)
-	if spec == "" || spec == "none" {
-		return nil, nil
+	cfg, err := nemesis.DefaultConfig().WithSpec(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--nemesis %q: %w (or none, or all)", spec, err)
 	}
-	if spec == "all" {
-		return slices.Clone(nemesisKinds), nil
-	}
-	var out []string
-	for _, k := range strings.Split(spec, ",") {
-		k = strings.TrimSpace(k)
-		if !slices.Contains(nemesisKinds, k) {
-			return nil, fmt.Errorf("nemesis %q is unknown: use none, all, or a comma-separated list of %s", k, strings.Join(nemesisKinds, ", "))
-		}
-		if !slices.Contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out, nil
+	return cfg.Faults, nil
 }
 
 // TestName returns t.Name or the name derived from workload and nemesis.
@@ -187,6 +182,9 @@ func (t Test) RerunCommand() string {
 	}
 	if t.NemesisInterval != d.NemesisInterval {
 		args = append(args, "--nemesis-interval", t.NemesisInterval.String())
+	}
+	if t.NemesisConcurrent {
+		args = append(args, "--nemesis-concurrent")
 	}
 	if t.OpTimeout != d.OpTimeout {
 		args = append(args, "--op-timeout", t.OpTimeout.String())

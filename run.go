@@ -151,9 +151,12 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 			_ = c.Close()
 		}
 	}()
-	newClient := func(int) (workload.KV, error) {
+	nodes := cl.Nodes()
+	newClient := func(worker int) (workload.KV, error) {
 		cfg := system.DefaultClientConfig()
 		cfg.Addrs = cl.ClientAddrs()
+		// Worker i is bound to node i mod N, as Jepsen binds clients.
+		cfg.Home = nodes[worker%len(nodes)]
 		cfg.RequestTimeout = t.OpTimeout
 		c, err := system.NewClient(ctx, cfg)
 		if err != nil {
@@ -176,10 +179,13 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	}
 
 	// Nemesis.
-	kinds, _ := ParseNemeses(t.Nemesis)
-	ncfg := nemesis.DefaultConfig()
-	ncfg.Faults = kinds
+	ncfg, err := nemesis.DefaultConfig().WithSpec(t.Nemesis)
+	if err != nil {
+		return out, fmt.Errorf("nemesis: %w", err)
+	}
+	kinds := ncfg.Faults
 	ncfg.Interval = t.NemesisInterval
+	ncfg.Concurrent = t.NemesisConcurrent
 	ncfg.Seed = uint64(t.Seed)
 	ncfg.HealTimeout = t.RecoveryTimeout
 	var nem nemesis.Nemesis
@@ -382,7 +388,7 @@ func writeEDN(path string, ops []history.Op) error {
 
 func testConfigMap(t Test) map[string]any {
 	return map[string]any{
-		"workload": t.Workload, "nemesis": t.Nemesis, "nemesis_interval": t.NemesisInterval.String(),
+		"workload": t.Workload, "nemesis": t.Nemesis, "nemesis_interval": t.NemesisInterval.String(), "nemesis_concurrent": t.NemesisConcurrent,
 		"nodes": t.Nodes, "concurrency": t.Workers(), "rate": t.Rate, "time_limit": t.TimeLimit.String(),
 		"op_timeout": t.OpTimeout.String(), "read_mode": t.ReadMode, "unsafe_no_dedup": t.UnsafeNoDedup, "seed": t.Seed,
 	}

@@ -187,7 +187,7 @@ func TestTestValidate(t *testing.T) {
 		want string
 	}{
 		{"workload", func(t *Test) { t.Workload = "queue" }, `workload "queue" is unknown`},
-		{"nemesis", func(t *Test) { t.Nemesis = "partition,meteor" }, `nemesis "meteor" is unknown`},
+		{"nemesis", func(t *Test) { t.Nemesis = "partition,meteor" }, `unknown fault "meteor"`},
 		{"nodes", func(t *Test) { t.Nodes = 0 }, "nodes = 0"},
 		{"read mode", func(t *Test) { t.ReadMode = "eventual" }, `read mode "eventual"`},
 		{"time limit", func(t *Test) { t.TimeLimit = 0 }, "time limit"},

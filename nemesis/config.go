@@ -53,6 +53,10 @@ type Config struct {
 	LossTargets []string
 	// Clock configures clock faults.
 	Clock ClockConfig
+	// Concurrent gives each enabled fault kind its own start/stop cycle,
+	// staggered, so faults of different kinds overlap (e.g. a clock bump
+	// while the leader is partitioned away); false runs one fault at a time.
+	Concurrent bool
 	// HealTimeout bounds the final heal: the value to pass to
 	// HealAllWithin (HealAll uses DefaultHealTimeout).
 	HealTimeout time.Duration
@@ -124,7 +128,21 @@ func (c Config) WithSpec(spec string) (Config, error) {
 		case FaultPause:
 			c.PauseTargets = list
 		case FaultClock:
-			c.Clock.Modes = list
+			// Options are modes (bump, strobe) or targets (one, all, ...).
+			var modes, targets []string
+			for _, o := range list {
+				if slices.Contains(Targets, o) {
+					targets = append(targets, o)
+				} else {
+					modes = append(modes, o)
+				}
+			}
+			if len(modes) > 0 {
+				c.Clock.Modes = modes
+			}
+			if len(targets) > 0 {
+				c.Clock.Targets = targets
+			}
 		case FaultLoss:
 			c.LossTargets = nil
 			for _, o := range list {

@@ -1,6 +1,7 @@
 package nemesis
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -46,36 +47,65 @@ func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7363686564)) // "sched"
 	pick := func(l []string) string { return l[rng.IntN(len(l))] }
+	// start builds the invoke that starts a fault of kind and returns the
+	// f of the op that stops it.
+	start := func(kind string) (history.Op, string) {
+		op := history.Op{Type: history.Invoke, Process: history.NemesisProcess}
+		fs := kindFs[kind]
+		op.F = fs[0]
+		switch kind {
+		case FaultPartition:
+			op.Value = pick(cfg.Grudges)
+		case FaultLoss:
+			op.Value = map[string]any{"percent": int64(cfg.LossPercent), "target": pick(cfg.LossTargets)}
+		case FaultKill:
+			op.Value = pick(cfg.KillTargets)
+		case FaultPause:
+			op.Value = pick(cfg.PauseTargets)
+		case FaultClock:
+			target := pick(cfg.Clock.Targets)
+			if pick(cfg.Clock.Modes) == ClockBump {
+				op.F = FBumpClock
+				op.Value = map[string]any{"target": target, "max_ms": cfg.Clock.MaxBumpMs}
+			} else {
+				op.F = FStrobeClock
+				op.Value = map[string]any{"target": target, "delta_ms": cfg.Clock.StrobeDeltaMs,
+					"period_ms": cfg.Clock.StrobePeriodMs, "duration_ms": cfg.Clock.StrobeDurationMs}
+			}
+		}
+		return op, fs[1]
+	}
+	stopOp := func(f string) history.Op {
+		return history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: f}
+	}
 	var s Schedule
+	if cfg.Concurrent && len(cfg.Faults) > 1 {
+		// Each kind cycles on its own (start, Interval later stop, Interval
+		// later start, ...), the kinds staggered by Interval/K, so faults
+		// of different kinds overlap as in Jepsen's composed nemeses.
+		k := time.Duration(len(cfg.Faults))
+		for j, kind := range cfg.Faults {
+			stop := ""
+			for t := cfg.Interval + time.Duration(j)*cfg.Interval/k; t < limit; t += cfg.Interval {
+				var op history.Op
+				if stop != "" {
+					op, stop = stopOp(stop), ""
+				} else {
+					op, stop = start(kind)
+				}
+				s = append(s, Step{Offset: t, Op: op})
+			}
+		}
+		slices.SortStableFunc(s, func(a, b Step) int { return cmp.Compare(a.Offset, b.Offset) })
+		return s, nil
+	}
 	var stop string
 	for i := 1; time.Duration(i)*cfg.Interval < limit; i++ {
-		op := history.Op{Type: history.Invoke, Process: history.NemesisProcess}
+		var op history.Op
 		if stop != "" {
-			op.F, stop = stop, ""
+			op, stop = stopOp(stop), ""
 		} else {
-			kind := pick(cfg.Faults)
-			fs := kindFs[kind]
-			op.F, stop = fs[0], fs[1]
-			switch kind {
-			case FaultPartition:
-				op.Value = pick(cfg.Grudges)
-			case FaultLoss:
-				op.Value = map[string]any{"percent": int64(cfg.LossPercent), "target": pick(cfg.LossTargets)}
-			case FaultKill:
-				op.Value = pick(cfg.KillTargets)
-			case FaultPause:
-				op.Value = pick(cfg.PauseTargets)
-			case FaultClock:
-				target := pick(cfg.Clock.Targets)
-				if pick(cfg.Clock.Modes) == ClockBump {
-					op.F = FBumpClock
-					op.Value = map[string]any{"target": target, "max_ms": cfg.Clock.MaxBumpMs}
-				} else {
-					op.F = FStrobeClock
-					op.Value = map[string]any{"target": target, "delta_ms": cfg.Clock.StrobeDeltaMs,
-						"period_ms": cfg.Clock.StrobePeriodMs, "duration_ms": cfg.Clock.StrobeDurationMs}
-				}
-			}
+			op, stop = start(pick(cfg.Faults))
 		}
 		s = append(s, Step{Offset: time.Duration(i) * cfg.Interval, Op: op})
 	}

@@ -20,6 +20,7 @@ func bindTest(fs *pflag.FlagSet, t *faultline.Test) {
 	fs.StringVar(&t.Workload, "workload", t.Workload, "workload: register, bank, list-append or set")
 	fs.StringVar(&t.Nemesis, "nemesis", t.Nemesis, "faults: none, all, or a comma-separated list of partition, loss, kill, pause, clock")
 	fs.DurationVar(&t.NemesisInterval, "nemesis-interval", t.NemesisInterval, "time between nemesis operations")
+	fs.BoolVar(&t.NemesisConcurrent, "nemesis-concurrent", t.NemesisConcurrent, "run each fault kind on its own cycle so faults overlap (default: one fault at a time)")
 	fs.IntVar(&t.Nodes, "nodes", t.Nodes, "cluster size")
 	fs.IntVar(&t.Concurrency, "concurrency", t.Concurrency, "client workers (0: 2 per node)")
 	fs.Float64Var(&t.Rate, "rate", t.Rate, "total client request rate cap in ops/s (0: unlimited)")
