@@ -264,6 +264,36 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 	if oks+fails+infos > invokes {
 		t.Errorf("%d completions for %d invocations", oks+fails+infos, invokes)
 	}
+	// Jepsen's process semantics: a finished run leaves no invocation
+	// open, a process has one op in flight at a time, and after an info
+	// its worker goes on under a fresh process id.
+	for _, p := range history.Pairs(ops) {
+		if p.Open {
+			t.Errorf("invocation never completed in a finished run: %v", p.Invoke)
+		}
+	}
+	inFlight, crashed := map[int]bool{}, map[int]bool{}
+	for _, o := range ops {
+		if o.IsNemesis() {
+			continue
+		}
+		if t.Failed() {
+			break // one broken process is enough to read
+		}
+		switch {
+		case crashed[o.Process]:
+			t.Errorf("process %d acts after its info completion: %v", o.Process, o)
+		case o.Type == history.Invoke && inFlight[o.Process]:
+			t.Errorf("process %d invokes with an op in flight: %v", o.Process, o)
+		case o.Type != history.Invoke && !inFlight[o.Process]:
+			t.Errorf("completion without an invocation: %v", o)
+		}
+		inFlight[o.Process] = o.Type == history.Invoke
+		if o.Type == history.Info {
+			crashed[o.Process] = true
+		}
+	}
+
 	edn, err := history.ReadFile(filepath.Join(res.Dir, faultline.HistoryEDN))
 	if err != nil {
 		t.Fatalf("read history.edn: %v", err)
