@@ -31,7 +31,7 @@ func newProposer(n *Node) *proposer {
 		ch:          make(chan *proposal, 4096),
 		sem:         make(chan struct{}, maxInflight),
 		maxBatch:    512,
-		maxBytes:    1 << 20,
+		maxBytes:    256 << 10,
 		maxInflight: maxInflight,
 	}
 }
