@@ -54,6 +54,9 @@ type Test struct {
 	// ReadMode is the store's read mode: linearizable (safe), or the
 	// deliberately unsafe lease and stale.
 	ReadMode string `json:"read_mode"`
+	// LeaseDuration is the store's read lease under --read-mode=lease
+	// (kvnode --lease-duration); 0 keeps the node's default (2s).
+	LeaseDuration time.Duration `json:"lease_duration,omitempty"`
 	// UnsafeNoDedup turns off the store's request deduplication (a planted
 	// bug: retried appends apply twice).
 	UnsafeNoDedup bool `json:"unsafe_no_dedup"`
@@ -120,6 +123,9 @@ func (t Test) Validate() error {
 	}
 	if !slices.Contains(readModes, t.ReadMode) {
 		bad("read mode %q is unknown: use linearizable (safe), lease or stale (unsafe)", t.ReadMode)
+	}
+	if t.LeaseDuration < 0 {
+		bad("lease duration = %v: use 0 (node default) or a positive duration", t.LeaseDuration)
 	}
 	if t.Store == "" {
 		bad("store directory is empty: pass --store DIR")
@@ -191,6 +197,9 @@ func (t Test) RerunCommand() string {
 	}
 	if t.ReadMode != d.ReadMode {
 		args = append(args, "--read-mode", t.ReadMode)
+	}
+	if t.LeaseDuration != 0 {
+		args = append(args, "--lease-duration", t.LeaseDuration.String())
 	}
 	if t.UnsafeNoDedup {
 		args = append(args, "--unsafe-no-dedup")

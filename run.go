@@ -80,6 +80,9 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	dcfg.Image = t.Image
 	dcfg.ReadMode = t.ReadMode
 	dcfg.UnsafeNoDedup = t.UnsafeNoDedup
+	if t.LeaseDuration > 0 {
+		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--lease-duration="+t.LeaseDuration.String())
+	}
 	dcfg.Logger = log
 	startCtx, cancelStart := mergeCancel(ctx, abort)
 	cl, err := docker.Start(startCtx, dcfg)

@@ -30,6 +30,7 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	lease.ReadMode = "lease"
 	lease.NemesisConcurrent = true
 	lease.NemesisInterval = 2 * time.Second
+	lease.LeaseDuration = 5 * time.Second // ten election timeouts
 	nodedup := t("set", "kill,pause")
 	nodedup.UnsafeNoDedup = true
 	return []Scenario{

@@ -90,61 +90,76 @@ func listShows(ctx context.Context, cl Cluster, node, want string, percent int) 
 	return nil
 }
 
-// applyDrops installs g (and, when percent > 0, random loss instead of a
-// full drop) in every node it names and confirms each rule with netctl list.
-// It returns the part of g confirmed in effect.
-func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge, error) {
-	done := Grudge{}
-	var errs []error
-	for _, node := range cl.Nodes() {
-		from := g[node]
-		if len(from) == 0 {
-			continue
+// onNodes runs f for every node concurrently, so a network fault takes
+// effect on all nodes at (nearly) the same moment, and returns the nodes
+// for which f succeeded, in the order given, with every error.
+func onNodes(nodes []string, f func(node string) error) ([]string, error) {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, node := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(node)
+		}()
+	}
+	wg.Wait()
+	var ok []string
+	for i, node := range nodes {
+		if errs[i] == nil {
+			ok = append(ok, node)
 		}
-		addrs, err := ips(cl, from)
+	}
+	return ok, errors.Join(errs...)
+}
+
+// applyDrops installs g (and, when percent > 0, random loss instead of a
+// full drop) in every node it names, concurrently, and confirms each rule
+// with netctl list. It returns the part of g confirmed in effect.
+func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge, error) {
+	var targets []string
+	for _, node := range cl.Nodes() {
+		if len(g[node]) > 0 {
+			targets = append(targets, node)
+		}
+	}
+	ok, err := onNodes(targets, func(node string) error {
+		addrs, err := ips(cl, g[node])
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		args := []string{"drop", "--from", addrs}
 		if percent > 0 {
 			args = []string{"loss", "--percent", strconv.Itoa(percent), "--from", addrs}
 		}
 		if _, err := netctl(ctx, cl, node, args...); err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
-		if err := listShows(ctx, cl, node, addrs, percent); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		done[node] = from
+		return listShows(ctx, cl, node, addrs, percent)
+	})
+	done := Grudge{}
+	for _, node := range ok {
+		done[node] = g[node]
 	}
-	return done, errors.Join(errs...)
+	return done, err
 }
 
-// healNet runs `netctl heal` on every node and confirms `netctl list` is
-// empty. It returns the nodes confirmed clean.
+// healNet runs `netctl heal` on every node, concurrently, and confirms
+// `netctl list` is empty. It returns the nodes confirmed clean.
 func healNet(ctx context.Context, cl Cluster, nodes []string) ([]string, error) {
-	var healed []string
-	var errs []error
-	for _, node := range nodes {
+	return onNodes(nodes, func(node string) error {
 		if _, err := netctl(ctx, cl, node, "heal"); err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		out, err := netctl(ctx, cl, node, "list")
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		if s := strings.TrimSpace(out); s != "" {
-			errs = append(errs, fmt.Errorf("nemesis: %s: rules remain after netctl heal: %q", node, s))
-			continue
+			return fmt.Errorf("nemesis: %s: rules remain after netctl heal: %q", node, s)
 		}
-		healed = append(healed, node)
-	}
-	return healed, errors.Join(errs...)
+		return nil
+	})
 }
 
 // netNemesis is the shared base of the partition and loss nemeses: both

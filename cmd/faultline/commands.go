@@ -30,6 +30,7 @@ func bindTest(fs *pflag.FlagSet, t *faultline.Test) {
 	fs.DurationVar(&t.CheckTimeout, "check-timeout", t.CheckTimeout, "time limit per checker (past it: unknown)")
 	fs.Int64Var(&t.Seed, "seed", t.Seed, "seed for every random choice; the same seed reproduces the schedule")
 	fs.StringVar(&t.ReadMode, "read-mode", t.ReadMode, "store read mode: linearizable, or UNSAFE lease / stale (planted bugs)")
+	fs.DurationVar(&t.LeaseDuration, "lease-duration", t.LeaseDuration, "store read lease under --read-mode=lease (0: node default 2s)")
 	fs.BoolVar(&t.UnsafeNoDedup, "unsafe-no-dedup", t.UnsafeNoDedup, "UNSAFE planted bug: the store does not deduplicate retried requests")
 	fs.StringVar(&t.Store, "store", t.Store, "directory holding every run")
 	fs.StringVar(&t.Image, "image", t.Image, "node image tag (default: build from this checkout)")
