@@ -401,17 +401,20 @@ func faultKind(f string) string {
 	return ""
 }
 
-// seedStartingEveryKind finds the first seed whose schedule (as the runner
-// builds it) starts every kind in its first len(kinds) faults, so a short
-// run exercises them all.
-func seedStartingEveryKind(t *testing.T, kinds []string, interval, limit time.Duration) int64 {
+// seedStartingEveryKind finds the first seed whose nemesis schedule, built
+// from tc as the runner builds it, starts every kind in its first
+// len(kinds) faults, so a short run exercises them all.
+func seedStartingEveryKind(t *testing.T, tc faultline.Test, kinds []string) int64 {
 	t.Helper()
+	cfg, err := nemesis.DefaultConfig().WithSpec(tc.Nemesis)
+	if err != nil {
+		t.Fatalf("nemesis spec %q: %v", tc.Nemesis, err)
+	}
+	cfg.Interval = tc.NemesisInterval
+	cfg.Concurrent = tc.NemesisConcurrent
 	for seed := int64(1); seed < 10000; seed++ {
-		cfg := nemesis.DefaultConfig()
-		cfg.Faults = kinds
-		cfg.Interval = interval
 		cfg.Seed = uint64(seed)
-		sched, err := nemesis.NewSchedule(cfg, limit)
+		sched, err := nemesis.NewSchedule(cfg, tc.TimeLimit)
 		if err != nil {
 			t.Fatalf("schedule: %v", err)
 		}
@@ -427,7 +430,7 @@ func seedStartingEveryKind(t *testing.T, kinds []string, interval, limit time.Du
 			return seed
 		}
 	}
-	t.Fatalf("no seed below 10000 starts each of %v within %v", kinds, limit)
+	t.Fatalf("no seed below 10000 starts each of %v within %v", kinds, tc.TimeLimit)
 	return 0
 }
 
@@ -445,7 +448,7 @@ func TestRunEveryFault(t *testing.T) {
 	// nemesis worker falling behind its schedule (each netctl exec, kill
 	// and restart takes a while, longer on a loaded machine).
 	tc.TimeLimit = 28 * time.Second
-	tc.Seed = seedStartingEveryKind(t, kinds, tc.NemesisInterval, tc.TimeLimit)
+	tc.Seed = seedStartingEveryKind(t, tc, kinds)
 	t.Logf("seed %d starts every fault kind", tc.Seed)
 
 	res := runE2E(t, tc, 4*time.Minute)
