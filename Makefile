@@ -41,9 +41,9 @@ bench:
 	@mkdir -p bench/results
 	@out=bench/results/$$(date -u +%Y-%m-%d-%H%M%S).txt; \
 	echo "make bench: writing $$out (knobs: make bench BENCHFLAGS='-bench.duration=5s -bench.concurrency=1,64')"; \
-	{ $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 15m ./bench/ $(BENCHFLAGS) && \
-	  $(GO) test -run '^$$' -bench StartToLeader -benchtime 1x -timeout 5m ./docker/; \
-	  echo $$? >$$out.rc; } 2>&1 | tee $$out; \
+	{ $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 15m ./bench/ $(BENCHFLAGS); rc=$$?; \
+	  $(GO) test -run '^$$' -bench StartToLeader -benchtime 1x -timeout 5m ./docker/ || rc=1; \
+	  echo $$rc >$$out.rc; } 2>&1 | tee $$out; \
 	rc=$$(cat $$out.rc); rm -f $$out.rc; \
 	echo; echo "== summary ($$out; compare runs with make bench-compare OLD=... NEW=...)"; \
 	awk -f bench/summary.awk $$out; \

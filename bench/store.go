@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/faultline/faultline/system"
 )
@@ -49,9 +50,9 @@ func NewStore(ctx context.Context, addrs map[string]string, conns int, cfg Confi
 			return nil, fmt.Errorf("bench: new client: %w", err)
 		}
 		s.Clients = append(s.Clients, c)
-		if err := c.Put(ctx, s.keys[0], s.value); err != nil {
+		if err := warm(ctx, c, s.keys[0], s.value); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("bench: warm client: %w", err)
+			return nil, err
 		}
 	}
 	// Write every key once so that GETs find values.
@@ -60,6 +61,23 @@ func NewStore(ctx context.Context, addrs map[string]string, conns int, cfg Confi
 		return nil, err
 	}
 	return s, nil
+}
+
+// warm writes key through c until it succeeds or ctx ends: the client
+// dials and finds the leader, waiting out an election (a loaded machine
+// can cost the leader its lease between two windows).
+func warm(ctx context.Context, c *system.Client, key string, value []byte) error {
+	for {
+		err := c.Put(ctx, key, value)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: warm client: %w (last error: %w)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // fill writes every key with conc goroutines.

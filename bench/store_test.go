@@ -73,6 +73,7 @@ func measureStore(b *testing.B, addrs map[string]string, commit commitFunc, kind
 		Progress: cfg.Progress, Name: b.Name()}
 	var total Result
 	var entries uint64
+	entriesOK := true
 	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -81,8 +82,9 @@ func measureStore(b *testing.B, addrs map[string]string, commit commitFunc, kind
 		total.Add(load.Run(ctx))
 		cpu += ProcessCPU() - cpu0
 		c1, err1 := commit(setup)
-		if err := errors.Join(err0, err1); err != nil {
-			b.Logf("leader's commit index: %v", err)
+		if err := errors.Join(err0, err1); err != nil || c1 < c0 {
+			b.Logf("leader's commit index: %v (%d -> %d): no ops/entry", err, c0, c1)
+			entriesOK = false
 		}
 		entries += c1 - c0
 	}
@@ -92,7 +94,7 @@ func measureStore(b *testing.B, addrs map[string]string, commit commitFunc, kind
 		// In-process: the whole cluster's CPU; docker: the clients' only.
 		b.ReportMetric(float64(cpu.Microseconds())/float64(total.OK), "cpu-us/op")
 	}
-	if kind != OpGet && entries > 0 {
+	if kind != OpGet && entriesOK && entries > 0 {
 		b.ReportMetric(float64(total.OK+total.Errors)/float64(entries), "ops/entry")
 	}
 	b.ReportMetric(float64(len(s.Clients)), "conns")
