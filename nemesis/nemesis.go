@@ -129,9 +129,9 @@ func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string)
 	case TargetAll:
 		out = slices.Clone(nodes)
 	case TargetLeader:
-		l, err := cl.Leader(ctx)
+		l, err := waitLeader(ctx, cl)
 		if err != nil {
-			return nil, fmt.Errorf("nemesis: find leader: %w", err)
+			return nil, err
 		}
 		if !slices.Contains(nodes, l) {
 			return nil, fmt.Errorf("nemesis: leader %q is not one of %v", l, nodes)
@@ -142,6 +142,28 @@ func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string)
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// LeaderWait bounds how long a leader-targeted fault waits for the cluster
+// to agree on a leader (e.g. during an election another fault caused).
+const LeaderWait = 5 * time.Second
+
+// waitLeader asks cl for its leader until one is agreed, for up to
+// LeaderWait: an election in progress is not a reason to skip a fault.
+func waitLeader(ctx context.Context, cl Cluster) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, LeaderWait)
+	defer cancel()
+	for {
+		l, err := cl.Leader(ctx)
+		if err == nil {
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("nemesis: find leader (waited up to %v): %w", LeaderWait, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // teardownCtx returns ctx, or when ctx is already done a fresh bounded

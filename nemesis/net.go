@@ -237,9 +237,9 @@ func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 		value := map[string]any{"kind": kind}
 		var leader string
 		if kind == GrudgeLeader {
-			l, err := cl.Leader(ctx)
+			l, err := waitLeader(ctx, cl)
 			if err != nil {
-				return nil, value, fmt.Errorf("nemesis: leader partition: find leader: %w", err)
+				return nil, value, fmt.Errorf("nemesis: leader partition: %w", err)
 			}
 			leader = l
 		}
