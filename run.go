@@ -160,7 +160,10 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 		cfg.Addrs = cl.ClientAddrs()
 		// Worker i is bound to node i mod N, as Jepsen binds clients.
 		cfg.Home = nodes[worker%len(nodes)]
-		cfg.RequestTimeout = t.OpTimeout
+		// An attempt gets a third of the op's deadline, so a request hung
+		// on a dead or paused node is retried elsewhere (with the same
+		// sequence number) before the op gives up as info.
+		cfg.RequestTimeout = max(t.OpTimeout/3, 200*time.Millisecond)
 		c, err := system.NewClient(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)

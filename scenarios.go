@@ -31,8 +31,18 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	lease.NemesisConcurrent = true
 	lease.NemesisInterval = 2 * time.Second
 	lease.LeaseDuration = 5 * time.Second // ten election timeouts
-	nodedup := t("set", "kill,pause")
+	// Duplicates need a request that reached a quorum and was retried
+	// after the leader died or froze before answering: hit the leader, and
+	// give each op time to retry on the new leader.
+	// Duplicates need a request that took effect but was retried: slow
+	// replication (packet loss) past the client's attempt timeout, or a
+	// leader that dies or freezes before answering. Faults overlap.
+	nodedup := t("set", "loss:40+leader,kill:leader,pause:leader")
 	nodedup.UnsafeNoDedup = true
+	nodedup.OpTimeout = 1500 * time.Millisecond
+	nodedup.Concurrency = 16 // more requests in flight when the leader dies
+	nodedup.NemesisInterval = 2 * time.Second
+	nodedup.NemesisConcurrent = true
 	return []Scenario{
 		{Name: "register-partition", Test: t("register", "partition")},
 		{Name: "register-kill-pause", Test: t("register", "kill,pause")},

@@ -126,7 +126,8 @@ func (s Schedule) Fs() []string {
 
 // Run is the nemesis worker: it sleeps until each step's offset (counted
 // from the call), records the invoke, performs it with nem and records the
-// completion (ok, or info with the error). A fault that fails does not stop
+// completion (ok, or info with the error). ctx ends the schedule between
+// steps; an op in progress is finished first. A fault that fails does not stop
 // the schedule. Run returns nil when the schedule ends or ctx is done (the
 // normal end of a run); it returns an error only for bad arguments. Faults
 // still in effect are left for HealAll / Teardown.
@@ -139,7 +140,11 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 		if !sleepUntil(ctx, start.Add(st.Offset)) {
 			return nil
 		}
-		Apply(ctx, nem, rec, st.Op)
+		// Once invoked, a fault runs to completion (bounded by OpTimeout)
+		// even if ctx ends meanwhile: a kill cut off mid-call may have
+		// happened without being recorded, and the final heal would then
+		// not know to restart the node.
+		Apply(context.WithoutCancel(ctx), nem, rec, st.Op)
 	}
 	return nil
 }
