@@ -63,11 +63,29 @@ func e2eTest(t *testing.T, w string) faultline.Test {
 	tc.Workload = w
 	tc.Nemesis = "none"
 	tc.TimeLimit = 8 * time.Second
-	tc.Store = t.TempDir()
+	tc.Store = storeDir(t)
 	tc.Image = nodeImage(t)
 	tc.Quiet = true
 	tc.Seed = 7
 	return tc
+}
+
+// storeDir returns a fresh store directory, removed when the test passes
+// and kept (and named in the log) when it fails, for the post-mortem.
+func storeDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "faultline-e2e-store-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("store kept for the post-mortem: %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
 }
 
 // labelled lists the containers and networks carrying label (key=value).
