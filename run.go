@@ -93,6 +93,13 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	var closeOnce sync.Once
 	closeCluster := func() {
 		closeOnce.Do(func() {
+			// Node logs are kept on every exit path: they explain a failed
+			// run best.
+			lctx, cancelLogs := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := cl.SaveLogs(lctx, filepath.Join(dir, LogsDir)); err != nil {
+				log.Warn("save node logs", "err", err)
+			}
+			cancelLogs()
 			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if cerr := cl.Close(cctx); cerr != nil {
@@ -113,11 +120,6 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 		return res, fmt.Errorf("%w (history kept in %s)", err, dir)
 	}
 
-	logsCtx, cancelLogs := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	if err := cl.SaveLogs(logsCtx, filepath.Join(dir, LogsDir)); err != nil {
-		log.Warn("save node logs", "err", err)
-	}
-	cancelLogs()
 	closeCluster()
 	_ = rec.Phase(PhaseCheck)
 	if err := rec.Flush(); err != nil {
@@ -164,6 +166,9 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 		// on a dead or paused node is retried elsewhere (with the same
 		// sequence number) before the op gives up as info.
 		cfg.RequestTimeout = max(t.OpTimeout/3, 200*time.Millisecond)
+		// The op deadline bounds retries, not an attempt count: attempts
+		// against a dead node fail fast and must not exhaust the op.
+		cfg.MaxAttempts = 1000
 		c, err := system.NewClient(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
@@ -245,14 +250,15 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	_ = rec.Phase(PhaseHeal)
 	healCtx, cancelHeal := mergeCancel(context.WithoutCancel(ctx), abort)
 	defer cancelHeal()
+	log.Info("healing: resuming, restarting, removing firewall rules, resetting clocks")
+	healErr := nemesis.HealAllWithin(healCtx, cl, rec, t.RecoveryTimeout)
 	if nem != nil {
 		if err := nem.Teardown(healCtx); err != nil {
 			log.Warn("nemesis teardown", "err", err)
 		}
 	}
-	log.Info("healing: resuming, restarting, removing firewall rules, resetting clocks")
-	if err := nemesis.HealAllWithin(healCtx, cl, rec, t.RecoveryTimeout); err != nil {
-		return out, fmt.Errorf("final heal: %w", err)
+	if healErr != nil {
+		return out, fmt.Errorf("final heal: %w", healErr)
 	}
 
 	_ = rec.Phase(PhaseFinal)
