@@ -95,7 +95,8 @@ type NodeConfig struct {
 	// Peers is the static cluster membership, this node included. It
 	// bootstraps the cluster when DataDir holds no raft state.
 	Peers []Peer
-	// DataDir holds the raft log (raft-wal), stable store and snapshots.
+	// DataDir holds the raft log and stable store (raft-boltdb, raft.db)
+	// and the snapshots.
 	DataDir string
 	// RaftAddr is the raft listen address (e.g. "0.0.0.0:7000").
 	RaftAddr string
@@ -124,8 +125,8 @@ type NodeConfig struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 
-	// WALSegmentSize is the raft-wal segment file size in bytes; 0 keeps
-	// raft-wal's default (64 MiB). Compaction frees whole segments only.
+	// WALSegmentSize is unused since the log moved from raft-wal to
+	// raft-boltdb (kept so existing configurations still validate).
 	WALSegmentSize int
 
 	// Raft timing, tuned for a LAN.
