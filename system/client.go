@@ -29,7 +29,9 @@ type ClientConfig struct {
 	// reconnects and indeterminate retries included).
 	MaxAttempts int
 	// BackoffMin and BackoffMax bound the jittered exponential backoff
-	// between attempts that did not get a leader hint.
+	// between attempts that did not get a leader hint, and between
+	// redirects after the first one of a request (hints go stale during an
+	// election).
 	BackoffMin, BackoffMax time.Duration
 	// DialTimeout bounds connecting to one node.
 	DialTimeout time.Duration
@@ -221,8 +223,10 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 	mut := Mutating(req.Op) && !req.ReadOnly()
 	if Mutating(req.Op) {
 		req.ClientID = c.cfg.ClientID
-		req.Seq = c.seq.Add(1)
+		// Take the sequence number and register it as in flight in one
+		// step: floor() must never pass a seq that is about to be sent.
 		c.mu.Lock()
+		req.Seq = c.seq.Add(1)
 		c.inflight[req.Seq] = struct{}{}
 		c.mu.Unlock()
 		defer func() {
@@ -294,11 +298,16 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 			target = next
 			redirects++
 			if next != "" && redirects > 1 {
-				// Hints can be stale during an election: do not bounce
-				// between nodes at full speed.
-				if err := sleepCtx(ctx, jitter(c.cfg.BackoffMin)); err != nil {
+				// Hints can be stale during an election: a follower
+				// still names a deposed leader, which answers with no
+				// hint, and the client bounces between the two. Back
+				// off as for an attempt without a hint, so the bouncing
+				// does not spend every attempt before the election
+				// ends.
+				if err := sleepCtx(ctx, jitter(backoff)); err != nil {
 					break
 				}
+				backoff = min(2*backoff, c.cfg.BackoffMax)
 			}
 		default: // TIMEOUT, UNAVAILABLE
 			lastErr = resp.Err()

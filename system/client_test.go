@@ -1,8 +1,11 @@
 package system
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -70,5 +73,85 @@ func TestClientUnreachableIsIndeterminate(t *testing.T) {
 	c.Close()
 	if err := c.Put(context.Background(), "k", nil); err == nil || IsDefinite(err) {
 		t.Fatalf("Put on a closed client = %v", err)
+	}
+}
+
+// fakeNode answers every frame on addr with answer(), until the test ends.
+func fakeNode(t *testing.T, answer func() Response) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					f, err := ReadFrame(br, 0)
+					if err != nil {
+						return
+					}
+					resp := answer()
+					if _, err := c.Write(AppendFrame(nil, Frame{ID: f.ID, Op: f.Op, Payload: resp.AppendPayload(f.Op, nil)})); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// During an election a follower keeps naming the deposed leader, which
+// answers NOT_LEADER without a hint until a new leader is elected. The
+// client must back off while bouncing between the two rather than spend
+// its attempts in a few milliseconds: with the default attempts and
+// backoff it waits out an election of ~700ms (it used to give up after
+// ~200ms).
+func TestClientBacksOffOnStaleLeaderHints(t *testing.T) {
+	start := time.Now()
+	var calls atomic.Int64
+	electedAt := 700 * time.Millisecond
+	var oldLeaderAddr string
+	oldLeaderAddr = fakeNode(t, func() Response {
+		calls.Add(1)
+		if time.Since(start) < electedAt {
+			return Response{Status: StatusNotLeader, Msg: "not the leader; no leader known yet"}
+		}
+		return Response{Status: StatusOK}
+	})
+	follower := fakeNode(t, func() Response {
+		calls.Add(1)
+		// Still names the deposed leader (its heartbeat timeout has
+		// not fired yet).
+		return Response{Status: StatusNotLeader, Msg: "not the leader; retry at the leader", LeaderID: "n1", LeaderAddr: oldLeaderAddr}
+	})
+	cfg := DefaultClientConfig()
+	cfg.Addrs = map[string]string{"n1": oldLeaderAddr, "n2": follower}
+	c, err := NewClient(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.mu.Lock()
+	c.leader = "n2"
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("Put across a %v election with stale hints: %v (after %v, %d attempts)", electedAt, err, time.Since(start), calls.Load())
+	}
+	if c.LastNode() != "n1" {
+		t.Fatalf("LastNode = %q, want the elected n1", c.LastNode())
+	}
+	if n := calls.Load(); n > int64(cfg.MaxAttempts) {
+		t.Fatalf("%d attempts, more than MaxAttempts %d", n, cfg.MaxAttempts)
 	}
 }

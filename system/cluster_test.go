@@ -133,10 +133,64 @@ func (tc *testCluster) leader(timeout time.Duration) int {
 	return -1
 }
 
+// maxTerm is the highest raft term of the running nodes. A leader that
+// still leads in maxTerm has not been challenged: every election (even a
+// failed one) raises some node's term.
+func (tc *testCluster) maxTerm() uint64 {
+	var m uint64
+	for _, n := range tc.nodes {
+		if n != nil {
+			m = max(m, n.raft.CurrentTerm())
+		}
+	}
+	return m
+}
+
+// onLeader runs check against the current leader until it passes. Under
+// load an election can start at any moment, so a failed check only fails
+// the test if the leader kept its term unchallenged while check ran (the
+// failure is then not explained by leadership moving); otherwise check
+// runs again at the new leader, until timeout.
+func (tc *testCluster) onLeader(timeout time.Duration, check func(li int) error) {
+	tc.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		li := tc.leader(max(time.Until(deadline), time.Second))
+		term := tc.nodes[li].raft.CurrentTerm()
+		err := check(li)
+		if err == nil {
+			return
+		}
+		if tc.nodes[li] != nil && tc.nodes[li].IsLeader() && tc.maxTerm() == term {
+			tc.t.Fatalf("leader %s (term %d, unchallenged): %v", tc.nodes[li].ID(), term, err)
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("leadership kept moving for %v; last failure: %v", timeout, err)
+		}
+		tc.t.Logf("leadership moved during the check (%v); checking again at the new leader", err)
+	}
+}
+
+// waitFor polls cond every 20ms until it holds or timeout passes.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// client returns a client for the cluster. Its attempts are practically
+// unbounded: elections on a loaded machine can take seconds, so tests bound
+// requests with their context deadline instead (mod may set a budget).
 func (tc *testCluster) client(mod func(*ClientConfig)) *Client {
 	tc.t.Helper()
 	cfg := DefaultClientConfig()
 	cfg.Addrs = tc.addrs
+	cfg.MaxAttempts = 1 << 20
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -91,7 +91,7 @@ func TestServeAndSIGTERM(t *testing.T) {
 		done <- run([]string{"--id", "n1", "--peers", fmt.Sprintf("n1=%s/%s", raftA, clientA), "--data", t.TempDir(),
 			"--raft-addr", raftA, "--client-addr", clientA, "--admin-addr", adminA, "--read-mode", "stale"}, &stderr)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + adminA + "/healthz")
 		if err == nil {
@@ -112,12 +112,15 @@ func TestServeAndSIGTERM(t *testing.T) {
 	}
 	cfg := system.DefaultClientConfig()
 	cfg.Addrs = map[string]string{"n1": clientA}
+	// Healthy is not yet leader: on a loaded machine the election can take
+	// longer than the default attempts; the deadline bounds the request.
+	cfg.MaxAttempts = 1 << 20
 	c, err := system.NewClient(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Put(ctx, "k", []byte("v")); err != nil {
 		t.Fatal(err)
@@ -136,7 +139,7 @@ func TestServeAndSIGTERM(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d after SIGTERM:\n%s", code, stderr.String())
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("kvnode did not stop on SIGTERM")
 	}
 }
