@@ -234,7 +234,10 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 			}
 		}()
 	}
-	runErr := runner.Run(mainCtx)
+	// The runner ends the phase itself at its TimeLimit and lets ops in
+	// flight finish within their own deadline, as Jepsen does; only an
+	// interrupt (ctx) cuts them short.
+	runErr := runner.Run(ctx)
 	cancelMain()
 	wg.Wait()
 	stopProgress()
@@ -373,7 +376,9 @@ func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []
 		res.OpsPerSec = sum.OpsPerSec
 		res.P99 = time.Duration(sum.P99Ms * float64(time.Millisecond))
 	}
-	if err := WriteIndex(t.Store); err != nil {
+	// The store is two levels up (store/<test>/<start-time>), wherever
+	// the command runs from.
+	if err := WriteIndex(filepath.Dir(filepath.Dir(dir))); err != nil {
 		slog.Warn("store index", "err", err)
 	}
 	slog.Info("run done", "valid", res.Valid, "ops", res.Ops, "ok", res.OK, "fail", res.Fail, "info", res.Info,

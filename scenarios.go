@@ -41,7 +41,7 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	nodedup.UnsafeNoDedup = true
 	nodedup.OpTimeout = 1500 * time.Millisecond
 	nodedup.Concurrency = 16 // more requests in flight when the leader dies
-	nodedup.NemesisInterval = 2 * time.Second
+	nodedup.NemesisInterval = 1500 * time.Millisecond // many leader faults per run
 	nodedup.NemesisConcurrent = true
 	return []Scenario{
 		{Name: "register-partition", Test: t("register", "partition")},

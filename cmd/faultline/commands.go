@@ -42,7 +42,7 @@ func runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run one test: start a cluster, inject faults, check, report",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := t.Validate(); err != nil {
 				return usageError{err}
@@ -73,7 +73,7 @@ func suiteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "suite",
 		Short: "Run the chaos matrix: safe scenarios must be valid, planted bugs must be caught",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scenarios := faultline.DefaultSuite(timeLimit)
 			if nightly {
@@ -119,7 +119,7 @@ func analyzeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "analyze DIR",
 		Short: "Re-check a stored run from its history (works on a run whose harness died)",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := faultline.Analyze(cmd.Context(), args[0], checkTimeout)
 			if err != nil {
@@ -143,7 +143,7 @@ func checkCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check --model NAME FILE",
 		Short: "Check a history file (JSONL or Jepsen EDN) for linearizability",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := faultline.CheckFile(cmd.Context(), model, args[0], timeout, out)
 			if err != nil {
@@ -171,7 +171,7 @@ func listCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List stored runs, newest first",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			runs, err := faultline.ListRuns(store)
 			if err != nil {
@@ -198,7 +198,7 @@ func reportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "report DIR",
 		Short: "Regenerate a stored run's report.html (and the store index) from its files",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := faultline.Report(args[0])
 			if err != nil {
@@ -215,7 +215,7 @@ func serveCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the store's reports over HTTP on 127.0.0.1",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stop, _, done := signalContexts()
 			defer done()
@@ -252,7 +252,7 @@ func imageCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
 		Short: "Build the FROM-scratch node image (kvnode + netctl) and print its tag",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := docker.DefaultBuildConfig()
 			cfg.Force = force
@@ -266,4 +266,14 @@ func imageCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rebuild without the cache even if the tag exists")
 	return cmd
+}
+
+// usageArgs marks argument-count errors as usage errors (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{fmt.Errorf("%w (see: faultline %s --help)", err, cmd.Name())}
+		}
+		return nil
+	}
 }
