@@ -40,7 +40,7 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	nodedup := t("set", "loss:40+leader,kill:leader,pause:leader")
 	nodedup.UnsafeNoDedup = true
 	nodedup.OpTimeout = 1500 * time.Millisecond
-	nodedup.Concurrency = 16 // more requests in flight when the leader dies
+	nodedup.Concurrency = 16                          // more requests in flight when the leader dies
 	nodedup.NemesisInterval = 1500 * time.Millisecond // many leader faults per run
 	nodedup.NemesisConcurrent = true
 	return []Scenario{
