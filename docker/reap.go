@@ -44,7 +44,7 @@ func reap(ctx context.Context, cli client.APIClient, log *slog.Logger) error {
 			continue
 		}
 		log.Info("docker: reaping container of a dead run", "container", strings.TrimPrefix(firstOr(ct.Names, ct.ID), "/"), "run", ct.Labels[LabelRun], "pid", ct.Labels[LabelPID])
-		if _, err := cli.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+		if _, err := cli.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) && !removing(err) {
 			errs = append(errs, fmt.Errorf("remove container %.12s: %w", ct.ID, err))
 		}
 	}
@@ -57,11 +57,27 @@ func reap(ctx context.Context, cli client.APIClient, log *slog.Logger) error {
 			continue
 		}
 		log.Info("docker: reaping network of a dead run", "network", n.Name, "run", n.Labels[LabelRun], "pid", n.Labels[LabelPID])
-		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+		// Another reaper may still be removing the network's containers:
+		// retry briefly while it has active endpoints.
+		for try := 0; ; try++ {
+			_, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+			if err == nil || isNotFound(err) {
+				break
+			}
+			if !strings.Contains(err.Error(), "active endpoints") || try == 20 || ctx.Err() != nil {
+				errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removing reports an error saying another caller is already removing the
+// container (two reapers at once): the outcome is the same.
+func removing(err error) bool {
+	return strings.Contains(err.Error(), "already in progress")
 }
 
 // ownerAlive reports whether the process that created a resource with
