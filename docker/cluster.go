@@ -279,6 +279,19 @@ func (c *Cluster) readIP(ctx context.Context, containerID string) (string, error
 			return ep.IPAddress.String(), nil
 		}
 	}
+	if st := res.Container.State; st != nil && !st.Running && !st.Paused {
+		// The node exited before its address could be read (kvnode
+		// rejected its flags or crashed at once): say so, with its log.
+		logs := ""
+		if rc, err := c.cli.ContainerLogs(ctx, containerID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+			var out strings.Builder
+			_, _ = stdcopy.StdCopy(&out, &out, rc)
+			rc.Close()
+			logs = out.String()
+		}
+		return "", fmt.Errorf("docker: container %.12s exited with code %d before it got an address; its log:\n%s",
+			containerID, st.ExitCode, abridge(logs, 8, 12))
+	}
 	return "", fmt.Errorf("docker: container %.12s has no address on network %s", containerID, netName)
 }
 
