@@ -12,28 +12,18 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/system"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
 
-// nemesisCluster is the consumer interface the nemesis package declares;
-// *docker.Cluster must satisfy it exactly.
-type nemesisCluster interface {
-	Nodes() []string
-	IP(node string) string
-	Kill(ctx context.Context, node string) error
-	Start(ctx context.Context, node string) error
-	Pause(ctx context.Context, node string) error
-	Resume(ctx context.Context, node string) error
-	Exec(ctx context.Context, node string, cmd []string) (exitCode int, output string, err error)
-	State(node string) string
-	Leader(ctx context.Context) (string, error)
-	AdminAddr(node string) string
-	WaitHealthy(ctx context.Context) error
-}
-
-var _ nemesisCluster = (*docker.Cluster)(nil)
+// *docker.Cluster must satisfy the consumer interfaces the nemesis
+// package declares.
+var (
+	_ nemesis.Cluster       = (*docker.Cluster)(nil)
+	_ nemesis.StateObserver = (*docker.Cluster)(nil)
+)
 
 // startCluster starts a cluster and registers its removal, plus a check
 // that nothing labelled with its run id survives.
