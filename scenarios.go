@@ -37,12 +37,12 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	// Duplicates need a request that took effect but was retried: slow
 	// replication (packet loss) past the client's attempt timeout, or a
 	// leader that dies or freezes before answering. Faults overlap.
-	nodedup := t("set", "loss:40+leader,kill:leader,pause:leader")
+	nodedup := t("set", "loss:60+leader,kill:leader,pause:leader")
 	nodedup.UnsafeNoDedup = true
 	nodedup.OpTimeout = 3 * time.Second // room for a retry on the new leader
 	nodedup.Concurrency = 16            // more requests in flight when the leader dies
 	nodedup.NemesisInterval = 1500 * time.Millisecond
-	nodedup.TimeLimit = max(timeLimit, 20*time.Second) // many leader faults per run
+	nodedup.TimeLimit = max(timeLimit, 30*time.Second) // many leader faults per run
 	nodedup.NemesisConcurrent = true
 	return []Scenario{
 		{Name: "register-partition", Test: t("register", "partition")},
