@@ -23,7 +23,7 @@ var _ counter = (*workload.Runner)(nil)
 // startProgress shows the main phase's progress until ctx is done or the
 // returned stop is called: a live bar on a terminal (elapsed / limit, ops
 // ok/fail/info, current fault), a log line every 5 s otherwise (CI logs).
-func startProgress(ctx context.Context, t Test, c counter, rec *history.Recorder, log *slog.Logger) (stop func()) {
+func startProgress(ctx context.Context, t Test, c counter, nrec *nemesisRecorder, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -51,7 +51,7 @@ func startProgress(ctx context.Context, t Test, c counter, rec *history.Recorder
 			case <-tick.C:
 			}
 			n := c.Counts()
-			fault := currentFault(rec)
+			fault := nrec.current()
 			el := time.Since(begin).Round(time.Second)
 			if bar != nil {
 				bar.Describe(fmt.Sprintf("%s/%s ok %d fail %d info %d | %s", el, t.TimeLimit, n.OK, n.Fail, n.Info, fault))
@@ -64,13 +64,30 @@ func startProgress(ctx context.Context, t Test, c counter, rec *history.Recorder
 	return func() { cancel(); wg.Wait() }
 }
 
-// currentFault names the last nemesis op recorded, e.g. "kill ok".
-func currentFault(rec *history.Recorder) string {
-	ops := rec.Ops()
-	for i := len(ops) - 1; i >= 0 && i >= len(ops)-5000; i-- {
-		if ops[i].IsNemesis() {
-			return fmt.Sprintf("nemesis: %s %s", ops[i].F, ops[i].Type)
-		}
+// nemesisRecorder records nemesis ops and remembers the last one, so the
+// progress line can show the current fault without copying the history.
+type nemesisRecorder struct {
+	rec  *history.Recorder
+	mu   sync.Mutex
+	last history.Op
+	seen bool
+}
+
+// Record implements nemesis.Recorder.
+func (n *nemesisRecorder) Record(op history.Op) history.Op {
+	op = n.rec.Record(op)
+	n.mu.Lock()
+	n.last, n.seen = op, true
+	n.mu.Unlock()
+	return op
+}
+
+// current names the last nemesis op recorded, e.g. "nemesis: kill ok".
+func (n *nemesisRecorder) current() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.seen {
+		return "nemesis: -"
 	}
-	return "nemesis: -"
+	return fmt.Sprintf("nemesis: %s %s", n.last.F, n.last.Type)
 }

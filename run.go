@@ -223,13 +223,14 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	_ = rec.Phase(PhaseMain)
 	log.Info("main phase", "time_limit", t.TimeLimit, "workers", rcfg.Concurrency, "nemesis", t.Nemesis)
 	mainCtx, cancelMain := context.WithTimeout(ctx, t.TimeLimit)
-	stopProgress := startProgress(mainCtx, t, runner, rec, log)
+	nrec := &nemesisRecorder{rec: rec}
+	stopProgress := startProgress(mainCtx, t, runner, nrec, log)
 	var wg sync.WaitGroup
 	if nem != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := nemesis.Run(mainCtx, sched, nem, rec); err != nil {
+			if err := nemesis.Run(mainCtx, sched, nem, nrec); err != nil {
 				log.Error("nemesis worker", "err", err)
 			}
 		}()
