@@ -282,13 +282,7 @@ func (c *Cluster) readIP(ctx context.Context, containerID string) (string, error
 	if st := res.Container.State; st != nil && !st.Running && !st.Paused {
 		// The node exited before its address could be read (kvnode
 		// rejected its flags or crashed at once): say so, with its log.
-		logs := ""
-		if rc, err := c.cli.ContainerLogs(ctx, containerID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
-			var out strings.Builder
-			_, _ = stdcopy.StdCopy(&out, &out, rc)
-			rc.Close()
-			logs = out.String()
-		}
+		logs, _ := c.containerLogs(ctx, containerID)
 		return "", fmt.Errorf("docker: container %.12s exited with code %d before it got an address; its log:\n%s",
 			containerID, st.ExitCode, abridge(logs, 8, 12))
 	}
@@ -442,13 +436,10 @@ func (c *Cluster) State(id string) string {
 // the same names: "running", "paused", "killed" (exited or dead, e.g. the
 // process crashed by itself), "created" or "removed".
 func (c *Cluster) ObservedState(ctx context.Context, id string) (string, error) {
-	n, err := c.node(id)
+	cid, err := c.containerFor(id)
 	if err != nil {
 		return "", err
 	}
-	n.mu.Lock()
-	cid := containerOf(n.st)
-	n.mu.Unlock()
 	if cid == "" {
 		return StateRemoved.String(), nil
 	}
@@ -652,26 +643,42 @@ func (s *syncBuffer) String() string {
 // Logs returns the node's container output so far (stdout and stderr
 // interleaved), including earlier incarnations before a kill.
 func (c *Cluster) Logs(ctx context.Context, id string) (string, error) {
+	cid, err := c.containerFor(id)
+	if err != nil {
+		return "", err
+	}
+	if cid == "" {
+		return "", fmt.Errorf("docker: logs of node %s: its container was removed", id)
+	}
+	logs, err := c.containerLogs(ctx, cid)
+	if err != nil {
+		return logs, fmt.Errorf("docker: logs of node %s: %w", id, err)
+	}
+	return logs, nil
+}
+
+// containerLogs returns a container's stdout and stderr so far.
+func (c *Cluster) containerLogs(ctx context.Context, cid string) (string, error) {
+	rc, err := c.cli.ContainerLogs(ctx, cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	var out syncBuffer
+	_, err = stdcopy.StdCopy(&out, &out, rc)
+	return out.String(), err
+}
+
+// containerFor returns the id of node id's current container ("" once
+// removed), or an error for an unknown node.
+func (c *Cluster) containerFor(id string) (string, error) {
 	n, err := c.node(id)
 	if err != nil {
 		return "", err
 	}
 	n.mu.Lock()
-	cid := containerOf(n.st)
-	n.mu.Unlock()
-	if cid == "" {
-		return "", fmt.Errorf("docker: logs of node %s: its container was removed", id)
-	}
-	rc, err := c.cli.ContainerLogs(ctx, cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		return "", fmt.Errorf("docker: logs of node %s: %w", id, err)
-	}
-	defer rc.Close()
-	var out syncBuffer
-	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil {
-		return out.String(), fmt.Errorf("docker: logs of node %s: %w", id, err)
-	}
-	return out.String(), nil
+	defer n.mu.Unlock()
+	return containerOf(n.st), nil
 }
 
 // SaveLogs writes every node's log to dir/<node>.log (dir is created).
