@@ -93,6 +93,35 @@ type Anomaly struct {
 	Ops []int64 `json:"ops,omitempty"`
 	// Key is the key concerned, if any.
 	Key string `json:"key,omitempty"`
+	// Summary says the anomaly in one line of at most about 160
+	// characters, for a report's headline: e.g. "key 10: read 214 at
+	// 10.4 s after write 220 completed at 10.2 s".
+	Summary string `json:"summary,omitempty"`
+	// Time is when the first op of the anomaly happened, in ns since the
+	// history began (history.Op.Time); HasTime says it is known (a
+	// time-less imported history has none).
+	Time    int64 `json:"time,omitempty"`
+	HasTime bool  `json:"has_time,omitempty"`
+	// Cycle is the dependency cycle of a transactional anomaly (G0, G1c,
+	// G-single, G2, ...), one edge per step, the last edge returning to
+	// the first edge's From; empty for other anomalies.
+	Cycle []CycleEdge `json:"cycle,omitempty"`
+}
+
+// CycleEdge is one dependency in an anomaly cycle: transaction From must
+// precede transaction To because of Kind.
+type CycleEdge struct {
+	// From and To are the history indexes of the transactions' completions.
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
+	// Kind is the dependency as Elle names it: ww, wr, rw, process or
+	// realtime.
+	Kind string `json:"kind"`
+	// Key is the key the dependency is about (empty for process and
+	// realtime edges).
+	Key string `json:"key,omitempty"`
+	// Why says it in words, e.g. "T2 appended 5 after T1's 4".
+	Why string `json:"why,omitempty"`
 }
 
 // Result is one checker's verdict on a history.

@@ -29,6 +29,13 @@ type RunInfo struct {
 	Nodes    []string       `json:"nodes,omitempty"`
 	// NodeLogs are file names relative to report.html, e.g. "logs/n1.log".
 	NodeLogs []string `json:"node_logs,omitempty"`
+	// System names the system under test, e.g. "faultkv" or "etcd".
+	System string `json:"system,omitempty"`
+	// Expect is the verdict a suite scenario expects: "valid" for a safe
+	// configuration, "invalid" for a planted bug; empty outside a suite.
+	Expect string `json:"expect,omitempty"`
+	// Bug describes the planted bug of an "invalid" expectation.
+	Bug string `json:"bug,omitempty"`
 }
 
 // CheckerVerdict is one checker's verdict in a Summary.
