@@ -56,3 +56,48 @@ func clientPairs(ops []history.Op) []history.Pair {
 	}
 	return out
 }
+
+// interner numbers keys or values densely, telling integers apart by
+// value and anything else by its text (keyString).
+type interner struct {
+	ids   map[any]int32
+	names []string
+}
+
+// id returns v's number, giving it the next one the first time.
+func (in *interner) id(v any) int32 {
+	var k any
+	if i, ok := history.Int(v); ok {
+		k = i
+	} else {
+		k = keyString(v)
+	}
+	if id, ok := in.ids[k]; ok {
+		return id
+	}
+	if in.ids == nil {
+		in.ids = map[any]int32{}
+	}
+	id := int32(len(in.names))
+	in.ids[k] = id
+	in.names = append(in.names, keyString(v))
+	return id
+}
+
+// cursor follows a history fed one op at a time: the position of each op
+// and whether ops carry times.
+type cursor struct {
+	pos   int64
+	clock clock
+}
+
+// next takes the next op and returns its position; client is false for
+// the nemesis's ops, which model checkers skip.
+func (c *cursor) next(op history.Op) (pos int64, client bool) {
+	pos = c.pos
+	c.pos++
+	if op.Time != 0 {
+		c.clock.timed = true
+	}
+	return pos, op.Process != history.NemesisProcess
+}

@@ -134,38 +134,6 @@ func analyzeCmd() *cobra.Command {
 	return cmd
 }
 
-func checkCmd() *cobra.Command {
-	var (
-		model   string
-		timeout time.Duration
-		out     string
-	)
-	cmd := &cobra.Command{
-		Use:   "check --model NAME FILE",
-		Short: "Check a history file (JSONL or Jepsen EDN) for linearizability",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := faultline.CheckFile(cmd.Context(), model, args[0], timeout, out)
-			if err != nil {
-				return usageError{err}
-			}
-			fmt.Printf("%s: valid? %s\n", args[0], r.Valid)
-			if r.Explanation != "" {
-				fmt.Println(r.Explanation)
-			}
-			for _, a := range r.Artifacts {
-				fmt.Println("visualisation:", a)
-			}
-			return withCode(r.Valid)
-		},
-	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	cmd.Flags().StringVar(&model, "model", "cas-register", "model: register, cas-register or kv")
-	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "time limit (past it: unknown, exit 2)")
-	cmd.Flags().StringVar(&out, "out", ".", "directory for the visualisation of a failing key")
-	return cmd
-}
-
 func listCmd() *cobra.Command {
 	store := "store"
 	cmd := &cobra.Command{
