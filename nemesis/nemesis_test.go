@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 func allConfig(t *testing.T, seed uint64) Config {
@@ -241,7 +243,7 @@ func TestLoss(t *testing.T) {
 		if node == chosen {
 			want = 2
 		}
-		if len(rules) != want || !strings.HasPrefix(rules[0], "loss 30% from") {
+		if len(rules) != want || rules[0].Percent != 30 || rules[0].Dir != netrule.Inbound {
 			t.Fatalf("%s rules %v (chosen %s)", node, rules, chosen)
 		}
 	}
@@ -444,12 +446,12 @@ func TestHealAll(t *testing.T) {
 	f := newFake(t, 5)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 1))
-	if _, err := applyDrops(ctx, f, Halves(f.nodes), 0); err != nil {
+	if _, err := applyDrops(ctx, f, Halves(f.nodes), 100); err != nil {
 		t.Fatal(err)
 	}
 	f.set(func() {
 		f.offsets["n1"] = -4000
-		f.rules["n4"] = append(f.rules["n4"], "loss 20% from 10.0.0.2")
+		f.rules["n4"] = append(f.rules["n4"], netrule.Loss(netrule.Inbound, netip.MustParseAddr(f.IP("n1")), 20))
 	})
 	_ = NewKill(f, rng, nil)
 	if err := f.Kill(ctx, "n2"); err != nil {
@@ -573,5 +575,56 @@ func TestTeardownAfterHealAll(t *testing.T) {
 	// Nothing is left to undo: teardown must not try to resume a running node.
 	if err := nem.Teardown(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNetRulesConfirmedTyped: a network fault is confirmed by parsing
+// netctl list into typed rules and comparing them with the rules asked
+// for: the same address written another way still confirms, a rule netctl
+// installed differently (other direction, other percentage) does not.
+func TestNetRulesConfirmedTyped(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spec   string
+		op     history.Op
+		ipv6   bool
+		mangle func(netrule.Rule) netrule.Rule
+		want   string // "" for ok, else part of the completion's error
+	}{
+		{"ipv6 long-hand", "partition", history.Op{F: FStartPartition, Value: GrudgeHalves}, true, nil, ""},
+		{"ipv6 loss", "loss", history.Op{F: FStartLoss, Value: map[string]any{"percent": int64(30), "target": TargetAll}}, true, nil, ""},
+		{"one-way instead of inbound", "partition", history.Op{F: FStartPartition, Value: GrudgeOne}, false,
+			func(r netrule.Rule) netrule.Rule { r.Dir = netrule.Outbound; return r },
+			`netctl list does not show "drop from 10.0.0.`},
+		{"other percentage", "loss", history.Op{F: FStartLoss, Value: map[string]any{"percent": int64(30), "target": TargetOne}}, false,
+			func(r netrule.Rule) netrule.Rule { r.Percent = 3; return r },
+			`(it lists "loss 3% from 10.0.0.`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, 3)
+			f.ipv6, f.mangle = tc.ipv6, tc.mangle
+			rec := &memRecorder{}
+			_, err := Apply(context.Background(), newNem(t, f, tc.spec), rec, tc.op)
+			_, c := pair(t, rec, 0)
+			if tc.want == "" {
+				if err != nil || c.Type != history.OK {
+					t.Fatalf("completion %v, err %v; want ok", c, err)
+				}
+				return
+			}
+			if err == nil || c.Type != history.Info || !strings.Contains(c.Error, tc.want) {
+				t.Fatalf("completion %v; want info containing %q", c, tc.want)
+			}
+		})
+	}
+	// A line netctl list cannot parse (a rule someone else put in its
+	// table) fails the heal's confirmation with the line named.
+	f := newFake(t, 3)
+	nem := newNem(t, f, "partition")
+	rec := &memRecorder{}
+	f.set(func() { f.listExtra = "input: rule handle 7 (not created by netctl)\n" })
+	_, err := Apply(context.Background(), nem, rec, history.Op{F: FStopPartition})
+	if err == nil || !strings.Contains(err.Error(), `line 1: netrule: rule "input: rule handle 7`) {
+		t.Fatalf("heal with a foreign rule listed: %v", err)
 	}
 }

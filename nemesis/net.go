@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 // NetctlPaths are where netctl may live inside a node container, tried in
@@ -50,44 +52,66 @@ func netctl(ctx context.Context, cl Cluster, node string, args ...string) (strin
 	return out, nil
 }
 
-// ips maps node names to their private IPs, comma-joined for netctl.
-func ips(cl Cluster, nodes []string) (string, error) {
-	out := make([]string, len(nodes))
-	for i, n := range nodes {
-		ip := cl.IP(n)
-		if ip == "" {
-			return "", fmt.Errorf("nemesis: no IP for node %q", n)
+// inboundRules returns the netctl rules that make a node drop percent%
+// (100: all) of what it receives from each of peers.
+func inboundRules(cl Cluster, peers []string, percent int) ([]netrule.Rule, error) {
+	rules := make([]netrule.Rule, 0, len(peers))
+	for _, p := range peers {
+		ip := cl.IP(p)
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("nemesis: node %q has no usable IP (%q): %w", p, ip, err)
 		}
-		out[i] = ip
+		rules = append(rules, netrule.Loss(netrule.Inbound, a.Unmap(), percent))
 	}
-	return strings.Join(out, ","), nil
+	return rules, nil
 }
 
-// ruleLine is how `netctl list` prints an inbound rule from ip.
-func ruleLine(percent int, ip string) string {
-	if percent <= 0 || percent >= 100 {
-		return "drop from " + ip
-	}
-	return "loss " + strconv.Itoa(percent) + "% from " + ip
-}
-
-// listShows runs `netctl list` in node and checks that it prints the rule
-// for every IP in want (comma-separated).
-func listShows(ctx context.Context, cl Cluster, node, want string, percent int) error {
+// listRules runs `netctl list` in node and parses what it prints.
+func listRules(ctx context.Context, cl Cluster, node string) ([]netrule.Rule, error) {
 	out, err := netctl(ctx, cl, node, "list")
+	if err != nil {
+		return nil, err
+	}
+	rules, err := netrule.ParseList(out)
+	if err != nil {
+		return rules, fmt.Errorf("nemesis: %s: netctl list: %w", node, err)
+	}
+	return rules, nil
+}
+
+// install runs netctl in node to add rules and confirms that netctl list
+// then shows every one of them (other rules may be in place too, e.g. a
+// partition and packet loss overlapping).
+func install(ctx context.Context, cl Cluster, node string, rules []netrule.Rule) error {
+	args, err := netrule.Args(rules...)
+	if err != nil {
+		return fmt.Errorf("nemesis: %s: %w", node, err)
+	}
+	if _, err := netctl(ctx, cl, node, args...); err != nil {
+		return err
+	}
+	listed, err := listRules(ctx, cl, node)
 	if err != nil {
 		return err
 	}
-	lines := strings.Split(out, "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	for _, ip := range strings.Split(want, ",") {
-		if r := ruleLine(percent, ip); !slices.Contains(lines, r) {
-			return fmt.Errorf("nemesis: %s: netctl list does not show %q: %q", node, r, strings.TrimSpace(out))
-		}
+	if missing := netrule.Missing(rules, listed); len(missing) > 0 {
+		return fmt.Errorf("nemesis: %s: netctl list does not show %s after netctl %s (it lists %s)",
+			node, ruleList(missing), strings.Join(args, " "), ruleList(listed))
 	}
 	return nil
+}
+
+// ruleList renders rules for an error message.
+func ruleList(rules []netrule.Rule) string {
+	if len(rules) == 0 {
+		return "no rule"
+	}
+	parts := make([]string, len(rules))
+	for i, r := range rules {
+		parts[i] = strconv.Quote(r.String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 // onNodes runs f for every node concurrently, so a network fault takes
@@ -113,9 +137,11 @@ func onNodes(nodes []string, f func(node string) error) ([]string, error) {
 	return ok, errors.Join(errs...)
 }
 
-// applyDrops installs g (and, when percent > 0, random loss instead of a
-// full drop) in every node it names, concurrently, and confirms each rule
-// with netctl list. It returns the part of g confirmed in effect.
+// applyDrops makes every node g names drop percent% (100: all) of the
+// packets it receives from the nodes it holds a grudge against, all nodes
+// concurrently, and confirms each node's rules with netctl list. It returns
+// the part of g confirmed in effect; an empty g is an error (a fault that
+// changes nothing must not be recorded as ok).
 func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge, error) {
 	var targets []string
 	for _, node := range cl.Nodes() {
@@ -123,19 +149,15 @@ func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge,
 			targets = append(targets, node)
 		}
 	}
+	if len(targets) == 0 {
+		return Grudge{}, fmt.Errorf("nemesis: the grudge over %v cuts no link: nothing to apply", cl.Nodes())
+	}
 	ok, err := onNodes(targets, func(node string) error {
-		addrs, err := ips(cl, g[node])
+		rules, err := inboundRules(cl, g[node], percent)
 		if err != nil {
 			return err
 		}
-		args := []string{"drop", "--from", addrs}
-		if percent > 0 {
-			args = []string{"loss", "--percent", strconv.Itoa(percent), "--from", addrs}
-		}
-		if _, err := netctl(ctx, cl, node, args...); err != nil {
-			return err
-		}
-		return listShows(ctx, cl, node, addrs, percent)
+		return install(ctx, cl, node, rules)
 	})
 	done := Grudge{}
 	for _, node := range ok {
@@ -145,18 +167,18 @@ func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge,
 }
 
 // healNet runs `netctl heal` on every node, concurrently, and confirms
-// `netctl list` is empty. It returns the nodes confirmed clean.
+// `netctl list` shows no rule. It returns the nodes confirmed clean.
 func healNet(ctx context.Context, cl Cluster, nodes []string) ([]string, error) {
 	return onNodes(nodes, func(node string) error {
 		if _, err := netctl(ctx, cl, node, "heal"); err != nil {
 			return err
 		}
-		out, err := netctl(ctx, cl, node, "list")
+		listed, err := listRules(ctx, cl, node)
 		if err != nil {
 			return err
 		}
-		if s := strings.TrimSpace(out); s != "" {
-			return fmt.Errorf("nemesis: %s: rules remain after netctl heal: %q", node, s)
+		if len(listed) > 0 {
+			return fmt.Errorf("nemesis: %s: rules remain after netctl heal: %s", node, ruleList(listed))
 		}
 		return nil
 	})
@@ -228,7 +250,7 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 // netctl heal on every node (which also removes loss rules).
 func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 	n := &netNemesis{cl: cl, startF: FStartPartition, stopF: FStopPartition, rng: rng,
-		percent: func(history.Op) int { return 0 }}
+		percent: func(history.Op) int { return 100 }}
 	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
 		kind := stringArg(op.Value, "grudge", "")
 		if kind == "" && len(grudges) > 0 {
