@@ -198,7 +198,6 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	ncfg.Interval = t.NemesisInterval
 	ncfg.Concurrent = t.NemesisConcurrent
 	ncfg.Seed = uint64(t.Seed)
-	ncfg.HealTimeout = t.RecoveryTimeout
 	var nem nemesis.Nemesis
 	var sched nemesis.Schedule
 	if len(kinds) > 0 {

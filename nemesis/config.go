@@ -57,9 +57,6 @@ type Config struct {
 	// staggered, so faults of different kinds overlap (e.g. a clock bump
 	// while the leader is partitioned away); false runs one fault at a time.
 	Concurrent bool
-	// HealTimeout bounds the final heal: the value to pass to
-	// HealAllWithin (HealAll uses DefaultHealTimeout).
-	HealTimeout time.Duration
 }
 
 // DefaultConfig returns every fault kind disabled (Faults empty; use
@@ -82,7 +79,6 @@ func DefaultConfig() Config {
 			StrobePeriodMs:   100,
 			StrobeDurationMs: 3000,
 		},
-		HealTimeout: DefaultHealTimeout,
 	}
 }
 
@@ -208,9 +204,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("clock strobe delta/period/duration %d/%d/%d ms must all be > 0",
 				c.Clock.StrobeDeltaMs, c.Clock.StrobePeriodMs, c.Clock.StrobeDurationMs))
 		}
-	}
-	if c.HealTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("heal timeout %v must be > 0", c.HealTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("nemesis: invalid config: %w", err)
