@@ -150,7 +150,7 @@ func (c *clockNemesis) target(ctx context.Context, op history.Op) (string, []str
 		def = c.cfg.Targets[c.rng.IntN(len(c.cfg.Targets))]
 	}
 	t := stringArg(op.Value, "target", def)
-	nodes, err := pickTargets(ctx, c.cl, c.rng, t)
+	nodes, err := pickTargets(ctx, c.cl, c.rng, t, isRunning)
 	return t, nodes, err
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis/netrule"
@@ -41,12 +42,23 @@ type fakeCluster struct {
 	mangle func(netrule.Rule) netrule.Rule
 	// listExtra is appended to every netctl list output.
 	listExtra string
+	// crashed nodes died by themselves: their process is down while the
+	// bookkeeping (state) still says running. Kill records them as killed.
+	crashed map[string]bool
+	// killBarrier, when > 0, makes each Kill wait until that many Kills
+	// are in progress at once (or fail after a second): it shows whether
+	// nodes are killed concurrently.
+	killBarrier int
+	killing     int
+	killCond    *sync.Cond
 }
 
 func newFake(t *testing.T, n int) *fakeCluster {
 	t.Helper()
 	f := &fakeCluster{state: map[string]string{}, rules: map[string][]netrule.Rule{}, offsets: map[string]int64{},
-		execErr: map[string]error{}, stuck: map[string]bool{}, admin: map[string]*httptest.Server{}}
+		execErr: map[string]error{}, stuck: map[string]bool{}, admin: map[string]*httptest.Server{},
+		crashed: map[string]bool{}}
+	f.killCond = sync.NewCond(&f.mu)
 	for i := 1; i <= n; i++ {
 		node := fmt.Sprintf("n%d", i)
 		f.nodes = append(f.nodes, node)
@@ -129,11 +141,15 @@ func (f *fakeCluster) node(ip netip.Addr) string {
 	return "?" + ip.String()
 }
 
-func (f *fakeCluster) transition(op, node, from, to string) error {
+func (f *fakeCluster) transition(op, node, to string, from ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.transitionLocked(op, node, to, from...)
+}
+
+func (f *fakeCluster) transitionLocked(op, node, to string, from ...string) error {
 	f.calls = append(f.calls, op+" "+node)
-	if f.state[node] != from {
+	if !slices.Contains(from, f.state[node]) {
 		return fmt.Errorf("%s %s: node is %s", op, node, f.state[node])
 	}
 	if !f.stuck[node] {
@@ -142,17 +158,40 @@ func (f *fakeCluster) transition(op, node, from, to string) error {
 	return nil
 }
 
+// Kill kills a running or paused node, as Docker does; a crashed node is
+// recorded as killed. Its netctl rules die with it.
 func (f *fakeCluster) Kill(_ context.Context, n string) error {
-	return f.transition("kill", n, StateRunning, StateKilled)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.killBarrier > 0 {
+		f.killing++
+		f.killCond.Broadcast()
+		deadline := time.Now().Add(time.Second)
+		go func() { time.Sleep(time.Second); f.killCond.Broadcast() }()
+		for f.killing < f.killBarrier && time.Now().Before(deadline) {
+			f.killCond.Wait()
+		}
+		if f.killing < f.killBarrier {
+			return fmt.Errorf("kill %s: only %d of %d kills in progress at once", n, f.killing, f.killBarrier)
+		}
+	}
+	if err := f.transitionLocked("kill", n, StateKilled, StateRunning, StatePaused); err != nil {
+		return err
+	}
+	if f.state[n] == StateKilled {
+		delete(f.crashed, n)
+		delete(f.rules, n)
+	}
+	return nil
 }
 func (f *fakeCluster) Start(_ context.Context, n string) error {
-	return f.transition("start", n, StateKilled, StateRunning)
+	return f.transition("start", n, StateRunning, StateKilled)
 }
 func (f *fakeCluster) Pause(_ context.Context, n string) error {
-	return f.transition("pause", n, StateRunning, StatePaused)
+	return f.transition("pause", n, StatePaused, StateRunning)
 }
 func (f *fakeCluster) Resume(_ context.Context, n string) error {
-	return f.transition("resume", n, StatePaused, StateRunning)
+	return f.transition("resume", n, StateRunning, StatePaused)
 }
 
 func (f *fakeCluster) State(n string) string {
@@ -178,6 +217,9 @@ func (f *fakeCluster) WaitHealthy(ctx context.Context) error {
 		if f.state[n] != StateRunning {
 			return fmt.Errorf("%s is %s", n, f.state[n])
 		}
+		if f.crashed[n] {
+			return fmt.Errorf("%s does not answer", n)
+		}
 	}
 	return f.unhealthy
 }
@@ -191,6 +233,9 @@ func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, s
 	f.calls = append(f.calls, "exec "+node+" "+strings.Join(cmd, " "))
 	if err := f.execErr[node]; err != nil {
 		return -1, "", err
+	}
+	if f.crashed[node] {
+		return -1, "", fmt.Errorf("container %s is not running (crashed)", node)
 	}
 	if f.state[node] != StateRunning {
 		return -1, "", fmt.Errorf("container %s is %s", node, f.state[node])

@@ -139,18 +139,27 @@ func onNodes(nodes []string, f func(node string) error) ([]string, error) {
 
 // applyDrops makes every node g names drop percent% (100: all) of the
 // packets it receives from the nodes it holds a grudge against, all nodes
-// concurrently, and confirms each node's rules with netctl list. It returns
-// the part of g confirmed in effect; an empty g is an error (a fault that
-// changes nothing must not be recorded as ok).
-func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge, error) {
+// concurrently, and confirms each node's rules with netctl list. Only
+// running nodes can take rules: the others (killed, paused by another
+// fault) are skipped and returned with their states. It returns the part
+// of g confirmed in effect; a grudge that no running node takes is an
+// error (a fault that changes nothing must not be recorded as ok).
+func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (done Grudge, skipped map[string]any, err error) {
+	states := nodeStates(ctx, cl)
 	var targets []string
+	skipped = map[string]any{}
 	for _, node := range cl.Nodes() {
-		if len(g[node]) > 0 {
+		switch {
+		case len(g[node]) == 0:
+		case isRunning(states[node]):
 			targets = append(targets, node)
+		default:
+			skipped[node] = states[node]
 		}
 	}
 	if len(targets) == 0 {
-		return Grudge{}, fmt.Errorf("nemesis: the grudge over %v cuts no link: nothing to apply", cl.Nodes())
+		return Grudge{}, skipped, fmt.Errorf("nemesis: no running node to take the grudge %v (%s)",
+			g.Value(), describeStates(cl, states, isRunning))
 	}
 	ok, err := onNodes(targets, func(node string) error {
 		rules, err := inboundRules(cl, g[node], percent)
@@ -159,17 +168,22 @@ func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge,
 		}
 		return install(ctx, cl, node, rules)
 	})
-	done := Grudge{}
+	done = Grudge{}
 	for _, node := range ok {
 		done[node] = g[node]
 	}
-	return done, err
+	return done, skipped, err
 }
 
-// healNet runs `netctl heal` on every node, concurrently, and confirms
-// `netctl list` shows no rule. It returns the nodes confirmed clean.
-func healNet(ctx context.Context, cl Cluster, nodes []string) ([]string, error) {
-	return onNodes(nodes, func(node string) error {
+// healNet runs `netctl heal` on every node that is not down,
+// concurrently, and confirms `netctl list` shows no rule. A node that is
+// down holds no rule (its rules died with it, see Cluster.Kill); a paused
+// node cannot be healed (an error). It returns the nodes confirmed clean
+// and the nodes skipped as down.
+func healNet(ctx context.Context, cl Cluster) (healed, down []string, err error) {
+	states := nodeStates(ctx, cl)
+	down = where(cl, states, isDown)
+	healed, err = onNodes(where(cl, states, isUp), func(node string) error {
 		if _, err := netctl(ctx, cl, node, "heal"); err != nil {
 			return err
 		}
@@ -182,6 +196,17 @@ func healNet(ctx context.Context, cl Cluster, nodes []string) ([]string, error) 
 		}
 		return nil
 	})
+	return healed, down, err
+}
+
+// healValue is the completion value of a network heal:
+// {"healed": [...]} plus "down": [...] when nodes were skipped as down.
+func healValue(healed, down []string) map[string]any {
+	v := map[string]any{"healed": strs(healed)}
+	if len(down) > 0 {
+		v["down"] = strs(down)
+	}
+	return v
 }
 
 // netNemesis is the shared base of the partition and loss nemeses: both
@@ -209,19 +234,22 @@ func (n *netNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, err
 			return complete(op, value, err)
 		}
 		n.installed = true
-		done, err := applyDrops(ctx, n.cl, g, n.percent(op))
+		done, skipped, err := applyDrops(ctx, n.cl, g, n.percent(op))
 		key := "grudge"
 		if n.startF == FStartLoss {
 			key = "from"
 		}
 		value[key] = done.Value()
+		if len(skipped) > 0 {
+			value["skipped"] = skipped
+		}
 		return complete(op, value, err)
 	case n.stopF:
-		healed, err := healNet(ctx, n.cl, n.cl.Nodes())
+		healed, down, err := healNet(ctx, n.cl)
 		if err == nil {
 			n.installed = false
 		}
-		return complete(op, map[string]any{"healed": strs(healed)}, err)
+		return complete(op, healValue(healed, down), err)
 	}
 	return complete(op, op.Value, fmt.Errorf("nemesis: %s nemesis cannot do f %q", n.startF, op.F))
 }
@@ -236,7 +264,7 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 	}
 	ctx, cancel := teardownCtx(ctx)
 	defer cancel()
-	if _, err := healNet(ctx, n.cl, n.cl.Nodes()); err != nil {
+	if _, _, err := healNet(ctx, n.cl); err != nil {
 		return fmt.Errorf("nemesis: teardown %s: %w", n.startF, err)
 	}
 	n.installed = false
@@ -246,8 +274,10 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 // NewPartition returns the nemesis for start-partition / stop-partition.
 // A start-partition value is a grudge kind (string, default: a random one
 // of grudges) or a map {"grudge": kind}; the completion value is
-// {"kind": kind, "grudge": {node: [nodes it drops]}}. stop-partition runs
-// netctl heal on every node (which also removes loss rules).
+// {"kind": kind, "grudge": {node: [nodes it drops]}}, plus
+// "skipped": {node: state} for nodes that were not running (they take no
+// rules). stop-partition runs netctl heal on every node that is not down
+// (which also removes loss rules): {"healed": [...], "down": [...]}.
 func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 	n := &netNemesis{cl: cl, startF: FStartPartition, stopF: FStopPartition, rng: rng,
 		percent: func(history.Op) int { return 100 }}
@@ -277,8 +307,10 @@ func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 // (defaults: percent, target). The chosen nodes drop N% of what they receive
 // from every other node, and the other nodes drop N% of what they receive
 // from the chosen ones; the completion value is {"percent": N, "target": t,
-// "nodes": [...], "from": {node: [nodes it loses packets from]}}. stop-loss
-// runs netctl heal on every node (which also removes partition rules).
+// "nodes": [...], "from": {node: [nodes it loses packets from]}} (and
+// "skipped" as for partitions). The chosen nodes are running ones. stop-loss
+// runs netctl heal as stop-partition does (which also removes partition
+// rules).
 func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis {
 	n := &netNemesis{cl: cl, startF: FStartLoss, stopF: FStopLoss, rng: rng}
 	n.percent = func(op history.Op) int { return int(intArg(op.Value, "percent", int64(percent))) }
@@ -293,7 +325,7 @@ func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis 
 		if p <= 0 || p > 100 {
 			return nil, value, fmt.Errorf("nemesis: loss percent %d out of range 1..100", p)
 		}
-		chosen, err := pickTargets(ctx, cl, n.rng, target)
+		chosen, err := pickTargets(ctx, cl, n.rng, target, isRunning)
 		if err != nil {
 			return nil, value, err
 		}
