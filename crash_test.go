@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/internal/syncbuf"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -40,29 +40,10 @@ func buildCLI(t *testing.T) string {
 	return ""
 }
 
-// syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and
-// the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a faultline CLI process under test.
 type harness struct {
 	cmd   *exec.Cmd
-	out   *syncBuffer // stdout and stderr
+	out   *syncbuf.Buffer // stdout and stderr
 	done  chan struct{}
 	err   error  // Wait's result, once done is closed
 	label string // the label on everything the process creates
@@ -75,7 +56,7 @@ type harness struct {
 // removed when the test ends.
 func startHarness(t *testing.T, bin string, args ...string) *harness {
 	t.Helper()
-	h := &harness{out: &syncBuffer{}, done: make(chan struct{}), tb: t,
+	h := &harness{out: &syncbuf.Buffer{}, done: make(chan struct{}), tb: t,
 		runRE: regexp.MustCompile(`docker: starting cluster\b.*\brun=(\S+)`)}
 	h.cmd = exec.Command(bin, args...)
 	h.cmd.Stdout, h.cmd.Stderr = h.out, h.out

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faultline/faultline"
+	"github.com/faultline/faultline/docker"
 )
 
 // exitError carries an exit code out of a cobra command.
@@ -31,6 +32,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
+	docker.SetEnvDefaults()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	root := &cobra.Command{
 		Use:           "faultline",
