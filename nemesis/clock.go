@@ -108,9 +108,11 @@ func abs(x int64) int64 {
 
 // ClockConfig configures the clock nemesis.
 type ClockConfig struct {
-	// Modes are the start ops to choose from: "bump", "strobe".
+	// Modes are the start ops to choose from: "bump", "strobe" (in a
+	// Config, empty means both, each one named is a required fault).
 	Modes []string
-	// Targets choose the nodes whose clocks move.
+	// Targets choose the nodes whose clocks move (in a Config, empty
+	// means DefaultClockTargets).
 	Targets []string
 	// MaxBumpMs bounds a bump: each node gets a random delta in
 	// [-MaxBumpMs, MaxBumpMs] (never 0).
