@@ -138,8 +138,10 @@ type clockNemesis struct {
 // bump-clock: value {"target": t, "max_ms": m} (defaults from cfg) or
 // {"deltas_ms": {node: delta}}; each chosen node's clock moves by a random
 // delta in [-m, m]. strobe-clock: value {"target", "delta_ms", "period_ms",
-// "duration_ms"}. reset-clock: every node back to offset 0. Completions
-// carry {"offsets_ms": {node: offset /status shows}} (bump also "deltas_ms").
+// "duration_ms"}. reset-clock: every node back to offset 0 (a node that
+// is down is skipped and listed under "down": its offset died with its
+// process). Completions carry {"offsets_ms": {node: offset /status shows}}
+// (bump also "deltas_ms").
 func NewClock(cl Cluster, rng *rand.Rand, cfg ClockConfig) Nemesis {
 	return &clockNemesis{cl: cl, rng: rng, cfg: cfg}
 }
@@ -233,7 +235,13 @@ func (c *clockNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, e
 			offsets[n] = got
 		}
 	case FResetClock:
-		o, err := resetClocks(ctx, c.cl, c.cl.Nodes())
+		// A node that is down lost its offset with its process (it
+		// restarts at 0): reset the others.
+		states := nodeStates(ctx, c.cl)
+		if down := where(c.cl, states, isDown); len(down) > 0 {
+			value["down"] = strs(down)
+		}
+		o, err := resetClocks(ctx, c.cl, where(c.cl, states, isUp))
 		for n, v := range o {
 			offsets[n] = v
 		}

@@ -110,12 +110,31 @@ func (c Config) CheckTimeLimit(limit time.Duration) error {
 func (c Config) concurrent() bool { return c.Concurrent && len(c.Faults) > 1 }
 
 // staggerOrder returns the kinds in the order of their stagger offsets in
-// a concurrent schedule: the kinds with more required faults first (so the
-// longest cycle starts earliest), ties in c.Faults order.
+// a concurrent schedule: first the kinds that keep nodes up, those with
+// more required faults first (so the longest cycle starts earliest), ties
+// in c.Faults order; then pause, then kill. So in every cycle the other
+// faults start while every node is up (a partition needs running nodes to
+// take its rules, a clock bump an admin endpoint that answers), pause and
+// kill land on top of them, and the restart comes before the next cycle's
+// starts.
 func (c Config) staggerOrder() []string {
 	n := c.required()
+	rank := func(kind string) int {
+		switch kind {
+		case FaultPause:
+			return 1
+		case FaultKill:
+			return 2
+		}
+		return 0
+	}
 	kinds := slices.Clone(c.Faults)
-	slices.SortStableFunc(kinds, func(a, b string) int { return n[b] - n[a] })
+	slices.SortStableFunc(kinds, func(a, b string) int {
+		if d := rank(a) - rank(b); d != 0 {
+			return d
+		}
+		return n[b] - n[a]
+	})
 	return kinds
 }
 

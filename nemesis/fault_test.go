@@ -76,23 +76,28 @@ func TestHappened(t *testing.T) {
 	}
 }
 
-// TestHappenedAfterRun: a schedule run against the fake cluster makes
-// every required fault happen, as Happened reads the recorded history.
+// TestHappenedAfterRun: a schedule as long as MinTimeLimit, run against
+// the fake cluster, makes every required fault happen, as Happened reads
+// the recorded history, whatever the seed: one at a time, and
+// concurrently, where kill:all and pause:all would leave no running node
+// for a fault that starts while they are in effect.
 func TestHappenedAfterRun(t *testing.T) {
 	for _, concurrent := range []bool{false, true} {
-		f := newFake(t, 3)
-		cfg := specConfig(t, "partition:leader+bridge,kill:all+one,pause,clock,loss", 30*time.Millisecond, concurrent)
-		cfg.Seed = 11
-		_, _, rec := runSchedule(t, f, cfg, cfg.MinTimeLimit())
-		happened := Happened(rec.all())
-		if m := Missing(cfg.Required(), happened); len(m) > 0 {
-			for _, op := range rec.all() {
-				t.Log(op)
+		for seed := uint64(1); seed <= 15; seed++ {
+			f := newFake(t, 3)
+			cfg := specConfig(t, "partition:leader+bridge,kill:all+one,pause:all+minority,clock,loss", 20*time.Millisecond, concurrent)
+			cfg.Seed = seed
+			_, _, rec := runSchedule(t, f, cfg, cfg.MinTimeLimit())
+			happened := Happened(rec.all())
+			if m := Missing(cfg.Required(), happened); len(m) > 0 {
+				for _, op := range rec.all() {
+					t.Log(op)
+				}
+				t.Fatalf("concurrent %v, seed %d: %v did not happen (happened: %v)", concurrent, seed, m, happened)
 			}
-			t.Fatalf("concurrent %v: %v did not happen (happened: %v)", concurrent, m, happened)
-		}
-		if err := HealAll(context.Background(), f, rec); err != nil {
-			t.Fatal(err)
+			if err := HealAll(context.Background(), f, rec); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 func TestKillAllAtOnce(t *testing.T) {
 	f := newFake(t, 5)
 	f.killBarrier = 5
-	nem := newNem(t, f, "kill:all,partition")
+	nem := newNem(t, f, "kill:all,partition,clock")
 	rec := &memRecorder{}
 	ctx := context.Background()
 	all := []any{"n1", "n2", "n3", "n4", "n5"}
@@ -38,6 +38,10 @@ func TestKillAllAtOnce(t *testing.T) {
 		c, err = Apply(ctx, nem, rec, history.Op{F: FStopPartition})
 		if err != nil || !reflect.DeepEqual(c.Value, map[string]any{"healed": []any{}, "down": all}) {
 			t.Fatalf("round %d: stop-partition with every node down: %v", round, c)
+		}
+		c, err = Apply(ctx, nem, rec, history.Op{F: FResetClock})
+		if err != nil || !reflect.DeepEqual(c.Value, map[string]any{"offsets_ms": map[string]any{}, "down": all}) {
+			t.Fatalf("round %d: reset-clock with every node down: %v", round, c)
 		}
 		c, err = Apply(ctx, nem, rec, history.Op{F: FStart})
 		if err != nil || !reflect.DeepEqual(c.Value, map[string]any{"nodes": all}) {

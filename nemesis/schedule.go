@@ -46,7 +46,9 @@ var kindFs = map[string][2]string{
 // options; every (kind, option) pair runs once before any runs again.
 // With Concurrent, each kind cycles on its own (start, Interval later
 // stop, ...) through its own shuffled rotation of options, the kinds
-// staggered by Interval/len(Faults) so faults of different kinds overlap.
+// staggered by Interval/len(Faults) so faults of different kinds overlap;
+// pause and kill are staggered last (see Config.staggerOrder), so no fault
+// starts while every node is down.
 //
 // A fault still in effect at the end is stopped by HealAll. Every random
 // choice (the order, the grudge, the target, the mode) is drawn from
