@@ -393,6 +393,8 @@ func TestUnappliedFaultsAreInfo(t *testing.T) {
 				f.state["n1"], f.state["n2"], f.state["n3"] = StateKilled, StateKilled, StateKilled
 			},
 			"no running node to take the grudge"},
+		{"loss that cuts no link", "loss", history.Op{F: FStartLoss, Value: map[string]any{"target": TargetAll}},
+			func(f *fakeCluster) { f.nodes = f.nodes[:1] }, "cuts no link"},
 		{"minority of one node", "kill", history.Op{F: FKill, Value: TargetMinority},
 			func(f *fakeCluster) { f.nodes = f.nodes[:1] }, "target minority of 1 nodes is no node"},
 		{"loss percent", "loss", history.Op{F: FStartLoss, Value: map[string]any{"percent": int64(0)}},

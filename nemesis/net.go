@@ -145,6 +145,9 @@ func onNodes(nodes []string, f func(node string) error) ([]string, error) {
 // of g confirmed in effect; a grudge that no running node takes is an
 // error (a fault that changes nothing must not be recorded as ok).
 func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (done Grudge, skipped map[string]any, err error) {
+	if len(g) == 0 {
+		return Grudge{}, nil, fmt.Errorf("nemesis: the grudge over %v cuts no link: nothing to apply", cl.Nodes())
+	}
 	states := nodeStates(ctx, cl)
 	var targets []string
 	skipped = map[string]any{}
