@@ -100,15 +100,15 @@ func TestCLIErrors(t *testing.T) {
 		code     int      // exact exit code; -1: any non-zero
 		contains []string // substrings of stderr
 	}{
-		{"unknown workload", []string{"run", "--workload", "nope", "--store", t.TempDir()}, 2,
+		{"unknown workload", []string{"run", "--workload", "nope", "--store", t.TempDir()}, 254,
 			[]string{`"nope"`, "register", "bank", "list-append", "set"}},
-		{"unknown flag", []string{"run", "--bogus-flag"}, 2, []string{"--bogus-flag"}},
-		{"unknown flag of analyze", []string{"analyze", "--bogus-flag", "x"}, 2, []string{"--bogus-flag"}},
-		{"unknown flag of list", []string{"list", "--bogus-flag"}, 2, []string{"--bogus-flag"}},
-		{"bad duration", []string{"run", "--time-limit", "soon"}, 2, []string{"soon"}},
-		{"unknown nemesis", []string{"run", "--nemesis", "meteor", "--store", t.TempDir()}, 2,
+		{"unknown flag", []string{"run", "--bogus-flag"}, 254, []string{"--bogus-flag"}},
+		{"unknown flag of analyze", []string{"analyze", "--bogus-flag", "x"}, 254, []string{"--bogus-flag"}},
+		{"unknown flag of list", []string{"list", "--bogus-flag"}, 254, []string{"--bogus-flag"}},
+		{"bad duration", []string{"run", "--time-limit", "soon"}, 254, []string{"soon"}},
+		{"unknown nemesis", []string{"run", "--nemesis", "meteor", "--store", t.TempDir()}, 254,
 			[]string{`"meteor"`, "partition", "kill"}},
-		{"bad node count", []string{"run", "--nodes", "0", "--store", t.TempDir()}, 2, []string{"nodes"}},
+		{"bad node count", []string{"run", "--nodes", "0", "--store", t.TempDir()}, 254, []string{"nodes"}},
 		{"run takes no arguments", []string{"run", "extra"}, -1, []string{"extra"}},
 		{"check missing file", []string{"check", "--model", "cas-register", filepath.Join(t.TempDir(), "missing.edn")}, -1,
 			[]string{"missing.edn", "no such file"}},
