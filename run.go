@@ -8,13 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/faultline/faultline/checker"
-	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/reports"
@@ -85,20 +83,11 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 
 	// The cluster lives until the deferred Close, whatever happens; an
 	// abort closes it at once.
-	dcfg := docker.DefaultConfig()
-	dcfg.Nodes = t.Nodes
-	dcfg.Image = t.Image
-	dcfg.ReadMode = string(t.ReadMode)
-	dcfg.UnsafeNoDedup = slices.Contains(t.Unsafe, "no-dedup")
-	if t.LeaseDuration > 0 {
-		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--lease-duration="+t.LeaseDuration.String())
-	}
-	dcfg.Logger = log
 	startCtx, cancelStart := mergeCancel(ctx, abort)
 	stopSay := context.AfterFunc(startCtx, func() {
 		log.Warn("interrupted during cluster start: removing what was created so far")
 	})
-	cl, err := docker.Start(startCtx, dcfg)
+	cl, err := startCluster(startCtx, t, log)
 	stopSay()
 	cancelStart()
 	if err != nil {
@@ -164,7 +153,7 @@ type exercised struct {
 
 // exercise runs setup, the main phase with the nemesis, the heal and the
 // final phase against cl, recording into rec.
-func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *history.Recorder, log *slog.Logger) (exercised, error) {
+func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recorder, log *slog.Logger) (exercised, error) {
 	var out exercised
 	opts := workload.DefaultOptions()
 	wl, err := workload.ByName(string(t.Workload), opts)

@@ -209,7 +209,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 // and a rerun command for every failure.
 func (r SuiteResult) WriteSummary(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tEXPECTED\tVERDICT\tSTATUS\tOPS\tOK%\tP99\tFAULTS\tSEED\tREPORT")
+	fmt.Fprintln(tw, "SCENARIO\tEXPECTED\tVERDICT\tSTATUS\tDETECTED\tOPS\tOK%\tP99\tFAULTS\tSEED\tREPORT")
 	for _, o := range r.Outcomes {
 		okPct := "-"
 		if o.Result.Ops > 0 {
@@ -219,8 +219,8 @@ func (r SuiteResult) WriteSummary(w io.Writer) {
 		if o.Err != nil {
 			verdict = "error"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", o.Scenario.Name, o.Scenario.Test.Expect,
-			verdict, o.Status(), o.Result.Ops, okPct, o.Result.P99.Round(100*time.Microsecond),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", o.Scenario.Name, o.Scenario.Test.Expect,
+			verdict, o.Status(), o.detected(), o.Result.Ops, okPct, o.Result.P99.Round(100*time.Microsecond),
 			faultSummary(o.Result.Faults), o.Seed, orDash(o.Result.Report))
 	}
 	tw.Flush()
@@ -262,6 +262,15 @@ func (r SuiteResult) WriteSummary(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %s seed %d: %s\n    rerun: %s\n", o.Scenario.Name, o.Seed, why, o.Scenario.withSeed(o.Seed).RerunCommand())
 	}
+}
+
+// detected says how far into the run the first anomalous op was, for an
+// invalid verdict whose anomalies carry times ("-" otherwise).
+func (o Outcome) detected() string {
+	if o.Err != nil || o.Result.Valid != checker.Invalid || !o.Result.Detected {
+		return "-"
+	}
+	return "at " + o.Result.FirstAnomaly.Round(100*time.Millisecond).String()
 }
 
 func (s Scenario) withSeed(seed int64) Test {

@@ -25,7 +25,9 @@ func fakeRun(verdicts map[string][]checker.Verdict, errs map[string]error) RunFu
 			return Result{}, err
 		}
 		vs := verdicts[t.Name]
-		return Result{Test: t, Valid: vs[i%len(vs)], Ops: 100, OK: 90, P99: 3 * time.Millisecond,
+		v := vs[i%len(vs)]
+		return Result{Test: t, Valid: v, Ops: 100, OK: 90, P99: 3 * time.Millisecond,
+			Detected: v == checker.Invalid, FirstAnomaly: 4210 * time.Millisecond,
 			Faults: []string{"kill", "kill", "start-partition"}, Report: "store/" + t.Name + "/report.html"}, nil
 	}
 }
@@ -42,7 +44,7 @@ func TestSuiteOutcomes(t *testing.T) {
 		want     []string // substrings of the output
 	}{
 		{"all as expected", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Invalid}}, nil,
-			true, []string{"ok", "caught"}, []string{"suite PASSED", "kill×2"}},
+			true, []string{"ok", "caught"}, []string{"suite PASSED", "kill×2", "at 4.2s"}},
 		{"missed bug", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Valid}}, nil,
 			false, []string{"ok", "MISSED"}, []string{"suite FAILED", "the harness missed a known bug (planted)", "rerun: faultline run"}},
 		{"false alarm", map[string][]checker.Verdict{"safe": {checker.Invalid}, "bug": {checker.Invalid}}, nil,
