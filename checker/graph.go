@@ -1,5 +1,10 @@
 package checker
 
+import (
+	"slices"
+	"sort"
+)
+
 // The dependency graph of transactions and the graph algorithms the
 // transactional checkers share: strongly connected components (Tarjan)
 // and the search for a shortest cycle of a given shape (breadth-first, over
@@ -90,20 +95,54 @@ func (l *edgeList) build(n int, mask uint8, keep func(int32) bool) *graph {
 		g.kind[p] = l.kind[e]
 	}
 	*l = edgeList{}
+	g.merge()
 	return g
+}
+
+// merge makes the edges a->b one edge of all their kinds, so that a search
+// sees every way to take it at once.
+func (g *graph) merge() {
+	w := int32(0)
+	for v := 0; v < g.n(); v++ {
+		lo, hi := g.off[v], g.off[v+1]
+		g.off[v] = w
+		adj := adjacency{g.to[lo:hi], g.kind[lo:hi]}
+		sort.Sort(adj)
+		for i := lo; i < hi; i++ {
+			if w > g.off[v] && g.to[w-1] == g.to[i] {
+				g.kind[w-1] |= g.kind[i]
+				continue
+			}
+			g.to[w], g.kind[w] = g.to[i], g.kind[i]
+			w++
+		}
+	}
+	g.off[g.n()] = w
+	g.to, g.kind = g.to[:w:w], g.kind[:w:w]
+}
+
+// adjacency sorts one vertex's edges by target.
+type adjacency struct {
+	to   []int32
+	kind []uint8
+}
+
+func (a adjacency) Len() int           { return len(a.to) }
+func (a adjacency) Less(i, j int) bool { return a.to[i] < a.to[j] }
+func (a adjacency) Swap(i, j int) {
+	a.to[i], a.to[j] = a.to[j], a.to[i]
+	a.kind[i], a.kind[j] = a.kind[j], a.kind[i]
 }
 
 func (g *graph) n() int { return len(g.off) - 1 }
 
-// kinds returns the union of the kinds of all edges a->b.
+// kinds returns the kinds of the edge a->b (0: none).
 func (g *graph) kinds(a, b int32) uint8 {
-	var k uint8
-	for e := g.off[a]; e < g.off[a+1]; e++ {
-		if g.to[e] == b {
-			k |= g.kind[e]
-		}
+	adj := g.to[g.off[a]:g.off[a+1]]
+	if i, ok := slices.BinarySearch(adj, b); ok {
+		return g.kind[g.off[a]+int32(i)]
 	}
-	return k
+	return 0
 }
 
 // sccs computes the strongly connected components of the subgraph of
