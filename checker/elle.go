@@ -176,7 +176,7 @@ func (c *txnCore) addTxn(inv pendingTxn, compPos int32, index int64, typ history
 	if err != nil {
 		return fmt.Errorf("%s: txn #%d: %w", c.name, index, err)
 	}
-	c.txns = append(c.txns, txn{invPos: inv.pos, compPos: compPos, proc: inv.proc, typ: typ,
+	c.txns = grow(c.txns, txn{invPos: inv.pos, compPos: compPos, proc: inv.proc, typ: typ,
 		inGraph: typ == history.OK, mop0: m0, mop1: m1, index: index, time: inv.time})
 	if typ == history.OK {
 		c.kind.own(c, ti)

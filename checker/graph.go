@@ -41,19 +41,39 @@ func edgeName(k uint8) string {
 	return "?"
 }
 
-// edgeList collects edges before they are frozen into a graph.
+// edgeList collects edges before they are frozen into a graph, in
+// chunks: a list of tens of millions of edges is never copied to grow.
 type edgeList struct {
-	from, to []int32
-	kind     []uint8
+	chunks [][]edge
+	n      int
 }
+
+type edge struct {
+	from, to int32
+	kind     uint8
+}
+
+const edgeChunk = 1 << 16
 
 func (l *edgeList) add(a, b int32, k uint8) {
 	if a == b {
 		return
 	}
-	l.from = append(l.from, a)
-	l.to = append(l.to, b)
-	l.kind = append(l.kind, k)
+	if l.n%edgeChunk == 0 {
+		l.chunks = append(l.chunks, make([]edge, 0, edgeChunk))
+	}
+	c := &l.chunks[len(l.chunks)-1]
+	*c = append(*c, edge{a, b, k})
+	l.n++
+}
+
+// each calls f for every edge, in the order added.
+func (l *edgeList) each(f func(e edge)) {
+	for _, c := range l.chunks {
+		for _, e := range c {
+			f(e)
+		}
+	}
 }
 
 // graph is a directed multigraph over vertices 0..n-1 in compressed sparse
@@ -68,16 +88,16 @@ type graph struct {
 // kind in mask between vertices keep allows (nil: all), and empties l.
 func (l *edgeList) build(n int, mask uint8, keep func(int32) bool) *graph {
 	g := &graph{off: make([]int32, n+1)}
-	ok := func(e int) bool {
-		return l.kind[e]&mask != 0 && (keep == nil || (keep(l.from[e]) && keep(l.to[e])))
+	ok := func(e edge) bool {
+		return e.kind&mask != 0 && (keep == nil || (keep(e.from) && keep(e.to)))
 	}
 	m := 0
-	for e, a := range l.from {
+	l.each(func(e edge) {
 		if ok(e) {
-			g.off[a+1]++
+			g.off[e.from+1]++
 			m++
 		}
-	}
+	})
 	for i := 1; i <= n; i++ {
 		g.off[i] += g.off[i-1]
 	}
@@ -85,15 +105,15 @@ func (l *edgeList) build(n int, mask uint8, keep func(int32) bool) *graph {
 	copy(fill, g.off[:n])
 	g.to = make([]int32, m)
 	g.kind = make([]uint8, m)
-	for e, a := range l.from {
+	l.each(func(e edge) {
 		if !ok(e) {
-			continue
+			return
 		}
-		p := fill[a]
-		fill[a]++
-		g.to[p] = l.to[e]
-		g.kind[p] = l.kind[e]
-	}
+		p := fill[e.from]
+		fill[e.from]++
+		g.to[p] = e.to
+		g.kind[p] = e.kind
+	})
 	*l = edgeList{}
 	g.merge()
 	return g

@@ -37,10 +37,9 @@ const (
 )
 
 // RegisterInput is the porcupine input of a register, cas-register, kv or
-// mutex operation.
+// mutex operation (of one key: histories are checked key by key).
 type RegisterInput struct {
-	Key string
-	F   RegisterF
+	F RegisterF
 	// Value is the value written (write) or the new value (cas); Nil means
 	// nil: the key is deleted (kv model only).
 	Value int64
@@ -215,22 +214,22 @@ func splitKey(f string, v any) ([]any, bool) {
 	return []any{nil, v}, false
 }
 
-// regOp decodes an op of a register, kv or mutex history. inv is the
-// invocation, comp the completion (the invocation again when it never
-// completed).
-func regOp(model string, inv, comp history.Op) (RegisterInput, RegisterOutput, error) {
+// regOp decodes an op of a register, kv or mutex history and names its
+// key. inv is the invocation, comp the completion (the invocation again
+// when it never completed).
+func regOp(model string, inv, comp history.Op) (string, RegisterInput, RegisterOutput, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("op #%d (%s): %s", inv.Index, inv.F, fmt.Sprintf(format, args...))
 	}
 	var in RegisterInput
 	var out RegisterOutput
 	if !slices.Contains(linModels[model], inv.F) {
-		return in, out, bad("%q is not an operation of the %s model (it takes %s)", inv.F, model, strings.Join(linModels[model], ", "))
+		return "", in, out, bad("%q is not an operation of the %s model (it takes %s)", inv.F, model, strings.Join(linModels[model], ", "))
 	}
 	kv, keyed := splitKey(inv.F, inv.Value)
-	in.Key = SingleKey
+	key := SingleKey
 	if keyed {
-		in.Key = keyString(kv[0])
+		key = keyString(kv[0])
 	}
 	num := func(v any, what string) (int64, bool, error) {
 		if v == nil {
@@ -254,7 +253,7 @@ func regOp(model string, inv, comp history.Op) (RegisterInput, RegisterOutput, e
 			if l, ok := history.List(rv); ok && len(l) == 2 {
 				rv = l[1]
 			} else if keyed {
-				return in, out, bad("read result %s is not [key, value]", showValue(rv))
+				return "", in, out, bad("read result %s is not [key, value]", showValue(rv))
 			}
 			var isNil bool
 			out.Value, isNil, err = num(rv, "read")
@@ -267,10 +266,10 @@ func regOp(model string, inv, comp history.Op) (RegisterInput, RegisterOutput, e
 		in.F = RegCAS
 		on, ok := history.List(kv[1])
 		if !ok || len(on) != 2 {
-			return in, out, bad("cas value %s is not [key, [old, new]]", showValue(inv.Value))
+			return "", in, out, bad("cas value %s is not [key, [old, new]]", showValue(inv.Value))
 		}
 		if in.Old, in.OldNil, err = num(on[0], "cas"); err != nil {
-			return in, out, err
+			return "", in, out, err
 		}
 		in.Value, in.Nil, err = num(on[1], "cas")
 	case "acquire":
@@ -278,7 +277,7 @@ func regOp(model string, inv, comp history.Op) (RegisterInput, RegisterOutput, e
 	case "release":
 		in.F = RegRelease
 	}
-	return in, out, err
+	return key, in, out, err
 }
 
 // LinearizableConfig configures the linearizability checker.
@@ -343,17 +342,35 @@ func (l *Linearizable) Check(ctx context.Context, ops []history.Op) Result {
 
 // Stream implements Streamer.
 func (l *Linearizable) Stream() Stream {
-	return &linStream{l: l, start: time.Now(), byKey: map[string][]porcupine.Operation{}}
+	return &linStream{l: l, start: time.Now(), byKey: map[string][]linOp{}}
 }
 
-// linStream gathers a history into porcupine operations per key.
+// linStream gathers a history into operations per key.
 type linStream struct {
 	l     *Linearizable
 	start time.Time
 	open  history.Pairer[linPending]
 	cursor
 	keys  []string
-	byKey map[string][]porcupine.Operation
+	byKey map[string][]linOp
+}
+
+// linOp is an operation kept until its key is checked: without pointers,
+// so that a history of millions costs the garbage collector nothing.
+type linOp struct {
+	in        RegisterInput
+	out       RegisterOutput
+	call, ret int64
+	meta      OpMeta
+}
+
+// porcupineOps makes a key's ops porcupine's.
+func porcupineOps(ops []linOp) []porcupine.Operation {
+	out := make([]porcupine.Operation, len(ops))
+	for i, o := range ops {
+		out[i] = porcupine.Operation{ClientId: o.meta.Process, Input: o.in, Call: o.call, Output: o.out, Return: o.ret, Metadata: o.meta}
+	}
+	return out
 }
 
 type linPending struct {
@@ -394,7 +411,7 @@ func (s *linStream) add(inv, comp history.Op, call, ret int64) error {
 	if ret < 0 {
 		comp = inv
 	}
-	in, out, err := regOp(s.l.cfg.Model, inv, comp)
+	key, in, out, err := regOp(s.l.cfg.Model, inv, comp)
 	if err != nil {
 		return fmt.Errorf("linearizable: %w", err)
 	}
@@ -409,12 +426,11 @@ func (s *linStream) add(inv, comp history.Op, call, ret int64) error {
 		}
 		ret = never
 	}
-	if _, seen := s.byKey[in.Key]; !seen {
-		s.keys = append(s.keys, in.Key)
+	ops, seen := s.byKey[key]
+	if !seen {
+		s.keys = append(s.keys, key)
 	}
-	s.byKey[in.Key] = append(s.byKey[in.Key], porcupine.Operation{
-		ClientId: inv.Process, Input: in, Call: call, Output: out, Return: ret, Metadata: meta,
-	})
+	s.byKey[key] = append(ops, linOp{in: in, out: out, call: call, ret: ret, meta: meta})
 	return nil
 }
 
@@ -463,7 +479,7 @@ func (s *linStream) Result(ctx context.Context) Result {
 		go func() {
 			defer wg.Done()
 			for k := range jobs {
-				results <- keyVerdict{k, checkKey(ctx, model, byKey[k])}
+				results <- keyVerdict{k, checkKey(ctx, model, porcupineOps(byKey[k]))}
 				l.cfg.Progress.Step(1)
 			}
 		}()
@@ -511,7 +527,7 @@ feed:
 				expl = append(expl, fmt.Sprintf("... and %d more keys", len(bad)-i))
 				break
 			}
-			a, artifact := s.explainKey(ctx, model, k, byKey[k], i == 0)
+			a, artifact := s.explainKey(ctx, model, k, porcupineOps(byKey[k]), i == 0)
 			res.Anomalies = append(res.Anomalies, a)
 			if artifact != "" {
 				res.Artifacts = append(res.Artifacts, artifact)

@@ -42,12 +42,13 @@ func (l *ListAppend) Check(ctx context.Context, ops []history.Op) Result {
 
 // Stream implements Streamer.
 func (l *ListAppend) Stream() Stream {
-	s := &laState{writers: map[wkey]wval{}, failed: map[wkey]int32{}}
+	s := &laState{writers: map[wkey]int32{}, failed: map[wkey]int32{}}
 	s.core = newTxnCore(l.Name(), l.cfg, s)
 	return s.core
 }
 
-// laMop is one micro-op: an append of val, or a read of the first n
+// laMop is one micro-op: an append of val (n is then its position in the
+// key's order once inferred, -1: not observed), or a read of the first n
 // elements of its key's order (n -1: the result is unknown), or, when exc
 // >= 0, of the list exceptions[exc] (a read incompatible with the order).
 type laMop struct {
@@ -63,16 +64,12 @@ type wkey struct {
 	v int64
 }
 
-type wval struct {
-	txn, mop int32
-	pos      int32 // position in the key's order; -1: not observed
-}
-
 type laKey struct {
 	name       string
 	order      []int64 // the version order: the longest read compatible with the first
 	orderMop   int32   // a read of the whole order; -1 if none
 	dupAt      int32   // first position of order holding an element seen before; -1
+	writer     []int32 // the append mop at each position of order; -1: none
 	unobserved []int32 // txns in the graph whose append no read observed
 }
 
@@ -86,7 +83,7 @@ type laState struct {
 	txnOf      []int32
 	keys       []laKey
 	keyIDs     interner
-	writers    map[wkey]wval
+	writers    map[wkey]int32 // (key, value) -> the mop that appended it, in a txn that did not fail
 	failed     map[wkey]int32 // (key, value) appended by a failed txn
 	exceptions [][]int64
 	scratch    [][]int64 // reads of the txn being parsed
@@ -142,11 +139,10 @@ func (s *laState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 				s.failed[wk] = ti
 				break
 			}
-			if w, dup := s.writers[wk]; dup {
-				return 0, 0, fmt.Errorf("%d is appended to key %s twice (also by txn #%d): list-append needs unique appends",
-					v, s.keys[mop.key].name, c.idx(w.txn))
+			n := len(s.writers)
+			if s.writers[wk] = int32(len(s.mops)); len(s.writers) == n {
+				return 0, 0, fmt.Errorf("%d is appended to key %s twice: list-append needs unique appends", v, s.keys[mop.key].name)
 			}
-			s.writers[wk] = wval{txn: ti, mop: int32(len(s.mops)), pos: -1}
 		case "r":
 			if typ != history.OK {
 				break
@@ -168,8 +164,8 @@ func (s *laState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 			return 0, 0, fmt.Errorf("unknown micro-op %q (want r or append)", fs[i])
 		}
 		s.scratch = append(s.scratch, read)
-		s.mops = append(s.mops, mop)
-		s.txnOf = append(s.txnOf, ti)
+		s.mops = grow(s.mops, mop)
+		s.txnOf = grow(s.txnOf, ti)
 	}
 	return m0, int32(len(s.mops)), nil
 }
@@ -220,17 +216,23 @@ func (s *laState) own(c *txnCore, ti int32) {
 		return
 	}
 	type kstate struct {
+		key      int32
 		known    bool
 		prior    []int64
 		appended []int64
 	}
-	st := map[int32]*kstate{}
+	st := make([]kstate, 0, m1-m0)
 	for mi := m0; mi < m1; mi++ {
 		m := &s.mops[mi]
-		k := st[m.key]
+		var k *kstate
+		for i := range st {
+			if st[i].key == m.key {
+				k = &st[i]
+			}
+		}
 		if k == nil {
-			k = &kstate{}
-			st[m.key] = k
+			st = append(st, kstate{key: m.key})
+			k = &st[len(st)-1]
 		}
 		if m.append {
 			k.appended = append(k.appended, m.val)
@@ -321,32 +323,48 @@ func (s *laState) txnText(ti int32) string {
 // writerAt returns the txn whose append is at position i of key ki's
 // order, or -1.
 func (s *laState) writerAt(ki int32, i int) int32 {
-	w, ok := s.writers[wkey{ki, s.keys[ki].order[i]}]
-	if !ok || w.pos != int32(i) {
-		return -1
+	if w := s.keys[ki].writer[i]; w >= 0 {
+		return s.txnOf[w]
 	}
-	return w.txn
+	return -1
+}
+
+// writer returns the txn that appended v to key ki, if one did and did
+// not fail.
+func (s *laState) writer(ki int32, v int64) (int32, bool) {
+	mi, ok := s.writers[wkey{ki, v}]
+	if !ok {
+		return -1, false
+	}
+	return s.txnOf[mi], true
 }
 
 // infer places every observed append in its key's order and derives the
 // anomalies and data dependencies.
 func (s *laState) infer(c *txnCore) {
+	for mi := range s.mops {
+		if m := &s.mops[mi]; m.append {
+			m.n = -1
+		}
+	}
 	for ki := range s.keys {
 		k := &s.keys[ki]
+		k.writer = make([]int32, len(k.order))
 		for i, v := range k.order {
-			w, ok := s.writers[wkey{int32(ki), v}]
+			k.writer[i] = -1
+			mi, ok := s.writers[wkey{int32(ki), v}]
 			if !ok {
 				continue
 			}
-			if w.pos >= 0 {
+			if m := &s.mops[mi]; m.n >= 0 {
 				if k.dupAt < 0 {
 					k.dupAt = int32(i)
 				}
-				continue
+			} else {
+				m.n = int32(i)
+				k.writer[i] = mi
+				c.txns[s.txnOf[mi]].inGraph = true // observed: it happened
 			}
-			w.pos = int32(i)
-			s.writers[wkey{int32(ki), v}] = w
-			c.txns[w.txn].inGraph = true // observed: it happened
 		}
 	}
 	for mi := range s.mops {
@@ -355,19 +373,17 @@ func (s *laState) infer(c *txnCore) {
 			continue
 		}
 		for _, v := range s.exceptions[m.exc] {
-			if w, ok := s.writers[wkey{m.key, v}]; ok {
-				c.txns[w.txn].inGraph = true
+			if w, ok := s.writer(m.key, v); ok {
+				c.txns[w].inGraph = true
 			}
 		}
 	}
 	// Committed appends nobody observed come after every observed one.
-	for wk, w := range s.writers {
-		if w.pos < 0 && c.txns[w.txn].inGraph {
-			s.keys[wk.k].unobserved = append(s.keys[wk.k].unobserved, w.txn)
+	for mi := range s.mops {
+		m := &s.mops[mi]
+		if t := s.txnOf[mi]; m.append && m.n < 0 && c.txns[t].inGraph && c.txns[t].typ != history.Fail {
+			s.keys[m.key].unobserved = append(s.keys[m.key].unobserved, t)
 		}
-	}
-	for ki := range s.keys {
-		slices.Sort(s.keys[ki].unobserved)
 	}
 	s.elementAnomalies(c)
 	s.readEdges(c)
@@ -378,10 +394,13 @@ func (s *laState) infer(c *txnCore) {
 // appended (G1a when a failed one did, else garbage-read), dirty updates
 // and incompatible orders.
 func (s *laState) elementAnomalies(c *txnCore) {
-	check := func(ki int32, elems []int64, reader int32) {
+	check := func(ki int32, elems []int64, reader int32, known []int32) {
 		k := &s.keys[ki]
-		for _, v := range elems {
+		for i, v := range elems {
 			wk := wkey{ki, v}
+			if known != nil && known[i] >= 0 {
+				continue
+			}
 			if _, ok := s.writers[wk]; ok {
 				continue
 			}
@@ -412,7 +431,7 @@ func (s *laState) elementAnomalies(c *txnCore) {
 	for ki := range s.keys {
 		k := &s.keys[ki]
 		if k.orderMop >= 0 {
-			check(int32(ki), k.order, k.orderMop)
+			check(int32(ki), k.order, k.orderMop, k.writer)
 			s.dirtyUpdates(c, int32(ki))
 		}
 	}
@@ -422,7 +441,7 @@ func (s *laState) elementAnomalies(c *txnCore) {
 			continue
 		}
 		e := s.exceptions[m.exc]
-		check(m.key, e, int32(mi))
+		check(m.key, e, int32(mi), nil)
 		k := &s.keys[m.key]
 		if c.anomaly("incompatible-order") {
 			a, b := s.txnOf[k.orderMop], s.txnOf[mi]
@@ -442,8 +461,10 @@ func (s *laState) dirtyUpdates(c *txnCore, ki int32) {
 	prev, prevAt := history.OK, -1 // the initial state is committed
 	for i, v := range k.order {
 		typ := history.Type(0)
-		if w, ok := s.writers[wkey{ki, v}]; ok {
-			typ = c.txns[w.txn].typ
+		if w := k.writer[i]; w >= 0 {
+			typ = c.txns[s.txnOf[w]].typ
+		} else if w, ok := s.writer(ki, v); ok {
+			typ = c.txns[w].typ
 		} else if _, ok := s.failed[wkey{ki, v}]; ok {
 			typ = history.Fail
 		} else {
@@ -452,7 +473,8 @@ func (s *laState) dirtyUpdates(c *txnCore, ki int32) {
 		switch {
 		case prev == history.Fail && typ == history.OK:
 			if c.anomaly("dirty-update") {
-				ft, ot := s.failed[wkey{ki, k.order[prevAt]}], s.writers[wkey{ki, v}].txn
+				ft, _ := s.failed[wkey{ki, k.order[prevAt]}]
+				ot, _ := s.writer(ki, v)
 				c.keep("dirty-update", Anomaly{Key: k.name,
 					Explanation: fmt.Sprintf("key %s's version order %s has %d, appended by T1 (#%d), which failed, before %d, appended by T2 (#%d), which committed: a committed write built on aborted state",
 						k.name, listText(k.order), k.order[prevAt], c.idx(ft), v, c.idx(ot)),
@@ -481,11 +503,19 @@ func (s *laState) readEdges(c *txnCore) {
 		s.duplicates(c, int32(mi), read)
 		if len(read) > 0 {
 			last := read[len(read)-1]
-			if w, ok := s.writers[wkey{m.key, last}]; ok && w.txn != ti {
-				if c.txns[w.txn].inGraph {
-					c.edges.add(w.txn, ti, edgeWR)
+			wm, ok := int32(-1), false
+			if m.exc < 0 {
+				wm = k.writer[m.n-1]
+				ok = wm >= 0
+			}
+			if !ok {
+				wm, ok = s.writers[wkey{m.key, last}]
+			}
+			if ok && s.txnOf[wm] != ti {
+				if w := s.txnOf[wm]; c.txns[w].inGraph {
+					c.edges.add(w, ti, edgeWR)
 				}
-				s.intermediate(c, int32(mi), w, read)
+				s.intermediate(c, int32(mi), wm, read)
 			}
 		}
 		if m.exc >= 0 {
@@ -535,10 +565,11 @@ func (s *laState) duplicates(c *txnCore, mi int32, read []int64) {
 
 // intermediate reports a read ending in an append its writer followed
 // with another append to the same key (G1b).
-func (s *laState) intermediate(c *txnCore, mi int32, w wval, read []int64) {
-	wt := c.txns[w.txn]
+func (s *laState) intermediate(c *txnCore, mi int32, wm int32, read []int64) {
+	w := s.txnOf[wm]
+	wt := c.txns[w]
 	m := &s.mops[mi]
-	for mj := w.mop + 1; mj < wt.mop1; mj++ {
+	for mj := wm + 1; mj < wt.mop1; mj++ {
 		n := s.mops[mj]
 		if !n.append || n.key != m.key {
 			continue
@@ -548,9 +579,9 @@ func (s *laState) intermediate(c *txnCore, mi int32, w wval, read []int64) {
 			v := read[len(read)-1]
 			c.keep("G1b", Anomaly{Key: k,
 				Explanation: fmt.Sprintf("T1 (#%d) read %s = %s, ending in %d, an intermediate state of T2 (#%d) %s, which appended %d after it in the same transaction (intermediate read)",
-					c.idx(ti), k, listText(read), v, c.idx(w.txn), s.txnText(w.txn), n.val),
+					c.idx(ti), k, listText(read), v, c.idx(w), s.txnText(w), n.val),
 				Summary: fmt.Sprintf("key %s: #%d read up to %d%s, but #%d appended %d right after it in the same txn", k,
-					c.idx(ti), v, c.clock.at(c.txns[ti].time), c.idx(w.txn), n.val)}, ti, w.txn)
+					c.idx(ti), v, c.clock.at(c.txns[ti].time), c.idx(w), n.val)}, ti, w)
 		}
 		return
 	}
@@ -592,9 +623,8 @@ func (s *laState) explain(e step, name, short func(int32) string) (why, sh, key 
 				continue
 			}
 			k := &s.keys[m.key]
-			w := s.writers[wkey{m.key, m.val}]
-			if w.pos >= 0 {
-				for i := int(w.pos) + 1; i < len(k.order); i++ {
+			if m.n >= 0 {
+				for i := int(m.n) + 1; i < len(k.order); i++ {
 					if nw := s.writerAt(m.key, i); nw >= 0 {
 						if nw == e.to {
 							return fmt.Sprintf("%s appended %d to %s and %s appended %d right after it (ww, version order of %s: %s)",
@@ -607,7 +637,7 @@ func (s *laState) explain(e step, name, short func(int32) string) (why, sh, key 
 			}
 			for mj := b.mop0; mj < b.mop1; mj++ {
 				n := s.mops[mj]
-				if n.append && n.key == m.key && s.writers[wkey{n.key, n.val}].pos < 0 {
+				if n.append && n.key == m.key && n.n < 0 {
 					return fmt.Sprintf("%s appended %d to %s, the last element any read of %s saw, and %s appended %d, which no read saw, so after it (ww)",
 							name(e.from), m.val, k.name, k.name, name(e.to), n.val),
 						fmt.Sprintf("%s appended %d to %s after %s's %d", short(e.to), n.val, k.name, short(e.from), m.val), k.name
@@ -622,7 +652,7 @@ func (s *laState) explain(e step, name, short func(int32) string) (why, sh, key 
 				continue
 			}
 			v := read[len(read)-1]
-			if w, ok := s.writers[wkey{n.key, v}]; ok && w.txn == e.from {
+			if w, ok := s.writer(n.key, v); ok && w == e.from {
 				k := s.keys[n.key].name
 				return fmt.Sprintf("%s read %s = %s, which ends with %d, appended by %s (wr)", name(e.to), k, listText(read), v, name(e.from)),
 					fmt.Sprintf("%s read %s's append of %d to %s", short(e.to), short(e.from), v, k), k
@@ -650,7 +680,7 @@ func (s *laState) explain(e step, name, short func(int32) string) (why, sh, key 
 			}
 			for mj := b.mop0; mj < b.mop1; mj++ {
 				n := s.mops[mj]
-				if n.append && n.key == m.key && s.writers[wkey{n.key, n.val}].pos < 0 {
+				if n.append && n.key == m.key && n.n < 0 {
 					return fmt.Sprintf("%s read %s = %s, without %d, which %s appended (committed, never read) (rw)", name(e.from), k.name, listText(read), n.val, name(e.to)),
 						fmt.Sprintf("%s read %s without %s's append of %d", short(e.from), k.name, short(e.to), n.val), k.name
 				}

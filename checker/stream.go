@@ -44,40 +44,78 @@ func checkStream(ctx context.Context, s Streamer, ops []history.Op) Result {
 
 // RunStream checks a history read op by op from next (which returns
 // io.EOF after the last op) with c, as RunOne does: panics and timeouts
-// become Unknown results. A Streamer takes the ops as they come; any other
-// checker gets them gathered in memory first. An error reading the history
-// is returned as such: there is no verdict on a history that could not be
-// read.
+// become Unknown results. A Streamer takes the ops as they come, while
+// the next ones are read (reading and checking use a core each); any other
+// checker gets them gathered in memory first. An error reading the
+// history is returned as such: there is no verdict on a history that could
+// not be read.
 func RunStream(ctx context.Context, c Checker, next func() (history.Op, error)) (r Result, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []history.Op, 4)
+	var readErr error
+	go func() {
+		defer close(batches)
+		const size = 1024
+		batch := make([]history.Op, 0, size)
+		for {
+			op, err := next()
+			if err != nil {
+				if err != io.EOF {
+					readErr = err
+				}
+				break
+			}
+			if batch = append(batch, op); len(batch) == size {
+				select {
+				case batches <- batch:
+				case <-ctx.Done():
+					return
+				}
+				batch = make([]history.Op, 0, size)
+			}
+		}
+		if len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	drain := func() {
+		cancel()
+		for range batches {
+		}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			drain()
+			err = fmt.Errorf("checker %s panicked on the history: %v\n%s", safeName(c), p, debug.Stack())
+		}
+	}()
 	s, streams := c.(Streamer)
 	var st Stream
 	var ops []history.Op
 	if streams {
 		st = s.Stream()
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("checker %s panicked on the history: %v\n%s", safeName(c), p, debug.Stack())
-		}
-	}()
-	for n := 0; ; n++ {
-		if n&0xffff == 0 && ctx.Err() != nil {
-			return ctxUnknown(ctx, safeName(c)), nil
-		}
-		op, err := next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return Result{}, err
-		}
+	for batch := range batches {
 		if !streams {
-			ops = append(ops, op)
+			ops = append(ops, batch...)
 			continue
 		}
-		if err := st.Add(op); err != nil {
-			return unknown(safeName(c), err), nil
+		for _, op := range batch {
+			if err := st.Add(op); err != nil {
+				drain()
+				return unknown(safeName(c), err), nil
+			}
 		}
+	}
+	if readErr != nil {
+		return Result{}, readErr
+	}
+	if ctx.Err() != nil {
+		return ctxUnknown(ctx, safeName(c)), nil
 	}
 	if !streams {
 		return RunOne(ctx, c, ops), nil

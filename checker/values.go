@@ -3,6 +3,7 @@ package checker
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/faultline/faultline/history"
@@ -60,28 +61,39 @@ func clientPairs(ops []history.Op) []history.Pair {
 // interner numbers keys or values densely, telling integers apart by
 // value and anything else by its text (keyString).
 type interner struct {
-	ids   map[any]int32
+	ints  map[int64]int32
+	strs  map[string]int32
 	names []string
 }
 
 // id returns v's number, giving it the next one the first time.
 func (in *interner) id(v any) int32 {
-	var k any
 	if i, ok := history.Int(v); ok {
-		k = i
-	} else {
-		k = keyString(v)
-	}
-	if id, ok := in.ids[k]; ok {
+		if id, ok := in.ints[i]; ok {
+			return id
+		}
+		if in.ints == nil {
+			in.ints = map[int64]int32{}
+		}
+		id := in.next(v)
+		in.ints[i] = id
 		return id
 	}
-	if in.ids == nil {
-		in.ids = map[any]int32{}
+	k := keyString(v)
+	if id, ok := in.strs[k]; ok {
+		return id
 	}
-	id := int32(len(in.names))
-	in.ids[k] = id
-	in.names = append(in.names, keyString(v))
+	if in.strs == nil {
+		in.strs = map[string]int32{}
+	}
+	id := in.next(v)
+	in.strs[k] = id
 	return id
+}
+
+func (in *interner) next(v any) int32 {
+	in.names = append(in.names, keyString(v))
+	return int32(len(in.names) - 1)
 }
 
 // cursor follows a history fed one op at a time: the position of each op
@@ -100,4 +112,14 @@ func (c *cursor) next(op history.Op) (pos int64, client bool) {
 		c.clock.timed = true
 	}
 	return pos, op.Process != history.NemesisProcess
+}
+
+// grow appends v to l, doubling l's capacity when it is full: the big
+// tables of a check grow to millions of entries, which Go's own growth
+// (by a quarter for large slices) would copy many more times.
+func grow[T any](l []T, v T) []T {
+	if len(l) == cap(l) {
+		l = slices.Grow(l, max(len(l), 64))
+	}
+	return append(l, v)
 }

@@ -37,6 +37,7 @@ type scanner struct {
 	depth int
 
 	scratch []byte            // a token that spans refills
+	stack   []any             // elements of the collections being read
 	intern  map[string]string // keywords, symbols and short strings
 	// capture, when >= 0, is where in buf the text being captured
 	// starts; text already shifted out of buf is in captured.
@@ -336,7 +337,10 @@ func (s *scanner) seq(close byte) ([]any, error) {
 		return nil, err
 	}
 	defer func() { s.depth-- }()
-	out := make([]any, 0, 4)
+	// Elements gather on a stack shared by nested collections, and are
+	// copied out once, to a list of the right size.
+	base := len(s.stack)
+	defer func() { clear(s.stack[base:]); s.stack = s.stack[:base] }()
 	for {
 		c, ok, err := s.skipSpace()
 		if err != nil {
@@ -347,13 +351,13 @@ func (s *scanner) seq(close byte) ([]any, error) {
 		}
 		if c == close {
 			s.pos++
-			return out, nil
+			return append(make([]any, 0, len(s.stack)-base), s.stack[base:]...), nil
 		}
 		v, err := s.value()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, v)
+		s.stack = append(s.stack, v)
 	}
 }
 
