@@ -24,7 +24,7 @@ func checkCmd() *cobra.Command {
 		Long:  checkHelp(),
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !asJSON {
+			if !asJSON && cfg.ProgressEvery > 0 {
 				cfg.Progress = func(line string) { fmt.Fprintln(os.Stderr, "faultline check:", line) }
 			}
 			r, err := faultline.CheckFile(cmd.Context(), args[0], cfg)
@@ -54,6 +54,7 @@ func checkCmd() *cobra.Command {
 	fs.BoolVar(&cfg.Checker.Linearizable, "linearizable", false, "set: stale elements make the history invalid (Jepsen's :linearizable?)")
 	fs.IntVar(&cfg.Checker.MaxReported, "max-reported", checker.DefaultMaxReported, "anomalies of each type shown in full (all are counted)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON (no progress lines)")
+	fs.DurationVar(&cfg.ProgressEvery, "progress", 2*time.Second, "how often to say on stderr how far a long check has got (0: never)")
 	return cmd
 }
 
