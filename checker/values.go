@@ -36,15 +36,6 @@ func showValue(v any) string {
 	return string(b)
 }
 
-// opID names a pair by a history index: the completion's, or the
-// invocation's when the op never completed.
-func opID(p history.Pair) int64 {
-	if p.Complete.Index >= 0 && !p.Open {
-		return p.Complete.Index
-	}
-	return p.Invoke.Index
-}
-
 // clientPairs returns the invoke/completion pairs of client (non-nemesis)
 // ops.
 func clientPairs(ops []history.Op) []history.Pair {

@@ -92,10 +92,10 @@ func NewDecoder(r io.Reader, f Format) *Decoder {
 			d.jsonl = br
 			d.next = d.jsonlNext(newScanner(nil, true))
 		} else {
-			d.next = formsNext(newScanner(br, true), "json")
+			d.next = formsNext(newScanner(br, true), JSON)
 		}
 	default:
-		d.next = formsNext(newScanner(r, false), "edn")
+		d.next = formsNext(newScanner(r, false), EDN)
 	}
 	return d
 }
@@ -154,7 +154,7 @@ const missingInt = -1 << 63
 
 // formsNext reads EDN or JSON ops as a stream of forms: top-level op maps,
 // or op maps inside top-level vectors.
-func formsNext(s *scanner, format string) func() (Op, error) {
+func formsNext(s *scanner, format Format) func() (Op, error) {
 	var close byte // closing byte of the vector being read, 0 outside
 	form := 0
 	return func() (Op, error) {
