@@ -85,7 +85,8 @@ func TestAvailability(t *testing.T) {
 	h.op(120, 2, history.Invoke, "read").op(125, 2, history.Fail, "read")
 	h.op(130, 3, history.Invoke, "read").op(150, 3, history.Info, "read")
 	r = NewAvailability(AvailabilityConfig{}).Check(context.Background(), h.ops)
-	if r.Valid != Invalid || r.Explanation == "" {
+	if r.Valid != Invalid || r.Explanation == "" || len(r.Anomalies) != 1 {
 		t.Fatalf("never recovered but %+v", r)
 	}
+	checkAnomaly(t, r.Anomalies[0], true)
 }

@@ -26,9 +26,10 @@ func TestStats(t *testing.T) {
 		{Index: 4, Type: history.OK, Process: -1, F: "kill"},
 	}
 	r = NewStats().Check(context.Background(), none)
-	if r.Valid != Invalid || r.Explanation == "" {
+	if r.Valid != Invalid || r.Explanation == "" || len(r.Anomalies) != 1 {
 		t.Fatalf("%+v", r)
 	}
+	checkAnomaly(t, r.Anomalies[0], false)
 	if r.Details["total"].(FCounts).Info != 1 {
 		t.Fatalf("open invoke not counted as info: %+v", r.Details)
 	}

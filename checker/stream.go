@@ -44,7 +44,8 @@ func checkStream(ctx context.Context, s Streamer, ops []history.Op) Result {
 
 // RunStream checks a history read op by op from next (which returns
 // io.EOF after the last op) with c, as RunOne does: panics and timeouts
-// become Unknown results. A Streamer takes the ops as they come, while
+// become Unknown results (panics while taking ops too). A Streamer takes
+// the ops as they come, while
 // the next ones are read (reading and checking use a core each); any other
 // checker gets them gathered in memory first. An error reading the
 // history is returned as such: there is no verdict on a history that could
@@ -90,7 +91,10 @@ func RunStream(ctx context.Context, c Checker, next func() (history.Op, error)) 
 	defer func() {
 		if p := recover(); p != nil {
 			drain()
-			err = fmt.Errorf("checker %s panicked on the history: %v\n%s", safeName(c), p, debug.Stack())
+			name := safeName(c)
+			r, err = Result{Checker: name, Valid: Unknown,
+				Explanation: fmt.Sprintf("checker %s panicked: %v", name, p),
+				Error:       fmt.Sprintf("panic: %v\n%s", p, debug.Stack())}, nil
 		}
 	}()
 	s, streams := c.(Streamer)
