@@ -146,11 +146,19 @@ type NodeConfig struct {
 	// RequestTimeout bounds how long the server works on one request
 	// before answering TIMEOUT (indeterminate).
 	RequestTimeout time.Duration
-	// MaxFrameSize is the largest accepted frame length.
+	// MaxFrameSize is the largest accepted frame length, and the largest
+	// answer sent (a larger one is replaced by TOO_LARGE).
 	MaxFrameSize int
+	// MaxConns bounds open client connections; a connection beyond it gets
+	// BUSY for its first request and is closed.
+	MaxConns int
 	// MaxInflightPerConn bounds concurrently served requests per client
-	// connection (further frames wait to be read).
+	// connection; a request beyond it gets BUSY (not applied).
 	MaxInflightPerConn int
+	// IdleTimeout closes a client connection when nothing arrives from the
+	// client, or no answer can be written to it, for this long (requests
+	// in flight are answered first). 0 disables it.
+	IdleTimeout time.Duration
 
 	// Logger receives the node's logs (raft's included, at RaftLogLevel
 	// and above). Nil means slog.Default().
@@ -178,7 +186,9 @@ func DefaultNodeConfig() NodeConfig {
 		MaxInflightProposals: 1,
 		RequestTimeout:       3 * time.Second,
 		MaxFrameSize:         DefaultMaxFrameSize,
+		MaxConns:             1024,
 		MaxInflightPerConn:   1024,
+		IdleTimeout:          2 * time.Minute,
 		RaftLogLevel:         slog.LevelWarn,
 	}
 }
@@ -245,8 +255,14 @@ func (c *NodeConfig) Validate() error {
 	if c.MaxFrameSize < 64 {
 		add("max frame size %d is too small (>= 64)", c.MaxFrameSize)
 	}
+	if c.MaxConns < 1 {
+		add("max connections %d must be >= 1", c.MaxConns)
+	}
 	if c.MaxInflightPerConn < 1 {
-		add("max in-flight per connection must be >= 1")
+		add("max in-flight requests per connection %d must be >= 1", c.MaxInflightPerConn)
+	}
+	if c.IdleTimeout != 0 && c.IdleTimeout < time.Second {
+		add("idle timeout %v must be 0 (never) or at least 1s", c.IdleTimeout)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid node config: %w", errors.Join(errs...))

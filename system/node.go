@@ -44,6 +44,7 @@ type Node struct {
 	leaseStart atomic.Int64
 
 	metrics metrics
+	connSrv *connServer
 	prop    *proposer
 	readQ   chan *readWaiter
 
@@ -125,6 +126,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		}()
 	}
 	n.prop = newProposer(n)
+	n.connSrv = newConnServer(&n.cfg, &n.metrics, n.log, n.serveFrame)
 	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.prop.run() }()
 	go func() { defer n.wg.Done(); n.runReadIndex() }()

@@ -54,7 +54,10 @@ func parseFlags(args []string, stderr io.Writer) (system.NodeConfig, slog.Level,
 	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "raft election timeout")
 	fs.DurationVar(&cfg.LeaderLeaseTimeout, "leader-lease-timeout", cfg.LeaderLeaseTimeout, "raft leader lease timeout (<= heartbeat timeout)")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "server-side bound on one request before it answers TIMEOUT")
-	fs.IntVar(&cfg.MaxFrameSize, "max-frame-size", cfg.MaxFrameSize, "largest accepted frame, bytes")
+	fs.IntVar(&cfg.MaxFrameSize, "max-frame-size", cfg.MaxFrameSize, "largest accepted request and largest answer, bytes (a larger answer is replaced by TOO_LARGE)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most open client connections; one more gets BUSY for its first request and is closed")
+	fs.IntVar(&cfg.MaxInflightPerConn, "max-inflight-per-conn", cfg.MaxInflightPerConn, "most requests served at once per client connection; one more gets BUSY (not applied)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a client connection that sends nothing (or reads no answer) for this long; 0 never")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&raftLogLevel, "raft-log-level", "warn", "least severe raft log level passed on: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {

@@ -31,6 +31,9 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"bad client addr", append(base, "--client-addr", "nope"), "--client-addr"},
 		{"positional arg", append(base, "extra"), "unexpected arguments"},
 		{"lease timeout", append(base, "--leader-lease-timeout", "2s"), "lease timeout"},
+		{"max conns", append(base, "--max-conns", "0"), "max connections"},
+		{"max in-flight", append(base, "--max-inflight-per-conn", "0"), "max in-flight"},
+		{"idle timeout", append(base, "--idle-timeout", "10ms"), "idle timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,14 +63,16 @@ func TestHelpMentionsUnsafe(t *testing.T) {
 
 func TestParsePeersDockerForm(t *testing.T) {
 	cfg, _, err := parseFlags([]string{"--id", "n2", "--peers", "n1=n1:7000,n2=n2:7000,n3=n3:7000", "--data", "/data",
-		"--client-addr", "0.0.0.0:7001", "--read-mode", "lease", "--lease-duration", "3s", "--unsafe-no-dedup"}, &bytes.Buffer{})
+		"--client-addr", "0.0.0.0:7001", "--read-mode", "lease", "--lease-duration", "3s", "--unsafe-no-dedup",
+		"--max-conns", "64", "--max-inflight-per-conn", "8", "--idle-timeout", "30s"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Peers) != 3 || cfg.Peers[1] != (system.Peer{ID: "n2", RaftAddr: "n2:7000", ClientAddr: "n2:7001"}) {
 		t.Fatalf("peers %+v", cfg.Peers)
 	}
-	if cfg.ReadMode != system.ReadLease || cfg.LeaseDuration != 3*time.Second || !cfg.UnsafeNoDedup {
+	if cfg.ReadMode != system.ReadLease || cfg.LeaseDuration != 3*time.Second || !cfg.UnsafeNoDedup ||
+		cfg.MaxConns != 64 || cfg.MaxInflightPerConn != 8 || cfg.IdleTimeout != 30*time.Second {
 		t.Fatalf("cfg %+v", cfg)
 	}
 }
