@@ -115,6 +115,18 @@ type NodeConfig struct {
 	// UnsafeNoDedup makes the FSM ignore client ids and sequence numbers
 	// (UNSAFE: retried mutations apply twice).
 	UnsafeNoDedup bool
+	// UnsafeNonatomicTxn applies a TXN's micro-ops as separate log
+	// entries, so other requests interleave (UNSAFE: breaks atomicity and
+	// isolation; see unsafe.go).
+	UnsafeNonatomicTxn bool
+	// UnsafeAckBeforeCommit makes the leader answer SET, CLEAR and APPEND
+	// as soon as they are in its own log, before a quorum has them
+	// (UNSAFE: acknowledged writes are lost when the leader is cut off).
+	UnsafeAckBeforeCommit bool
+	// UnsafeDefiniteTimeouts answers a request that timed out on the node
+	// with BUSY, which says "not applied", although its log entry may still
+	// commit (UNSAFE: failed writes take effect).
+	UnsafeDefiniteTimeouts bool
 	// EnableFaultInjection allows POST /fault/* on the admin port.
 	EnableFaultInjection bool
 
@@ -268,6 +280,26 @@ func (c *NodeConfig) Validate() error {
 		return fmt.Errorf("invalid node config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// UnsafeFlags names the planted bugs c enables (flag names without
+// --unsafe-); the unsafe read modes are reported as the read mode.
+func (c *NodeConfig) UnsafeFlags() []string {
+	out := []string{}
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{
+		{c.UnsafeNoDedup, "no-dedup"},
+		{c.UnsafeNonatomicTxn, "nonatomic-txn"},
+		{c.UnsafeAckBeforeCommit, "ack-before-commit"},
+		{c.UnsafeDefiniteTimeouts, "definite-timeouts"},
+	} {
+		if f.on {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 func (c *NodeConfig) peer(id string) (Peer, bool) {

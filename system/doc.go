@@ -45,7 +45,18 @@
 // of its term, then each read captures the commit index, confirms
 // leadership with a quorum (VerifyLeader) and waits for the index to be
 // applied. ReadLease and ReadStale are deliberately UNSAFE modes used to
-// prove the checkers can fail, as is UnsafeNoDedup.
+// prove the checkers can fail.
+//
+// # Planted bugs
+//
+// Each is off by default and on only with its --unsafe-* flag:
+// UnsafeNoDedup (retried mutations apply twice), and, in unsafe.go,
+// UnsafeNonatomicTxn (a TXN's micro-ops are separate log entries:
+// interleaving, wrong bank totals, G0/G1/G2), UnsafeAckBeforeCommit (the
+// leader acknowledges SET/CLEAR/APPEND once in its own log: writes lost
+// when it is cut off) and UnsafeDefiniteTimeouts (a timeout is answered
+// BUSY, "not applied", though the write commits: G1a). NodeStatus.Unsafe
+// lists those a node runs with.
 //
 // # Performance
 //

@@ -45,6 +45,7 @@ type Node struct {
 
 	metrics metrics
 	connSrv *connServer
+	acks    *localAckStore // only with UnsafeAckBeforeCommit
 	prop    *proposer
 	readQ   chan *readWaiter
 
@@ -96,6 +97,15 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.UnsafeNoDedup {
 		log.Warn("UNSAFE: request dedup disabled; retried mutations apply twice; for checker validation only")
+	}
+	if cfg.UnsafeNonatomicTxn {
+		log.Warn("UNSAFE: transactions are applied one micro-op per log entry, so they interleave; for checker validation only")
+	}
+	if cfg.UnsafeAckBeforeCommit {
+		log.Warn("UNSAFE: writes are acknowledged once in the leader's own log, before a quorum has them; for checker validation only")
+	}
+	if cfg.UnsafeDefiniteTimeouts {
+		log.Warn("UNSAFE: requests that time out are answered BUSY (not applied) though they may still apply; for checker validation only")
 	}
 	if err := n.startRaft(ctx); err != nil {
 		n.shutdownRaft()
@@ -196,7 +206,12 @@ func (n *Node) startRaft(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, wal, snaps, trans)
+	var store raft.LogStore = logs
+	if cfg.UnsafeAckBeforeCommit {
+		n.acks = newLocalAckStore(logs)
+		store = n.acks
+	}
+	r, err := raft.NewRaft(rc, n.fsm, store, wal, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -409,11 +424,26 @@ func (n *Node) raftErr(err error) Response {
 func (n *Node) handle(ctx context.Context, req *Request) Response {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
+	resp := n.dispatch(ctx, req)
+	if n.cfg.UnsafeDefiniteTimeouts {
+		resp = unsafeTimeoutAsBusy(resp)
+	}
+	return resp
+}
+
+// dispatch sends a request down the read path or to the proposer.
+func (n *Node) dispatch(ctx context.Context, req *Request) Response {
 	if req.ReadOnly() {
 		return n.read(ctx, req)
 	}
 	if n.raft.State() != raft.Leader {
 		return n.notLeader("not the leader")
+	}
+	switch {
+	case n.cfg.UnsafeNonatomicTxn && req.Op == OpTxn:
+		return n.unsafeTxnNonatomic(ctx, req)
+	case n.cfg.UnsafeAckBeforeCommit && blindWrite(req):
+		return n.unsafeAckBeforeCommit(ctx, req)
 	}
 	return n.prop.propose(ctx, encodeCommand(req))
 }
@@ -512,6 +542,12 @@ func (n *Node) confirmRead(batch []*readWaiter) error {
 		return raft.ErrLeadershipLost
 	}
 	idx := n.raft.CommitIndex()
+	if n.cfg.UnsafeAckBeforeCommit {
+		// Writes are acknowledged before they commit (UNSAFE): wait for
+		// everything in the leader's log, so a read after an
+		// acknowledged write observes it (once it commits).
+		idx = n.raft.LastIndex()
+	}
 	leaseStart := n.clock.Now()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return err
@@ -562,7 +598,10 @@ type NodeStatus struct {
 	ReadMode      string `json:"read_mode"`
 	ClockOffsetMS int64  `json:"clock_offset_ms"`
 	UnsafeNoDedup bool   `json:"unsafe_no_dedup"`
-	Keys          int    `json:"keys"`
+	// Unsafe lists the planted bugs enabled on this node (flag names
+	// without --unsafe-), empty when it is safe.
+	Unsafe []string `json:"unsafe"`
+	Keys   int      `json:"keys"`
 }
 
 // Status returns the node's current status.
@@ -580,6 +619,7 @@ func (n *Node) Status() NodeStatus {
 		ReadMode:      string(n.cfg.ReadMode),
 		ClockOffsetMS: n.clock.Offset().Milliseconds(),
 		UnsafeNoDedup: n.cfg.UnsafeNoDedup,
+		Unsafe:        n.cfg.UnsafeFlags(),
 		Keys:          n.fsm.Len(),
 	}
 	if n.raft.State() == raft.Leader {

@@ -47,6 +47,9 @@ func parseFlags(args []string, stderr io.Writer) (system.NodeConfig, slog.Level,
 	fs.StringVar(&readMode, "read-mode", string(system.ReadLinearizable), "read path: linearizable (safe), lease (UNSAFE: trusts wall clocks) or stale (UNSAFE: any node answers from local state)")
 	fs.DurationVar(&cfg.LeaseDuration, "lease-duration", cfg.LeaseDuration, "read lease length for --read-mode lease (UNSAFE mode)")
 	fs.BoolVar(&cfg.UnsafeNoDedup, "unsafe-no-dedup", false, "UNSAFE: ignore client ids and sequence numbers, so retried mutations apply twice")
+	fs.BoolVar(&cfg.UnsafeNonatomicTxn, "unsafe-nonatomic-txn", false, "UNSAFE: apply a transaction's micro-ops as separate log entries, so transactions interleave (bank totals break; G0/G1/G2 anomalies)")
+	fs.BoolVar(&cfg.UnsafeAckBeforeCommit, "unsafe-ack-before-commit", false, "UNSAFE: the leader acknowledges SET/CLEAR/APPEND once they are in its own log, before a quorum has them (writes lost when the leader is cut off)")
+	fs.BoolVar(&cfg.UnsafeDefiniteTimeouts, "unsafe-definite-timeouts", false, "UNSAFE: answer a request that times out with BUSY (not applied) although it may still apply (failed writes take effect; G1a); pair with a short --request-timeout")
 	fs.BoolVar(&cfg.EnableFaultInjection, "enable-fault-injection", false, "allow POST /fault/clock on the admin port")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "how often to check whether to snapshot and compact the log")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "new log entries that trigger a snapshot")
@@ -105,9 +108,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg.Logger = log
-	if cfg.ReadMode.Unsafe() || cfg.UnsafeNoDedup {
+	if unsafe := cfg.UnsafeFlags(); cfg.ReadMode.Unsafe() || len(unsafe) > 0 {
 		log.Warn("!!! UNSAFE MODE: this node deliberately violates consistency to test checkers; never use it for real data !!!",
-			"read_mode", cfg.ReadMode, "unsafe_no_dedup", cfg.UnsafeNoDedup)
+			"read_mode", cfg.ReadMode, "unsafe", unsafe)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
