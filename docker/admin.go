@@ -181,32 +181,6 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 	}
 }
 
-// WaitNode waits, bounded by ctx, until the node answers /healthz and
-// knows a leader (e.g. after Start of a killed node).
-func (c *Cluster) WaitNode(ctx context.Context, id string) error {
-	if _, err := c.node(id); err != nil {
-		return err
-	}
-	var last error
-	for {
-		last = c.healthy(ctx, id)
-		if last == nil {
-			var st NodeStatus
-			if st, last = c.Status(ctx, id); last == nil && st.LeaderID == "" {
-				last = fmt.Errorf("node %s knows no leader yet (%s, term %d)", id, st.State, st.Term)
-			}
-		}
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("docker: node %s not healthy: %w (last: %v)", id, ctx.Err(), last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // checkHealthy is one round of WaitHealthy's condition.
 func (c *Cluster) checkHealthy(ctx context.Context) error {
 	var errs []error

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +27,8 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/faultline/faultline/internal/syncbuf"
 )
 
 // Cluster is a running kvnode cluster: one container per node on a private
@@ -354,13 +355,6 @@ func (c *Cluster) RunID() string { return c.runID }
 // Image is the node image tag the cluster runs.
 func (c *Cluster) Image() string { return c.image }
 
-// Network is the name of the cluster's private network.
-func (c *Cluster) Network() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.netName
-}
-
 // ContainerID returns the node's Docker container id ("" once removed or
 // for an unknown node), for debugging with the docker CLI.
 func (c *Cluster) ContainerID(id string) string {
@@ -524,7 +518,7 @@ func (c *Cluster) waitStopped(ctx context.Context, cid string) error {
 
 // Start restarts a killed node (same container: its data survives, same
 // host ports) and re-reads its IP. It does not wait for the node to be
-// healthy: use WaitHealthy or WaitNode.
+// healthy: use WaitHealthy.
 func (c *Cluster) Start(ctx context.Context, id string) error {
 	return c.transition(ctx, id, "start", func(ctx context.Context, n *node, cid string) (nodeState, error) {
 		if _, err := c.cli.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
@@ -591,7 +585,7 @@ func (c *Cluster) Exec(ctx context.Context, id string, cmd []string) (exitCode i
 		return -1, "", fmt.Errorf("docker: exec %q on node %s: attach: %w", cmd, id, err)
 	}
 	defer att.Close()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		_, err := stdcopy.StdCopy(&out, &out, att.Reader)
@@ -622,24 +616,6 @@ func (c *Cluster) Exec(ctx context.Context, id string, cmd []string) (exitCode i
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the exec copier and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Logs returns the node's container output so far (stdout and stderr
 // interleaved), including earlier incarnations before a kill.
 func (c *Cluster) Logs(ctx context.Context, id string) (string, error) {
@@ -664,7 +640,7 @@ func (c *Cluster) containerLogs(ctx context.Context, cid string) (string, error)
 		return "", err
 	}
 	defer rc.Close()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	_, err = stdcopy.StdCopy(&out, &out, rc)
 	return out.String(), err
 }

@@ -22,13 +22,13 @@ var envDefaults = [][2]string{
 	{"TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1"},
 }
 
-func init() { setEnvDefaults() }
-
 var tcLoggerOnce sync.Once
 
-// setEnvDefaults applies envDefaults and routes testcontainers-go's own
-// log lines to slog at debug level.
-func setEnvDefaults() {
+// SetEnvDefaults applies envDefaults and routes testcontainers-go's own log
+// lines to slog at debug level. Programs call it where they start (main);
+// the functions of this package that reach the engine call it too, so a
+// library user who forgets still never contacts a guessed gateway.
+func SetEnvDefaults() {
 	for _, kv := range envDefaults {
 		if _, ok := os.LookupEnv(kv[0]); !ok {
 			os.Setenv(kv[0], kv[1])
@@ -47,7 +47,7 @@ func (slogPrintf) Printf(format string, v ...any) {
 // newClient returns a Docker engine client configured like testcontainers-go
 // (DOCKER_HOST, docker context, ~/.testcontainers.properties).
 func newClient(ctx context.Context) (*testcontainers.DockerClient, error) {
-	setEnvDefaults()
+	SetEnvDefaults()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the Docker engine: %w (is the daemon running? check DOCKER_HOST)", err)

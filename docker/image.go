@@ -86,7 +86,7 @@ var (
 // and binaries>. When that tag already exists the docker build is skipped.
 // It returns the tag.
 func BuildImage(ctx context.Context, cfg BuildConfig) (string, error) {
-	setEnvDefaults()
+	SetEnvDefaults()
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if len(cfg.Packages) == 0 {
