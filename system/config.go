@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -282,21 +283,41 @@ func (c *NodeConfig) Validate() error {
 	return nil
 }
 
-// UnsafeFlags names the planted bugs c enables (flag names without
-// --unsafe-); the unsafe read modes are reported as the read mode.
+// PlantedBug is one of the store's deliberate bugs, there to prove the
+// checkers can fail: kvnode --unsafe-NAME turns it on. Never on by
+// default.
+type PlantedBug struct {
+	// Name is the flag name without --unsafe- (e.g. "no-dedup").
+	Name string
+	// Help says what breaks, starting with UNSAFE.
+	Help string
+	on   func(*NodeConfig) *bool
+}
+
+// Switch returns the field of c that turns the bug on.
+func (b PlantedBug) Switch(c *NodeConfig) *bool { return b.on(c) }
+
+var plantedBugs = []PlantedBug{
+	{"no-dedup", "UNSAFE: ignore client ids and sequence numbers, so retried mutations apply twice",
+		func(c *NodeConfig) *bool { return &c.UnsafeNoDedup }},
+	{"nonatomic-txn", "UNSAFE: apply a transaction's micro-ops as separate log entries, so transactions interleave (bank totals break; G0/G1/G2 anomalies)",
+		func(c *NodeConfig) *bool { return &c.UnsafeNonatomicTxn }},
+	{"ack-before-commit", "UNSAFE: the leader acknowledges SET/CLEAR/APPEND once they are in its own log, before a quorum has them (writes lost when the leader is cut off)",
+		func(c *NodeConfig) *bool { return &c.UnsafeAckBeforeCommit }},
+	{"definite-timeouts", "UNSAFE: answer a request that times out with BUSY (not applied) although it may still apply (failed writes take effect; G1a); pair with a --request-timeout shorter than the client's",
+		func(c *NodeConfig) *bool { return &c.UnsafeDefiniteTimeouts }},
+}
+
+// PlantedBugs lists the store's planted bugs; the unsafe read modes are
+// separate (ReadMode).
+func PlantedBugs() []PlantedBug { return slices.Clone(plantedBugs) }
+
+// UnsafeFlags names the planted bugs c turns on.
 func (c *NodeConfig) UnsafeFlags() []string {
 	out := []string{}
-	for _, f := range []struct {
-		on   bool
-		name string
-	}{
-		{c.UnsafeNoDedup, "no-dedup"},
-		{c.UnsafeNonatomicTxn, "nonatomic-txn"},
-		{c.UnsafeAckBeforeCommit, "ack-before-commit"},
-		{c.UnsafeDefiniteTimeouts, "definite-timeouts"},
-	} {
-		if f.on {
-			out = append(out, f.name)
+	for _, b := range plantedBugs {
+		if *b.on(c) {
+			out = append(out, b.Name)
 		}
 	}
 	return out

@@ -423,3 +423,18 @@ func TestUnsafeDefiniteTimeouts(t *testing.T) {
 		}
 	})
 }
+
+// Every planted bug is off by default, and each switch turns on exactly
+// its own bug.
+func TestPlantedBugsOffByDefault(t *testing.T) {
+	if u := DefaultNodeConfig(); len(u.UnsafeFlags()) != 0 || u.ReadMode.Unsafe() {
+		t.Fatalf("the default config runs UNSAFE: %v, read mode %s", u.UnsafeFlags(), u.ReadMode)
+	}
+	for _, b := range PlantedBugs() {
+		cfg := DefaultNodeConfig()
+		*b.Switch(&cfg) = true
+		if got := cfg.UnsafeFlags(); len(got) != 1 || got[0] != b.Name || !strings.HasPrefix(b.Help, "UNSAFE") {
+			t.Fatalf("%s: switch turns on %v; help %q", b.Name, got, b.Help)
+		}
+	}
+}

@@ -46,10 +46,9 @@ func parseFlags(args []string, stderr io.Writer) (system.NodeConfig, slog.Level,
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "0.0.0.0:7002", "admin HTTP listen address (empty disables)")
 	fs.StringVar(&readMode, "read-mode", string(system.ReadLinearizable), "read path: linearizable (safe), lease (UNSAFE: trusts wall clocks) or stale (UNSAFE: any node answers from local state)")
 	fs.DurationVar(&cfg.LeaseDuration, "lease-duration", cfg.LeaseDuration, "read lease length for --read-mode lease (UNSAFE mode)")
-	fs.BoolVar(&cfg.UnsafeNoDedup, "unsafe-no-dedup", false, "UNSAFE: ignore client ids and sequence numbers, so retried mutations apply twice")
-	fs.BoolVar(&cfg.UnsafeNonatomicTxn, "unsafe-nonatomic-txn", false, "UNSAFE: apply a transaction's micro-ops as separate log entries, so transactions interleave (bank totals break; G0/G1/G2 anomalies)")
-	fs.BoolVar(&cfg.UnsafeAckBeforeCommit, "unsafe-ack-before-commit", false, "UNSAFE: the leader acknowledges SET/CLEAR/APPEND once they are in its own log, before a quorum has them (writes lost when the leader is cut off)")
-	fs.BoolVar(&cfg.UnsafeDefiniteTimeouts, "unsafe-definite-timeouts", false, "UNSAFE: answer a request that times out with BUSY (not applied) although it may still apply (failed writes take effect; G1a); pair with a short --request-timeout")
+	for _, b := range system.PlantedBugs() {
+		fs.BoolVar(b.Switch(&cfg), "unsafe-"+b.Name, false, b.Help)
+	}
 	fs.BoolVar(&cfg.EnableFaultInjection, "enable-fault-injection", false, "allow POST /fault/clock on the admin port")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "how often to check whether to snapshot and compact the log")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "new log entries that trigger a snapshot")
