@@ -95,17 +95,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.ReadMode.Unsafe() {
 		log.Warn("UNSAFE read mode: reads may be stale; for checker validation only", "read_mode", cfg.ReadMode)
 	}
-	if cfg.UnsafeNoDedup {
-		log.Warn("UNSAFE: request dedup disabled; retried mutations apply twice; for checker validation only")
-	}
-	if cfg.UnsafeNonatomicTxn {
-		log.Warn("UNSAFE: transactions are applied one micro-op per log entry, so they interleave; for checker validation only")
-	}
-	if cfg.UnsafeAckBeforeCommit {
-		log.Warn("UNSAFE: writes are acknowledged once in the leader's own log, before a quorum has them; for checker validation only")
-	}
-	if cfg.UnsafeDefiniteTimeouts {
-		log.Warn("UNSAFE: requests that time out are answered BUSY (not applied) though they may still apply; for checker validation only")
+	if u := cfg.UnsafeFlags(); len(u) > 0 {
+		log.Warn("UNSAFE: planted bugs on (see kvnode --help); for checker validation only", "unsafe", u)
 	}
 	if err := n.startRaft(ctx); err != nil {
 		n.shutdownRaft()
