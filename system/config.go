@@ -124,9 +124,9 @@ type NodeConfig struct {
 	// as soon as they are in its own log, before a quorum has them
 	// (UNSAFE: acknowledged writes are lost when the leader is cut off).
 	UnsafeAckBeforeCommit bool
-	// UnsafeDefiniteTimeouts answers a request that timed out on the node
-	// with BUSY, which says "not applied", although its log entry may still
-	// commit (UNSAFE: failed writes take effect).
+	// UnsafeDefiniteTimeouts gives up on a request after 100 ms and
+	// answers BUSY, which says "not applied", although its log entry may
+	// still commit (UNSAFE: failed writes take effect).
 	UnsafeDefiniteTimeouts bool
 	// EnableFaultInjection allows POST /fault/* on the admin port.
 	EnableFaultInjection bool
@@ -304,7 +304,7 @@ var plantedBugs = []PlantedBug{
 		func(c *NodeConfig) *bool { return &c.UnsafeNonatomicTxn }},
 	{"ack-before-commit", "UNSAFE: the leader acknowledges SET/CLEAR/APPEND once they are in its own log, before a quorum has them (writes lost when the leader is cut off)",
 		func(c *NodeConfig) *bool { return &c.UnsafeAckBeforeCommit }},
-	{"definite-timeouts", "UNSAFE: answer a request that times out with BUSY (not applied) although it may still apply (failed writes take effect; G1a); pair with a --request-timeout shorter than the client's",
+	{"definite-timeouts", "UNSAFE: give up on a request after 100ms and answer BUSY (not applied) although it may still apply (failed writes take effect; G1a)",
 		func(c *NodeConfig) *bool { return &c.UnsafeDefiniteTimeouts }},
 }
 

@@ -413,7 +413,11 @@ func (n *Node) raftErr(err error) Response {
 
 // handle serves one decoded request.
 func (n *Node) handle(ctx context.Context, req *Request) Response {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	timeout := n.cfg.RequestTimeout
+	if n.cfg.UnsafeDefiniteTimeouts {
+		timeout = min(timeout, unsafeDefiniteTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp := n.dispatch(ctx, req)
 	if n.cfg.UnsafeDefiniteTimeouts {

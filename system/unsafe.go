@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -180,6 +181,10 @@ func (s *localAckStore) StoreLogs(logs []*raft.Log) error {
 
 // ---- --unsafe-definite-timeouts ---------------------------------------
 
+// unsafeDefiniteTimeout is how long a node with UnsafeDefiniteTimeouts
+// works on a request before it answers it "not applied".
+const unsafeDefiniteTimeout = 100 * time.Millisecond
+
 // unsafeTimeoutAsBusy (UNSAFE) turns a TIMEOUT, which rightly says "may
 // or may not apply", into BUSY, which says "not applied", although the
 // request's log entry is already on its way and usually commits. The
@@ -187,6 +192,10 @@ func (s *localAckStore) StoreLogs(logs []*raft.Log) error {
 // list-append read observes a failed transaction's append (G1a, aborted
 // read), a register read returns a value whose write failed. It is the
 // classic misclassified timeout.
+//
+// The bug also gives up early, after unsafeDefiniteTimeout, so that it
+// shows whenever a commit is slow (a paused follower, lost packets), not
+// only past the client's own attempt timeout.
 func unsafeTimeoutAsBusy(r Response) Response {
 	if r.Status != StatusTimeout {
 		return r
