@@ -18,15 +18,18 @@ type goldenFault struct {
 	value any
 }
 
-// goldenFaults: a partition, two kills (n1 then n2+n3, restarted
-// separately), a failed kill that must be ignored, and a pause never
-// resumed (active until the end of the history).
+// goldenFaults: a partition, a clock bump overlapping it and a kill, two
+// kills (n1 then n2+n3, restarted separately), a failed kill that must be
+// ignored, and a pause never resumed (active until the end of the
+// history).
 var goldenFaults = []goldenFault{
 	{2000, "start-partition", history.OK, map[string]any{"grudge": map[string]any{"n1": []any{"n2", "n3"}}}},
+	{3000, "bump-clock", history.OK, map[string]any{"target": "one", "deltas_ms": map[string]any{"n2": 200}}}, // overlaps the partition and a kill
 	{4000, "stop-partition", history.OK, map[string]any{"healed": []any{"n1", "n2", "n3"}}},
 	{5000, "kill", history.OK, map[string]any{"target": "one", "nodes": []any{"n1"}}},
 	{5500, "kill", history.Fail, map[string]any{"target": "one", "nodes": []any{"n2"}}},
 	{6000, "kill", history.Info, map[string]any{"target": "minority", "nodes": []any{}}}, // nothing killed
+	{5700, "reset-clock", history.OK, map[string]any{"offsets_ms": map[string]any{"n2": 0}}},
 	{7000, "start", history.OK, map[string]any{"nodes": []any{"n1"}}},
 	{8000, "kill", history.OK, []any{"n2", "n3"}},
 	{8600, "start", history.OK, "n2"},
@@ -43,6 +46,7 @@ var goldenIntervals = []struct {
 	start, end int64
 }{
 	{"partition", "", 2020, 4020},
+	{"clock", "n2", 3020, 5720},
 	{"kill", "n1", 5020, 7020},
 	{"kill", "n2", 8020, 8620},
 	{"kill", "n3", 8020, 9020},

@@ -85,8 +85,8 @@ func makeHeadline(r checker.Result, anchor func(int) string) headline {
 		if i := tellingAnomaly(r.Anomalies); i >= 0 {
 			a := r.Anomalies[i]
 			h.Text = anomalySummary(a)
-			if a.HasTime {
-				h.At = fmtAt(a.Time)
+			if a.HasTime && !strings.Contains(h.Text, fmtAt(a.Time)) {
+				h.At = fmtAt(a.Time) // unless the words say it already
 			}
 			h.Anchor = anchor(i)
 			h.More = len(r.Anomalies) - 1

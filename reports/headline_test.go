@@ -23,7 +23,7 @@ func TestHeadline(t *testing.T) {
 					{Type: "nonlinearizable", Key: "10", Summary: "key 10: read 214 at 10.4 s after write 220 completed at 10.2 s", Time: 10*sec + 4e8, HasTime: true},
 					{Type: "nonlinearizable", Key: "11", Summary: "key 11: no time"},
 				}},
-			"linearizable INVALID: nonlinearizable: key 10: read 214 at 10.4 s after write 220 completed at 10.2 s (at 10.4 s) +2 more"},
+			"linearizable INVALID: nonlinearizable: key 10: read 214 at 10.4 s after write 220 completed at 10.2 s +2 more"}, // the summary says the time: not repeated
 		{"a summary naming its type is not prefixed",
 			checker.Result{Checker: "list-append", Valid: checker.Invalid,
 				Anomalies: []checker.Anomaly{{Type: "G-single", Summary: "G-single: T1 -ww-> T2 -rw-> T1 on key 5", Time: 2 * sec, HasTime: true}}},
