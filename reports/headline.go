@@ -29,9 +29,10 @@ type headline struct {
 	More int
 }
 
-// Line returns the headline as plain text, as it reads on the page.
+// Line returns the headline as plain text, as it reads on the page but for
+// the verdict's badge: "linearizable: key 10: read 214 ... (at 10.4 s)".
 func (h headline) Line() string {
-	s := h.Checker + " " + verdictText(h.Valid) + ": " + h.Text
+	s := h.Checker + ": " + h.Text
 	if h.At != "" {
 		s += " (at " + h.At + ")"
 	}
@@ -113,8 +114,9 @@ func makeHeadline(r checker.Result, anchor func(int) string) headline {
 			h.Text = "no anomalies"
 		}
 	}
-	// Fit the whole line into MaxHeadline: what is not the text is fixed.
-	rest := utf8.RuneCountInString(h.Line()) - utf8.RuneCountInString(h.Text)
+	// Fit the whole line, the verdict's badge included, into MaxHeadline:
+	// what is not the text is fixed.
+	rest := utf8.RuneCountInString(verdictText(h.Valid)+" "+h.Line()) - utf8.RuneCountInString(h.Text)
 	h.Text = shorten(h.Text, max(MaxHeadline-rest, 20))
 	return h
 }

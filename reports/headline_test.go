@@ -23,27 +23,27 @@ func TestHeadline(t *testing.T) {
 					{Type: "nonlinearizable", Key: "10", Summary: "key 10: read 214 at 10.4 s after write 220 completed at 10.2 s", Time: 10*sec + 4e8, HasTime: true},
 					{Type: "nonlinearizable", Key: "11", Summary: "key 11: no time"},
 				}},
-			"linearizable INVALID: nonlinearizable: key 10: read 214 at 10.4 s after write 220 completed at 10.2 s +2 more"}, // the summary says the time: not repeated
+			"linearizable: nonlinearizable: key 10: read 214 at 10.4 s after write 220 completed at 10.2 s +2 more"}, // the summary says the time: not repeated
 		{"a summary naming its type is not prefixed",
 			checker.Result{Checker: "list-append", Valid: checker.Invalid,
 				Anomalies: []checker.Anomaly{{Type: "G-single", Summary: "G-single: T1 -ww-> T2 -rw-> T1 on key 5", Time: 2 * sec, HasTime: true}}},
-			"list-append INVALID: G-single: T1 -ww-> T2 -rw-> T1 on key 5 (at 2.00 s)"},
+			"list-append: G-single: T1 -ww-> T2 -rw-> T1 on key 5 (at 2.00 s)"},
 		{"no summary: the first line of the explanation",
 			checker.Result{Checker: "set", Valid: checker.Invalid,
 				Anomalies: []checker.Anomaly{{Type: "lost", Explanation: "3 elements acknowledged\n  but never read: 4, 7, 9"}}},
-			"set INVALID: lost: 3 elements acknowledged"},
+			"set: lost: 3 elements acknowledged"},
 		{"no anomalies: the result's explanation",
 			checker.Result{Checker: "bank", Valid: checker.Invalid, Explanation: "total 90 != 100\nmore"},
-			"bank INVALID: total 90 != 100"},
+			"bank: total 90 != 100"},
 		{"unknown: the reason and the error",
 			checker.Result{Checker: "linearizable", Valid: checker.Unknown, Explanation: "3 of 9 keys undecided", Error: "time limit reached"},
-			"linearizable UNKNOWN: 3 of 9 keys undecided; error: time limit reached"},
+			"linearizable: 3 of 9 keys undecided; error: time limit reached"},
 		{"valid",
 			checker.Result{Checker: "stats", Valid: checker.Valid},
-			"stats VALID: no anomalies"},
+			"stats: no anomalies"},
 		{"invalid without words",
 			checker.Result{Checker: "x", Valid: checker.Invalid},
-			"x INVALID: invalid (the checker gave no explanation)"},
+			"x: invalid (the checker gave no explanation)"},
 	}
 	for _, c := range cases {
 		h := makeHeadline(c.r, func(i int) string { return anomalyID(0, i) })
@@ -53,11 +53,11 @@ func TestHeadline(t *testing.T) {
 	}
 	h := makeHeadline(checker.Result{Checker: "list-append", Valid: checker.Invalid,
 		Anomalies: []checker.Anomaly{{Type: "G2", Summary: long, Time: 3 * sec, HasTime: true}, {Type: "G0"}}}, func(int) string { return "a" })
-	line := h.Line()
+	line := "INVALID " + h.Line() // as it reads, with the badge
 	if n := utf8.RuneCountInString(line); n > MaxHeadline || n < MaxHeadline-20 {
 		t.Errorf("long headline: %d characters, want at most %d (and not much less): %q", n, MaxHeadline, line)
 	}
-	if !strings.Contains(h.Text, "…") || !strings.HasSuffix(line, "(at 3.00 s) +1 more") || !strings.HasPrefix(line, "list-append INVALID: G2: T1 appended") {
+	if !strings.Contains(h.Text, "…") || !strings.HasSuffix(line, "(at 3.00 s) +1 more") || !strings.HasPrefix(line, "INVALID list-append: G2: T1 appended") {
 		t.Errorf("long headline cut wrongly: %q", line)
 	}
 }

@@ -339,7 +339,7 @@ var indexTmpl = template.Must(template.New("index").Funcs(funcs).Parse(indexHTML
 const indexHTML = htmlHead + `<title>faultline runs</title>
 </head>
 <body>
-<main>
+<main class="wide">
 <h1>faultline runs</h1>
 <p class="note">{{len .Runs}} runs. Generated {{.Generated}}. Suite runs show their outcome against the scenario's expectation: <span class="outcome good">caught</span> a planted bug found, <span class="outcome bad">missed</span> a planted bug not found, <span class="outcome good">valid</span> a safe configuration found valid, <span class="outcome bad">false alarm</span> a safe configuration found invalid, <span class="outcome unknown">unknown</span> no verdict.</p>
 <p class="filter"><label>Filter by test name: <input type="search" id="filter" list="tests" placeholder="e.g. bug-stale-read" autocomplete="off"></label> <span id="shown" class="note"></span></p>

@@ -148,7 +148,7 @@ func TestWriteIndex(t *testing.T) {
 		`<span class="badge invalid">INVALID</span>`:                                                    2, // register's run and its trend's latest: no expectation
 		`<td class="rate">caught 2 of 3 (67%)</td>`:                                                     2,
 		`<td class="rate">1 false alarm in 2</td>`:                                                      1,
-		`<td class="why" title="linearizable INVALID: nonlinearizable: ` + goldenSummary:                4,
+		`<td class="why" title="linearizable: nonlinearizable: ` + goldenSummary:                4,
 		`<a href="bug-stale-read/20261120T040000Z/report.html">2026-11-20 04:00:00</a> (missed)`:        1,
 		`<option value="bug-stale-read">`:                                                               1,
 		`<input type="search" id="filter"`:                                                              1,

@@ -232,7 +232,7 @@ func TestWriteRunInvalid(t *testing.T) {
 	if s.Info.Seed != 42 || s.Info.Rerun == "" {
 		t.Errorf("summary info = %+v", s.Info)
 	}
-	if !strings.HasPrefix(s.Headline, "linearizable INVALID: nonlinearizable: "+goldenSummary) {
+	if !strings.HasPrefix(s.Headline, "linearizable: nonlinearizable: "+goldenSummary) {
 		t.Errorf("summary headline = %q", s.Headline)
 	}
 }

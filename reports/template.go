@@ -4,6 +4,7 @@ package reports
 const css = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
 main{max-width:1200px;margin:0 auto;padding:16px 24px}
+main.wide{max-width:1500px}
 h1{font-size:22px;margin:8px 0}
 h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 h3{font-size:15px;margin:16px 0 6px}
