@@ -248,7 +248,7 @@ func TestBrowserReportAndIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Valid.String() != "false" || s.Info.Expect != ExpectInvalid {
+	if s.Valid.String() != "false" || s.Info.Expect != expectInvalid {
 		t.Fatalf("expected the golden caught run, got %v expecting %q", s.Valid, s.Info.Expect)
 	}
 	openPage(t, ctx, filepath.Join(dir, "report.html"))

@@ -14,10 +14,10 @@ import (
 	"github.com/faultline/faultline/runstore"
 )
 
-// Expectations of suite runs (RunInfo.Expect).
+// Expectations of suite runs (RunInfo.Expect), as the suite writes them.
 const (
-	ExpectValid   = "valid"   // a safe configuration: must come back valid
-	ExpectInvalid = "invalid" // a planted bug: must be caught
+	expectValid   = "valid"   // a safe configuration: must come back valid
+	expectInvalid = "invalid" // a planted bug: must be caught
 )
 
 // outcome compares a suite run's verdict with what its scenario expects.
@@ -44,13 +44,13 @@ func outcomeOf(expect string, v checker.Verdict) outcome {
 	case v == checker.Unknown:
 		o.Name, o.Class = "unknown", "unknown"
 		o.Says = "expected " + expect + ", the checkers could not decide"
-	case expect == ExpectInvalid && v == checker.Invalid:
+	case expect == expectInvalid && v == checker.Invalid:
 		o.Name, o.Class = "caught", "good"
-	case expect == ExpectInvalid:
+	case expect == expectInvalid:
 		o.Name, o.Class = "missed", "bad"
-	case expect == ExpectValid && v == checker.Valid:
+	case expect == expectValid && v == checker.Valid:
 		o.Name, o.Class = "valid", "good"
-	case expect == ExpectValid:
+	case expect == expectValid:
 		o.Name, o.Class = "false alarm", "bad"
 	default:
 		o.Name, o.Class = "unknown", "unknown"
@@ -102,7 +102,7 @@ func (d detectionRate) Text() string {
 		return ""
 	}
 	var s string
-	if d.Expect == ExpectInvalid {
+	if d.Expect == expectInvalid {
 		s = fmt.Sprintf("caught %d of %d (%.0f%%)", d.Hits, d.Total, 100*float64(d.Hits)/float64(d.Total))
 	} else {
 		n := d.Total - d.Hits - d.Unknown
@@ -182,7 +182,7 @@ func WriteIndex(storeDir string) error {
 	pg.Trends = trends(pg.Runs)
 	for _, t := range pg.Trends {
 		pg.Tests = append(pg.Tests, t.Test)
-		if t.Rate.Expect == ExpectInvalid {
+		if t.Rate.Expect == expectInvalid {
 			pg.Bugs = append(pg.Bugs, t)
 		}
 	}

@@ -34,12 +34,12 @@ var goldenBase = time.Date(2026, 11, 20, 1, 0, 0, 0, time.UTC)
 var goldenRuns = []goldenRun{
 	{"register", 0, true, "", ""},
 	{"register", 24, false, "", ""},
-	{"bank", 2, true, ExpectValid, ""},
+	{"bank", 2, true, expectValid, ""},
 	{"register", 12, true, "", ""},
-	{"bug-stale-read", 3, true, ExpectInvalid, "stale reads: any node answers reads from local state"},
-	{"bug-stale-read", 5, false, ExpectInvalid, "stale reads: any node answers reads from local state"},
-	{"bug-stale-read", 7, false, ExpectInvalid, "stale reads: any node answers reads from local state"},
-	{"bank", 8, false, ExpectValid, ""},
+	{"bug-stale-read", 3, true, expectInvalid, "stale reads: any node answers reads from local state"},
+	{"bug-stale-read", 5, false, expectInvalid, "stale reads: any node answers reads from local state"},
+	{"bug-stale-read", 7, false, expectInvalid, "stale reads: any node answers reads from local state"},
+	{"bank", 8, false, expectValid, ""},
 }
 
 // goldenRunDir is the directory goldenStore writes run i to.
@@ -148,7 +148,7 @@ func TestWriteIndex(t *testing.T) {
 		`<span class="badge invalid">INVALID</span>`:                                                    2, // register's run and its trend's latest: no expectation
 		`<td class="rate">caught 2 of 3 (67%)</td>`:                                                     2,
 		`<td class="rate">1 false alarm in 2</td>`:                                                      1,
-		`<td class="why" title="linearizable: nonlinearizable: ` + goldenSummary:                4,
+		`<td class="why" title="linearizable: nonlinearizable: ` + goldenSummary:                        4,
 		`<a href="bug-stale-read/20261120T040000Z/report.html">2026-11-20 04:00:00</a> (missed)`:        1,
 		`<option value="bug-stale-read">`:                                                               1,
 		`<input type="search" id="filter"`:                                                              1,
@@ -176,12 +176,12 @@ func TestOutcome(t *testing.T) {
 		v           checker.Verdict
 		name, class string
 	}{
-		{ExpectInvalid, checker.Invalid, "caught", "good"},
-		{ExpectInvalid, checker.Valid, "missed", "bad"},
-		{ExpectValid, checker.Valid, "valid", "good"},
-		{ExpectValid, checker.Invalid, "false alarm", "bad"},
-		{ExpectInvalid, checker.Unknown, "unknown", "unknown"},
-		{ExpectValid, checker.Unknown, "unknown", "unknown"},
+		{expectInvalid, checker.Invalid, "caught", "good"},
+		{expectInvalid, checker.Valid, "missed", "bad"},
+		{expectValid, checker.Valid, "valid", "good"},
+		{expectValid, checker.Invalid, "false alarm", "bad"},
+		{expectInvalid, checker.Unknown, "unknown", "unknown"},
+		{expectValid, checker.Unknown, "unknown", "unknown"},
 		{"linearizable", checker.Valid, "unknown", "unknown"},
 		{"", checker.Invalid, "", ""},
 	} {
@@ -207,11 +207,11 @@ func TestDetectionRate(t *testing.T) {
 		if i == 5 {
 			v = checker.Unknown
 		}
-		r := run(ExpectInvalid, v)
+		r := run(expectInvalid, v)
 		r.Time = fmt.Sprint(i)
 		runs = append(runs, r)
 	}
-	runs = append(runs, run(ExpectValid, checker.Valid)) // an older configuration: not counted
+	runs = append(runs, run(expectValid, checker.Valid)) // an older configuration: not counted
 	d := rate(runs)
 	if d.Total != 12 || d.Hits != 9 || d.Unknown != 1 || d.Last10Total != 10 || d.Last10Hits != 8 || d.LastMiss == nil || d.LastMiss.Time != "3" {
 		t.Errorf("rate = %+v", d)
@@ -219,7 +219,7 @@ func TestDetectionRate(t *testing.T) {
 	if got, want := d.Text(), "caught 9 of 12 (75%), 1 undecided"; got != want {
 		t.Errorf("Text() = %q, want %q", got, want)
 	}
-	safe := rate([]indexRun{run(ExpectValid, checker.Valid), run(ExpectValid, checker.Invalid), run(ExpectValid, checker.Invalid)})
+	safe := rate([]indexRun{run(expectValid, checker.Valid), run(expectValid, checker.Invalid), run(expectValid, checker.Invalid)})
 	if got, want := safe.Text(), "2 false alarms in 3"; got != want {
 		t.Errorf("Text() = %q, want %q", got, want)
 	}
