@@ -180,7 +180,7 @@ func newPlot(a *analysis, out *plotSVG, ylabel string) *plot.Plot {
 	p := plot.New()
 	p.X.Label.Text = "time since start (s)"
 	p.Y.Label.Text = ylabel
-	p.X.Min, p.X.Max = 0, math.Max(seconds(a.End), 0.001)
+	p.X.Min, p.X.Max = seconds(a.Origin), math.Max(seconds(a.End), seconds(a.Origin)+0.001)
 	sans(&p.X.Label.TextStyle.Font)
 	sans(&p.Y.Label.TextStyle.Font)
 	sans(&p.X.Tick.Label.Font)

@@ -395,3 +395,27 @@ func TestDownsampleKeepsRareFailures(t *testing.T) {
 		t.Errorf("note %q", note)
 	}
 }
+
+// TestLateStart: a history whose first op comes long after its clock
+// started (the cluster was starting) is plotted from its first second.
+func TestLateStart(t *testing.T) {
+	h := goldenHistory(500, 1)
+	late := int64(20 * time.Second)
+	for i := range h {
+		h[i].Time += late
+	}
+	a := analyze(h)
+	if a.Origin != late || a.Windows[0].Start != late || a.Window != windowWidth(a.End-late) {
+		t.Errorf("origin %d, first window %d, width %d; want the plots to start at %d", a.Origin, a.Windows[0].Start, a.Window, late)
+	}
+	n := 0
+	for _, w := range a.Windows {
+		n += w.N
+	}
+	if n != len(a.Points) {
+		t.Errorf("windows hold %d ops, want %d", n, len(a.Points))
+	}
+	if b := analyze(goldenHistory(500, 1)); b.Origin != 0 {
+		t.Errorf("a history starting at once has origin %d", b.Origin)
+	}
+}
