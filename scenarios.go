@@ -23,7 +23,12 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 		x.OpTimeout = time.Second
 		x.Expect = expect
 		x.Quiet = true
-		return x
+		if len(x.Nemesis.Kinds()) > 1 {
+			// Each kind on its own staggered cycle: every named fault
+			// happens within a short main phase, and faults overlap.
+			x.NemesisConcurrent = true
+		}
+		return fitTimeLimit(x)
 	}
 	safe := func(w, spec string) Test { return t(w, spec, ExpectValid) }
 	stale := t("register", "partition", ExpectInvalid)
@@ -36,6 +41,7 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	lease.NemesisConcurrent = true
 	lease.NemesisInterval = 2 * time.Second
 	lease.LeaseDuration = 5 * time.Second // ten election timeouts
+	lease = fitTimeLimit(lease)
 	// Duplicates need a request that took effect but was retried: slow
 	// replication (packet loss) past the client's attempt timeout, or a
 	// leader that dies or freezes before answering; faults overlap, and
@@ -47,6 +53,7 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	nodedup.NemesisInterval = 1500 * time.Millisecond
 	nodedup.TimeLimit = max(timeLimit, 30*time.Second) // many leader faults per run
 	nodedup.NemesisConcurrent = true
+	nodedup = fitTimeLimit(nodedup)
 	return []Scenario{
 		{Name: "register-partition", Test: safe("register", "partition")},
 		{Name: "register-kill-pause", Test: safe("register", "kill,pause")},
@@ -63,6 +70,16 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	}
 }
 
+// fitTimeLimit raises t's main phase to the shortest one in which every
+// fault t names happens (nemesis.Config.MinTimeLimit), so a scenario never
+// names a fault it has no time for.
+func fitTimeLimit(t Test) Test {
+	if ncfg, err := t.nemesisConfig(); err == nil {
+		t.TimeLimit = max(t.TimeLimit, ncfg.MinTimeLimit())
+	}
+	return t
+}
+
 // NightlySuite is the longer matrix for nightly runs: the default
 // scenarios on 5 nodes with a longer main phase.
 func NightlySuite(timeLimit time.Duration) []Scenario {
@@ -70,6 +87,7 @@ func NightlySuite(timeLimit time.Duration) []Scenario {
 	for i := range s {
 		s[i].Test.Nodes = 5
 		s[i].Test.NemesisInterval = 10 * time.Second
+		s[i].Test = fitTimeLimit(s[i].Test)
 	}
 	return s
 }
