@@ -181,6 +181,8 @@ func newPlot(a *analysis, out *plotSVG, ylabel string) *plot.Plot {
 	p.X.Label.Text = "time since start (s)"
 	p.Y.Label.Text = ylabel
 	p.X.Min, p.X.Max = seconds(a.Origin), math.Max(seconds(a.End), seconds(a.Origin)+0.001)
+	p.X.Tick.Marker = plainTicks{}
+	p.Y.Tick.Marker = plainTicks{}
 	sans(&p.X.Label.TextStyle.Font)
 	sans(&p.Y.Label.TextStyle.Font)
 	sans(&p.X.Tick.Label.Font)
@@ -544,6 +546,20 @@ func quantilePlot(a *analysis) (plotSVG, error) {
 		out.Series = append(out.Series, q.name)
 	}
 	return out, render(p, &out, a, nil)
+}
+
+// plainTicks are gonum's default ticks labelled without trailing zeros
+// ("25", not "25.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i, t := range ts {
+		if strings.Contains(t.Label, ".") && !strings.ContainsAny(t.Label, "eE") {
+			ts[i].Label = strings.TrimSuffix(strings.TrimRight(t.Label, "0"), ".")
+		}
+	}
+	return ts
 }
 
 // logTicks are gonum's log ticks without those beyond the axis (gonum

@@ -251,8 +251,14 @@ func TestWriteRunValid(t *testing.T) {
 	if !strings.Contains(html, `<span class="verdict valid" id="verdict" data-verdict="true">VALID</span>`) {
 		t.Error("overall verdict is not shown as VALID")
 	}
-	if strings.Contains(html, `id="anomalies"`) {
-		t.Error("valid run has an anomalies section")
+	if strings.Contains(html, `id="anomalies"`) || strings.Contains(html, `id="detection"`) {
+		t.Error("valid run has an anomalies section or a time to detection")
+	}
+	untimed := func(h []history.Op) checker.Results {
+		return checker.Compose([]checker.Result{{Checker: "set", Valid: checker.Invalid, Anomalies: []checker.Anomaly{{Type: "lost", Explanation: "4 lost"}}}})
+	}
+	if html, _ := writeGolden(t, t.TempDir(), 300, untimed); !strings.Contains(html, "Time to detection: not known") {
+		t.Error("an invalid run without anomaly times does not say its time to detection is unknown")
 	}
 }
 
