@@ -72,8 +72,7 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	// Durability: every node killed at once, again and again, under
 	// writes; no acknowledged add may be lost.
 	killAll := safe("set", "kill:all")
-	killAll.NemesisInterval = 4 * time.Second // room to restart three nodes
-	killAll = fitTimeLimit(killAll)
+	killAll.TimeLimit = max(timeLimit, 15*time.Second) // two kill:all cycles at the 3 s interval
 	return []Scenario{
 		{Name: "register-partition", Test: safe("register", "partition")},
 		{Name: "register-kill-pause", Test: safe("register", "kill,pause")},
