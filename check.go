@@ -83,7 +83,7 @@ func CheckFile(ctx context.Context, path string, cfg CheckConfig) (checker.Resul
 					if size > 0 {
 						pct = fmt.Sprintf("%.0f%% ", 100*float64(in.n.Load())/float64(size))
 					}
-					cfg.Progress(fmt.Sprintf("reading %s: %s(%d ops, %v); %s", filepath.Base(path), pct, ops.Load(), el, progress))
+					cfg.Progress(fmt.Sprintf("reading %s: %s(%d ops, %v)", filepath.Base(path), pct, ops.Load(), el))
 				} else {
 					cfg.Progress(fmt.Sprintf("checking %s (%d ops, %v): %s", filepath.Base(path), ops.Load(), el, progress))
 				}

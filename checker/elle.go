@@ -125,7 +125,6 @@ func newTxnCore(name string, cfg TxnConfig, kind txnKind) *txnCore {
 	c := &txnCore{name: name, cfg: cfg, kind: kind, start: time.Now(), lastOK: map[int32]int32{},
 		found: newFound(cfg.MaxReported), forbid: map[string]bool{}, allowed: map[string]int{}}
 	c.badErr = validConsistencyModel(cfg.ConsistencyModel)
-	cfg.Progress.Phase("reading transactions", 0)
 	return c
 }
 
@@ -143,9 +142,6 @@ func (c *txnCore) Add(op history.Op) error {
 	if !isTxn(op) {
 		c.other++
 		return nil
-	}
-	if pos&0xfff == 0 {
-		c.cfg.Progress.Step(0x1000)
 	}
 	if c.open.Opens(op) {
 		p := pendingTxn{pos: pos, proc: int32(op.Process), index: op.Index, time: op.Time, value: op.Value,

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,8 +111,12 @@ func printCheck(w io.Writer, file string, cfg faultline.CheckConfig, r checker.R
 			fmt.Fprintf(w, "  - %s\n", a.Explanation)
 		}
 	}
-	if allowed, ok := r.Details["allowed_anomalies"]; ok {
-		fmt.Fprintf(w, "\nallowed under %s: %v\n", cfg.Checker.ConsistencyModel, allowed)
+	if allowed, ok := r.Details["allowed_anomalies"].(map[string]int); ok {
+		var parts []string
+		for _, t := range slices.Sorted(maps.Keys(allowed)) {
+			parts = append(parts, fmt.Sprintf("%s (%d)", t, allowed[t]))
+		}
+		fmt.Fprintf(w, "\nallowed under %s: %s\n", cfg.Checker.ConsistencyModel, strings.Join(parts, ", "))
 	}
 	if len(r.RuledOut) > 0 {
 		fmt.Fprintf(w, "ruled out: %s\n", strings.Join(r.RuledOut, ", "))
