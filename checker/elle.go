@@ -29,10 +29,11 @@ type TxnConfig struct {
 	// MaxReported bounds the anomalies of each type listed in full
 	// (default DefaultMaxReported); all are counted.
 	MaxReported int
-	// CycleSearchLimit bounds the starting edges tried per strongly
-	// connected component and anomaly type once one cycle was found
-	// (default 32). Until a first forbidden anomaly is found the search
-	// tries every edge, so that a valid verdict is never a guess.
+	// CycleSearchLimit bounds the starting edges the first pass of the
+	// cycle search tries per large strongly connected component and cycle
+	// shape (default 32); small components are searched through. When the
+	// first pass finds nothing, a second makes sure there is nothing to
+	// find, so that a valid verdict is never a guess (see cycles).
 	CycleSearchLimit int
 	// Progress, if set, follows the check.
 	Progress *Progress
@@ -206,12 +207,7 @@ func (c *txnCore) idx(ti int32) int64 { return c.txns[ti].index }
 // wanted: the model forbids it and fewer than MaxReported were kept. The
 // caller then builds it and gives it to keep.
 func (c *txnCore) anomaly(typ string) bool {
-	forbidden, ok := c.forbid[typ]
-	if !ok {
-		forbidden = Forbids(c.cfg.ConsistencyModel, typ)
-		c.forbid[typ] = forbidden
-	}
-	if !forbidden {
+	if !c.anomalyForbidden(typ) {
 		c.allowed[typ]++
 		return false
 	}
@@ -275,6 +271,7 @@ func (c *txnCore) Result(ctx context.Context) Result {
 	return c.result(complete)
 }
 
+// anomalyForbidden reports whether the consistency model forbids typ.
 func (c *txnCore) anomalyForbidden(typ string) bool {
 	if f, ok := c.forbid[typ]; ok {
 		return f
@@ -297,22 +294,91 @@ var cycleShapes = []struct {
 	{"G2-item", cycleShape{start: edgeRW, allowed: dataEdges}},
 }
 
-// cycles searches the graph for every cycle shape the model forbids and
-// reports what it finds; false when ctx ended the search before a cycle
-// that would decide the verdict could be ruled out.
+// cycles searches the graph for the cycles the model forbids and reports
+// them; false when ctx ended the search before the verdict was decided.
+//
+// A first pass tries every start edge of small components and a few
+// (CycleSearchLimit) of large ones, per cycle shape, which finds the
+// cycles of a broken history quickly.
+// If it finds none, a second pass makes sure there is none: in a component
+// of a subgraph every cycle of which the model forbids (every cycle of ww
+// and wr edges breaks read committed, of any edges strict
+// serializability), any cycle through any edge will do; otherwise (say,
+// G-single under snapshot isolation, where G2-item is allowed) every start
+// edge is tried.
 func (c *txnCore) cycles(ctx context.Context, mask uint8) bool {
-	_, comps := c.g.sccs(mask)
-	if len(comps) == 0 {
+	if _, comps := c.g.sccs(mask); len(comps) == 0 {
 		return true
 	}
-	c.cfg.Progress.Phase("searching cycles", int64(len(comps)))
+	c.cfg.Progress.Phase("searching cycles", 0)
 	q := newCycleSearch(c.g)
-	sccsOf := map[uint8][2]any{}
+	type components struct {
+		comp  []int32
+		comps [][]int32
+	}
+	sccsOf := map[uint8]components{} // by edge mask
 	reported := map[string]bool{}
+	report := func(walk []step) {
+		for _, cyc := range simpleCycles(walk) {
+			t := classify(cyc)
+			key := t + cycleKey(cyc)
+			if len(cyc) < 2 || reported[key] {
+				continue
+			}
+			reported[key] = true
+			if c.anomaly(t) {
+				a, ts := c.explainCycle(t, cyc)
+				c.keep(t, a, ts...)
+			}
+		}
+	}
+	for _, exhaustive := range []bool{false, true} {
+		for _, sh := range c.forbiddenShapes() {
+			m := sh.start | sh.allowed
+			cc, ok := sccsOf[m]
+			if !ok {
+				cc.comp, cc.comps = c.g.sccs(m)
+				sccsOf[m] = cc
+			}
+			for ci, members := range cc.comps {
+				if ctx.Err() != nil {
+					return len(c.found.counts) > 0
+				}
+				switch {
+				case !exhaustive && len(members) <= smallComponent:
+					report(c.shortest(ctx, q, sh, cc.comp, int32(ci), members, -1))
+				case !exhaustive:
+					report(c.shortest(ctx, q, sh, cc.comp, int32(ci), members, c.cfg.CycleSearchLimit))
+				case c.allForbidden(m):
+					report(c.shortest(ctx, q, cycleShape{start: m, allowed: m}, cc.comp, int32(ci), members, 1))
+				default:
+					report(c.shortest(ctx, q, sh, cc.comp, int32(ci), members, -1))
+				}
+				if exhaustive && len(c.found.counts) > 0 {
+					return true
+				}
+			}
+		}
+		if len(c.found.counts) > 0 {
+			return true
+		}
+	}
+	return ctx.Err() == nil
+}
+
+// smallComponent is the size of a component whose every start edge the
+// first pass tries: there the shortest cycle of each shape is found, and
+// so the most precise name.
+const smallComponent = 2000
+
+// forbiddenShapes returns the shapes of the cycles the model forbids, most
+// severe first: Elle's cycle anomaly specs with their -process and
+// -realtime variants.
+func (c *txnCore) forbiddenShapes() []cycleShape {
+	var out []cycleShape
 	for _, variant := range []string{"", "-process", "-realtime"} {
 		for _, cs := range cycleShapes {
-			typ := cs.name + variant
-			if !c.anomalyForbidden(typ) {
+			if !c.anomalyForbidden(cs.name + variant) {
 				continue
 			}
 			sh := cs.shape
@@ -324,69 +390,86 @@ func (c *txnCore) cycles(ctx context.Context, mask uint8) bool {
 				sh.allowed |= orderEdges
 				sh.need = edgeRealtime
 			}
-			m := sh.start | sh.allowed
-			cc, ok := sccsOf[m]
-			if !ok {
-				comp, comps := c.g.sccs(m)
-				cc = [2]any{comp, comps}
-				sccsOf[m] = cc
-			}
-			comp, comps := cc[0].([]int32), cc[1].([][]int32)
-			for ci, members := range comps {
-				best, done := c.shortest(ctx, q, sh, comp, int32(ci), members)
-				if !done && len(c.found.counts) == 0 {
-					return false
-				}
-				if best == nil {
-					continue
-				}
-				for _, cyc := range simpleCycles(best) {
-					if len(cyc) < 2 {
-						continue
-					}
-					t := classify(cyc)
-					key := t + cycleKey(cyc)
-					if reported[key] {
-						continue
-					}
-					reported[key] = true
-					if c.anomaly(t) {
-						a, ts := c.explainCycle(t, cyc)
-						c.keep(t, a, ts...)
-					}
-				}
+			out = append(out, sh)
+		}
+	}
+	return out
+}
+
+// allForbidden reports whether the model forbids every cycle of edges of
+// the kinds in mask.
+func (c *txnCore) allForbidden(mask uint8) bool {
+	for _, cs := range cycleShapes {
+		if cs.shape.start&mask == 0 {
+			continue // no such cycle takes only these edges
+		}
+		variants := []string{""}
+		if mask&edgeProcess != 0 {
+			variants = append(variants, "-process")
+		}
+		if mask&edgeRealtime != 0 {
+			variants = append(variants, "-realtime")
+		}
+		for _, v := range variants {
+			if !c.anomalyForbidden(cs.name + v) {
+				return false
 			}
 		}
 	}
 	return true
 }
 
-// shortest tries start edges of component ci for the shortest cycle of
-// shape sh: every start edge until one cycle is found, then up to
-// CycleSearchLimit more once the history is known to be invalid. done is
-// false when ctx ended the search first.
-func (c *txnCore) shortest(ctx context.Context, q *cycleSearch, sh cycleShape, comp []int32, ci int32, members []int32) (best []step, done bool) {
+// shortest looks in component ci for the shortest cycle of shape sh: a
+// cycle of two txns through any start edge if there is one (the most
+// common and telling: a stale read, a write skew), else the shortest
+// through up to tries start edges (all, when tries < 0), as long as ctx
+// lasts.
+func (c *txnCore) shortest(ctx context.Context, q *cycleSearch, sh cycleShape, comp []int32, ci int32, members []int32, tries int) (best []step) {
 	g := c.g
-	tries := 0
-	for _, a := range members {
-		for e := g.off[a]; e < g.off[a+1]; e++ {
-			b := g.to[e]
-			if g.kind[e]&sh.start == 0 || comp[b] != ci {
-				continue
-			}
-			if best != nil && tries >= c.cfg.CycleSearchLimit && len(c.found.counts) > 0 {
-				return best, true
-			}
-			if tries&0x3f == 0 && ctx.Err() != nil {
-				return best, false
-			}
-			tries++
-			if cyc := q.find(a, b, sh, comp, ci); cyc != nil && (best == nil || len(cyc) < len(best)) {
-				best = cyc
+	starts := func(f func(a, b int32) bool) {
+		for _, a := range members {
+			for e := g.off[a]; e < g.off[a+1]; e++ {
+				if b := g.to[e]; g.kind[e]&sh.start != 0 && comp[b] == ci && !f(a, b) {
+					return
+				}
 			}
 		}
 	}
-	return best, true
+	starts(func(a, b int32) bool {
+		best = twoCycle(g, a, b, sh)
+		return best == nil
+	})
+	if best != nil {
+		return best
+	}
+	n := 0
+	starts(func(a, b int32) bool {
+		if n == tries || (n&0x3f == 0 && ctx.Err() != nil) {
+			return false
+		}
+		n++
+		if cyc := q.find(a, b, sh, comp, ci); cyc != nil && (best == nil || len(cyc) < len(best)) {
+			best = cyc
+		}
+		return true
+	})
+	return best
+}
+
+// twoCycle returns the cycle a->b->a of shape sh, if the edges make one.
+func twoCycle(g *graph, a, b int32, sh cycleShape) []step {
+	there, back := pick(g.kinds(a, b)&sh.start), g.kinds(b, a)&sh.allowed
+	if there == 0 || back == 0 {
+		return nil
+	}
+	for _, k := range [4]uint8{pick(back & sh.need &^ sh.apart), pick(back &^ sh.need &^ sh.apart),
+		pick(back & sh.need & sh.apart), pick(back &^ sh.need & sh.apart)} {
+		if k == 0 || (sh.need != 0 && (there|k)&sh.need == 0) || (sh.apart&there != 0 && sh.apart&k != 0) {
+			continue
+		}
+		return []step{{a, b, there}, {b, a, k}}
+	}
+	return nil
 }
 
 // cycleKey identifies a cycle by its set of transactions.
@@ -436,7 +519,17 @@ func (c *txnCore) explainCycle(typ string, cyc []step) (Anomaly, []int32) {
 		if i < len(cyc)-1 {
 			b.WriteString("; ")
 		}
-		shorts = append(shorts, sh)
+		// A run of order edges says one thing: T3 began after T1 ended.
+		if run := orderRun(cyc, i); run > 0 {
+			if run == 1 {
+				shorts = append(shorts, sh)
+			} else {
+				end := cyc[i+run-1]
+				shorts = append(shorts, fmt.Sprintf("%s began after %s completed", short(end.to), short(e.from)))
+			}
+		} else if e.kind&orderEdges == 0 {
+			shorts = append(shorts, sh)
+		}
 		if key != "" && !slices.Contains(keys, key) {
 			keys = append(keys, key)
 		}
@@ -459,6 +552,20 @@ func (c *txnCore) explainCycle(typ string, cyc []step) (Anomaly, []int32) {
 	}
 	a.Summary = fmt.Sprintf("%s%s: %s", strings.Join(who, ", "), c.clock.at(c.txns[early].time), strings.Join(shorts, "; "))
 	return a, ts
+}
+
+// orderRun returns how many order edges (process, realtime) run from step
+// i of a cycle, when step i begins such a run (0 otherwise); runs stop at
+// the end of the cycle.
+func orderRun(cyc []step, i int) int {
+	if cyc[i].kind&orderEdges == 0 || (i > 0 && cyc[i-1].kind&orderEdges != 0) {
+		return 0
+	}
+	n := 0
+	for i+n < len(cyc) && cyc[i+n].kind&orderEdges != 0 {
+		n++
+	}
+	return n
 }
 
 // explainEdge justifies one edge; process and realtime edges are the same

@@ -247,3 +247,27 @@ func TestRegisterProperty(t *testing.T) {
 		}
 	}
 }
+
+// TestListAppendLargeStaleRead plants one stale read in a history of
+// 20,000 txns, whose realtime edges tie most txns into one component: the
+// cycle search must find it, name it, and not take long.
+func TestListAppendLargeStaleRead(t *testing.T) {
+	ops := GenerateListAppendHistory(ListAppendGenConfig{Seed: 3, Txns: 20000, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
+	ops, ok := listAppendFaults[1].inject(ops, rand.New(rand.NewPCG(3, 7)))
+	if !ok {
+		t.Fatal("no read to make stale")
+	}
+	start := time.Now()
+	r := NewListAppend(ListAppendConfig{}).Check(context.Background(), ops)
+	if r.Valid != Invalid {
+		t.Fatalf("%s: %s", r.Valid, r.Explanation)
+	}
+	counts := r.Details["anomaly_counts"].(map[string]int)
+	if counts["G-single-realtime"]+counts["G-single-process"] == 0 {
+		t.Errorf("stale read named %v", counts)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("took %v", d)
+	}
+	t.Logf("%v in %v: %s", counts, time.Since(start), r.Anomalies[0].Summary)
+}
