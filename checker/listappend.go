@@ -42,7 +42,7 @@ func (l *ListAppend) Check(ctx context.Context, ops []history.Op) Result {
 
 // Stream implements Streamer.
 func (l *ListAppend) Stream() Stream {
-	s := &laState{writers: map[wkey]int32{}, failed: map[wkey]int32{}}
+	s := &laState{failed: map[wkey]int32{}}
 	s.core = newTxnCore(l.Name(), l.cfg, s)
 	return s.core
 }
@@ -83,7 +83,7 @@ type laState struct {
 	txnOf      []int32
 	keys       []laKey
 	keyIDs     interner
-	writers    map[wkey]int32 // (key, value) -> the mop that appended it, in a txn that did not fail
+	writers    []map[int64]int32 // per key: value -> the mop that appended it, in a txn that did not fail
 	failed     map[wkey]int32 // (key, value) appended by a failed txn
 	exceptions [][]int64
 	scratch    [][]int64 // reads of the txn being parsed
@@ -93,6 +93,7 @@ func (s *laState) intern(k any) int32 {
 	ki := s.keyIDs.id(k)
 	if int(ki) == len(s.keys) {
 		s.keys = append(s.keys, laKey{name: s.keyIDs.names[ki], orderMop: -1, dupAt: -1})
+		s.writers = append(s.writers, nil)
 	}
 	return ki
 }
@@ -139,8 +140,13 @@ func (s *laState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 				s.failed[wk] = ti
 				break
 			}
-			n := len(s.writers)
-			if s.writers[wk] = int32(len(s.mops)); len(s.writers) == n {
+			ws := s.writers[mop.key]
+			if ws == nil {
+				ws = map[int64]int32{}
+				s.writers[mop.key] = ws
+			}
+			n := len(ws)
+			if ws[v] = int32(len(s.mops)); len(ws) == n {
 				return 0, 0, fmt.Errorf("%d is appended to key %s twice: list-append needs unique appends", v, s.keys[mop.key].name)
 			}
 		case "r":
@@ -332,7 +338,7 @@ func (s *laState) writerAt(ki int32, i int) int32 {
 // writer returns the txn that appended v to key ki, if one did and did
 // not fail.
 func (s *laState) writer(ki int32, v int64) (int32, bool) {
-	mi, ok := s.writers[wkey{ki, v}]
+	mi, ok := s.writers[ki][v]
 	if !ok {
 		return -1, false
 	}
@@ -352,7 +358,7 @@ func (s *laState) infer(c *txnCore) {
 		k.writer = make([]int32, len(k.order))
 		for i, v := range k.order {
 			k.writer[i] = -1
-			mi, ok := s.writers[wkey{int32(ki), v}]
+			mi, ok := s.writers[ki][v]
 			if !ok {
 				continue
 			}
@@ -401,7 +407,7 @@ func (s *laState) elementAnomalies(c *txnCore) {
 			if known != nil && known[i] >= 0 {
 				continue
 			}
-			if _, ok := s.writers[wk]; ok {
+			if _, ok := s.writers[ki][v]; ok {
 				continue
 			}
 			rt := s.txnOf[reader]
@@ -509,7 +515,7 @@ func (s *laState) readEdges(c *txnCore) {
 				ok = wm >= 0
 			}
 			if !ok {
-				wm, ok = s.writers[wkey{m.key, last}]
+				wm, ok = s.writers[m.key][last]
 			}
 			if ok && s.txnOf[wm] != ti {
 				if w := s.txnOf[wm]; c.txns[w].inGraph {
