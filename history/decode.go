@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -143,6 +144,9 @@ func (d *Decoder) All() ([]Op, error) {
 		}
 		if err != nil {
 			return ops, err
+		}
+		if len(ops) == cap(ops) {
+			ops = slices.Grow(ops, max(len(ops), 1024)) // double: fewer copies of a long history
 		}
 		ops = append(ops, op)
 	}
