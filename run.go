@@ -16,7 +16,7 @@ import (
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/reports"
-	"github.com/faultline/faultline/system"
+	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -78,10 +78,9 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	dcfg := docker.DefaultConfig()
 	dcfg.Nodes = t.Nodes
 	dcfg.Image = t.Image
-	dcfg.ReadMode = t.ReadMode
-	dcfg.UnsafeNoDedup = t.UnsafeNoDedup
-	if t.LeaseDuration > 0 {
-		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--lease-duration="+t.LeaseDuration.String())
+	dcfg.Options = sut.Options{ReadMode: sut.ReadMode(t.ReadMode), LeaseDuration: t.LeaseDuration}
+	if t.UnsafeNoDedup {
+		dcfg.Options.Bugs = []string{"no-dedup"}
 	}
 	dcfg.Logger = log
 	startCtx, cancelStart := mergeCancel(ctx, abort)
@@ -150,7 +149,7 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	out.info = wl.Info()
 
 	var clientsMu sync.Mutex
-	var clients []*system.Client
+	var clients []sut.Client
 	defer func() {
 		for _, c := range clients {
 			_ = c.Close()
@@ -158,18 +157,16 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	}()
 	nodes := cl.Nodes()
 	newClient := func(worker int) (workload.KV, error) {
-		cfg := system.DefaultClientConfig()
-		cfg.Addrs = cl.ClientAddrs()
-		// Worker i is bound to node i mod N, as Jepsen binds clients.
-		cfg.Home = nodes[worker%len(nodes)]
-		// An attempt gets a third of the op's deadline, so a request hung
-		// on a dead or paused node is retried elsewhere (with the same
-		// sequence number) before the op gives up as info.
-		cfg.RequestTimeout = max(t.OpTimeout/3, 200*time.Millisecond)
-		// The op deadline bounds retries, not an attempt count: attempts
-		// against a dead node fail fast and must not exhaust the op.
-		cfg.MaxAttempts = 1000
-		c, err := system.NewClient(ctx, cfg)
+		c, err := cl.System().NewClient(ctx, sut.ClientConfig{
+			Addrs: cl.ClientAddrs(),
+			// Worker i is bound to node i mod N, as Jepsen binds clients.
+			Home: nodes[worker%len(nodes)],
+			// An attempt gets a third of the op's deadline, so a request
+			// hung on a dead or paused node is retried elsewhere before
+			// the op gives up as info.
+			AttemptTimeout: max(t.OpTimeout/3, 200*time.Millisecond),
+			Options:        cl.Options(),
+		})
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
 		}

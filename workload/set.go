@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-
-	"github.com/faultline/faultline/system"
 )
 
 // SetConfig configures the set workload.
@@ -72,9 +70,9 @@ func (w *Set) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 		}
 		return op.Value, kv.Append(ctx, setKey(e%int64(w.cfg.Keys)), encodeInt(e))
 	case "read":
-		req := make([]system.MicroOp, w.cfg.Keys)
+		req := make([]MicroOp, w.cfg.Keys)
 		for i := range req {
-			req[i] = system.MicroOp{Kind: system.MicroRead, Key: setKey(int64(i))}
+			req[i] = MicroOp{Kind: MicroReadList, Key: setKey(int64(i))}
 		}
 		res, err := kv.Txn(ctx, req)
 		if err != nil {
@@ -82,14 +80,7 @@ func (w *Set) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 		}
 		out := []any{}
 		for i, r := range res {
-			if !r.Found {
-				continue
-			}
-			elems, err := system.DecodeList(r.Value)
-			if err != nil {
-				return nil, fmt.Errorf("workload: set: key %d: %w", i, err)
-			}
-			for _, b := range elems {
+			for _, b := range r.List {
 				e, err := decodeInt(b)
 				if err != nil {
 					return nil, fmt.Errorf("workload: set: key %d: %w", i, err)
