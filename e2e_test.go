@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/faultline/faultline/docker/dockertest"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/runstore"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -60,8 +62,8 @@ func nodeImage(t *testing.T) string {
 // e2eTest is a short run of w on 3 nodes into a fresh store.
 func e2eTest(t *testing.T, w string) faultline.Test {
 	tc := faultline.DefaultTest()
-	tc.Workload = w
-	tc.Nemesis = "none"
+	tc.Workload = workload.Name(w)
+	tc.Nemesis = nemesis.None
 	tc.TimeLimit = 8 * time.Second
 	tc.Store = storeDir(t)
 	tc.Image = nodeImage(t)
@@ -202,8 +204,8 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 	if res.Dir == "" {
 		t.Fatal("Result.Dir is empty")
 	}
-	for _, f := range []string{faultline.HistoryJSONL, faultline.HistoryEDN, faultline.ResultsJSON,
-		faultline.TestJSON, faultline.ReportHTML, "summary.json"} {
+	for _, f := range []string{runstore.HistoryJSONL, runstore.HistoryEDN, runstore.ResultsJSON,
+		runstore.TestJSON, runstore.ReportHTML, runstore.SummaryJSON} {
 		if fi, err := os.Stat(filepath.Join(res.Dir, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		} else if fi.Size() == 0 {
@@ -211,14 +213,14 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 		}
 	}
 	for i := 1; i <= tc.Nodes; i++ {
-		p := filepath.Join(res.Dir, faultline.LogsDir, fmt.Sprintf("n%d.log", i))
+		p := filepath.Join(res.Dir, runstore.LogsDir, fmt.Sprintf("n%d.log", i))
 		if fi, err := os.Stat(p); err != nil {
 			t.Errorf("node log missing: %v", err)
 		} else if fi.Size() == 0 {
 			t.Errorf("node log %s is empty", p)
 		}
 	}
-	if res.Report != filepath.Join(res.Dir, faultline.ReportHTML) {
+	if res.Report != filepath.Join(res.Dir, runstore.ReportHTML) {
 		t.Errorf("Result.Report = %q, want the run's report.html", res.Report)
 	}
 
@@ -238,15 +240,15 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 
 	// test.json is the configuration that ran.
 	var stored faultline.Test
-	readJSON(t, filepath.Join(res.Dir, faultline.TestJSON), &stored)
+	readJSON(t, filepath.Join(res.Dir, runstore.TestJSON), &stored)
 	stored.Quiet = tc.Quiet
-	if stored != tc {
+	if !reflect.DeepEqual(stored, tc) {
 		t.Errorf("test.json = %+v, want %+v", stored, tc)
 	}
 
 	// history.jsonl: dense indexes, monotonic times, and the counts the
 	// run reported; history.edn holds the same ops.
-	ops, err := history.ReadFile(filepath.Join(res.Dir, faultline.HistoryJSONL))
+	ops, err := history.ReadFile(filepath.Join(res.Dir, runstore.HistoryJSONL))
 	if err != nil {
 		t.Fatalf("read history.jsonl: %v", err)
 	}
@@ -312,7 +314,7 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 		}
 	}
 
-	edn, err := history.ReadFile(filepath.Join(res.Dir, faultline.HistoryEDN))
+	edn, err := history.ReadFile(filepath.Join(res.Dir, runstore.HistoryEDN))
 	if err != nil {
 		t.Fatalf("read history.edn: %v", err)
 	}
@@ -330,12 +332,12 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 
 	// results.json: one entry per checker the workload wants, composed
 	// into the verdict the run returned.
-	wl, err := workload.ByName(tc.Workload, workload.DefaultOptions())
+	wl, err := workload.ByName(string(tc.Workload), workload.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var results checker.Results
-	readJSON(t, filepath.Join(res.Dir, faultline.ResultsJSON), &results)
+	readJSON(t, filepath.Join(res.Dir, runstore.ResultsJSON), &results)
 	cs, err := faultline.Checkers(wl.Info(), tc, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -424,7 +426,7 @@ func faultKind(f string) string {
 // len(kinds) faults, so a short run exercises them all.
 func seedStartingEveryKind(t *testing.T, tc faultline.Test, kinds []string) int64 {
 	t.Helper()
-	cfg, err := nemesis.DefaultConfig().WithSpec(tc.Nemesis)
+	cfg, err := tc.Nemesis.Apply(nemesis.DefaultConfig())
 	if err != nil {
 		t.Fatalf("nemesis spec %q: %v", tc.Nemesis, err)
 	}
@@ -460,7 +462,7 @@ func TestRunEveryFault(t *testing.T) {
 	requireE2E(t)
 	kinds := []string{nemesis.FaultPartition, nemesis.FaultKill, nemesis.FaultPause, nemesis.FaultClock, nemesis.FaultLoss}
 	tc := e2eTest(t, "register")
-	tc.Nemesis = "partition,kill,pause,clock,loss"
+	tc.Nemesis = nemesis.MustParseSpec("partition,kill,pause,clock,loss")
 	tc.NemesisInterval = 2 * time.Second
 	// The fifth fault is due at 18 s; the last 10 s leave room for the
 	// nemesis worker falling behind its schedule (each netctl exec, kill

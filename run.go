@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,10 +13,10 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
-	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/runstore"
 	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/workload"
 )
@@ -24,6 +25,11 @@ import (
 // cluster was torn down without healing or checking. The history recorded
 // so far is on disk; `faultline analyze DIR` checks it.
 var ErrAborted = errors.New("run aborted")
+
+// ErrInterruptedStart is returned when an interrupt came while the cluster
+// was starting: what was created so far has been removed, and nothing was
+// recorded.
+var ErrInterruptedStart = errors.New("interrupted during cluster start")
 
 // Phases recorded in the history's phase marks.
 const (
@@ -52,18 +58,19 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	}
 	start := time.Now()
 	res.Test = t
-	dir, err := newRunDir(t.Store, t.TestName(), start)
+	run, err := runstore.Create(t.Store, t.TestName(), start)
 	if err != nil {
 		return res, err
 	}
+	dir := run.Dir
 	res.Dir = dir
-	if err := writeJSON(filepath.Join(dir, TestJSON), t); err != nil {
+	if err := runstore.WriteJSON(run.Path(runstore.TestJSON), t); err != nil {
 		return res, err
 	}
 	log := slog.With("test", t.TestName())
 	log.Info("run starting", "dir", dir, "seed", t.Seed, "rerun", t.RerunCommand())
 
-	rec, err := history.NewRecorder(filepath.Join(dir, HistoryJSONL), history.WithStart(start))
+	rec, err := history.NewRecorder(run.Path(runstore.HistoryJSONL), history.WithStart(start))
 	if err != nil {
 		return res, fmt.Errorf("open history: %w", err)
 	}
@@ -75,18 +82,20 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 
 	// The cluster lives until the deferred Close, whatever happens; an
 	// abort closes it at once.
-	dcfg := docker.DefaultConfig()
-	dcfg.Nodes = t.Nodes
-	dcfg.Image = t.Image
-	dcfg.Options = sut.Options{ReadMode: sut.ReadMode(t.ReadMode), LeaseDuration: t.LeaseDuration}
-	if t.UnsafeNoDedup {
-		dcfg.Options.Bugs = []string{"no-dedup"}
-	}
-	dcfg.Logger = log
 	startCtx, cancelStart := mergeCancel(ctx, abort)
-	cl, err := docker.Start(startCtx, dcfg)
+	stopSay := context.AfterFunc(startCtx, func() {
+		log.Warn("interrupted during cluster start: removing what was created so far")
+	})
+	cl, err := startCluster(startCtx, t, log)
+	stopSay()
 	cancelStart()
 	if err != nil {
+		if ctx.Err() != nil || abort.Err() != nil {
+			log.Warn("cluster start interrupted: the containers and network created so far were removed; nothing was recorded",
+				"dir", dir)
+			return res, fmt.Errorf("%w: the containers and network created so far were removed; nothing was recorded (%s holds only the configuration)",
+				ErrInterruptedStart, dir)
+		}
 		return res, fmt.Errorf("start cluster: %w", err)
 	}
 	var closeOnce sync.Once
@@ -95,7 +104,7 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 			// Node logs are kept on every exit path: they explain a failed
 			// run best.
 			lctx, cancelLogs := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := cl.SaveLogs(lctx, filepath.Join(dir, LogsDir)); err != nil {
+			if err := cl.SaveLogs(lctx, run.Path(runstore.LogsDir)); err != nil {
 				log.Warn("save node logs", "err", err)
 			}
 			cancelLogs()
@@ -110,6 +119,10 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	aborted := make(chan struct{})
 	stopWatch := context.AfterFunc(abort, func() { closeCluster(); close(aborted) })
 	defer stopWatch()
+	stopSay = context.AfterFunc(ctx, func() {
+		log.Warn("interrupted: stopping the workload, then healing, checking what was recorded and reporting (interrupt again to abort)")
+	})
+	defer stopSay()
 
 	out, err := exercise(ctx, abort, t, cl, rec, log)
 	if abort.Err() != nil {
@@ -126,7 +139,7 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	}
 
 	ops := rec.Ops()
-	res, err = analyze(context.WithoutCancel(ctx), dir, t, out.info, ops, start, time.Since(start))
+	res, err = analyze(context.WithoutCancel(ctx), run, t, out.info, ops, start, time.Since(start))
 	res.Faults = out.faults
 	return res, err
 }
@@ -139,15 +152,19 @@ type exercised struct {
 
 // exercise runs setup, the main phase with the nemesis, the heal and the
 // final phase against cl, recording into rec.
-func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *history.Recorder, log *slog.Logger) (exercised, error) {
+func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recorder, log *slog.Logger) (exercised, error) {
 	var out exercised
 	opts := workload.DefaultOptions()
-	wl, err := workload.ByName(t.Workload, opts)
+	wl, err := workload.ByName(string(t.Workload), opts)
 	if err != nil {
 		return out, err
 	}
 	out.info = wl.Info()
 
+	sys, sysOpts, err := t.system()
+	if err != nil {
+		return out, err
+	}
 	var clientsMu sync.Mutex
 	var clients []sut.Client
 	defer func() {
@@ -157,7 +174,7 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	}()
 	nodes := cl.Nodes()
 	newClient := func(worker int) (workload.KV, error) {
-		c, err := cl.System().NewClient(ctx, sut.ClientConfig{
+		c, err := sys.NewClient(ctx, sut.ClientConfig{
 			Addrs: cl.ClientAddrs(),
 			// Worker i is bound to node i mod N, as Jepsen binds clients.
 			Home: nodes[worker%len(nodes)],
@@ -165,7 +182,7 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 			// hung on a dead or paused node is retried elsewhere before
 			// the op gives up as info.
 			AttemptTimeout: max(t.OpTimeout/3, 200*time.Millisecond),
-			Options:        cl.Options(),
+			Options:        sysOpts,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
@@ -187,7 +204,7 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	}
 
 	// Nemesis.
-	ncfg, err := nemesis.DefaultConfig().WithSpec(t.Nemesis)
+	ncfg, err := t.Nemesis.Apply(nemesis.DefaultConfig())
 	if err != nil {
 		return out, fmt.Errorf("nemesis: %w", err)
 	}
@@ -325,7 +342,8 @@ func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error)
 
 // analyze checks ops, writes results.json, history.edn and the report, and
 // refreshes the store index.
-func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
+func analyze(ctx context.Context, run runstore.Run, t Test, info workload.Info, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
+	dir := run.Dir
 	res := Result{Test: t, Dir: dir, Duration: took}
 	for _, o := range ops {
 		if o.IsNemesis() {
@@ -342,7 +360,7 @@ func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []
 			res.Info++
 		}
 	}
-	if err := writeEDN(filepath.Join(dir, HistoryEDN), ops); err != nil {
+	if err := runstore.WriteStream(run.Path(runstore.HistoryEDN), func(w io.Writer) error { return history.WriteEDN(w, ops) }); err != nil {
 		return res, err
 	}
 	cs, err := Checkers(info, t, dir)
@@ -352,31 +370,27 @@ func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []
 	slog.Info("checking", "ops", len(ops), "checkers", len(cs))
 	results := checker.Run(ctx, cs, ops)
 	res.Valid, res.Checkers = results.Valid, results
-	if err := writeJSON(filepath.Join(dir, ResultsJSON), results); err != nil {
+	res.FirstAnomaly, res.Detected = firstAnomaly(results)
+	if err := runstore.WriteJSON(run.Path(runstore.ResultsJSON), results); err != nil {
 		return res, err
 	}
 	nodes := make([]string, t.Nodes)
 	var logs []string
 	for i := range nodes {
 		nodes[i] = fmt.Sprintf("n%d", i+1)
-		if _, err := os.Stat(filepath.Join(dir, LogsDir, nodes[i]+".log")); err == nil {
-			logs = append(logs, LogsDir+"/"+nodes[i]+".log")
+		if _, err := os.Stat(filepath.Join(dir, runstore.NodeLog(nodes[i]))); err == nil {
+			logs = append(logs, runstore.NodeLog(nodes[i]))
 		}
 	}
-	kinds, _ := ParseNemeses(t.Nemesis)
-	rinfo := reports.RunInfo{Name: t.TestName(), Workload: t.Workload, Nemeses: kinds, Seed: t.Seed,
-		Rerun: t.RerunCommand(), Config: testConfigMap(t), Start: start, Duration: took, Nodes: nodes, NodeLogs: logs}
-	if err := reports.WriteRun(dir, rinfo, ops, results); err != nil {
+	if err := reports.WriteRun(dir, runInfo(t, start, took, nodes, logs), ops, results); err != nil {
 		return res, fmt.Errorf("write report: %w", err)
 	}
-	res.Report = filepath.Join(dir, ReportHTML)
+	res.Report = run.Path(runstore.ReportHTML)
 	if sum, err := reports.ReadSummary(dir); err == nil {
 		res.OpsPerSec = sum.OpsPerSec
 		res.P99 = time.Duration(sum.P99Ms * float64(time.Millisecond))
 	}
-	// The store is two levels up (store/<test>/<start-time>), wherever
-	// the command runs from.
-	if err := WriteIndex(filepath.Dir(filepath.Dir(dir))); err != nil {
+	if err := reports.WriteIndex(run.Store()); err != nil {
 		slog.Warn("store index", "err", err)
 	}
 	slog.Info("run done", "valid", res.Valid, "ops", res.Ops, "ok", res.OK, "fail", res.Fail, "info", res.Info,
@@ -389,24 +403,23 @@ func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []
 	return res, nil
 }
 
-func writeEDN(path string, ops []history.Op) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := history.WriteEDN(f, ops); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Close()
+// runInfo is what the report needs to know about t.
+func runInfo(t Test, start time.Time, took time.Duration, nodes, logs []string) reports.RunInfo {
+	return reports.RunInfo{Name: t.TestName(), System: t.System, Workload: string(t.Workload), Nemeses: t.Nemesis.Kinds(),
+		Seed: t.Seed, Rerun: t.RerunCommand(), Config: t.Config(), Start: start, Duration: took, Nodes: nodes,
+		NodeLogs: logs, Expect: string(t.Expect), Bug: t.plantedBugs()}
 }
 
-func testConfigMap(t Test) map[string]any {
-	return map[string]any{
-		"workload": t.Workload, "nemesis": t.Nemesis, "nemesis_interval": t.NemesisInterval.String(), "nemesis_concurrent": t.NemesisConcurrent,
-		"nodes": t.Nodes, "concurrency": t.Workers(), "rate": t.Rate, "time_limit": t.TimeLimit.String(),
-		"op_timeout": t.OpTimeout.String(), "read_mode": t.ReadMode, "unsafe_no_dedup": t.UnsafeNoDedup, "seed": t.Seed,
+// plantedBugs describes the planted bugs t turns on, for reports.
+func (t Test) plantedBugs() string {
+	var bugs []string
+	if t.ReadMode != sut.Linearizable {
+		bugs = append(bugs, "--read-mode="+string(t.ReadMode))
 	}
+	for _, u := range t.Unsafe {
+		bugs = append(bugs, "--unsafe="+u)
+	}
+	return strings.Join(bugs, " ")
 }
 
 func firstLines(s string, n int) string {

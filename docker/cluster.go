@@ -58,7 +58,6 @@ type node struct {
 	id   string
 	spec sut.NodeSpec
 
-
 	mu        sync.Mutex     // serializes operations on this node
 	hostPorts map[string]int // exposed port name -> host port on 127.0.0.1
 	st        nodeState

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"os"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/runstore"
 )
 
 // indexRun is one row of store/index.html.
@@ -44,30 +45,26 @@ type indexPage struct {
 // maxTrend is the number of most recent runs per test the sparklines show.
 const maxTrend = 50
 
-// WriteIndex scans storeDir/*/*/summary.json (one directory per run:
-// storeDir/<test>/<start-time>/, symlinks such as "latest" are skipped) and
+// WriteIndex reads the summary.json of every run in storeDir (the layout
+// is package runstore's; an unreadable one is skipped with a warning) and
 // writes storeDir/index.html: every run, newest first, and per test the
 // sparklines of verdict, throughput and p99 across its runs.
 func WriteIndex(storeDir string) error {
-	paths, err := filepath.Glob(filepath.Join(storeDir, "*", "*", "summary.json"))
+	runs, err := runstore.List(storeDir, runstore.SummaryJSON)
 	if err != nil {
-		return fmt.Errorf("reports: scanning %s: %w", storeDir, err)
+		return fmt.Errorf("reports: %w", err)
 	}
 	pg := indexPage{Generated: time.Now().UTC().Format(time.RFC3339), MaxTrend: maxTrend}
-	for _, p := range paths {
-		dir := filepath.Dir(p)
-		if fi, err := os.Lstat(dir); err != nil || fi.Mode()&os.ModeSymlink != 0 {
-			continue
-		}
-		s, err := ReadSummary(dir)
-		rel, _ := filepath.Rel(storeDir, dir)
-		rel = filepath.ToSlash(rel)
+	for _, run := range runs {
+		rel := run.Rel()
+		s, err := ReadSummary(run.Dir)
 		if err != nil {
+			slog.Warn("store index: skipping an unreadable run", "dir", run.Dir, "err", err)
 			pg.Skipped = append(pg.Skipped, rel)
 			continue
 		}
 		if s.Report == "" {
-			s.Report = "report.html"
+			s.Report = runstore.ReportHTML
 		}
 		r := indexRun{Summary: s, Link: rel + "/" + s.Report,
 			Duration: durationRound(int64(s.Info.Duration)).String(),
@@ -77,7 +74,7 @@ func WriteIndex(storeDir string) error {
 			r.Nemeses = "none"
 		}
 		if s.Info.Name == "" {
-			r.Info.Name = filepath.ToSlash(filepath.Dir(rel))
+			r.Info.Name = run.Test()
 		}
 		if !s.Info.Start.IsZero() {
 			r.Time = s.Info.Start.UTC().Format("2006-01-02 15:04:05")
@@ -98,7 +95,10 @@ func WriteIndex(storeDir string) error {
 	if err := indexTmpl.Execute(&buf, pg); err != nil {
 		return fmt.Errorf("reports: rendering index: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(storeDir, "index.html"), buf.Bytes())
+	if err := runstore.WriteFile(filepath.Join(storeDir, runstore.IndexHTML), buf.Bytes()); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	return nil
 }
 
 // trends groups runs (newest first) by test name.

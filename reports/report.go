@@ -13,6 +13,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/runstore"
 )
 
 // RunInfo is what a report needs to know about a run besides its history
@@ -67,12 +68,8 @@ type Summary struct {
 // ReadSummary reads dir/summary.json.
 func ReadSummary(dir string) (Summary, error) {
 	var s Summary
-	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
-	if err != nil {
-		return s, fmt.Errorf("reports: reading summary: %w", err)
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("reports: decoding %s: %w", filepath.Join(dir, "summary.json"), err)
+	if err := runstore.ReadJSON(filepath.Join(dir, runstore.SummaryJSON), &s); err != nil {
+		return s, fmt.Errorf("reports: %w", err)
 	}
 	return s, nil
 }
@@ -95,23 +92,11 @@ func WriteRun(dir string, info RunInfo, ops []history.Op, res checker.Results) e
 	if err := reportTmpl.Execute(&buf, page); err != nil {
 		return fmt.Errorf("reports: rendering report: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "report.html"), buf.Bytes()); err != nil {
-		return err
+	if err := runstore.WriteFile(filepath.Join(dir, runstore.ReportHTML), buf.Bytes()); err != nil {
+		return fmt.Errorf("reports: %w", err)
 	}
-	b, err := json.MarshalIndent(sum, "", "  ")
-	if err != nil {
-		return fmt.Errorf("reports: encoding summary: %w", err)
-	}
-	return writeFileAtomic(filepath.Join(dir, "summary.json"), append(b, '\n'))
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("reports: writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("reports: writing %s: %w", path, err)
+	if err := runstore.WriteJSON(filepath.Join(dir, runstore.SummaryJSON), sum); err != nil {
+		return fmt.Errorf("reports: %w", err)
 	}
 	return nil
 }
@@ -122,7 +107,7 @@ func summarize(info RunInfo, a analysis, res checker.Results) Summary {
 		Ops: a.Invoked, OK: a.Counts["ok"], Fail: a.Counts["fail"], InfoOps: a.Counts["info"], Open: a.Counts["open"],
 		Faults: len(a.Intervals), OpsPerSec: a.OKRate,
 		P50Ms: millis(a.Quantiles.P50), P95Ms: millis(a.Quantiles.P95), P99Ms: millis(a.Quantiles.P99), MaxMs: millis(a.Quantiles.Max),
-		Report: "report.html",
+		Report: runstore.ReportHTML,
 	}
 	for _, r := range res.Checkers {
 		s.Checkers = append(s.Checkers, CheckerVerdict{r.Checker, r.Valid})
