@@ -20,7 +20,8 @@ type Test struct {
 	// Name names the test in the store (store/<name>/<start-time>/);
 	// empty means "<workload>-<faults>".
 	Name string `json:"name"`
-	// System is the system under test: "kvnode" (our store).
+	// System is the system under test (sut.ByName): "kvnode" (our store)
+	// or "etcd".
 	System string `json:"system"`
 	// Workload is register, bank, list-append or set.
 	Workload workload.Name `json:"workload"`
@@ -140,15 +141,20 @@ func (t Test) system() (sut.System, sut.Options, error) {
 	return sys, sut.Options{ReadMode: t.ReadMode, Bugs: t.Unsafe, LeaseDuration: t.LeaseDuration}, err
 }
 
-// TestName returns t.Name or the name derived from workload and faults.
+// TestName returns t.Name or the name derived from workload and faults,
+// prefixed with the system unless it is our store.
 func (t Test) TestName() string {
 	if t.Name != "" {
 		return t.Name
 	}
-	if t.Nemesis.IsNone() {
-		return string(t.Workload)
+	name := string(t.Workload)
+	if !t.Nemesis.IsNone() {
+		name += "-" + strings.Join(t.Nemesis.Kinds(), "+")
 	}
-	return string(t.Workload) + "-" + strings.Join(t.Nemesis.Kinds(), "+")
+	if t.System != DefaultTest().System {
+		name = t.System + "-" + name
+	}
+	return name
 }
 
 // Workers returns the number of client workers.
