@@ -51,7 +51,13 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	// etcd: the same workloads and checkers on a system we did not write,
 	// every fault kind it supports (it has no clock hook); its planted bug
 	// is serializable reads, served by a member cut off by a partition.
-	etcd := func(x Test) Test { x.System = "etcd"; return x }
+	// Each fault kind has its own cycle, so that every kind a scenario
+	// names happens within its short main phase.
+	etcd := func(x Test) Test {
+		x.System = "etcd"
+		x.NemesisConcurrent = len(x.Nemesis.Kinds()) > 1
+		return x
+	}
 	serializable := etcd(t("register", "partition", ExpectInvalid))
 	serializable.ReadMode = sut.Serializable
 	return []Scenario{
