@@ -425,12 +425,6 @@ func (c *Cluster) IP(id string) string {
 	})
 }
 
-// System is the system under test the cluster runs.
-func (c *Cluster) System() sut.System { return c.cfg.System }
-
-// Options are the system's options the cluster runs with.
-func (c *Cluster) Options() sut.Options { return c.cfg.Options }
-
 // HasClockHook reports whether the system's nodes have a clock hook (the
 // admin port's /fault/clock): only then is there a clock to reset.
 func (c *Cluster) HasClockHook() bool { return slices.Contains(c.cfg.System.Faults(), "clock") }

@@ -24,6 +24,7 @@ import (
 var (
 	_ nemesis.Cluster       = (*docker.Cluster)(nil)
 	_ nemesis.StateObserver = (*docker.Cluster)(nil)
+	_ nemesis.ClockHooker   = (*docker.Cluster)(nil)
 )
 
 // startCluster starts a cluster and registers its removal, plus a check

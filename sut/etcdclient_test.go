@@ -23,9 +23,9 @@ func TestEtcdErrorMapping(t *testing.T) {
 		// May have applied: info.
 		{context.DeadlineExceeded, false},
 		{fmt.Errorf("txn: %w", context.Canceled), false},
-		{rpctypes.ErrTimeout, false},         // etcdserver: request timed out
-		{rpctypes.ErrLeaderChanged, false},   // etcdserver: leader changed
-		{rpctypes.ErrNoLeader, false},        // etcdserver: no leader
+		{rpctypes.ErrTimeout, false},       // etcdserver: request timed out
+		{rpctypes.ErrLeaderChanged, false}, // etcdserver: leader changed
+		{rpctypes.ErrNoLeader, false},      // etcdserver: no leader
 		{rpctypes.ErrTimeoutDueToLeaderFail, false},
 		{rpctypes.ErrStopped, false},
 		{rpctypes.ErrGRPCTimeoutDueToConnectionLost, false},
