@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -124,8 +126,15 @@ func (c *etcdClient) Append(ctx context.Context, key string, elem []byte) error 
 	op := []workload.MicroOp{{Kind: workload.MicroAppend, Key: key, Value: elem}}
 	for {
 		_, err := c.guardedTxn(ctx, op)
-		if !errors.Is(err, errGuard) || ctx.Err() != nil {
+		if !errors.Is(err, errGuard) {
 			return err
+		}
+		// Another append won the race; retry after a short random pause
+		// so that contending clients spread out.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(rand.Int64N(int64(5 * time.Millisecond)))):
 		}
 	}
 }
