@@ -132,6 +132,13 @@ func (t Test) Validate() error {
 	if t.Store == "" {
 		bad("store directory is empty: pass --store DIR")
 	}
+	if ncfg, err := t.nemesisConfig(); err != nil {
+		errs = append(errs, err)
+	} else if t.NemesisInterval > 0 && t.TimeLimit > 0 {
+		if err := ncfg.CheckTimeLimit(t.TimeLimit); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -139,6 +146,19 @@ func (t Test) Validate() error {
 func (t Test) system() (sut.System, sut.Options, error) {
 	sys, err := sut.ByName(t.System)
 	return sys, sut.Options{ReadMode: t.ReadMode, Bugs: t.Unsafe, LeaseDuration: t.LeaseDuration}, err
+}
+
+// nemesisConfig is the nemesis configuration of t: its spec's faults and
+// options, its interval, schedule shape and seed.
+func (t Test) nemesisConfig() (nemesis.Config, error) {
+	cfg, err := t.Nemesis.Apply(nemesis.DefaultConfig())
+	if err != nil {
+		return cfg, fmt.Errorf("nemesis: %w", err)
+	}
+	cfg.Interval = t.NemesisInterval
+	cfg.Concurrent = t.NemesisConcurrent
+	cfg.Seed = uint64(t.Seed)
+	return cfg, nil
 }
 
 // TestName returns t.Name or the name derived from workload and faults,

@@ -31,11 +31,14 @@ func (KVNode) ReadModes() []ReadMode {
 	return []ReadMode{Linearizable, ReadMode(system.ReadLease), ReadMode(system.ReadStale)}
 }
 
-// Bugs implements System: each is a kvnode --unsafe-<name> flag.
+// Bugs implements System: the store's planted bugs, each a kvnode
+// --unsafe-<name> flag.
 func (KVNode) Bugs() []Bug {
-	return []Bug{
-		{Name: "no-dedup", Doc: "the store does not deduplicate retried requests: a retried append or CAS applies twice"},
+	var out []Bug
+	for _, b := range system.PlantedBugs() {
+		out = append(out, Bug{Name: b.Name, Doc: strings.TrimPrefix(b.Help, "UNSAFE: ")})
 	}
+	return out
 }
 
 // Faults implements System.
