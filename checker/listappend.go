@@ -86,7 +86,8 @@ type laState struct {
 	writers    []map[int64]int32 // per key: value -> the mop that appended it, in a txn that did not fail
 	failed     map[wkey]int32 // (key, value) appended by a failed txn
 	exceptions [][]int64
-	scratch    [][]int64 // reads of the txn being parsed
+	scratch    [][]int64 // reads of the txn being parsed, in reads
+	reads      []int64
 }
 
 func (s *laState) intern(k any) int32 {
@@ -98,41 +99,37 @@ func (s *laState) intern(k any) int32 {
 	return ki
 }
 
-// microOps splits a txn value into its micro-ops [f k v], f without a
-// leading colon.
-func microOps(value any) ([][]any, []string, error) {
+// microOps calls f with each micro-op [f k v] of a txn value, f without
+// a leading colon, and stops at f's first error.
+func microOps(value any, f func(fn string, mv []any) error) error {
 	list, ok := history.List(value)
 	if !ok {
-		return nil, nil, fmt.Errorf("value %s is not a list of micro-ops", showValue(value))
+		return fmt.Errorf("value %s is not a list of micro-ops", showValue(value))
 	}
-	mops := make([][]any, len(list))
-	fs := make([]string, len(list))
-	for i, m := range list {
+	for _, m := range list {
 		mv, ok := history.List(m)
 		if !ok || len(mv) != 3 {
-			return nil, nil, fmt.Errorf("micro-op %s is not [f k v]", showValue(m))
+			return fmt.Errorf("micro-op %s is not [f k v]", showValue(m))
 		}
-		f, _ := mv[0].(string)
-		mops[i], fs[i] = mv, strings.TrimPrefix(f, ":")
+		fn, _ := mv[0].(string)
+		if err := f(strings.TrimPrefix(fn, ":"), mv); err != nil {
+			return err
+		}
 	}
-	return mops, fs, nil
+	return nil
 }
 
 func (s *laState) parse(c *txnCore, ti int32, value any, typ history.Type) (int32, int32, error) {
-	mvs, fs, err := microOps(value)
-	if err != nil {
-		return 0, 0, err
-	}
 	m0 := int32(len(s.mops))
-	s.scratch = s.scratch[:0]
-	for i, mv := range mvs {
+	s.scratch, s.reads = s.scratch[:0], s.reads[:0]
+	err := microOps(value, func(fn string, mv []any) error {
 		mop := laMop{key: s.intern(mv[1]), n: -1, exc: -1}
 		var read []int64
-		switch fs[i] {
+		switch fn {
 		case "append":
 			v, ok := history.Int(mv[2])
 			if !ok {
-				return 0, 0, fmt.Errorf("appended value %s is not an integer", showValue(mv[2]))
+				return fmt.Errorf("appended value %s is not an integer", showValue(mv[2]))
 			}
 			mop.append, mop.val = true, v
 			wk := wkey{mop.key, v}
@@ -147,7 +144,7 @@ func (s *laState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 			}
 			n := len(ws)
 			if ws[v] = int32(len(s.mops)); len(ws) == n {
-				return 0, 0, fmt.Errorf("%d is appended to key %s twice: list-append needs unique appends", v, s.keys[mop.key].name)
+				return fmt.Errorf("%d is appended to key %s twice: list-append needs unique appends", v, s.keys[mop.key].name)
 			}
 		case "r":
 			if typ != history.OK {
@@ -155,25 +152,28 @@ func (s *laState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 			}
 			l, ok := history.List(mv[2])
 			if !ok && mv[2] != nil {
-				return 0, 0, fmt.Errorf("read value %s is not a list", showValue(mv[2]))
+				return fmt.Errorf("read value %s is not a list", showValue(mv[2]))
 			}
-			read = make([]int64, len(l))
-			for j, x := range l {
+			// The reads of one txn share a buffer, reused by the next.
+			at := len(s.reads)
+			for _, x := range l {
 				if v, ok := history.Int(x); ok && v != garbage {
-					read[j] = v
+					s.reads = append(s.reads, v)
 				} else {
-					read[j] = garbage
+					s.reads = append(s.reads, garbage)
 				}
 			}
+			read = s.reads[at:len(s.reads):len(s.reads)]
 			s.order(&mop, int32(len(s.mops)), read)
 		default:
-			return 0, 0, fmt.Errorf("unknown micro-op %q (want r or append)", fs[i])
+			return fmt.Errorf("unknown micro-op %q (want r or append)", fn)
 		}
 		s.scratch = append(s.scratch, read)
 		s.mops = grow(s.mops, mop)
 		s.txnOf = grow(s.txnOf, ti)
-	}
-	return m0, int32(len(s.mops)), nil
+		return nil
+	})
+	return m0, int32(len(s.mops)), err
 }
 
 // order places a committed read against its key's order: a prefix of it
@@ -197,7 +197,7 @@ func (s *laState) order(mop *laMop, mi int32, read []int64) {
 		return
 	}
 	mop.exc = int32(len(s.exceptions))
-	s.exceptions = append(s.exceptions, read)
+	s.exceptions = append(s.exceptions, slices.Clone(read))
 }
 
 // elems returns what mop mi read.

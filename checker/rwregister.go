@@ -118,17 +118,13 @@ func (s *rwState) val(v int32) string {
 }
 
 func (s *rwState) parse(c *txnCore, ti int32, value any, typ history.Type) (int32, int32, error) {
-	mvs, fs, err := microOps(value)
-	if err != nil {
-		return 0, 0, err
-	}
 	m0 := int32(len(s.mops))
-	for i, mv := range mvs {
+	err := microOps(value, func(fn string, mv []any) error {
 		mop := rwMop{key: s.intern(mv[1])}
-		switch fs[i] {
+		switch fn {
 		case "w", "write":
 			if mv[2] == nil {
-				return 0, 0, fmt.Errorf("micro-op %s writes nil: rw-register needs unique non-nil writes", showValue(mv))
+				return fmt.Errorf("micro-op %s writes nil: rw-register needs unique non-nil writes", showValue(mv))
 			}
 			mop.write, mop.val, mop.known = true, s.value(mv[2]), true
 			wk := rwKey{mop.key, mop.val}
@@ -137,7 +133,7 @@ func (s *rwState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 				break
 			}
 			if w, dup := s.writers[wk]; dup {
-				return 0, 0, fmt.Errorf("%s is written to key %s twice (also by txn #%d): rw-register needs unique writes",
+				return fmt.Errorf("%s is written to key %s twice (also by txn #%d): rw-register needs unique writes",
 					s.val(mop.val), s.keyIDs.names[mop.key], c.idx(w.txn))
 			}
 			s.writers[wk] = rwWriter{txn: ti, mop: int32(len(s.mops)), final: true}
@@ -155,12 +151,13 @@ func (s *rwState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 				mop.val, mop.known = s.value(mv[2]), true
 			}
 		default:
-			return 0, 0, fmt.Errorf("unknown micro-op %q (want r or w)", fs[i])
+			return fmt.Errorf("unknown micro-op %q (want r or w)", fn)
 		}
 		s.mops = append(s.mops, mop)
 		s.txnOf = append(s.txnOf, ti)
-	}
-	return m0, int32(len(s.mops)), nil
+		return nil
+	})
+	return m0, int32(len(s.mops)), err
 }
 
 // keyMop is a key and a micro-op of it.
