@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/faultline/faultline"
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/sut"
 )
 
 // bindTest binds the run flags into t: the run configuration's own table
@@ -202,13 +204,21 @@ func firstLine(s string) string {
 }
 
 func imageCmd() *cobra.Command {
-	var force bool
+	var (
+		force  bool
+		system string
+	)
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Build the FROM-scratch node image (kvnode + netctl) and print its tag",
+		Short: "Build the FROM-scratch node image of a system (its binaries + netctl) and print its tag",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			sys, err := sut.ByName(system)
+			if err != nil {
+				return usageError{err}
+			}
 			cfg := docker.DefaultBuildConfig()
+			cfg.System = sys
 			cfg.Force = force
 			tag, err := docker.BuildImage(cmd.Context(), cfg)
 			if err != nil {
@@ -219,6 +229,7 @@ func imageCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rebuild without the cache even if the tag exists")
+	cmd.Flags().StringVar(&system, "system", sut.Default().Name(), "system whose image to build: "+strings.Join(sut.Names(), " or "))
 	return cmd
 }
 
