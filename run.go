@@ -288,24 +288,14 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	return out, nil
 }
 
-// Checkers returns the checkers for a workload, writing artifacts into dir.
+// Checkers returns the checkers for a workload, writing artifacts into dir:
+// its model checkers (checker.New, the models `faultline check` knows)
+// and the figures every run gets.
 func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error) {
 	var cs []checker.Checker
 	for _, name := range info.Checkers {
 		var c checker.Checker
 		switch name {
-		case "linearizable":
-			l, err := checker.NewLinearizable(checker.LinearizableConfig{Model: info.Model, OutDir: dir})
-			if err != nil {
-				return nil, err
-			}
-			c = l
-		case "bank":
-			c = checker.NewBank(checker.BankConfig{Total: info.Total, Accounts: info.Accounts})
-		case "list-append":
-			c = checker.NewListAppend(checker.ListAppendConfig{})
-		case "set":
-			c = checker.NewSet(checker.SetConfig{})
 		case "stats":
 			c = checker.NewStats()
 		case "latency":
@@ -313,7 +303,17 @@ func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error)
 		case "availability":
 			c = checker.NewAvailability(checker.AvailabilityConfig{Concurrency: t.Workers()})
 		default:
-			return nil, fmt.Errorf("workload %s wants unknown checker %q", info.Name, name)
+			model := name
+			if name == "linearizable" {
+				model = info.Model
+			}
+			cfg := checker.DefaultConfig()
+			cfg.OutDir, cfg.BankTotal, cfg.BankAccounts = dir, info.Total, info.Accounts
+			m, err := checker.New(model, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("workload %s: checker %q: %w", info.Name, name, err)
+			}
+			c = m
 		}
 		cs = append(cs, checker.WithTimeLimit(c, t.CheckTimeout))
 	}

@@ -521,13 +521,14 @@ feed:
 	if len(bad) > 0 {
 		res.Valid = Invalid
 		res.Details["failing_keys"] = bad
+		res.Details["max_visualized"] = MaxVisualized
 		var expl []string
 		for i, k := range bad {
 			if i >= l.cfg.MaxExplained {
 				expl = append(expl, fmt.Sprintf("... and %d more keys", len(bad)-i))
 				break
 			}
-			a, artifact := s.explainKey(ctx, model, k, porcupineOps(byKey[k]), i == 0)
+			a, artifact := s.explainKey(ctx, model, k, porcupineOps(byKey[k]), i < MaxVisualized)
 			res.Anomalies = append(res.Anomalies, a)
 			if artifact != "" {
 				res.Artifacts = append(res.Artifacts, artifact)
@@ -571,6 +572,10 @@ func checkKey(ctx context.Context, model porcupine.Model, ops []porcupine.Operat
 	}
 	return r
 }
+
+// MaxVisualized caps the failing keys whose porcupine visualisation is
+// written (each is a file of its own; a long history has many).
+const MaxVisualized = 10
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/history"
 )
 
 func TestLinearizableVisualisation(t *testing.T) {
@@ -55,5 +57,36 @@ func TestLinearizableTimeout(t *testing.T) {
 	}
 	if r.Valid != Unknown || r.Error == "" || !strings.Contains(r.Explanation, "could not be checked") {
 		t.Fatalf("verdict %s after %v, want unknown: %s", r.Valid, time.Since(start), r.Explanation)
+	}
+}
+
+// TestLinearizableVisualisesEveryFailingKeyUpToTheCap: one file per
+// failing key, at most MaxVisualized, and the cap said in Details.
+func TestLinearizableVisualisesEveryFailingKeyUpToTheCap(t *testing.T) {
+	var ops []history.Op
+	add := func(typ history.Type, f string, v any) {
+		ops = append(ops, history.Op{Index: int64(len(ops)), Time: int64(len(ops)), Type: typ, Process: 0, F: f, Value: v})
+	}
+	keys := MaxVisualized + 2
+	for k := range keys {
+		for _, step := range []struct {
+			f string
+			v int64
+		}{{"write", 1}, {"write", 2}, {"read", 1}} {
+			add(history.Invoke, step.f, []any{int64(k), step.v})
+			add(history.OK, step.f, []any{int64(k), step.v})
+		}
+	}
+	dir := t.TempDir()
+	l, err := NewLinearizable(LinearizableConfig{Model: "cas-register", OutDir: dir, MaxExplained: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := l.Check(context.Background(), ops)
+	if r.Valid != Invalid || len(r.Anomalies) != keys {
+		t.Fatalf("%s with %d anomalies, want invalid with %d: %s", r.Valid, len(r.Anomalies), keys, r.Explanation)
+	}
+	if len(r.Artifacts) != MaxVisualized || r.Details["max_visualized"] != MaxVisualized {
+		t.Errorf("%d visualisations (cap %v), want %d", len(r.Artifacts), r.Details["max_visualized"], MaxVisualized)
 	}
 }

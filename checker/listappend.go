@@ -84,7 +84,7 @@ type laState struct {
 	keys       []laKey
 	keyIDs     interner
 	writers    []map[int64]int32 // per key: value -> the mop that appended it, in a txn that did not fail
-	failed     map[wkey]int32 // (key, value) appended by a failed txn
+	failed     map[wkey]int32    // (key, value) appended by a failed txn
 	exceptions [][]int64
 	scratch    [][]int64 // reads of the txn being parsed, in reads
 	reads      []int64

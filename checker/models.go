@@ -29,6 +29,9 @@ type Config struct {
 	OutDir string
 	// BankTotal is the bank's constant total; 0 infers it from the reads.
 	BankTotal int64
+	// BankAccounts, if set, are the accounts every bank read must show
+	// exactly; empty takes them from the reads.
+	BankAccounts []string
 	// Linearizable makes stale set elements invalid (set).
 	Linearizable bool
 	// MaxReported bounds the anomalies of each type listed in full
@@ -87,7 +90,7 @@ var models = []Model{
 		func(c Config) (Checker, error) { return NewRWRegister(c.txn()), nil }},
 	{"bank", "reads of every balance and transfers: constant total, no negative balance (Jepsen's bank)",
 		func(c Config) (Checker, error) {
-			return NewBank(BankConfig{Total: c.BankTotal, MaxReported: c.MaxReported}), nil
+			return NewBank(BankConfig{Total: c.BankTotal, Accounts: c.BankAccounts, MaxReported: c.MaxReported}), nil
 		}},
 	{"set", "adds of unique elements and reads of the set: lost, stale, never-read, unexpected, duplicated (Jepsen's set-full)",
 		func(c Config) (Checker, error) {
