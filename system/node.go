@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/faultline/faultline/system/raftlog"
 )
 
 // Node is one running store node: raft, the FSM, the client server and the
@@ -26,7 +27,7 @@ type Node struct {
 
 	fsm       *FSM
 	raft      *raft.Raft
-	wal       *raftboltdb.BoltStore // raft log and stable store
+	raftLog   *raftlog.Log // raft log and stable store
 	transport *raft.NetworkTransport
 
 	clientLn  net.Listener
@@ -140,16 +141,21 @@ func (n *Node) startRaft(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir %s: %w (check permissions / the volume mount)", cfg.DataDir, err)
 	}
-	// raft-boltdb, fsync on every commit. (raft-wal v0.4.0, the first
-	// choice, loses its index block when raft truncates the log tail and
-	// the node is then killed: "sealed segment has no index block" at
-	// restart, hashicorp/raft-wal#31, fixed after the last release. The
-	// chaos suite's kill nemesis found it.)
-	wal, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
-	if err != nil {
-		return fmt.Errorf("open raft log in %s: %w (is another kvnode using this --data directory?)", cfg.DataDir, err)
+	// Our own segment log: one fdatasync per appended batch (raft-boltdb
+	// took two, raft-wal v0.4.0 could not restart after a tail truncation
+	// and a kill, hashicorp/raft-wal#31).
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "raft.db")); err == nil {
+		return fmt.Errorf("%s holds a raft-boltdb log (raft.db) from an older kvnode, which this one does not read: "+
+			"empty the directory so the node resyncs from the leader, or start it with the older kvnode", cfg.DataDir)
 	}
-	n.wal = wal
+	lcfg := raftlog.DefaultConfig()
+	lcfg.Dir = filepath.Join(cfg.DataDir, "raftlog")
+	lcfg.SegmentSize = cfg.LogSegmentSize
+	wal, err := raftlog.Open(lcfg)
+	if err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	n.raftLog = wal
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
 	if err != nil {
 		return fmt.Errorf("open snapshot store in %s: %w", cfg.DataDir, err)
@@ -221,8 +227,8 @@ func (n *Node) shutdownRaft() {
 	if n.transport != nil {
 		n.transport.Close()
 	}
-	if n.wal != nil {
-		if err := n.wal.Close(); err != nil {
+	if n.raftLog != nil {
+		if err := n.raftLog.Close(); err != nil {
 			n.log.Warn("close raft log", "err", err)
 		}
 	}
