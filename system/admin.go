@@ -98,6 +98,7 @@ func (n *Node) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "kv_proposals_total %d\n", m.proposals.Load())
 	fmt.Fprintf(w, "kv_proposal_entries_total %d\n", m.proposalEntries.Load())
 	fmt.Fprintf(w, "kv_read_index_rounds_total %d\n", m.readRounds.Load())
+	fmt.Fprintf(w, "kv_read_fallbacks_total %d\n", m.readFallbacks.Load())
 	fmt.Fprintf(w, "kv_clock_offset_ms %d\n", st.ClockOffsetMS)
 	fmt.Fprintf(w, "kv_keys %d\n", st.Keys)
 	fmt.Fprintf(w, "raft_term %d\n", st.Term)

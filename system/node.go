@@ -532,9 +532,13 @@ func (n *Node) confirmRead(batch []*readWaiter) error {
 }
 
 // waitApplied waits for the FSM to apply idx. Every entry after the
-// leader's readiness no-op is a command, so the FSM's index reaches idx;
-// as a fallback (e.g. a trailing raft-internal entry) a Barrier proves
-// everything up to idx is applied.
+// leader's readiness no-op is one the FSM sees, so its applied index
+// normally reaches idx. When it does not within 100ms (a trailing entry
+// that raft keeps from the FSM, a barrier or raft's own no-op), a no-op
+// command goes through the log: the FSM applies it, which moves its
+// applied index past idx for this read and every later one. (A raft
+// Barrier would not: it never reaches the FSM, so it would itself become
+// the trailing entry that the next read waits 100ms for.)
 func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 	fallback := time.NewTimer(100 * time.Millisecond)
 	defer fallback.Stop()
@@ -546,11 +550,25 @@ func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 		select {
 		case <-ch:
 		case <-fallback.C:
-			return waitFuture(ctx, n.raft.Barrier(n.cfg.RequestTimeout))
+			n.metrics.readFallbacks.Add(1)
+			return n.syncNoop(ctx, idx)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// syncNoop commits a no-op command and waits until the FSM has applied
+// it, which covers idx.
+func (n *Node) syncNoop(ctx context.Context, idx uint64) error {
+	f := n.raft.Apply([]byte{byte(opNoop)}, n.cfg.RequestTimeout)
+	if err := waitFuture(ctx, f); err != nil {
+		return err
+	}
+	if applied := n.fsm.AppliedIndex(); applied < idx {
+		return fmt.Errorf("internal: FSM applied index %d is behind read index %d after a no-op at %d", applied, idx, f.Index())
+	}
+	return nil
 }
 
 // NodeStatus is the admin /status document.
