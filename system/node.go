@@ -46,7 +46,12 @@ type Node struct {
 
 	metrics metrics
 	prop    *proposer
-	readQ   chan *readWaiter
+
+	// The ReadIndex round that reads join (nil until one does), and the
+	// runner's wake-up.
+	readMu   sync.Mutex
+	readNext *readRound
+	readKick chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -85,7 +90,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		fsm:       NewFSM(cfg.UnsafeNoDedup),
 		clientIDs: map[raft.ServerID]string{},
 		conns:     map[net.Conn]struct{}{},
-		readQ:     make(chan *readWaiter, 4096),
+		readKick:  make(chan struct{}, 1),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, p := range cfg.Peers {
@@ -458,77 +463,82 @@ func (n *Node) readIndex(ctx context.Context) error {
 	if err := n.ensureReady(ctx); err != nil {
 		return err
 	}
-	w := &readWaiter{done: make(chan error, 1)}
+	r := n.joinReadRound()
 	select {
-	case n.readQ <- w:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-w.done:
-		if err != nil {
-			return err
+	case <-r.done:
+		if r.err != nil {
+			return r.err
 		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return n.waitApplied(ctx, w.index)
+	return n.waitApplied(ctx, r.index)
 }
 
-// readWaiter is one read waiting for a ReadIndex round.
-type readWaiter struct {
-	index uint64 // set before done is signalled
-	done  chan error
+// readRound is one ReadIndex confirmation, shared by every read that
+// joined it before it started.
+type readRound struct {
+	done  chan struct{} // closed once index and err are set
+	index uint64
+	err   error
 }
 
-// runReadIndex serves ReadIndex rounds one at a time: it takes every read
-// queued so far, captures the commit index (after they all arrived), asks a
-// quorum to confirm leadership once, and releases them with that index.
-// Reads arriving during a round wait for the next one.
+// joinReadRound returns the round that starts next and makes sure the
+// runner will start it.
+func (n *Node) joinReadRound() *readRound {
+	n.readMu.Lock()
+	r := n.readNext
+	if r == nil {
+		r = &readRound{done: make(chan struct{})}
+		n.readNext = r
+	}
+	n.readMu.Unlock()
+	select {
+	case n.readKick <- struct{}{}:
+	default: // a kick is pending: the runner will take this round
+	}
+	return r
+}
+
+// runReadIndex runs ReadIndex rounds one at a time: it takes the round
+// that reads have joined so far, captures the commit index (after they
+// all arrived), asks a quorum to confirm leadership once, and releases
+// them all with that index. Reads arriving during a round join the next.
 func (n *Node) runReadIndex() {
 	for {
-		var batch []*readWaiter
 		select {
-		case w := <-n.readQ:
-			batch = append(batch, w)
+		case <-n.readKick:
 		case <-n.ctx.Done():
 			return
 		}
-	drain:
-		for {
-			select {
-			case w := <-n.readQ:
-				batch = append(batch, w)
-			default:
-				break drain
-			}
+		n.readMu.Lock()
+		r := n.readNext
+		n.readNext = nil
+		n.readMu.Unlock()
+		if r == nil {
+			continue
 		}
-		err := n.confirmRead(batch)
-		for _, w := range batch {
-			w.done <- err
-		}
+		r.index, r.err = n.confirmRead()
+		close(r.done)
 	}
 }
 
-func (n *Node) confirmRead(batch []*readWaiter) error {
+func (n *Node) confirmRead() (uint64, error) {
 	term := n.raft.CurrentTerm()
 	if n.readyTerm.Load() != term {
-		return raft.ErrLeadershipLost
+		return 0, raft.ErrLeadershipLost
 	}
 	idx := n.raft.CommitIndex()
 	leaseStart := n.clock.Now()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
-		return err
+		return 0, err
 	}
 	if n.raft.CurrentTerm() != term {
-		return raft.ErrLeadershipLost
+		return 0, raft.ErrLeadershipLost
 	}
 	n.leaseStart.Store(leaseStart.UnixNano())
 	n.metrics.readRounds.Add(1)
-	for _, w := range batch {
-		w.index = idx
-	}
-	return nil
+	return idx, nil
 }
 
 // waitApplied waits for the FSM to apply idx. Every entry after the
@@ -540,6 +550,9 @@ func (n *Node) confirmRead(batch []*readWaiter) error {
 // Barrier would not: it never reaches the FSM, so it would itself become
 // the trailing entry that the next read waits 100ms for.)
 func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
+	if n.fsm.AppliedIndex() >= idx {
+		return nil
+	}
 	fallback := time.NewTimer(100 * time.Millisecond)
 	defer fallback.Stop()
 	for {
