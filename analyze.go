@@ -38,9 +38,7 @@ func Analyze(ctx context.Context, dir string, checkTimeout time.Duration) (Resul
 	if n := len(ops); n > 0 {
 		took = time.Duration(ops[n-1].Time)
 	}
-	res, err := analyze(ctx, run, t, wl.Info(), ops, start, took)
-	res.Faults = faultsIn(ops)
-	return res, err
+	return analyze(ctx, run, t, wl.Info(), ops, start, took)
 }
 
 // Report regenerates a stored run's report.html from history.jsonl,

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/nemesis"
 )
 
 // Result is what one run produced.
@@ -23,8 +24,12 @@ type Result struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	// P99 is the 99th percentile latency of ok client operations.
 	P99 time.Duration `json:"p99"`
-	// Faults lists the nemesis operations that took effect, by f.
-	Faults []string `json:"faults"`
+	// Faults lists the faults that took effect (confirmed by the
+	// nemesis), in order, repeats kept.
+	Faults []nemesis.Fault `json:"faults"`
+	// MissingFaults lists the faults the run's --nemesis required that
+	// never took effect: a run that did not exercise what it names.
+	MissingFaults []nemesis.Fault `json:"missing_faults,omitempty"`
 	// FirstAnomaly is how far into the run the first anomalous op was
 	// (time to detection); Detected says whether any anomaly had a time.
 	FirstAnomaly time.Duration `json:"first_anomaly,omitempty"`

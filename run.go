@@ -71,16 +71,6 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	log := slog.With("test", t.TestName())
 	log.Info("run starting", "dir", dir, "seed", t.Seed, "rerun", t.RerunCommand())
 
-	rec, err := history.NewRecorder(run.Path(runstore.HistoryJSONL), history.WithStart(start))
-	if err != nil {
-		return res, fmt.Errorf("open history: %w", err)
-	}
-	defer func() {
-		if cerr := rec.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close history: %w", cerr)
-		}
-	}()
-
 	// The cluster lives until the deferred Close, whatever happens; an
 	// abort closes it at once.
 	startCtx, cancelStart := mergeCancel(ctx, abort)
@@ -117,6 +107,19 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 		})
 	}
 	defer closeCluster()
+
+	// The history's clock starts once the cluster is up: time 0 is when
+	// the run begins to exercise it, so "how far into the run" counts no
+	// image build or cluster start.
+	rec, err := history.NewRecorder(run.Path(runstore.HistoryJSONL), history.WithStart(time.Now()))
+	if err != nil {
+		return res, fmt.Errorf("open history: %w", err)
+	}
+	defer func() {
+		if cerr := rec.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close history: %w", cerr)
+		}
+	}()
 	aborted := make(chan struct{})
 	stopWatch := context.AfterFunc(abort, func() { closeCluster(); close(aborted) })
 	defer stopWatch()
@@ -141,14 +144,13 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 
 	ops := rec.Ops()
 	res, err = analyze(context.WithoutCancel(ctx), run, t, out.info, ops, start, time.Since(start))
-	res.Faults = out.faults
 	return res, err
 }
 
 // exercised is what the cluster phases produced.
 type exercised struct {
 	info   workload.Info
-	faults []string
+	faults []nemesis.Fault
 }
 
 // exercise runs setup, the main phase with the nemesis, the heal and the
@@ -203,18 +205,13 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	}
 
 	// Nemesis.
-	ncfg, err := t.Nemesis.Apply(nemesis.DefaultConfig())
+	ncfg, err := t.nemesisConfig()
 	if err != nil {
-		return out, fmt.Errorf("nemesis: %w", err)
+		return out, err
 	}
-	kinds := ncfg.Faults
-	ncfg.Interval = t.NemesisInterval
-	ncfg.Concurrent = t.NemesisConcurrent
-	ncfg.Seed = uint64(t.Seed)
-	ncfg.HealTimeout = t.RecoveryTimeout
 	var nem nemesis.Nemesis
 	var sched nemesis.Schedule
-	if len(kinds) > 0 {
+	if len(ncfg.Faults) > 0 {
 		if nem, err = nemesis.New(cl, ncfg); err != nil {
 			return out, fmt.Errorf("nemesis: %w", err)
 		}
@@ -244,7 +241,9 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 		go func() {
 			defer wg.Done()
 			if err := nemesis.Run(mainCtx, sched, nem, nrec); err != nil {
-				log.Error("nemesis worker", "err", err)
+				// An interrupt ends the schedule early; the summary says
+				// which required faults never happened.
+				log.Warn("nemesis worker", "err", err)
 			}
 		}()
 	}
@@ -258,7 +257,7 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, context.DeadlineExceeded) {
 		return out, fmt.Errorf("workload: %w", runErr)
 	}
-	out.faults = faultsIn(rec.Ops())
+	out.faults = nemesis.Happened(rec.Ops())
 	if abort.Err() != nil {
 		return out, ErrAborted
 	}
@@ -286,25 +285,6 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 		return out, fmt.Errorf("final reads: %w", err)
 	}
 	return out, nil
-}
-
-// faultsIn lists the nemesis faults that took effect, by f.
-func faultsIn(ops []history.Op) []string {
-	var fs []string
-	for _, o := range ops {
-		if o.IsNemesis() && o.Type == history.OK && isFaultStart(o.F) {
-			fs = append(fs, o.F)
-		}
-	}
-	return fs
-}
-
-func isFaultStart(f string) bool {
-	switch f {
-	case nemesis.FStartPartition, nemesis.FStartLoss, nemesis.FKill, nemesis.FPause, nemesis.FBumpClock, nemesis.FStrobeClock:
-		return true
-	}
-	return false
 }
 
 // Checkers returns the checkers for a workload, writing artifacts into dir.
@@ -343,7 +323,10 @@ func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error)
 // refreshes the store index.
 func analyze(ctx context.Context, run runstore.Run, t Test, info workload.Info, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
 	dir := run.Dir
-	res := Result{Test: t, Dir: dir, Duration: took}
+	res := Result{Test: t, Dir: dir, Duration: took, Faults: nemesis.Happened(ops)}
+	if ncfg, err := t.nemesisConfig(); err == nil {
+		res.MissingFaults = nemesis.Missing(ncfg.Required(), res.Faults)
+	}
 	for _, o := range ops {
 		if o.IsNemesis() {
 			continue

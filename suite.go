@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/nemesis"
 )
 
 // Scenario is one entry of the suite's matrix.
@@ -76,10 +78,11 @@ type Outcome struct {
 }
 
 // Passed reports whether the outcome meets the scenario's expectation.
-// A planted bug must come back invalid; a safe scenario valid. Unknown
-// verdicts and harness errors never pass.
+// A planted bug must come back invalid; a safe scenario valid; and every
+// fault the scenario names must have happened. Unknown verdicts and
+// harness errors never pass.
 func (o Outcome) Passed() bool {
-	if o.Err != nil {
+	if o.Err != nil || len(o.Result.MissingFaults) > 0 {
 		return false
 	}
 	if o.Scenario.Test.Expect == ExpectInvalid {
@@ -93,6 +96,8 @@ func (o Outcome) Status() string {
 	switch {
 	case o.Err != nil:
 		return "ERROR"
+	case len(o.Result.MissingFaults) > 0:
+		return "FAULTS-MISSING"
 	case o.Passed() && o.Scenario.Test.Expect == ExpectInvalid:
 		return "caught"
 	case o.Passed():
@@ -255,6 +260,9 @@ func (r SuiteResult) WriteSummary(w io.Writer) {
 		switch {
 		case o.Err != nil:
 			why = "harness error: " + o.Err.Error()
+		case len(o.Result.MissingFaults) > 0:
+			why = fmt.Sprintf("faults the scenario names never took effect: %s (the run did not test what its name says; see the report's nemesis ops)",
+				joinFaults(o.Result.MissingFaults))
 		case o.Scenario.Test.Expect == ExpectValid && o.Result.Valid == checker.Unknown:
 			why = "a checker could not decide (unknown); see the report"
 		case o.Scenario.Test.Expect == ExpectValid:
@@ -282,24 +290,29 @@ func (s Scenario) withSeed(seed int64) Test {
 	return t
 }
 
-func faultSummary(fs []string) string {
+// faultSummary counts the faults that happened, by kind:option.
+func faultSummary(fs []nemesis.Fault) string {
 	if len(fs) == 0 {
 		return "-"
 	}
 	count := map[string]int{}
 	for _, f := range fs {
-		count[f]++
+		count[f.String()]++
 	}
-	keys := make([]string, 0, len(count))
-	for k := range count {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(count))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s×%d", k, count[k])
 	}
 	return strings.Join(parts, ",")
+}
+
+func joinFaults(fs []nemesis.Fault) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = f.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orDash(s string) string {

@@ -17,6 +17,12 @@ import (
 // fakeRun returns verdicts from a table keyed by scenario name, so the
 // suite's logic is tested without clusters.
 func fakeRun(verdicts map[string][]checker.Verdict, errs map[string]error) RunFunc {
+	return fakeRunMissing(verdicts, errs, nil)
+}
+
+// fakeRunMissing is fakeRun whose runs of the named scenarios miss the
+// given faults.
+func fakeRunMissing(verdicts map[string][]checker.Verdict, errs map[string]error, missing map[string][]nemesis.Fault) RunFunc {
 	calls := map[string]int{}
 	return func(_ context.Context, t Test) (Result, error) {
 		i := calls[t.Name]
@@ -28,7 +34,8 @@ func fakeRun(verdicts map[string][]checker.Verdict, errs map[string]error) RunFu
 		v := vs[i%len(vs)]
 		return Result{Test: t, Valid: v, Ops: 100, OK: 90, P99: 3 * time.Millisecond,
 			Detected: v == checker.Invalid, FirstAnomaly: 4210 * time.Millisecond,
-			Faults: []string{"kill", "kill", "start-partition"}, Report: "store/" + t.Name + "/report.html"}, nil
+			Faults:        []nemesis.Fault{{Kind: "kill", Option: "one"}, {Kind: "kill", Option: "one"}, {Kind: "partition", Option: "halves"}},
+			MissingFaults: missing[t.Name], Report: "store/" + t.Name + "/report.html"}, nil
 	}
 }
 
@@ -44,7 +51,7 @@ func TestSuiteOutcomes(t *testing.T) {
 		want     []string // substrings of the output
 	}{
 		{"all as expected", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Invalid}}, nil,
-			true, []string{"ok", "caught"}, []string{"suite PASSED", "kill×2", "at 4.2s"}},
+			true, []string{"ok", "caught"}, []string{"suite PASSED", "kill:one×2", "at 4.2s"}},
 		{"missed bug", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Valid}}, nil,
 			false, []string{"ok", "MISSED"}, []string{"suite FAILED", "the harness missed a known bug (planted)", "rerun: faultline run"}},
 		{"false alarm", map[string][]checker.Verdict{"safe": {checker.Invalid}, "bug": {checker.Invalid}}, nil,
@@ -85,6 +92,25 @@ func TestSuiteOutcomes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSuiteFailsWhenNamedFaultsDidNotHappen: a scenario that did not
+// exercise what its name says fails, whatever its verdict.
+func TestSuiteFailsWhenNamedFaultsDidNotHappen(t *testing.T) {
+	safe := Scenario{Name: "safe", Test: expecting(ExpectValid)}
+	var out bytes.Buffer
+	res, err := RunSuite(context.Background(), SuiteConfig{Scenarios: []Scenario{safe}, Repeat: 1, Seed: 7, Out: &out,
+		Run: fakeRunMissing(map[string][]checker.Verdict{"safe": {checker.Valid}}, nil,
+			map[string][]nemesis.Fault{"safe": {{Kind: "kill"}, {Kind: "pause", Option: "leader"}}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed() || res.Outcomes[0].Status() != "FAULTS-MISSING" {
+		t.Fatalf("passed %v, status %q; want a failure for missing faults\n%s", res.Passed(), res.Outcomes[0].Status(), out.String())
+	}
+	if !strings.Contains(out.String(), "never took effect: kill, pause:leader") {
+		t.Errorf("the summary does not name the missing faults:\n%s", out.String())
 	}
 }
 

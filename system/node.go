@@ -45,6 +45,8 @@ type Node struct {
 	leaseStart atomic.Int64
 
 	metrics metrics
+	connSrv *connServer
+	acks    *localAckStore // only with UnsafeAckBeforeCommit
 	prop    *proposer
 
 	// The ReadIndex round that reads join (nil until one does), and the
@@ -99,8 +101,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.ReadMode.Unsafe() {
 		log.Warn("UNSAFE read mode: reads may be stale; for checker validation only", "read_mode", cfg.ReadMode)
 	}
-	if cfg.UnsafeNoDedup {
-		log.Warn("UNSAFE: request dedup disabled; retried mutations apply twice; for checker validation only")
+	if u := cfg.UnsafeFlags(); len(u) > 0 {
+		log.Warn("UNSAFE: planted bugs on (see kvnode --help); for checker validation only", "unsafe", u)
 	}
 	if err := n.startRaft(ctx); err != nil {
 		n.shutdownRaft()
@@ -131,6 +133,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		}()
 	}
 	n.prop = newProposer(n)
+	n.connSrv = newConnServer(&n.cfg, &n.metrics, n.log, n.serveFrame)
 	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.prop.run() }()
 	go func() { defer n.wg.Done(); n.runReadIndex() }()
@@ -205,7 +208,12 @@ func (n *Node) startRaft(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, wal, snaps, trans)
+	var store raft.LogStore = logs
+	if cfg.UnsafeAckBeforeCommit {
+		n.acks = newLocalAckStore(logs)
+		store = n.acks
+	}
+	r, err := raft.NewRaft(rc, n.fsm, store, wal, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -416,13 +424,32 @@ func (n *Node) raftErr(err error) Response {
 
 // handle serves one decoded request.
 func (n *Node) handle(ctx context.Context, req *Request) Response {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	timeout := n.cfg.RequestTimeout
+	if n.cfg.UnsafeDefiniteTimeouts {
+		timeout = min(timeout, unsafeDefiniteTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	resp := n.dispatch(ctx, req)
+	if n.cfg.UnsafeDefiniteTimeouts {
+		resp = unsafeTimeoutAsBusy(resp)
+	}
+	return resp
+}
+
+// dispatch sends a request down the read path or to the proposer.
+func (n *Node) dispatch(ctx context.Context, req *Request) Response {
 	if req.ReadOnly() {
 		return n.read(ctx, req)
 	}
 	if n.raft.State() != raft.Leader {
 		return n.notLeader("not the leader")
+	}
+	switch {
+	case n.cfg.UnsafeNonatomicTxn && req.Op == OpTxn:
+		return n.unsafeTxnNonatomic(ctx, req)
+	case n.cfg.UnsafeAckBeforeCommit && blindWrite(req):
+		return n.unsafeAckBeforeCommit(ctx, req)
 	}
 	return n.prop.propose(ctx, encodeCommand(req))
 }
@@ -529,6 +556,12 @@ func (n *Node) confirmRead() (uint64, error) {
 		return 0, raft.ErrLeadershipLost
 	}
 	idx := n.raft.CommitIndex()
+	if n.cfg.UnsafeAckBeforeCommit {
+		// Writes are acknowledged before they commit (UNSAFE): wait for
+		// everything in the leader's log, so a read after an
+		// acknowledged write observes it (once it commits).
+		idx = n.raft.LastIndex()
+	}
 	leaseStart := n.clock.Now()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return 0, err
@@ -597,7 +630,10 @@ type NodeStatus struct {
 	ReadMode      string `json:"read_mode"`
 	ClockOffsetMS int64  `json:"clock_offset_ms"`
 	UnsafeNoDedup bool   `json:"unsafe_no_dedup"`
-	Keys          int    `json:"keys"`
+	// Unsafe lists the planted bugs enabled on this node (flag names
+	// without --unsafe-), empty when it is safe.
+	Unsafe []string `json:"unsafe"`
+	Keys   int      `json:"keys"`
 }
 
 // Status returns the node's current status.
@@ -615,6 +651,7 @@ func (n *Node) Status() NodeStatus {
 		ReadMode:      string(n.cfg.ReadMode),
 		ClockOffsetMS: n.clock.Offset().Milliseconds(),
 		UnsafeNoDedup: n.cfg.UnsafeNoDedup,
+		Unsafe:        n.cfg.UnsafeFlags(),
 		Keys:          n.fsm.Len(),
 	}
 	if n.raft.State() == raft.Leader {

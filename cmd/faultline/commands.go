@@ -26,6 +26,7 @@ func runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run one test: start a cluster, inject faults, check, report",
+		Long:  "Run one test: start a cluster, inject faults, check, report.\n\n" + exitCodesHelp,
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := t.Validate(); err != nil {
@@ -103,6 +104,7 @@ func analyzeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "analyze DIR",
 		Short: "Re-check a stored run from its history (works on a run whose harness died)",
+		Long:  "Re-check a stored run from its history (works on a run whose harness died).\n\n" + exitCodesHelp,
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := faultline.Analyze(cmd.Context(), args[0], checkTimeout)

@@ -32,6 +32,14 @@ import (
 	"github.com/faultline/faultline/docker"
 )
 
+// exitCodesHelp documents the exit codes in --help.
+const exitCodesHelp = `Exit codes, as Jepsen's CLI:
+  0    valid
+  1    invalid
+  2    unknown (a checker could not decide)
+  254  bad arguments or usage
+  255  harness error (or interrupted before a verdict)`
+
 // exitError carries an exit code out of a cobra command.
 type exitError struct{ code int }
 
@@ -46,12 +54,7 @@ func main() {
 		Long: `faultline runs Jepsen-style chaos tests against a Raft-replicated key-value
 store in Docker containers, checks the histories they record and reports on them.
 
-Exit codes, as Jepsen's CLI:
-  0    valid
-  1    invalid
-  2    unknown (a checker could not decide)
-  254  bad arguments or usage
-  255  harness error (or interrupted before a verdict)`,
+` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
