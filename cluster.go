@@ -25,16 +25,14 @@ var _ Cluster = (*docker.Cluster)(nil)
 
 // startCluster starts t's cluster on its runtime.
 func startCluster(ctx context.Context, t Test, log *slog.Logger) (Cluster, error) {
+	sys, opts, err := t.system()
+	if err != nil {
+		return nil, err
+	}
 	dcfg := docker.DefaultConfig()
 	dcfg.Nodes = t.Nodes
 	dcfg.Image = t.Image
-	dcfg.ReadMode = string(t.ReadMode)
-	for _, u := range t.Unsafe {
-		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--unsafe-"+u)
-	}
-	if t.LeaseDuration > 0 {
-		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--lease-duration="+t.LeaseDuration.String())
-	}
+	dcfg.System, dcfg.Options = sys, opts
 	dcfg.Logger = log
 	cl, err := docker.Start(ctx, dcfg)
 	if err != nil {

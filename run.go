@@ -18,7 +18,6 @@ import (
 	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/runstore"
 	"github.com/faultline/faultline/sut"
-	"github.com/faultline/faultline/system"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -164,8 +163,12 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	}
 	out.info = wl.Info()
 
+	sys, sysOpts, err := t.system()
+	if err != nil {
+		return out, err
+	}
 	var clientsMu sync.Mutex
-	var clients []*system.Client
+	var clients []sut.Client
 	defer func() {
 		for _, c := range clients {
 			_ = c.Close()
@@ -173,18 +176,16 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	}()
 	nodes := cl.Nodes()
 	newClient := func(worker int) (workload.KV, error) {
-		cfg := system.DefaultClientConfig()
-		cfg.Addrs = cl.ClientAddrs()
-		// Worker i is bound to node i mod N, as Jepsen binds clients.
-		cfg.Home = nodes[worker%len(nodes)]
-		// An attempt gets a third of the op's deadline, so a request hung
-		// on a dead or paused node is retried elsewhere (with the same
-		// sequence number) before the op gives up as info.
-		cfg.RequestTimeout = max(t.OpTimeout/3, 200*time.Millisecond)
-		// The op deadline bounds retries, not an attempt count: attempts
-		// against a dead node fail fast and must not exhaust the op.
-		cfg.MaxAttempts = 1000
-		c, err := system.NewClient(ctx, cfg)
+		c, err := sys.NewClient(ctx, sut.ClientConfig{
+			Addrs: cl.ClientAddrs(),
+			// Worker i is bound to node i mod N, as Jepsen binds clients.
+			Home: nodes[worker%len(nodes)],
+			// An attempt gets a third of the op's deadline, so a request
+			// hung on a dead or paused node is retried elsewhere before
+			// the op gives up as info.
+			AttemptTimeout: max(t.OpTimeout/3, 200*time.Millisecond),
+			Options:        sysOpts,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -73,6 +74,12 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	// writes; no acknowledged add may be lost.
 	killAll := safe("set", "kill:all")
 	killAll.TimeLimit = max(timeLimit, 15*time.Second) // two kill:all cycles at the 3 s interval
+	// etcd: the same workloads and checkers on a system we did not write,
+	// every fault kind it supports (it has no clock hook); its planted bug
+	// is serializable reads, served by a member cut off by a partition.
+	etcd := func(x Test) Test { x.System = "etcd"; return x }
+	serializable := etcd(t("register", "partition", ExpectInvalid))
+	serializable.ReadMode = sut.Serializable
 	return []Scenario{
 		{Name: "register-partition", Test: safe("register", "partition")},
 		{Name: "register-kill-pause", Test: safe("register", "kill,pause")},
@@ -93,6 +100,12 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 			Bug: "--unsafe=ack-before-commit: the leader acknowledges writes in its own log before a quorum has them"},
 		{Name: "bug-definite-timeouts", Test: definite,
 			Bug: "--unsafe=definite-timeouts: a request that times out is answered 'not applied' though it may commit"},
+		{Name: "etcd-register-partition-pause", Test: etcd(safe("register", "partition,pause"))},
+		{Name: "etcd-bank-partition-kill", Test: etcd(safe("bank", "partition,kill"))},
+		{Name: "etcd-list-append-kill-pause", Test: etcd(safe("list-append", "kill,pause"))},
+		{Name: "etcd-set-loss-partition", Test: etcd(safe("set", "loss,partition"))},
+		{Name: "etcd-bug-serializable-read", Test: serializable,
+			Bug: "--system=etcd --read-mode=serializable: a member cut off by a partition serves stale reads"},
 	}
 }
 
