@@ -14,7 +14,7 @@ import (
 )
 
 // InProcess is a store cluster of system.Node values in this process, on
-// loopback ports, with the production defaults (raft-wal with fsync).
+// loopback ports, with the production defaults (fsync on).
 type InProcess struct {
 	Nodes []*system.Node
 	addrs map[string]string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 )
@@ -36,6 +37,11 @@ func (n *Node) adminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		n.writeMetrics(w)
 	})
+	// Go's profiles of the running node (go tool pprof
+	// http://ADMIN/debug/pprof/profile?seconds=10).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
@@ -100,6 +106,7 @@ func (n *Node) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "kv_proposals_total %d\n", m.proposals.Load())
 	fmt.Fprintf(w, "kv_proposal_entries_total %d\n", m.proposalEntries.Load())
 	fmt.Fprintf(w, "kv_read_index_rounds_total %d\n", m.readRounds.Load())
+	fmt.Fprintf(w, "kv_read_fallbacks_total %d\n", m.readFallbacks.Load())
 	fmt.Fprintf(w, "kv_clock_offset_ms %d\n", st.ClockOffsetMS)
 	fmt.Fprintf(w, "kv_keys %d\n", st.Keys)
 	fmt.Fprintf(w, "raft_term %d\n", st.Term)

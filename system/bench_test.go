@@ -62,8 +62,7 @@ func benchOps(b *testing.B, tc *testCluster, op string, conc, conns int) {
 		props0 += n.metrics.proposals.Load()
 		entries0 += n.metrics.proposalEntries.Load()
 	}
-	var ru0 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpu0 := processCPU()
 	hist := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
 	var mu sync.Mutex
 	var next atomic.Int64
@@ -110,9 +109,7 @@ func benchOps(b *testing.B, tc *testCluster, op string, conc, conns int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 	b.ReportMetric(float64(hist.ValueAtQuantile(50))/1000, "p50-ms")
 	b.ReportMetric(float64(hist.ValueAtQuantile(99))/1000, "p99-ms")
-	var ru1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	cpu := processCPU() - cpu0
 	// CPU time per op across the whole in-process cluster and clients: a
 	// load-independent efficiency figure on a shared machine.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/op")
@@ -127,4 +124,11 @@ func benchOps(b *testing.B, tc *testCluster, op string, conc, conns int) {
 	for _, c := range clients[:conns] {
 		c.Close()
 	}
+}
+
+// processCPU is the user plus system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

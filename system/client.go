@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -97,8 +98,7 @@ type Client struct {
 	leader string // best guess
 	closed bool
 
-	seq      atomic.Uint64
-	inflight map[uint64]struct{} // mutation seqs awaiting an answer (under mu)
+	seqs     seqs
 	reqID    atomic.Uint64
 	lastNode atomic.Value // string
 }
@@ -121,7 +121,7 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		_, _ = cryptoRead(b[:])
 		cfg.ClientID = binary.BigEndian.Uint64(b[:])
 	}
-	c := &Client{cfg: cfg, conns: map[string]*clientConn{}, inflight: map[uint64]struct{}{}}
+	c := &Client{cfg: cfg, conns: map[string]*clientConn{}, seqs: seqs{low: 1, inflight: map[uint64]struct{}{}}}
 	for id := range addrs {
 		c.ids = append(c.ids, id)
 	}
@@ -207,14 +207,43 @@ func (c *Client) Txn(ctx context.Context, ops []MicroOp) ([]MicroResult, error) 
 	return resp.Results, nil
 }
 
-func (c *Client) floor() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f := c.seq.Load() + 1
-	for s := range c.inflight {
-		f = min(f, s)
+// seqs hands out a client's mutation sequence numbers and knows the
+// lowest one still awaiting an answer (the floor each request carries) in
+// amortized constant time per request: low only moves up, past seqs done.
+type seqs struct {
+	mu       sync.Mutex
+	last     uint64              // the last seq handed out
+	low      uint64              // no seq below is in flight
+	inflight map[uint64]struct{} // seqs taken and not done
+}
+
+// take returns the next seq; it is in flight until done.
+func (s *seqs) take() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last++
+	s.inflight[s.last] = struct{}{}
+	return s.last
+}
+
+// done marks seq finished.
+func (s *seqs) done(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inflight, seq)
+	for s.low <= s.last {
+		if _, ok := s.inflight[s.low]; ok {
+			return
+		}
+		s.low++
 	}
-	return f
+}
+
+// floor is the lowest seq in flight (the next one when none is).
+func (s *seqs) floor() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.low
 }
 
 // do sends req, following NOT_LEADER and retrying indeterminate failures
@@ -223,17 +252,10 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 	mut := Mutating(req.Op) && !req.ReadOnly()
 	if Mutating(req.Op) {
 		req.ClientID = c.cfg.ClientID
-		// Take the sequence number and register it as in flight in one
-		// step: floor() must never pass a seq that is about to be sent.
-		c.mu.Lock()
-		req.Seq = c.seq.Add(1)
-		c.inflight[req.Seq] = struct{}{}
-		c.mu.Unlock()
-		defer func() {
-			c.mu.Lock()
-			delete(c.inflight, req.Seq)
-			c.mu.Unlock()
-		}()
+		// A seq counts as in flight from the moment it is taken, so the
+		// floor never passes one that is about to be sent.
+		req.Seq = c.seqs.take()
+		defer c.seqs.done(req.Seq)
 	}
 	maybeApplied := false // an earlier attempt of a mutation may have applied
 	var lastErr error
@@ -261,7 +283,7 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 			break
 		}
 		if Mutating(req.Op) {
-			req.Floor = c.floor()
+			req.Floor = c.seqs.floor()
 		}
 		resp, sent, err := c.attempt(ctx, target, req)
 		if err != nil {
@@ -521,6 +543,11 @@ func (cc *clientConn) send(id uint64, buf []byte) (<-chan result, error) {
 	cc.flushing = true
 	var spare []byte
 	for len(cc.wbuf) > 0 {
+		// Senders woken by the same batch of answers are runnable now:
+		// let them queue their frames, so one write carries them all.
+		cc.wmu.Unlock()
+		runtime.Gosched()
+		cc.wmu.Lock()
 		out := cc.wbuf
 		cc.wbuf = spare[:0]
 		cc.wmu.Unlock()

@@ -77,7 +77,8 @@ func TestClientUnreachableIsIndeterminate(t *testing.T) {
 }
 
 // fakeNode answers every frame on addr with answer(), until the test ends.
-func fakeNode(t *testing.T, answer func() Response) string {
+// Answers to frames read together go out in one write.
+func fakeNode(t testing.TB, answer func() Response) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -93,13 +94,15 @@ func fakeNode(t *testing.T, answer func() Response) string {
 			go func() {
 				defer c.Close()
 				br := bufio.NewReader(c)
+				bw := bufio.NewWriter(c)
 				for {
 					f, err := ReadFrame(br, 0)
 					if err != nil {
 						return
 					}
 					resp := answer()
-					if _, err := c.Write(AppendFrame(nil, Frame{ID: f.ID, Op: f.Op, Payload: resp.AppendPayload(f.Op, nil)})); err != nil {
+					_, _ = bw.Write(AppendFrame(nil, Frame{ID: f.ID, Op: f.Op, Payload: resp.AppendPayload(f.Op, nil)}))
+					if br.Buffered() == 0 && bw.Flush() != nil {
 						return
 					}
 				}

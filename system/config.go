@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/system/raftlog"
 )
 
 // ReadMode selects how reads are served.
@@ -96,8 +98,8 @@ type NodeConfig struct {
 	// Peers is the static cluster membership, this node included. It
 	// bootstraps the cluster when DataDir holds no raft state.
 	Peers []Peer
-	// DataDir holds the raft log and stable store (raft-boltdb, raft.db)
-	// and the snapshots.
+	// DataDir holds the raft log and stable store (raftlog/) and the
+	// snapshots (snapshots/).
 	DataDir string
 	// RaftAddr is the raft listen address (e.g. "0.0.0.0:7000").
 	RaftAddr string
@@ -138,9 +140,9 @@ type NodeConfig struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 
-	// WALSegmentSize is unused since the log moved from raft-wal to
-	// raft-boltdb (kept so existing configurations still validate).
-	WALSegmentSize int
+	// LogSegmentSize is the size of one raft log segment file
+	// (preallocated; see package raftlog).
+	LogSegmentSize int64
 
 	// Raft timing, tuned for a LAN.
 	HeartbeatTimeout   time.Duration
@@ -195,6 +197,7 @@ func DefaultNodeConfig() NodeConfig {
 		ElectionTimeout:      500 * time.Millisecond,
 		LeaderLeaseTimeout:   250 * time.Millisecond,
 		CommitTimeout:        20 * time.Millisecond,
+		LogSegmentSize:       raftlog.DefaultConfig().SegmentSize,
 		MaxAppendEntries:     512,
 		MaxInflightProposals: 1,
 		RequestTimeout:       3 * time.Second,
@@ -258,6 +261,9 @@ func (c *NodeConfig) Validate() error {
 	}
 	if c.SnapshotInterval <= 0 || c.SnapshotThreshold == 0 {
 		add("snapshot interval and threshold must be positive")
+	}
+	if c.LogSegmentSize < 4096 {
+		add("log segment size %d is too small (>= 4096 bytes)", c.LogSegmentSize)
 	}
 	if c.MaxInflightProposals < 1 {
 		add("max in-flight proposals must be >= 1")

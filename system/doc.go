@@ -29,7 +29,7 @@
 //
 // # Replication and exactly-once
 //
-// Mutations go through hashicorp/raft (raft-boltdb log, fsync before
+// Mutations go through hashicorp/raft (package raftlog, fdatasync before
 // acknowledging; file snapshots). Each mutation carries the client id, a
 // sequence number (reused by every retry of that request) and the client's
 // floor (its lowest sequence still awaiting an answer). The FSM keeps, per

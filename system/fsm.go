@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -306,7 +307,9 @@ func appendEntry(e entry, exists bool, elem []byte) (entry, error) {
 func (f *FSM) get(key string) Response {
 	e, ok := f.data[key]
 	if !ok {
-		return Response{Status: StatusNotFound, Msg: fmt.Sprintf("key %q does not exist", key)}
+		// Not fmt: a read of a missing key is a hot path (the register
+		// workload's first reads), and fmt grew every handler's stack.
+		return Response{Status: StatusNotFound, Msg: "key " + strconv.Quote(key) + " does not exist"}
 	}
 	return Response{Status: StatusOK, Value: e.val[:len(e.val):len(e.val)]}
 }

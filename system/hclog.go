@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// newHCLogger returns an hclog.Logger (what raft and raft-wal want) that
+// newHCLogger returns an hclog.Logger (what raft wants) that
 // forwards every line at or above min to l.
 func newHCLogger(l *slog.Logger, min slog.Level) hclog.Logger {
 	lvl := hclog.Info

@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/faultline/faultline/system/raftlog"
 )
 
 // Node is one running store node: raft, the FSM, the client server and the
@@ -26,7 +27,7 @@ type Node struct {
 
 	fsm       *FSM
 	raft      *raft.Raft
-	wal       *raftboltdb.BoltStore // raft log and stable store
+	raftLog   *raftlog.Log // raft log and stable store
 	transport *raft.NetworkTransport
 
 	clientLn  net.Listener
@@ -47,7 +48,12 @@ type Node struct {
 	connSrv *connServer
 	acks    *localAckStore // only with UnsafeAckBeforeCommit
 	prop    *proposer
-	readQ   chan *readWaiter
+
+	// The ReadIndex round that reads join (nil until one does), and the
+	// runner's wake-up.
+	readMu   sync.Mutex
+	readNext *readRound
+	readKick chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,7 +92,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		fsm:       NewFSM(cfg.UnsafeNoDedup),
 		clientIDs: map[raft.ServerID]string{},
 		conns:     map[net.Conn]struct{}{},
-		readQ:     make(chan *readWaiter, 4096),
+		readKick:  make(chan struct{}, 1),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, p := range cfg.Peers {
@@ -143,16 +149,21 @@ func (n *Node) startRaft(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir %s: %w (check permissions / the volume mount)", cfg.DataDir, err)
 	}
-	// raft-boltdb, fsync on every commit. (raft-wal v0.4.0, the first
-	// choice, loses its index block when raft truncates the log tail and
-	// the node is then killed: "sealed segment has no index block" at
-	// restart, hashicorp/raft-wal#31, fixed after the last release. The
-	// chaos suite's kill nemesis found it.)
-	wal, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
-	if err != nil {
-		return fmt.Errorf("open raft log in %s: %w (is another kvnode using this --data directory?)", cfg.DataDir, err)
+	// Our own segment log: one fdatasync per appended batch (raft-boltdb
+	// took two, raft-wal v0.4.0 could not restart after a tail truncation
+	// and a kill, hashicorp/raft-wal#31).
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "raft.db")); err == nil {
+		return fmt.Errorf("%s holds a raft-boltdb log (raft.db) from an older kvnode, which this one does not read: "+
+			"empty the directory so the node resyncs from the leader, or start it with the older kvnode", cfg.DataDir)
 	}
-	n.wal = wal
+	lcfg := raftlog.DefaultConfig()
+	lcfg.Dir = filepath.Join(cfg.DataDir, "raftlog")
+	lcfg.SegmentSize = cfg.LogSegmentSize
+	wal, err := raftlog.Open(lcfg)
+	if err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	n.raftLog = wal
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
 	if err != nil {
 		return fmt.Errorf("open snapshot store in %s: %w", cfg.DataDir, err)
@@ -229,8 +240,8 @@ func (n *Node) shutdownRaft() {
 	if n.transport != nil {
 		n.transport.Close()
 	}
-	if n.wal != nil {
-		if err := n.wal.Close(); err != nil {
+	if n.raftLog != nil {
+		if err := n.raftLog.Close(); err != nil {
 			n.log.Warn("close raft log", "err", err)
 		}
 	}
@@ -479,62 +490,70 @@ func (n *Node) readIndex(ctx context.Context) error {
 	if err := n.ensureReady(ctx); err != nil {
 		return err
 	}
-	w := &readWaiter{done: make(chan error, 1)}
+	r := n.joinReadRound()
 	select {
-	case n.readQ <- w:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-w.done:
-		if err != nil {
-			return err
+	case <-r.done:
+		if r.err != nil {
+			return r.err
 		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return n.waitApplied(ctx, w.index)
+	return n.waitApplied(ctx, r.index)
 }
 
-// readWaiter is one read waiting for a ReadIndex round.
-type readWaiter struct {
-	index uint64 // set before done is signalled
-	done  chan error
+// readRound is one ReadIndex confirmation, shared by every read that
+// joined it before it started.
+type readRound struct {
+	done  chan struct{} // closed once index and err are set
+	index uint64
+	err   error
 }
 
-// runReadIndex serves ReadIndex rounds one at a time: it takes every read
-// queued so far, captures the commit index (after they all arrived), asks a
-// quorum to confirm leadership once, and releases them with that index.
-// Reads arriving during a round wait for the next one.
+// joinReadRound returns the round that starts next and makes sure the
+// runner will start it.
+func (n *Node) joinReadRound() *readRound {
+	n.readMu.Lock()
+	r := n.readNext
+	if r == nil {
+		r = &readRound{done: make(chan struct{})}
+		n.readNext = r
+	}
+	n.readMu.Unlock()
+	select {
+	case n.readKick <- struct{}{}:
+	default: // a kick is pending: the runner will take this round
+	}
+	return r
+}
+
+// runReadIndex runs ReadIndex rounds one at a time: it takes the round
+// that reads have joined so far, captures the commit index (after they
+// all arrived), asks a quorum to confirm leadership once, and releases
+// them all with that index. Reads arriving during a round join the next.
 func (n *Node) runReadIndex() {
 	for {
-		var batch []*readWaiter
 		select {
-		case w := <-n.readQ:
-			batch = append(batch, w)
+		case <-n.readKick:
 		case <-n.ctx.Done():
 			return
 		}
-	drain:
-		for {
-			select {
-			case w := <-n.readQ:
-				batch = append(batch, w)
-			default:
-				break drain
-			}
+		n.readMu.Lock()
+		r := n.readNext
+		n.readNext = nil
+		n.readMu.Unlock()
+		if r == nil {
+			continue
 		}
-		err := n.confirmRead(batch)
-		for _, w := range batch {
-			w.done <- err
-		}
+		r.index, r.err = n.confirmRead()
+		close(r.done)
 	}
 }
 
-func (n *Node) confirmRead(batch []*readWaiter) error {
+func (n *Node) confirmRead() (uint64, error) {
 	term := n.raft.CurrentTerm()
 	if n.readyTerm.Load() != term {
-		return raft.ErrLeadershipLost
+		return 0, raft.ErrLeadershipLost
 	}
 	idx := n.raft.CommitIndex()
 	if n.cfg.UnsafeAckBeforeCommit {
@@ -545,24 +564,28 @@ func (n *Node) confirmRead(batch []*readWaiter) error {
 	}
 	leaseStart := n.clock.Now()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
-		return err
+		return 0, err
 	}
 	if n.raft.CurrentTerm() != term {
-		return raft.ErrLeadershipLost
+		return 0, raft.ErrLeadershipLost
 	}
 	n.leaseStart.Store(leaseStart.UnixNano())
 	n.metrics.readRounds.Add(1)
-	for _, w := range batch {
-		w.index = idx
-	}
-	return nil
+	return idx, nil
 }
 
 // waitApplied waits for the FSM to apply idx. Every entry after the
-// leader's readiness no-op is a command, so the FSM's index reaches idx;
-// as a fallback (e.g. a trailing raft-internal entry) a Barrier proves
-// everything up to idx is applied.
+// leader's readiness no-op is one the FSM sees, so its applied index
+// normally reaches idx. When it does not within 100ms (a trailing entry
+// that raft keeps from the FSM, a barrier or raft's own no-op), a no-op
+// command goes through the log: the FSM applies it, which moves its
+// applied index past idx for this read and every later one. (A raft
+// Barrier would not: it never reaches the FSM, so it would itself become
+// the trailing entry that the next read waits 100ms for.)
 func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
+	if n.fsm.AppliedIndex() >= idx {
+		return nil
+	}
 	fallback := time.NewTimer(100 * time.Millisecond)
 	defer fallback.Stop()
 	for {
@@ -573,11 +596,25 @@ func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 		select {
 		case <-ch:
 		case <-fallback.C:
-			return waitFuture(ctx, n.raft.Barrier(n.cfg.RequestTimeout))
+			n.metrics.readFallbacks.Add(1)
+			return n.syncNoop(ctx, idx)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// syncNoop commits a no-op command and waits until the FSM has applied
+// it, which covers idx.
+func (n *Node) syncNoop(ctx context.Context, idx uint64) error {
+	f := n.raft.Apply([]byte{byte(opNoop)}, n.cfg.RequestTimeout)
+	if err := waitFuture(ctx, f); err != nil {
+		return err
+	}
+	if applied := n.fsm.AppliedIndex(); applied < idx {
+		return fmt.Errorf("internal: FSM applied index %d is behind read index %d after a no-op at %d", applied, idx, f.Index())
+	}
+	return nil
 }
 
 // NodeStatus is the admin /status document.

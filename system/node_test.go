@@ -670,10 +670,8 @@ func TestLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
 		c.SnapshotThreshold = 50
 		c.SnapshotInterval = 50 * time.Millisecond
 		c.TrailingLogs = 10
-		// Small segments, so compaction really drops old entries (raft-wal
-		// frees whole segments; the tail segment still serves truncated
-		// entries).
-		c.WALSegmentSize = 32 << 10
+		// Small segments, so compaction unlinks whole segment files.
+		c.LogSegmentSize = 32 << 10
 	})
 	li := tc.leader(30 * time.Second)
 	fi := (li + 1) % 3
@@ -695,7 +693,7 @@ func TestLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
 		}
 		if !waitFor(30*time.Second, func() bool {
 			_ = n.Snapshot() // fails if a periodic one has just run
-			first, err := n.wal.FirstIndex()
+			first, err := n.raftLog.FirstIndex()
 			return err == nil && first > fiLast+1
 		}) {
 			t.Fatalf("n%d kept the log after index %d, which the stopped follower lacks", i+1, fiLast)
@@ -717,7 +715,7 @@ func TestLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
 		if time.Now().After(deadline) {
 			for i, n := range tc.nodes {
 				st := n.raft.Stats()
-				first, _ := n.wal.FirstIndex()
+				first, _ := n.raftLog.FirstIndex()
 				t.Logf("n%d: %s term %s, log %d..%s, last snapshot %s", i+1, st["state"], st["term"], first, st["last_log_index"], st["last_snapshot_index"])
 			}
 			if len(l) == 200 {

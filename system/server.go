@@ -32,8 +32,11 @@ type metrics struct {
 	// log entries they went out in (their ratio is the batching factor).
 	proposals       atomic.Uint64
 	proposalEntries atomic.Uint64
-	// readRounds counts ReadIndex leadership confirmations.
-	readRounds atomic.Uint64
+	// readRounds counts ReadIndex leadership confirmations;
+	// readFallbacks the reads whose index the FSM did not reach within
+	// 100ms (a no-op went through the log for them).
+	readRounds    atomic.Uint64
+	readFallbacks atomic.Uint64
 }
 
 // connBufSize is the read buffer of a client connection, and the write

@@ -144,6 +144,14 @@ func (s *localAckStore) forget(client, seq uint64) {
 	s.mu.Unlock()
 }
 
+// IsMonotonic passes on the wrapped store's answer: raft asks it after
+// installing a snapshot, and a monotonic log refuses the gap it would
+// otherwise leave.
+func (s *localAckStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
 // StoreLog implements raft.LogStore.
 func (s *localAckStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
