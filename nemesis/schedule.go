@@ -15,11 +15,16 @@ import (
 
 // Step is one scheduled nemesis op: at Offset after the schedule starts,
 // invoke Op (Type Invoke, Process NemesisProcess). Fault is the fault a
-// start step starts (zero for a stop step).
+// start step starts (zero for a stop step). Retry, when set, is invoked
+// once at once if Op's fault does not take effect (e.g. no leader to
+// target while other faults are in effect), so a named fault is not lost
+// to bad timing: the same op, or, when the spec left the kind's options to
+// the defaults, the same fault on "one" node instead of the leader.
 type Step struct {
 	Offset time.Duration
 	Op     history.Op
 	Fault  Fault
+	Retry  history.Op
 }
 
 // Schedule is a list of steps in offset order.
@@ -67,7 +72,7 @@ func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7363686564)) // "sched"
 	clockTargets := newRotation(rng, cfg.clockTargets())
-	start := func(f Fault) Step {
+	startOp := func(f Fault) history.Op {
 		op := history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: kindFs[f.Kind][0]}
 		switch f.Kind {
 		case FaultPartition:
@@ -87,7 +92,20 @@ func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 					"period_ms": cfg.Clock.StrobePeriodMs, "duration_ms": cfg.Clock.StrobeDurationMs}
 			}
 		}
-		return Step{Op: op, Fault: f}
+		return op
+	}
+	start := func(f Fault) Step {
+		st := Step{Op: startOp(f), Fault: f}
+		if f.Kind == FaultClock {
+			st.Retry = st.Op // the same targets and mode again
+			return st
+		}
+		retry := f
+		if _, named := cfg.Options(f.Kind); !named && f.Option == TargetLeader {
+			retry.Option = TargetOne // GrudgeOne for a partition: the same word
+		}
+		st.Retry = startOp(retry)
+		return st
 	}
 	stop := func(f Fault) Step {
 		return Step{Op: history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: kindFs[f.Kind][1]}}
@@ -238,7 +256,9 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 		// even if ctx ends meanwhile: a kill cut off mid-call may have
 		// happened without being recorded, and the final heal would then
 		// not know to restart the node.
-		Apply(context.WithoutCancel(ctx), nem, rec, st.Op)
+		if _, err := Apply(context.WithoutCancel(ctx), nem, rec, st.Op); err != nil && st.Retry.F != "" && ctx.Err() == nil {
+			Apply(context.WithoutCancel(ctx), nem, rec, st.Retry)
+		}
 	}
 	return nil
 }

@@ -1,11 +1,15 @@
 package nemesis
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/history"
 )
 
 func specConfig(t *testing.T, spec string, interval time.Duration, concurrent bool) Config {
@@ -235,6 +239,64 @@ func TestScheduleStopsWhatItStarts(t *testing.T) {
 					t.Fatalf("concurrent %v, limit %v: %s still in effect at the end", concurrent, limit, k)
 				}
 			}
+		}
+	}
+}
+
+// leaderless is a nemesis whose leader-targeted faults fail, as when no
+// leader can be agreed while other faults are in effect.
+type leaderless struct{ invoked []history.Op }
+
+func (l *leaderless) Invoke(_ context.Context, op history.Op) (history.Op, error) {
+	l.invoked = append(l.invoked, op)
+	if op.Value == TargetLeader {
+		return history.Op{Value: map[string]any{"target": TargetLeader}}, errors.New("no leader agreed")
+	}
+	return history.Op{Value: map[string]any{"target": op.Value, "nodes": []any{"n1"}}}, nil
+}
+func (l *leaderless) Teardown(context.Context) error { return nil }
+func (l *leaderless) Fs() []string                   { return []string{FKill, FStart} }
+
+// TestRetryKeepsTheNamedFault: a start that does not take effect is tried
+// again at once, on "one" node when the spec left the targets to the
+// defaults, so the kind still happens; a named leader target stays.
+func TestRetryKeepsTheNamedFault(t *testing.T) {
+	for _, tc := range []struct {
+		spec  string
+		retry any
+	}{{"kill", TargetOne}, {"kill:leader", TargetLeader}} {
+		cfg, err := DefaultConfig().WithSpec(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Interval = 10 * time.Millisecond
+		sched, err := NewSchedule(cfg, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var leaderStep Step
+		for _, st := range sched {
+			if st.Op.Value == TargetLeader {
+				leaderStep = st
+				break
+			}
+		}
+		if leaderStep.Op.F == "" {
+			t.Fatalf("%s: no kill of the leader in %v", tc.spec, sched.Fs())
+		}
+		if leaderStep.Retry.F != FKill || leaderStep.Retry.Value != tc.retry {
+			t.Fatalf("%s: retry %+v, want a kill of %v", tc.spec, leaderStep.Retry, tc.retry)
+		}
+		nem, rec := &leaderless{}, &memRecorder{}
+		if err := Run(context.Background(), Schedule{leaderStep}, nem, rec); err != nil {
+			t.Fatal(err)
+		}
+		if len(nem.invoked) != 2 || nem.invoked[1].Value != tc.retry {
+			t.Fatalf("%s: invoked %v, want the leader kill then its retry", tc.spec, nem.invoked)
+		}
+		happened := Happened(rec.all())
+		if want := tc.retry == TargetOne; (len(happened) == 1) != want {
+			t.Errorf("%s: happened %v", tc.spec, happened)
 		}
 	}
 }
