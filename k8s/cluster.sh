@@ -186,7 +186,8 @@ cert() {
   rm -f "$PKI/$name.csr" "$PKI/$name.ext"
 }
 
-# kubeconfig FILE CERTNAME: a kubeconfig for the user of PKI/CERTNAME.crt.
+# kubeconfig FILE CERTNAME [EXTRA]: a kubeconfig for the user of
+# PKI/CERTNAME.crt; EXTRA is appended to the cluster's entry.
 kubeconfig() {
   local b64='base64 -w0'
   cat >"$1" <<EOF
@@ -196,7 +197,7 @@ clusters:
 - name: $NODE
   cluster:
     server: https://127.0.0.1:$K8S_API_PORT
-    certificate-authority-data: $($b64 <"$PKI/ca.crt")
+    certificate-authority-data: $($b64 <"$PKI/ca.crt")${3:-}
 users:
 - name: $2
   user:
@@ -236,7 +237,12 @@ subjectAltName=DNS:$NODE,IP:$NODE_IP"
 
 write_configs() {
   mkdir -p "$STATE/cni/net.d" "$STATE/kubelet" "$STATE/containerd"
-  kubeconfig "$K8S_DIR/kubeconfig" admin
+  # The faultline runtime loads its images through this script: the node
+  # has no registry to pull from (package kubernetes, ImageLoaderExtension).
+  kubeconfig "$K8S_DIR/kubeconfig" admin "
+    extensions:
+    - name: faultline.dev/image-loader
+      extension: {command: [\"$REPO/k8s/cluster.sh\", \"import\"]}"
   kubeconfig "$STATE/controller-manager.kubeconfig" controller-manager
   kubeconfig "$STATE/scheduler.kubeconfig" scheduler
   kubeconfig "$STATE/kubelet.kubeconfig" kubelet
@@ -399,6 +405,17 @@ pause_image() {
   rm -rf "$ctx"
 }
 
+# normalize is an image name as containerd stores it (docker.io/library/...).
+normalize() {
+  local n=$1
+  [[ $n == *:* || $n == *@* ]] || n+=:latest
+  case ${n%%/*} in
+  *.* | *:* | localhost) ;;
+  *) [[ $n == */* ]] && n=docker.io/$n || n=docker.io/library/$n ;;
+  esac
+  echo "$n"
+}
+
 ctr() { command ctr --address "$SOCK" --namespace k8s.io "$@"; }
 
 # cmd_import copies images from the local Docker engine into the node's
@@ -407,9 +424,12 @@ cmd_import() {
   running containerd || die "the cluster is not up: make k8s-up first"
   local img
   for img in "$@"; do
-    docker image inspect "$img" >/dev/null 2>&1 || die "image $img is not in the local Docker engine (build it first, e.g. bin/faultline image)"
+    docker image inspect "$img" >/dev/null 2>&1 ||
+      die "image $img is not in the local Docker engine (build it first, e.g. bin/faultline image)"
+    # Tags are taken as immutable (faultline's are content hashes).
+    if [[ $img != "$PAUSE_IMAGE" && -n $(ctr images ls -q "name==$(normalize "$img")" 2>/dev/null) ]]; then continue; fi
     say "importing $img"
-    docker save "$img" | ctr images import --no-unpack - >/dev/null
+    docker save "$img" | ctr images import - >/dev/null
   done
 }
 
