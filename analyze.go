@@ -3,13 +3,12 @@ package faultline
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/runstore"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -18,95 +17,56 @@ import (
 // line is tolerated), rewrites results.json, history.edn and report.html,
 // and returns the verdict.
 func Analyze(ctx context.Context, dir string, checkTimeout time.Duration) (Result, error) {
-	dir = resolveDir(dir)
+	run := runstore.Open(dir)
 	var t Test
-	if err := readJSON(filepath.Join(dir, TestJSON), &t); err != nil {
+	if err := runstore.ReadJSON(run.Path(runstore.TestJSON), &t); err != nil {
 		return Result{}, err
 	}
 	if checkTimeout > 0 {
 		t.CheckTimeout = checkTimeout
 	}
-	ops, err := history.ReadFile(filepath.Join(dir, HistoryJSONL))
+	ops, err := history.ReadFile(run.Path(runstore.HistoryJSONL))
 	if err != nil {
-		return Result{}, fmt.Errorf("analyze %s: %w", dir, err)
+		return Result{}, fmt.Errorf("analyze %s: %w", run.Dir, err)
 	}
-	wl, err := workload.ByName(t.Workload, workload.DefaultOptions())
+	wl, err := workload.ByName(string(t.Workload), workload.DefaultOptions())
 	if err != nil {
-		return Result{}, fmt.Errorf("analyze %s: %w", dir, err)
+		return Result{}, fmt.Errorf("analyze %s: %w", run.Dir, err)
 	}
-	start, _ := time.Parse(timeLayout, filepath.Base(dir))
+	start, _ := run.Start()
 	var took time.Duration
 	if n := len(ops); n > 0 {
 		took = time.Duration(ops[n-1].Time)
 	}
-	res, err := analyze(ctx, dir, t, wl.Info(), ops, start, took)
-	res.Faults = faultsIn(ops)
-	return res, err
+	return analyze(ctx, run, t, wl.Info(), ops, start, took)
 }
 
 // Report regenerates a stored run's report.html from history.jsonl,
 // results.json and summary.json (no re-check), and the store index.
 func Report(dir string) (string, error) {
-	dir = resolveDir(dir)
-	ops, err := history.ReadFile(filepath.Join(dir, HistoryJSONL))
+	run := runstore.Open(dir)
+	ops, err := history.ReadFile(run.Path(runstore.HistoryJSONL))
 	if err != nil {
-		return "", fmt.Errorf("report %s: %w", dir, err)
+		return "", fmt.Errorf("report %s: %w", run.Dir, err)
 	}
 	var results checker.Results
-	if err := readJSON(filepath.Join(dir, ResultsJSON), &results); err != nil {
-		return "", fmt.Errorf("report %s: %w (run `faultline analyze %s` to check it first)", dir, err, dir)
+	if err := runstore.ReadJSON(run.Path(runstore.ResultsJSON), &results); err != nil {
+		return "", fmt.Errorf("report %s: %w (run `faultline analyze %s` to check it first)", run.Dir, err, run.Dir)
 	}
 	var info reports.RunInfo
-	if sum, err := reports.ReadSummary(dir); err == nil {
+	if sum, err := reports.ReadSummary(run.Dir); err == nil {
 		info = sum.Info
 	} else {
 		var t Test
-		if err := readJSON(filepath.Join(dir, TestJSON), &t); err != nil {
+		if err := runstore.ReadJSON(run.Path(runstore.TestJSON), &t); err != nil {
 			return "", err
 		}
-		kinds, _ := ParseNemeses(t.Nemesis)
-		info = reports.RunInfo{Name: t.TestName(), Workload: t.Workload, Nemeses: kinds, Seed: t.Seed,
-			Rerun: t.RerunCommand(), Config: testConfigMap(t)}
+		start, _ := run.Start()
+		info = runInfo(t, start, 0, nil, nil)
 	}
-	if err := reports.WriteRun(dir, info, ops, results); err != nil {
-		return "", fmt.Errorf("report %s: %w", dir, err)
+	if err := reports.WriteRun(run.Dir, info, ops, results); err != nil {
+		return "", fmt.Errorf("report %s: %w", run.Dir, err)
 	}
-	// The store is two levels up: store/<test>/<start-time>.
-	if store := filepath.Dir(filepath.Dir(dir)); store != "" {
-		_ = reports.WriteIndex(store)
-	}
-	return filepath.Join(dir, ReportHTML), nil
-}
-
-// CheckFile checks a history file (JSONL or Jepsen EDN) for
-// linearizability with the named model (register, cas-register, kv). The
-// failing key's visualisation is written into outDir.
-func CheckFile(ctx context.Context, model, path string, timeout time.Duration, outDir string) (checker.Result, error) {
-	ops, err := history.ReadFile(path)
-	if err != nil {
-		return checker.Result{}, err
-	}
-	if outDir != "" {
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			return checker.Result{}, fmt.Errorf("create %s: %w", outDir, err)
-		}
-	}
-	l, err := checker.NewLinearizable(checker.LinearizableConfig{Model: model, TimeLimit: timeout, OutDir: outDir})
-	if err != nil {
-		return checker.Result{}, err
-	}
-	r := checker.RunOne(ctx, checker.WithTimeLimit(l, timeout), ops)
-	for i, a := range r.Artifacts {
-		r.Artifacts[i] = filepath.Join(outDir, a)
-	}
-	return r, nil
-}
-
-// resolveDir follows a "latest" link so `faultline analyze store/latest`
-// works, and keeps the real path for the store layout.
-func resolveDir(dir string) string {
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
-		return real
-	}
-	return dir
+	_ = reports.WriteIndex(run.Store())
+	return run.Path(runstore.ReportHTML), nil
 }

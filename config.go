@@ -9,25 +9,24 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/sut"
+	"github.com/faultline/faultline/workload"
 )
 
-// Read modes the store offers; the unsafe ones exist to prove the checkers.
-var readModes = []string{"linearizable", "lease", "stale"}
-
-// Workloads the runner knows.
-var workloads = []string{"register", "bank", "list-append", "set"}
-
-// Test is the full configuration of one run. It is written to test.json in
-// the run's directory, so a stored run says exactly how it was made.
+// Test is the full configuration of one run, as parsed values: every field
+// is tied to its flag, its test.json key and its place in the rerun command
+// by the params table (params.go). It is written to test.json in the run's
+// directory, so a stored run says exactly how it was made.
 type Test struct {
 	// Name names the test in the store (store/<name>/<start-time>/);
-	// empty means "<workload>-<nemesis>".
+	// empty means "<workload>-<faults>".
 	Name string `json:"name"`
+	// System is the system under test: "kvnode" (our store).
+	System string `json:"system"`
 	// Workload is register, bank, list-append or set.
-	Workload string `json:"workload"`
-	// Nemesis is a comma-separated list of fault kinds (partition, loss,
-	// kill, pause, clock) or "none".
-	Nemesis string `json:"nemesis"`
+	Workload workload.Name `json:"workload"`
+	// Nemesis is the parsed --nemesis value: the fault kinds and options.
+	Nemesis nemesis.Spec `json:"nemesis"`
 	// NemesisInterval is the time between nemesis operations.
 	NemesisInterval time.Duration `json:"nemesis_interval"`
 	// NemesisConcurrent gives each fault kind its own start/stop cycle so
@@ -51,28 +50,35 @@ type Test struct {
 	// Seed drives every random choice of the run (generators, nemesis
 	// schedule); the same seed reproduces the same schedule.
 	Seed int64 `json:"seed"`
-	// ReadMode is the store's read mode: linearizable (safe), or the
-	// deliberately unsafe lease and stale.
-	ReadMode string `json:"read_mode"`
+	// ReadMode is the system's read mode: linearizable (safe), or one of
+	// the system's deliberately unsafe modes.
+	ReadMode sut.ReadMode `json:"read_mode"`
 	// LeaseDuration is the store's read lease under --read-mode=lease
 	// (kvnode --lease-duration); 0 keeps the node's default (2s).
-	LeaseDuration time.Duration `json:"lease_duration,omitempty"`
-	// UnsafeNoDedup turns off the store's request deduplication (a planted
-	// bug: retried appends apply twice).
-	UnsafeNoDedup bool `json:"unsafe_no_dedup"`
+	LeaseDuration time.Duration `json:"lease_duration"`
+	// Unsafe lists the system's planted bugs to turn on, by name (e.g.
+	// no-dedup: kvnode --unsafe-no-dedup). Never on by default.
+	Unsafe []string `json:"unsafe"`
+	// Expect is the verdict the run is expected to give: "valid" for a
+	// safe configuration, "invalid" for a planted bug, empty when there is
+	// no expectation. Suite scenarios set it; reports show it. The exit
+	// code is the verdict's, whatever the expectation.
+	Expect Expect `json:"expect"`
 	// Store is the directory that holds every run.
 	Store string `json:"store"`
 	// Image is the node image tag; empty builds it from this checkout.
-	Image string `json:"image,omitempty"`
-	// Quiet turns off the live progress line.
+	Image string `json:"image"`
+	// Quiet turns off the live progress line (not part of the run's
+	// configuration: not stored, not in the rerun command).
 	Quiet bool `json:"-"`
 }
 
 // DefaultTest returns a register test without faults on 3 nodes for 30 s.
 func DefaultTest() Test {
 	return Test{
+		System:          "kvnode",
 		Workload:        "register",
-		Nemesis:         "none",
+		Nemesis:         nemesis.None,
 		NemesisInterval: 5 * time.Second,
 		Nodes:           3,
 		TimeLimit:       30 * time.Second,
@@ -80,22 +86,29 @@ func DefaultTest() Test {
 		RecoveryTimeout: 60 * time.Second,
 		CheckTimeout:    2 * time.Minute,
 		Seed:            1,
-		ReadMode:        "linearizable",
+		ReadMode:        sut.Linearizable,
 		Store:           "store",
 	}
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
+// Read modes and planted bugs of our store, until the system-under-test
+// seam lists them per system.
+var (
+	kvnodeReadModes = []sut.ReadMode{sut.Linearizable, "lease", "stale"}
+	kvnodeBugs      = []string{"no-dedup"}
+)
+
 // Validate reports every problem with t at once, each saying how to fix it.
 func (t Test) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if !slices.Contains(workloads, t.Workload) {
-		bad("workload %q is unknown: use one of %s", t.Workload, strings.Join(workloads, ", "))
-	}
-	if _, err := ParseNemeses(t.Nemesis); err != nil {
+	if err := new(workload.Name).Set(string(t.Workload)); err != nil {
 		errs = append(errs, err)
+	}
+	if t.System != "kvnode" {
+		bad("system %q is unknown: use kvnode", t.System)
 	}
 	if t.Name != "" && !nameRE.MatchString(t.Name) {
 		bad("name %q: use letters, digits, '.', '_' and '-' only", t.Name)
@@ -121,44 +134,52 @@ func (t Test) Validate() error {
 	if t.RecoveryTimeout <= 0 || t.CheckTimeout <= 0 {
 		bad("recovery and check timeouts must be positive")
 	}
-	if !slices.Contains(readModes, t.ReadMode) {
+	if !slices.Contains(kvnodeReadModes, t.ReadMode) {
 		bad("read mode %q is unknown: use linearizable (safe), lease or stale (unsafe)", t.ReadMode)
 	}
 	if t.LeaseDuration < 0 {
 		bad("lease duration = %v: use 0 (node default) or a positive duration", t.LeaseDuration)
 	}
+	for _, u := range t.Unsafe {
+		if !slices.Contains(kvnodeBugs, u) {
+			bad("unsafe %q is unknown: the planted bugs of %s are %s", u, t.System, strings.Join(kvnodeBugs, ", "))
+		}
+	}
 	if t.Store == "" {
 		bad("store directory is empty: pass --store DIR")
+	}
+	if ncfg, err := t.nemesisConfig(); err != nil {
+		errs = append(errs, err)
+	} else if t.NemesisInterval > 0 && t.TimeLimit > 0 {
+		if err := ncfg.CheckTimeLimit(t.TimeLimit); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// Nemeses the runner knows, by the name used in --nemesis.
-var nemesisKinds = nemesis.FaultKinds
-
-// ParseNemeses returns the fault kinds of a --nemesis value: "none" or ""
-// give none, "all" every kind, otherwise a comma-separated list of kinds,
-// each with optional nemesis options after a colon ("partition:leader",
-// "kill:one+leader", "clock:bump", "loss:30+all"). The whole spec is
-// validated by the nemesis package.
-func ParseNemeses(spec string) ([]string, error) {
-	cfg, err := nemesis.DefaultConfig().WithSpec(spec)
+// nemesisConfig is the nemesis configuration of t: its spec's faults and
+// options, its interval, schedule shape and seed.
+func (t Test) nemesisConfig() (nemesis.Config, error) {
+	cfg, err := t.Nemesis.Apply(nemesis.DefaultConfig())
 	if err != nil {
-		return nil, fmt.Errorf("--nemesis %q: %w (or none, or all)", spec, err)
+		return cfg, fmt.Errorf("nemesis: %w", err)
 	}
-	return cfg.Faults, nil
+	cfg.Interval = t.NemesisInterval
+	cfg.Concurrent = t.NemesisConcurrent
+	cfg.Seed = uint64(t.Seed)
+	return cfg, nil
 }
 
-// TestName returns t.Name or the name derived from workload and nemesis.
+// TestName returns t.Name or the name derived from workload and faults.
 func (t Test) TestName() string {
 	if t.Name != "" {
 		return t.Name
 	}
-	n, _ := ParseNemeses(t.Nemesis)
-	if len(n) == 0 {
-		return t.Workload
+	if t.Nemesis.IsNone() {
+		return string(t.Workload)
 	}
-	return t.Workload + "-" + strings.Join(n, "+")
+	return string(t.Workload) + "-" + strings.Join(t.Nemesis.Kinds(), "+")
 }
 
 // Workers returns the number of client workers.
@@ -169,50 +190,32 @@ func (t Test) Workers() int {
 	return 2 * t.Nodes
 }
 
-// RerunCommand returns the faultline command line that reproduces t.
-func (t Test) RerunCommand() string {
-	d := DefaultTest()
-	args := []string{"faultline", "run", "--workload", t.Workload, "--nemesis", orNone(t.Nemesis),
-		"--time-limit", t.TimeLimit.String(), "--seed", fmt.Sprint(t.Seed)}
-	if t.Name != "" {
-		args = append(args, "--name", t.Name)
+// Expect is what a run must come back as.
+type Expect string
+
+const (
+	// ExpectNone: no expectation (a plain run).
+	ExpectNone Expect = ""
+	// ExpectValid: a safe configuration; any other verdict is a false
+	// alarm (or an undetected real bug).
+	ExpectValid Expect = "valid"
+	// ExpectInvalid: a planted bug; a valid verdict means the harness
+	// missed a known bug.
+	ExpectInvalid Expect = "invalid"
+)
+
+// String implements pflag.Value.
+func (e Expect) String() string { return string(e) }
+
+// Set implements pflag.Value.
+func (e *Expect) Set(s string) error {
+	switch x := Expect(s); x {
+	case ExpectNone, ExpectValid, ExpectInvalid:
+		*e = x
+		return nil
 	}
-	if t.Nodes != d.Nodes {
-		args = append(args, "--nodes", fmt.Sprint(t.Nodes))
-	}
-	if t.Concurrency != 0 {
-		args = append(args, "--concurrency", fmt.Sprint(t.Concurrency))
-	}
-	if t.Rate != 0 {
-		args = append(args, "--rate", fmt.Sprint(t.Rate))
-	}
-	if t.NemesisInterval != d.NemesisInterval {
-		args = append(args, "--nemesis-interval", t.NemesisInterval.String())
-	}
-	if t.NemesisConcurrent {
-		args = append(args, "--nemesis-concurrent")
-	}
-	if t.OpTimeout != d.OpTimeout {
-		args = append(args, "--op-timeout", t.OpTimeout.String())
-	}
-	if t.ReadMode != d.ReadMode {
-		args = append(args, "--read-mode", t.ReadMode)
-	}
-	if t.LeaseDuration != 0 {
-		args = append(args, "--lease-duration", t.LeaseDuration.String())
-	}
-	if t.UnsafeNoDedup {
-		args = append(args, "--unsafe-no-dedup")
-	}
-	if t.Store != d.Store {
-		args = append(args, "--store", t.Store)
-	}
-	return strings.Join(args, " ")
+	return fmt.Errorf("expect %q: use valid, invalid or nothing", s)
 }
 
-func orNone(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "none"
-	}
-	return s
-}
+// Type implements pflag.Value.
+func (e Expect) Type() string { return "verdict" }

@@ -21,6 +21,7 @@ import (
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/internal/syncbuf"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/runstore"
 )
 
 // buildCLI builds the faultline command into a temporary directory.
@@ -212,7 +213,7 @@ func TestCrashSafety(t *testing.T) {
 
 func crashAndReap(t *testing.T, args []string, what string, ready func(hist string) bool, paused bool) {
 	h, store := startRun(t, args...)
-	hist := filepath.Join(store, "latest", faultline.HistoryJSONL)
+	hist := filepath.Join(store, "latest", runstore.HistoryJSONL)
 	h.waitFor(what, 2*time.Minute, func() bool { return ready(hist) })
 	runID := h.runID()
 	runDir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
@@ -239,13 +240,13 @@ func crashAndReap(t *testing.T, args []string, what string, ready func(hist stri
 			t.Errorf("no container is paused although the harness died during a pause")
 		}
 	}
-	if _, err := os.Stat(filepath.Join(runDir, faultline.ResultsJSON)); err == nil {
+	if _, err := os.Stat(filepath.Join(runDir, runstore.ResultsJSON)); err == nil {
 		t.Errorf("results.json exists although the harness was killed before checking")
 	}
 
 	// The streamed history is readable, torn last line or not, and holds
 	// what had been flushed.
-	ops, err := history.ReadFile(filepath.Join(runDir, faultline.HistoryJSONL))
+	ops, err := history.ReadFile(filepath.Join(runDir, runstore.HistoryJSONL))
 	if err != nil {
 		t.Fatalf("read the killed run's history: %v", err)
 	}
@@ -258,7 +259,7 @@ func crashAndReap(t *testing.T, args []string, what string, ready func(hist stri
 		}
 	}
 	// A line torn by the kill is tolerated on read.
-	b, err := os.ReadFile(filepath.Join(runDir, faultline.HistoryJSONL))
+	b, err := os.ReadFile(filepath.Join(runDir, runstore.HistoryJSONL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func crashAndReap(t *testing.T, args []string, what string, ready func(hist stri
 		t.Fatalf("Analyze: %v", err)
 	}
 	t.Logf("analyze: %v, %d ops (%d ok, %d fail, %d info)", res.Valid, res.Ops, res.OK, res.Fail, res.Info)
-	for _, f := range []string{faultline.ResultsJSON, faultline.HistoryEDN, faultline.ReportHTML} {
+	for _, f := range []string{runstore.ResultsJSON, runstore.HistoryEDN, runstore.ReportHTML} {
 		if fi, err := os.Stat(filepath.Join(runDir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("after analyze, %s: %v", f, err)
 		}
@@ -300,7 +301,7 @@ func crashAndReap(t *testing.T, args []string, what string, ready func(hist stri
 		t.Errorf("analyze counted no ops")
 	}
 	var stored checker.Results
-	readJSON(t, filepath.Join(runDir, faultline.ResultsJSON), &stored)
+	readJSON(t, filepath.Join(runDir, runstore.ResultsJSON), &stored)
 	if stored.Valid != res.Valid || len(stored.Checkers) == 0 {
 		t.Errorf("results.json says %v with %d checkers; Analyze returned %v", stored.Valid, len(stored.Checkers), res.Valid)
 	}
@@ -334,7 +335,7 @@ func crashAndReap(t *testing.T, args []string, what string, ready func(hist stri
 // TestInterrupt interrupts the main phase of a long run. One SIGINT: the
 // harness must stop the workload, heal, check what was recorded, tear the
 // cluster down and exit with a verdict by itself. Two: it aborts at once,
-// tears down, keeps the history and says how to analyze it (exit 3).
+// tears down, keeps the history and says how to analyze it (exit 255).
 func TestInterrupt(t *testing.T) {
 	requireE2E(t)
 	tests := []struct {
@@ -353,7 +354,7 @@ func TestInterrupt(t *testing.T) {
 			h, store := startRun(t, "--workload", "register", "--time-limit", "60s")
 			h.waitFor("main phase", 2*time.Minute, func() bool { return strings.Contains(h.out.String(), "main phase") })
 			runID := h.runID()
-			hist := filepath.Join(store, "latest", faultline.HistoryJSONL)
+			hist := filepath.Join(store, "latest", runstore.HistoryJSONL)
 			h.waitFor("100 ops in history.jsonl", time.Minute, func() bool { return countLines(hist) >= 100 })
 
 			for i := range tc.signals {
@@ -389,6 +390,43 @@ func TestInterrupt(t *testing.T) {
 	}
 }
 
+// TestInterruptDuringStart interrupts the harness while it starts the
+// cluster: it must tear down what it created, say so (not that it is
+// healing), and exit 255 with nothing left behind.
+func TestInterruptDuringStart(t *testing.T) {
+	requireE2E(t)
+	h, _ := startRun(t, "--workload", "register", "--time-limit", "60s")
+	h.waitFor("cluster start", 2*time.Minute, func() bool { return h.runRE.MatchString(h.out.String()) })
+	runID := h.runID()
+	if err := h.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatalf("SIGINT: %v", err)
+	}
+	code := h.wait(60 * time.Second)
+	out := h.out.String()
+	if strings.Contains(out, "main phase") {
+		t.Skip("the cluster came up before the interrupt landed; nothing to test this time")
+	}
+	if code != faultline.ExitHarnessError {
+		t.Errorf("exit code %d after SIGINT during start, want %d", code, faultline.ExitHarnessError)
+	}
+	for _, say := range []string{"interrupted during cluster start", "removed"} {
+		if !strings.Contains(out, say) {
+			t.Errorf("the harness did not say %q", say)
+		}
+	}
+	if strings.Contains(out, "healing") {
+		t.Error("the harness says it is healing a cluster it never started")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if cs, ns := labelled(ctx, t, h.label); len(cs)+len(ns) > 0 {
+		t.Errorf("after SIGINT during start, containers %v and networks %v remain", cs, ns)
+	}
+	if cs, ns, err := docker.Leftovers(ctx, runID); err != nil || len(cs)+len(ns) > 0 {
+		t.Errorf("Leftovers(%s): containers %v, networks %v, err %v", runID, cs, ns, err)
+	}
+}
+
 // checkInterrupted checks the stored run of an interrupted harness.
 func checkInterrupted(t *testing.T, store string, code int, checked bool) {
 	t.Helper()
@@ -396,7 +434,7 @@ func checkInterrupted(t *testing.T, store string, code int, checked bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops, err := history.ReadFile(filepath.Join(runDir, faultline.HistoryJSONL))
+	ops, err := history.ReadFile(filepath.Join(runDir, runstore.HistoryJSONL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,8 +445,8 @@ func checkInterrupted(t *testing.T, store string, code int, checked bool) {
 	if end := time.Duration(ops[len(ops)-1].Time); end > 50*time.Second {
 		t.Errorf("history ends at %v: the workload was not stopped by SIGINT", end)
 	}
-	_, rerr := os.Stat(filepath.Join(runDir, faultline.ResultsJSON))
-	_, herr := os.Stat(filepath.Join(runDir, faultline.ReportHTML))
+	_, rerr := os.Stat(filepath.Join(runDir, runstore.ResultsJSON))
+	_, herr := os.Stat(filepath.Join(runDir, runstore.ReportHTML))
 	if !checked {
 		if rerr == nil || herr == nil {
 			t.Errorf("an aborted run was checked anyway (results.json: %v, report.html: %v)", rerr, herr)
@@ -419,7 +457,7 @@ func checkInterrupted(t *testing.T, store string, code int, checked bool) {
 		t.Fatalf("after SIGINT: results.json: %v, report.html: %v", rerr, herr)
 	}
 	var results checker.Results
-	readJSON(t, filepath.Join(runDir, faultline.ResultsJSON), &results)
+	readJSON(t, filepath.Join(runDir, runstore.ResultsJSON), &results)
 	if results.Valid.ExitCode() != code {
 		t.Errorf("results.json says %v, the exit code is %d", results.Valid, code)
 	}

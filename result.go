@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/nemesis"
 )
 
 // Result is what one run produced.
@@ -23,8 +24,16 @@ type Result struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	// P99 is the 99th percentile latency of ok client operations.
 	P99 time.Duration `json:"p99"`
-	// Faults lists the nemesis operations that took effect, by f.
-	Faults []string `json:"faults"`
+	// Faults lists the faults that took effect (confirmed by the
+	// nemesis), in order, repeats kept.
+	Faults []nemesis.Fault `json:"faults"`
+	// MissingFaults lists the faults the run's --nemesis required that
+	// never took effect: a run that did not exercise what it names.
+	MissingFaults []nemesis.Fault `json:"missing_faults,omitempty"`
+	// FirstAnomaly is how far into the run the first anomalous op was
+	// (time to detection); Detected says whether any anomaly had a time.
+	FirstAnomaly time.Duration `json:"first_anomaly,omitempty"`
+	Detected     bool          `json:"detected,omitempty"`
 	// Duration is the wall time of the whole run.
 	Duration time.Duration `json:"duration"`
 	// Report is the path of report.html.
@@ -32,8 +41,29 @@ type Result struct {
 }
 
 // ExitCode maps the run's verdict to the process exit code: 0 valid,
-// 1 invalid, 2 unknown. Harness errors are 3 (see ExitHarnessError).
+// 1 invalid, 2 unknown (see ExitUsage and ExitHarnessError for the rest).
 func (r Result) ExitCode() int { return r.Valid.ExitCode() }
 
-// ExitHarnessError is the exit code when the harness itself failed.
-const ExitHarnessError = 3
+// Exit codes besides the verdicts', as Jepsen's CLI.
+const (
+	// ExitUsage: bad arguments or usage.
+	ExitUsage = 254
+	// ExitHarnessError: the harness itself failed (or was interrupted
+	// before it had a verdict).
+	ExitHarnessError = 255
+)
+
+// firstAnomaly returns how far into the run the earliest anomaly that
+// carries a time happened; false when none does.
+func firstAnomaly(rs checker.Results) (time.Duration, bool) {
+	var first time.Duration
+	found := false
+	for _, r := range rs.Checkers {
+		for _, a := range r.Anomalies {
+			if a.HasTime && (!found || time.Duration(a.Time) < first) {
+				first, found = time.Duration(a.Time), true
+			}
+		}
+	}
+	return first, found
+}

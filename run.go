@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,10 +13,11 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
-	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/runstore"
+	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/system"
 	"github.com/faultline/faultline/workload"
 )
@@ -24,6 +26,11 @@ import (
 // cluster was torn down without healing or checking. The history recorded
 // so far is on disk; `faultline analyze DIR` checks it.
 var ErrAborted = errors.New("run aborted")
+
+// ErrInterruptedStart is returned when an interrupt came while the cluster
+// was starting: what was created so far has been removed, and nothing was
+// recorded.
+var ErrInterruptedStart = errors.New("interrupted during cluster start")
 
 // Phases recorded in the history's phase marks.
 const (
@@ -52,18 +59,19 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	}
 	start := time.Now()
 	res.Test = t
-	dir, err := newRunDir(t.Store, t.TestName(), start)
+	run, err := runstore.Create(t.Store, t.TestName(), start)
 	if err != nil {
 		return res, err
 	}
+	dir := run.Dir
 	res.Dir = dir
-	if err := writeJSON(filepath.Join(dir, TestJSON), t); err != nil {
+	if err := runstore.WriteJSON(run.Path(runstore.TestJSON), t); err != nil {
 		return res, err
 	}
 	log := slog.With("test", t.TestName())
 	log.Info("run starting", "dir", dir, "seed", t.Seed, "rerun", t.RerunCommand())
 
-	rec, err := history.NewRecorder(filepath.Join(dir, HistoryJSONL), history.WithStart(start))
+	rec, err := history.NewRecorder(run.Path(runstore.HistoryJSONL), history.WithStart(start))
 	if err != nil {
 		return res, fmt.Errorf("open history: %w", err)
 	}
@@ -75,19 +83,20 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 
 	// The cluster lives until the deferred Close, whatever happens; an
 	// abort closes it at once.
-	dcfg := docker.DefaultConfig()
-	dcfg.Nodes = t.Nodes
-	dcfg.Image = t.Image
-	dcfg.ReadMode = t.ReadMode
-	dcfg.UnsafeNoDedup = t.UnsafeNoDedup
-	if t.LeaseDuration > 0 {
-		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--lease-duration="+t.LeaseDuration.String())
-	}
-	dcfg.Logger = log
 	startCtx, cancelStart := mergeCancel(ctx, abort)
-	cl, err := docker.Start(startCtx, dcfg)
+	stopSay := context.AfterFunc(startCtx, func() {
+		log.Warn("interrupted during cluster start: removing what was created so far")
+	})
+	cl, err := startCluster(startCtx, t, log)
+	stopSay()
 	cancelStart()
 	if err != nil {
+		if ctx.Err() != nil || abort.Err() != nil {
+			log.Warn("cluster start interrupted: the containers and network created so far were removed; nothing was recorded",
+				"dir", dir)
+			return res, fmt.Errorf("%w: the containers and network created so far were removed; nothing was recorded (%s holds only the configuration)",
+				ErrInterruptedStart, dir)
+		}
 		return res, fmt.Errorf("start cluster: %w", err)
 	}
 	var closeOnce sync.Once
@@ -96,7 +105,7 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 			// Node logs are kept on every exit path: they explain a failed
 			// run best.
 			lctx, cancelLogs := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := cl.SaveLogs(lctx, filepath.Join(dir, LogsDir)); err != nil {
+			if err := cl.SaveLogs(lctx, run.Path(runstore.LogsDir)); err != nil {
 				log.Warn("save node logs", "err", err)
 			}
 			cancelLogs()
@@ -111,6 +120,10 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	aborted := make(chan struct{})
 	stopWatch := context.AfterFunc(abort, func() { closeCluster(); close(aborted) })
 	defer stopWatch()
+	stopSay = context.AfterFunc(ctx, func() {
+		log.Warn("interrupted: stopping the workload, then healing, checking what was recorded and reporting (interrupt again to abort)")
+	})
+	defer stopSay()
 
 	out, err := exercise(ctx, abort, t, cl, rec, log)
 	if abort.Err() != nil {
@@ -127,23 +140,22 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	}
 
 	ops := rec.Ops()
-	res, err = analyze(context.WithoutCancel(ctx), dir, t, out.info, ops, start, time.Since(start))
-	res.Faults = out.faults
+	res, err = analyze(context.WithoutCancel(ctx), run, t, out.info, ops, start, time.Since(start))
 	return res, err
 }
 
 // exercised is what the cluster phases produced.
 type exercised struct {
 	info   workload.Info
-	faults []string
+	faults []nemesis.Fault
 }
 
 // exercise runs setup, the main phase with the nemesis, the heal and the
 // final phase against cl, recording into rec.
-func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *history.Recorder, log *slog.Logger) (exercised, error) {
+func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recorder, log *slog.Logger) (exercised, error) {
 	var out exercised
 	opts := workload.DefaultOptions()
-	wl, err := workload.ByName(t.Workload, opts)
+	wl, err := workload.ByName(string(t.Workload), opts)
 	if err != nil {
 		return out, err
 	}
@@ -190,18 +202,13 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	}
 
 	// Nemesis.
-	ncfg, err := nemesis.DefaultConfig().WithSpec(t.Nemesis)
+	ncfg, err := t.nemesisConfig()
 	if err != nil {
-		return out, fmt.Errorf("nemesis: %w", err)
+		return out, err
 	}
-	kinds := ncfg.Faults
-	ncfg.Interval = t.NemesisInterval
-	ncfg.Concurrent = t.NemesisConcurrent
-	ncfg.Seed = uint64(t.Seed)
-	ncfg.HealTimeout = t.RecoveryTimeout
 	var nem nemesis.Nemesis
 	var sched nemesis.Schedule
-	if len(kinds) > 0 {
+	if len(ncfg.Faults) > 0 {
 		if nem, err = nemesis.New(cl, ncfg); err != nil {
 			return out, fmt.Errorf("nemesis: %w", err)
 		}
@@ -231,7 +238,9 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 		go func() {
 			defer wg.Done()
 			if err := nemesis.Run(mainCtx, sched, nem, nrec); err != nil {
-				log.Error("nemesis worker", "err", err)
+				// An interrupt ends the schedule early; the summary says
+				// which required faults never happened.
+				log.Warn("nemesis worker", "err", err)
 			}
 		}()
 	}
@@ -245,7 +254,7 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, context.DeadlineExceeded) {
 		return out, fmt.Errorf("workload: %w", runErr)
 	}
-	out.faults = faultsIn(rec.Ops())
+	out.faults = nemesis.Happened(rec.Ops())
 	if abort.Err() != nil {
 		return out, ErrAborted
 	}
@@ -273,25 +282,6 @@ func exercise(ctx, abort context.Context, t Test, cl *docker.Cluster, rec *histo
 		return out, fmt.Errorf("final reads: %w", err)
 	}
 	return out, nil
-}
-
-// faultsIn lists the nemesis faults that took effect, by f.
-func faultsIn(ops []history.Op) []string {
-	var fs []string
-	for _, o := range ops {
-		if o.IsNemesis() && o.Type == history.OK && isFaultStart(o.F) {
-			fs = append(fs, o.F)
-		}
-	}
-	return fs
-}
-
-func isFaultStart(f string) bool {
-	switch f {
-	case nemesis.FStartPartition, nemesis.FStartLoss, nemesis.FKill, nemesis.FPause, nemesis.FBumpClock, nemesis.FStrobeClock:
-		return true
-	}
-	return false
 }
 
 // Checkers returns the checkers for a workload, writing artifacts into dir.
@@ -328,8 +318,12 @@ func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error)
 
 // analyze checks ops, writes results.json, history.edn and the report, and
 // refreshes the store index.
-func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
-	res := Result{Test: t, Dir: dir, Duration: took}
+func analyze(ctx context.Context, run runstore.Run, t Test, info workload.Info, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
+	dir := run.Dir
+	res := Result{Test: t, Dir: dir, Duration: took, Faults: nemesis.Happened(ops)}
+	if ncfg, err := t.nemesisConfig(); err == nil {
+		res.MissingFaults = nemesis.Missing(ncfg.Required(), res.Faults)
+	}
 	for _, o := range ops {
 		if o.IsNemesis() {
 			continue
@@ -345,7 +339,7 @@ func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []
 			res.Info++
 		}
 	}
-	if err := writeEDN(filepath.Join(dir, HistoryEDN), ops); err != nil {
+	if err := runstore.WriteStream(run.Path(runstore.HistoryEDN), func(w io.Writer) error { return history.WriteEDN(w, ops) }); err != nil {
 		return res, err
 	}
 	cs, err := Checkers(info, t, dir)
@@ -355,31 +349,27 @@ func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []
 	slog.Info("checking", "ops", len(ops), "checkers", len(cs))
 	results := checker.Run(ctx, cs, ops)
 	res.Valid, res.Checkers = results.Valid, results
-	if err := writeJSON(filepath.Join(dir, ResultsJSON), results); err != nil {
+	res.FirstAnomaly, res.Detected = firstAnomaly(results)
+	if err := runstore.WriteJSON(run.Path(runstore.ResultsJSON), results); err != nil {
 		return res, err
 	}
 	nodes := make([]string, t.Nodes)
 	var logs []string
 	for i := range nodes {
 		nodes[i] = fmt.Sprintf("n%d", i+1)
-		if _, err := os.Stat(filepath.Join(dir, LogsDir, nodes[i]+".log")); err == nil {
-			logs = append(logs, LogsDir+"/"+nodes[i]+".log")
+		if _, err := os.Stat(filepath.Join(dir, runstore.NodeLog(nodes[i]))); err == nil {
+			logs = append(logs, runstore.NodeLog(nodes[i]))
 		}
 	}
-	kinds, _ := ParseNemeses(t.Nemesis)
-	rinfo := reports.RunInfo{Name: t.TestName(), Workload: t.Workload, Nemeses: kinds, Seed: t.Seed,
-		Rerun: t.RerunCommand(), Config: testConfigMap(t), Start: start, Duration: took, Nodes: nodes, NodeLogs: logs}
-	if err := reports.WriteRun(dir, rinfo, ops, results); err != nil {
+	if err := reports.WriteRun(dir, runInfo(t, start, took, nodes, logs), ops, results); err != nil {
 		return res, fmt.Errorf("write report: %w", err)
 	}
-	res.Report = filepath.Join(dir, ReportHTML)
+	res.Report = run.Path(runstore.ReportHTML)
 	if sum, err := reports.ReadSummary(dir); err == nil {
 		res.OpsPerSec = sum.OpsPerSec
 		res.P99 = time.Duration(sum.P99Ms * float64(time.Millisecond))
 	}
-	// The store is two levels up (store/<test>/<start-time>), wherever
-	// the command runs from.
-	if err := WriteIndex(filepath.Dir(filepath.Dir(dir))); err != nil {
+	if err := reports.WriteIndex(run.Store()); err != nil {
 		slog.Warn("store index", "err", err)
 	}
 	slog.Info("run done", "valid", res.Valid, "ops", res.Ops, "ok", res.OK, "fail", res.Fail, "info", res.Info,
@@ -392,24 +382,23 @@ func analyze(ctx context.Context, dir string, t Test, info workload.Info, ops []
 	return res, nil
 }
 
-func writeEDN(path string, ops []history.Op) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := history.WriteEDN(f, ops); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Close()
+// runInfo is what the report needs to know about t.
+func runInfo(t Test, start time.Time, took time.Duration, nodes, logs []string) reports.RunInfo {
+	return reports.RunInfo{Name: t.TestName(), System: t.System, Workload: string(t.Workload), Nemeses: t.Nemesis.Kinds(),
+		Seed: t.Seed, Rerun: t.RerunCommand(), Config: t.Config(), Start: start, Duration: took, Nodes: nodes,
+		NodeLogs: logs, Expect: string(t.Expect), Bug: t.plantedBugs()}
 }
 
-func testConfigMap(t Test) map[string]any {
-	return map[string]any{
-		"workload": t.Workload, "nemesis": t.Nemesis, "nemesis_interval": t.NemesisInterval.String(), "nemesis_concurrent": t.NemesisConcurrent,
-		"nodes": t.Nodes, "concurrency": t.Workers(), "rate": t.Rate, "time_limit": t.TimeLimit.String(),
-		"op_timeout": t.OpTimeout.String(), "read_mode": t.ReadMode, "unsafe_no_dedup": t.UnsafeNoDedup, "seed": t.Seed,
+// plantedBugs describes the planted bugs t turns on, for reports.
+func (t Test) plantedBugs() string {
+	var bugs []string
+	if t.ReadMode != sut.Linearizable {
+		bugs = append(bugs, "--read-mode="+string(t.ReadMode))
 	}
+	for _, u := range t.Unsafe {
+		bugs = append(bugs, "--unsafe="+u)
+	}
+	return strings.Join(bugs, " ")
 }
 
 func firstLines(s string, n int) string {

@@ -5,59 +5,79 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/workload"
 )
 
 // DefaultSuite is the matrix `make chaos` runs in CI: every workload and
 // every fault kind on the safe configuration (must be valid), and every
 // planted bug (must be caught). timeLimit is each scenario's main phase.
 func DefaultSuite(timeLimit time.Duration) []Scenario {
-	t := func(workload, nemesis string) Test {
+	t := func(w, spec string, expect Expect) Test {
 		x := DefaultTest()
-		x.Workload = workload
-		x.Nemesis = nemesis
+		x.Workload = workload.Name(w)
+		x.Nemesis = nemesis.MustParseSpec(spec)
 		x.TimeLimit = timeLimit
 		x.NemesisInterval = 3 * time.Second
 		x.OpTimeout = time.Second
+		x.Expect = expect
 		x.Quiet = true
-		return x
+		if len(x.Nemesis.Kinds()) > 1 {
+			// Each kind on its own staggered cycle: every named fault
+			// happens within a short main phase, and faults overlap.
+			x.NemesisConcurrent = true
+		}
+		return fitTimeLimit(x)
 	}
-	stale := t("register", "partition")
+	safe := func(w, spec string) Test { return t(w, spec, ExpectValid) }
+	stale := t("register", "partition", ExpectInvalid)
 	stale.ReadMode = "stale"
 	// The lease bug shows when a deposed leader keeps serving reads: isolate
 	// the leader while clocks jump (a backward jump revives an expired
 	// lease), faults overlapping, with more cycles than the default.
-	lease := t("register", "partition:leader,clock:bump+all")
+	lease := t("register", "partition:leader,clock:bump+all", ExpectInvalid)
 	lease.ReadMode = "lease"
 	lease.NemesisConcurrent = true
 	lease.NemesisInterval = 2 * time.Second
 	lease.LeaseDuration = 5 * time.Second // ten election timeouts
-	// Duplicates need a request that reached a quorum and was retried
-	// after the leader died or froze before answering: hit the leader, and
-	// give each op time to retry on the new leader.
+	lease = fitTimeLimit(lease)
 	// Duplicates need a request that took effect but was retried: slow
 	// replication (packet loss) past the client's attempt timeout, or a
-	// leader that dies or freezes before answering. Faults overlap.
-	nodedup := t("set", "loss:60+leader,kill:leader,pause:leader")
-	nodedup.UnsafeNoDedup = true
+	// leader that dies or freezes before answering; faults overlap, and
+	// each op has time to retry on the new leader.
+	nodedup := t("set", "loss:60+leader,kill:leader,pause:leader", ExpectInvalid)
+	nodedup.Unsafe = []string{"no-dedup"}
 	nodedup.OpTimeout = 3 * time.Second // room for a retry on the new leader
 	nodedup.Concurrency = 16            // more requests in flight when the leader dies
 	nodedup.NemesisInterval = 1500 * time.Millisecond
 	nodedup.TimeLimit = max(timeLimit, 30*time.Second) // many leader faults per run
 	nodedup.NemesisConcurrent = true
+	nodedup = fitTimeLimit(nodedup)
 	return []Scenario{
-		{Name: "register-partition", Test: t("register", "partition")},
-		{Name: "register-kill-pause", Test: t("register", "kill,pause")},
-		{Name: "register-clock-loss", Test: t("register", "clock,loss")},
-		{Name: "bank-partition-kill", Test: t("bank", "partition,kill")},
-		{Name: "list-append-partition-kill-pause", Test: t("list-append", "partition,kill,pause")},
-		{Name: "set-loss-kill-clock", Test: t("set", "loss,kill,clock")},
-		{Name: "bug-stale-read", Test: stale, Expect: ExpectInvalid,
+		{Name: "register-partition", Test: safe("register", "partition")},
+		{Name: "register-kill-pause", Test: safe("register", "kill,pause")},
+		{Name: "register-clock-loss", Test: safe("register", "clock,loss")},
+		{Name: "bank-partition-kill", Test: safe("bank", "partition,kill")},
+		{Name: "list-append-partition-kill-pause", Test: safe("list-append", "partition,kill,pause")},
+		{Name: "set-loss-kill-clock", Test: safe("set", "loss,kill,clock")},
+		{Name: "bug-stale-read", Test: stale,
 			Bug: "--read-mode=stale: any node answers reads from local state"},
-		{Name: "bug-lease-clock", Test: lease, Expect: ExpectInvalid,
+		{Name: "bug-lease-clock", Test: lease,
 			Bug: "--read-mode=lease: a deposed leader trusts its wall-clock lease under clock skew"},
-		{Name: "bug-no-dedup", Test: nodedup, Expect: ExpectInvalid,
-			Bug: "--unsafe-no-dedup: retried appends apply twice"},
+		{Name: "bug-no-dedup", Test: nodedup,
+			Bug: "--unsafe=no-dedup: retried appends apply twice"},
 	}
+}
+
+// fitTimeLimit raises t's main phase to the shortest one in which every
+// fault t names happens (nemesis.Config.MinTimeLimit), so a scenario never
+// names a fault it has no time for.
+func fitTimeLimit(t Test) Test {
+	if ncfg, err := t.nemesisConfig(); err == nil {
+		t.TimeLimit = max(t.TimeLimit, ncfg.MinTimeLimit())
+	}
+	return t
 }
 
 // NightlySuite is the longer matrix for nightly runs: the default
@@ -67,6 +87,7 @@ func NightlySuite(timeLimit time.Duration) []Scenario {
 	for i := range s {
 		s[i].Test.Nodes = 5
 		s[i].Test.NemesisInterval = 10 * time.Second
+		s[i].Test = fitTimeLimit(s[i].Test)
 	}
 	return s
 }

@@ -6,42 +6,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/nemesis"
 )
-
-// Expect is what a suite scenario must come back as.
-type Expect int
-
-const (
-	// ExpectValid: a safe configuration; any other verdict is a false alarm
-	// (or an undetected real bug) and fails the suite.
-	ExpectValid Expect = iota
-	// ExpectInvalid: a planted bug; a valid verdict means the harness
-	// missed a known bug and fails the suite.
-	ExpectInvalid
-)
-
-func (e Expect) String() string {
-	if e == ExpectInvalid {
-		return "invalid"
-	}
-	return "valid"
-}
 
 // Scenario is one entry of the suite's matrix.
 type Scenario struct {
 	// Name identifies the scenario in the summary and in the store.
 	Name string
-	// Test is the run's configuration; its Seed is replaced per repeat.
+	// Test is the run's configuration; its Seed is replaced per repeat,
+	// and its Expect is the verdict the scenario must produce.
 	Test Test
-	// Expect is the verdict the scenario must produce.
-	Expect Expect
-	// Bug describes the planted bug for ExpectInvalid scenarios.
+	// Bug describes the planted bug of an ExpectInvalid scenario.
 	Bug string
 }
 
@@ -76,6 +58,9 @@ func (c SuiteConfig) Validate() error {
 		errs = append(errs, errors.New("suite: no run function"))
 	}
 	for _, s := range c.Scenarios {
+		if s.Test.Expect == ExpectNone {
+			errs = append(errs, fmt.Errorf("suite: scenario %s: no expectation: set Test.Expect to valid or invalid", s.Name))
+		}
 		if err := s.Test.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("suite: scenario %s: %w", s.Name, err))
 		}
@@ -93,13 +78,14 @@ type Outcome struct {
 }
 
 // Passed reports whether the outcome meets the scenario's expectation.
-// A planted bug must come back invalid; a safe scenario valid. Unknown
-// verdicts and harness errors never pass.
+// A planted bug must come back invalid; a safe scenario valid; and every
+// fault the scenario names must have happened. Unknown verdicts and
+// harness errors never pass.
 func (o Outcome) Passed() bool {
-	if o.Err != nil {
+	if o.Err != nil || len(o.Result.MissingFaults) > 0 {
 		return false
 	}
-	if o.Scenario.Expect == ExpectInvalid {
+	if o.Scenario.Test.Expect == ExpectInvalid {
 		return o.Result.Valid == checker.Invalid
 	}
 	return o.Result.Valid == checker.Valid
@@ -110,11 +96,13 @@ func (o Outcome) Status() string {
 	switch {
 	case o.Err != nil:
 		return "ERROR"
-	case o.Passed() && o.Scenario.Expect == ExpectInvalid:
+	case len(o.Result.MissingFaults) > 0:
+		return "FAULTS-MISSING"
+	case o.Passed() && o.Scenario.Test.Expect == ExpectInvalid:
 		return "caught"
 	case o.Passed():
 		return "ok"
-	case o.Scenario.Expect == ExpectInvalid:
+	case o.Scenario.Test.Expect == ExpectInvalid:
 		return "MISSED"
 	}
 	return "FALSE-ALARM"
@@ -172,7 +160,7 @@ func (r SuiteResult) Rates() []Rate {
 		if !ok {
 			i = len(out)
 			idx[o.Scenario.Name] = i
-			out = append(out, Rate{Scenario: o.Scenario.Name, Expect: o.Scenario.Expect})
+			out = append(out, Rate{Scenario: o.Scenario.Name, Expect: o.Scenario.Test.Expect})
 		}
 		out[i].Runs++
 		if o.Passed() {
@@ -205,12 +193,8 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 				return res, fmt.Errorf("suite interrupted after %d of %d runs: %w", n, total, err)
 			}
 			n++
-			t := sc.Test
-			t.Seed = cfg.Seed + int64(1000*j+i)
-			if t.Name == "" {
-				t.Name = sc.Name
-			}
-			fmt.Fprintf(out, "[%d/%d] %s (expect %s, seed %d) ...\n", n, total, sc.Name, sc.Expect, t.Seed)
+			t := sc.withSeed(cfg.Seed + int64(1000*j+i))
+			fmt.Fprintf(out, "[%d/%d] %s (expect %s, seed %d) ...\n", n, total, sc.Name, t.Expect, t.Seed)
 			r, err := cfg.Run(ctx, t)
 			o := Outcome{Scenario: sc, Seed: t.Seed, Result: r, Err: err}
 			res.Outcomes = append(res.Outcomes, o)
@@ -230,7 +214,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 // and a rerun command for every failure.
 func (r SuiteResult) WriteSummary(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tEXPECTED\tVERDICT\tSTATUS\tOPS\tOK%\tP99\tFAULTS\tSEED\tREPORT")
+	fmt.Fprintln(tw, "SCENARIO\tEXPECTED\tVERDICT\tSTATUS\tDETECTED\tOPS\tOK%\tP99\tFAULTS\tSEED\tREPORT")
 	for _, o := range r.Outcomes {
 		okPct := "-"
 		if o.Result.Ops > 0 {
@@ -240,8 +224,8 @@ func (r SuiteResult) WriteSummary(w io.Writer) {
 		if o.Err != nil {
 			verdict = "error"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", o.Scenario.Name, o.Scenario.Expect,
-			verdict, o.Status(), o.Result.Ops, okPct, o.Result.P99.Round(100*time.Microsecond),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", o.Scenario.Name, o.Scenario.Test.Expect,
+			verdict, o.Status(), o.detected(), o.Result.Ops, okPct, o.Result.P99.Round(100*time.Microsecond),
 			faultSummary(o.Result.Faults), o.Seed, orDash(o.Result.Report))
 	}
 	tw.Flush()
@@ -276,13 +260,25 @@ func (r SuiteResult) WriteSummary(w io.Writer) {
 		switch {
 		case o.Err != nil:
 			why = "harness error: " + o.Err.Error()
-		case o.Scenario.Expect == ExpectValid && o.Result.Valid == checker.Unknown:
+		case len(o.Result.MissingFaults) > 0:
+			why = fmt.Sprintf("faults the scenario names never took effect: %s (the run did not test what its name says; see the report's nemesis ops)",
+				joinFaults(o.Result.MissingFaults))
+		case o.Scenario.Test.Expect == ExpectValid && o.Result.Valid == checker.Unknown:
 			why = "a checker could not decide (unknown); see the report"
-		case o.Scenario.Expect == ExpectValid:
+		case o.Scenario.Test.Expect == ExpectValid:
 			why = "a safe configuration came back invalid: a real bug or a checker false alarm; see the report"
 		}
 		fmt.Fprintf(w, "  %s seed %d: %s\n    rerun: %s\n", o.Scenario.Name, o.Seed, why, o.Scenario.withSeed(o.Seed).RerunCommand())
 	}
+}
+
+// detected says how far into the run the first anomalous op was, for an
+// invalid verdict whose anomalies carry times ("-" otherwise).
+func (o Outcome) detected() string {
+	if o.Err != nil || o.Result.Valid != checker.Invalid || !o.Result.Detected {
+		return "-"
+	}
+	return "at " + o.Result.FirstAnomaly.Round(100*time.Millisecond).String()
 }
 
 func (s Scenario) withSeed(seed int64) Test {
@@ -294,24 +290,29 @@ func (s Scenario) withSeed(seed int64) Test {
 	return t
 }
 
-func faultSummary(fs []string) string {
+// faultSummary counts the faults that happened, by kind:option.
+func faultSummary(fs []nemesis.Fault) string {
 	if len(fs) == 0 {
 		return "-"
 	}
 	count := map[string]int{}
 	for _, f := range fs {
-		count[f]++
+		count[f.String()]++
 	}
-	keys := make([]string, 0, len(count))
-	for k := range count {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(count))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s×%d", k, count[k])
 	}
 	return strings.Join(parts, ",")
+}
+
+func joinFaults(fs []nemesis.Fault) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = f.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orDash(s string) string {

@@ -9,11 +9,20 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/sut"
+	"github.com/faultline/faultline/workload"
 )
 
 // fakeRun returns verdicts from a table keyed by scenario name, so the
 // suite's logic is tested without clusters.
 func fakeRun(verdicts map[string][]checker.Verdict, errs map[string]error) RunFunc {
+	return fakeRunMissing(verdicts, errs, nil)
+}
+
+// fakeRunMissing is fakeRun whose runs of the named scenarios miss the
+// given faults.
+func fakeRunMissing(verdicts map[string][]checker.Verdict, errs map[string]error, missing map[string][]nemesis.Fault) RunFunc {
 	calls := map[string]int{}
 	return func(_ context.Context, t Test) (Result, error) {
 		i := calls[t.Name]
@@ -22,14 +31,17 @@ func fakeRun(verdicts map[string][]checker.Verdict, errs map[string]error) RunFu
 			return Result{}, err
 		}
 		vs := verdicts[t.Name]
-		return Result{Test: t, Valid: vs[i%len(vs)], Ops: 100, OK: 90, P99: 3 * time.Millisecond,
-			Faults: []string{"kill", "kill", "start-partition"}, Report: "store/" + t.Name + "/report.html"}, nil
+		v := vs[i%len(vs)]
+		return Result{Test: t, Valid: v, Ops: 100, OK: 90, P99: 3 * time.Millisecond,
+			Detected: v == checker.Invalid, FirstAnomaly: 4210 * time.Millisecond,
+			Faults:        []nemesis.Fault{{Kind: "kill", Option: "one"}, {Kind: "kill", Option: "one"}, {Kind: "partition", Option: "halves"}},
+			MissingFaults: missing[t.Name], Report: "store/" + t.Name + "/report.html"}, nil
 	}
 }
 
 func TestSuiteOutcomes(t *testing.T) {
-	safe := Scenario{Name: "safe", Test: DefaultTest()}
-	bug := Scenario{Name: "bug", Test: DefaultTest(), Expect: ExpectInvalid, Bug: "planted"}
+	safe := Scenario{Name: "safe", Test: expecting(ExpectValid)}
+	bug := Scenario{Name: "bug", Test: expecting(ExpectInvalid), Bug: "planted"}
 	tests := []struct {
 		name     string
 		verdicts map[string][]checker.Verdict
@@ -39,7 +51,7 @@ func TestSuiteOutcomes(t *testing.T) {
 		want     []string // substrings of the output
 	}{
 		{"all as expected", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Invalid}}, nil,
-			true, []string{"ok", "caught"}, []string{"suite PASSED", "kill×2"}},
+			true, []string{"ok", "caught"}, []string{"suite PASSED", "kill:one×2", "at 4.2s"}},
 		{"missed bug", map[string][]checker.Verdict{"safe": {checker.Valid}, "bug": {checker.Valid}}, nil,
 			false, []string{"ok", "MISSED"}, []string{"suite FAILED", "the harness missed a known bug (planted)", "rerun: faultline run"}},
 		{"false alarm", map[string][]checker.Verdict{"safe": {checker.Invalid}, "bug": {checker.Invalid}}, nil,
@@ -83,9 +95,28 @@ func TestSuiteOutcomes(t *testing.T) {
 	}
 }
 
+// TestSuiteFailsWhenNamedFaultsDidNotHappen: a scenario that did not
+// exercise what its name says fails, whatever its verdict.
+func TestSuiteFailsWhenNamedFaultsDidNotHappen(t *testing.T) {
+	safe := Scenario{Name: "safe", Test: expecting(ExpectValid)}
+	var out bytes.Buffer
+	res, err := RunSuite(context.Background(), SuiteConfig{Scenarios: []Scenario{safe}, Repeat: 1, Seed: 7, Out: &out,
+		Run: fakeRunMissing(map[string][]checker.Verdict{"safe": {checker.Valid}}, nil,
+			map[string][]nemesis.Fault{"safe": {{Kind: "kill"}, {Kind: "pause", Option: "leader"}}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed() || res.Outcomes[0].Status() != "FAULTS-MISSING" {
+		t.Fatalf("passed %v, status %q; want a failure for missing faults\n%s", res.Passed(), res.Outcomes[0].Status(), out.String())
+	}
+	if !strings.Contains(out.String(), "never took effect: kill, pause:leader") {
+		t.Errorf("the summary does not name the missing faults:\n%s", out.String())
+	}
+}
+
 func TestSuiteRepeatRatesAndSeeds(t *testing.T) {
-	safe := Scenario{Name: "safe", Test: DefaultTest()}
-	bug := Scenario{Name: "bug", Test: DefaultTest(), Expect: ExpectInvalid}
+	safe := Scenario{Name: "safe", Test: expecting(ExpectValid)}
+	bug := Scenario{Name: "bug", Test: expecting(ExpectInvalid)}
 	verdicts := map[string][]checker.Verdict{
 		"safe": {checker.Valid, checker.Valid, checker.Valid, checker.Invalid},
 		"bug":  {checker.Invalid, checker.Valid, checker.Invalid, checker.Invalid},
@@ -130,13 +161,29 @@ func TestSuiteInterruptedKeepsOutcomes(t *testing.T) {
 		}
 		return Result{Test: t, Valid: checker.Valid}, nil
 	}
-	sc := []Scenario{{Name: "a", Test: DefaultTest()}, {Name: "b", Test: DefaultTest()}, {Name: "c", Test: DefaultTest()}}
+	sc := []Scenario{{Name: "a", Test: expecting(ExpectValid)}, {Name: "b", Test: expecting(ExpectValid)}, {Name: "c", Test: expecting(ExpectValid)}}
 	res, err := RunSuite(ctx, SuiteConfig{Scenarios: sc, Repeat: 1, Run: run})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	if len(res.Outcomes) != 2 {
 		t.Fatalf("kept %d outcomes, want 2", len(res.Outcomes))
+	}
+}
+
+// expecting is the default test with an expectation, as suite scenarios
+// have.
+func expecting(e Expect) Test {
+	t := DefaultTest()
+	t.Expect = e
+	return t
+}
+
+func TestSuiteRefusesScenarioWithoutExpectation(t *testing.T) {
+	_, err := RunSuite(context.Background(), SuiteConfig{Scenarios: []Scenario{{Name: "x", Test: DefaultTest()}}, Repeat: 1,
+		Run: fakeRun(nil, nil)})
+	if err == nil || !strings.Contains(err.Error(), "no expectation") {
+		t.Fatalf("err = %v, want a missing expectation", err)
 	}
 }
 
@@ -148,25 +195,24 @@ func TestDefaultSuiteCoversEverything(t *testing.T) {
 		if err := sc.Test.Validate(); err != nil {
 			t.Errorf("%s: %v", sc.Name, err)
 		}
-		if sc.Expect == ExpectInvalid {
+		if sc.Test.Expect == ExpectInvalid {
 			bugs++
 			continue
 		}
-		if sc.Test.ReadMode != "linearizable" || sc.Test.UnsafeNoDedup {
+		if sc.Test.ReadMode != sut.Linearizable || len(sc.Test.Unsafe) > 0 {
 			t.Errorf("%s: a safe scenario runs an unsafe mode", sc.Name)
 		}
-		workloadsSeen[sc.Test.Workload] = true
-		n, _ := ParseNemeses(sc.Test.Nemesis)
-		for _, f := range n {
+		workloadsSeen[string(sc.Test.Workload)] = true
+		for _, f := range sc.Test.Nemesis.Kinds() {
 			faultsSeen[f] = true
 		}
 	}
-	for _, w := range workloads {
+	for _, w := range workload.Names() {
 		if !workloadsSeen[w] {
 			t.Errorf("no safe scenario runs workload %s", w)
 		}
 	}
-	for _, f := range nemesisKinds {
+	for _, f := range nemesis.FaultKinds {
 		if !faultsSeen[f] {
 			t.Errorf("no safe scenario injects %s", f)
 		}
@@ -187,9 +233,9 @@ func TestTestValidate(t *testing.T) {
 		want string
 	}{
 		{"workload", func(t *Test) { t.Workload = "queue" }, `workload "queue" is unknown`},
-		{"nemesis", func(t *Test) { t.Nemesis = "partition,meteor" }, `unknown fault "meteor"`},
 		{"nodes", func(t *Test) { t.Nodes = 0 }, "nodes = 0"},
 		{"read mode", func(t *Test) { t.ReadMode = "eventual" }, `read mode "eventual"`},
+		{"unsafe", func(t *Test) { t.Unsafe = []string{"meteor"} }, `unsafe "meteor"`},
 		{"time limit", func(t *Test) { t.TimeLimit = 0 }, "time limit"},
 		{"name", func(t *Test) { t.Name = "../x" }, "name"},
 	}
@@ -202,16 +248,5 @@ func TestTestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestRerunCommand(t *testing.T) {
-	x := DefaultTest()
-	x.Workload, x.Nemesis, x.Seed, x.ReadMode, x.UnsafeNoDedup = "set", "kill,pause", 42, "lease", true
-	got := x.RerunCommand()
-	for _, w := range []string{"--workload set", "--nemesis kill,pause", "--seed 42", "--read-mode lease", "--unsafe-no-dedup"} {
-		if !strings.Contains(got, w) {
-			t.Errorf("rerun %q lacks %q", got, w)
-		}
 	}
 }

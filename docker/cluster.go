@@ -484,12 +484,19 @@ func (c *Cluster) transition(ctx context.Context, id, op string, do func(ctx con
 
 // Kill sends SIGKILL to the node's kvnode and waits until the container has
 // stopped. Its data directory survives for Start. Killing a paused node is
-// allowed. Note that the node's nftables rules (netctl) die with its
-// network namespace.
+// allowed, and so is killing a node whose container already exited by
+// itself: Kill then only records it as killed, so that Start can restart
+// it. Note that the node's nftables rules (netctl) die with its network
+// namespace.
 func (c *Cluster) Kill(ctx context.Context, id string) error {
 	return c.transition(ctx, id, "kill", func(ctx context.Context, n *node, cid string) (nodeState, error) {
 		if _, err := c.cli.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
-			return nil, fmt.Errorf("docker: kill node %s: %w", id, err)
+			// A container that exited by itself (its process crashed)
+			// cannot be signalled; it is down, which is what kill is for.
+			res, ierr := c.cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+			if ierr != nil || res.Container.State == nil || res.Container.State.Running {
+				return nil, fmt.Errorf("docker: kill node %s: %w", id, err)
+			}
 		}
 		if err := c.waitStopped(ctx, cid); err != nil {
 			return nil, fmt.Errorf("docker: kill node %s: %w", id, err)

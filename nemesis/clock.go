@@ -108,9 +108,11 @@ func abs(x int64) int64 {
 
 // ClockConfig configures the clock nemesis.
 type ClockConfig struct {
-	// Modes are the start ops to choose from: "bump", "strobe".
+	// Modes are the start ops to choose from: "bump", "strobe" (in a
+	// Config, empty means both, each one named is a required fault).
 	Modes []string
-	// Targets choose the nodes whose clocks move.
+	// Targets choose the nodes whose clocks move (in a Config, empty
+	// means DefaultClockTargets).
 	Targets []string
 	// MaxBumpMs bounds a bump: each node gets a random delta in
 	// [-MaxBumpMs, MaxBumpMs] (never 0).
@@ -136,8 +138,10 @@ type clockNemesis struct {
 // bump-clock: value {"target": t, "max_ms": m} (defaults from cfg) or
 // {"deltas_ms": {node: delta}}; each chosen node's clock moves by a random
 // delta in [-m, m]. strobe-clock: value {"target", "delta_ms", "period_ms",
-// "duration_ms"}. reset-clock: every node back to offset 0. Completions
-// carry {"offsets_ms": {node: offset /status shows}} (bump also "deltas_ms").
+// "duration_ms"}. reset-clock: every node back to offset 0 (a node that
+// is down is skipped and listed under "down": its offset died with its
+// process). Completions carry {"offsets_ms": {node: offset /status shows}}
+// (bump also "deltas_ms").
 func NewClock(cl Cluster, rng *rand.Rand, cfg ClockConfig) Nemesis {
 	return &clockNemesis{cl: cl, rng: rng, cfg: cfg}
 }
@@ -150,7 +154,7 @@ func (c *clockNemesis) target(ctx context.Context, op history.Op) (string, []str
 		def = c.cfg.Targets[c.rng.IntN(len(c.cfg.Targets))]
 	}
 	t := stringArg(op.Value, "target", def)
-	nodes, err := pickTargets(ctx, c.cl, c.rng, t)
+	nodes, err := pickTargets(ctx, c.cl, c.rng, t, isRunning)
 	return t, nodes, err
 }
 
@@ -231,7 +235,13 @@ func (c *clockNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, e
 			offsets[n] = got
 		}
 	case FResetClock:
-		o, err := resetClocks(ctx, c.cl, c.cl.Nodes())
+		// A node that is down lost its offset with its process (it
+		// restarts at 0): reset the others.
+		states := nodeStates(ctx, c.cl)
+		if down := where(c.cl, states, isDown); len(down) > 0 {
+			value["down"] = strs(down)
+		}
+		o, err := resetClocks(ctx, c.cl, where(c.cl, states, isUp))
 		for n, v := range o {
 			offsets[n] = v
 		}

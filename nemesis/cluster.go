@@ -2,6 +2,8 @@ package nemesis
 
 import (
 	"context"
+	"strings"
+	"sync"
 
 	"github.com/faultline/faultline/history"
 )
@@ -13,9 +15,12 @@ type Cluster interface {
 	Nodes() []string
 	// IP returns the node's address on the private network.
 	IP(node string) string
-	// Kill sends SIGKILL to the node.
+	// Kill sends SIGKILL to the node (running or paused) and returns once
+	// it is down. A node whose process already died by itself is killed
+	// too: Kill then only records it as killed, so that Start may restart
+	// it. The node's netctl rules die with it: a restarted node has none.
 	Kill(ctx context.Context, node string) error
-	// Start restarts a killed node.
+	// Start restarts a killed node with its data.
 	Start(ctx context.Context, node string) error
 	// Pause freezes the node (docker pause).
 	Pause(ctx context.Context, node string) error
@@ -44,7 +49,9 @@ type Recorder interface {
 // StateObserver is optionally implemented by a Cluster whose State is its
 // own bookkeeping: ObservedState reads the state back from the container
 // runtime (docker inspect). When available the nemesis confirms kills,
-// pauses and restarts with it.
+// pauses and restarts with it, picks fault targets by it, and restarts
+// nodes that died by themselves (down per ObservedState while State says
+// running).
 type StateObserver interface {
 	ObservedState(ctx context.Context, node string) (string, error)
 }
@@ -78,4 +85,48 @@ func isDown(state string) bool {
 		return true
 	}
 	return false
+}
+
+func isRunning(state string) bool { return state == StateRunning }
+func isPaused(state string) bool  { return state == StatePaused }
+func isUp(state string) bool      { return !isDown(state) }
+
+// nodeStates returns every node's state as the runtime reports it
+// (observe), read concurrently.
+func nodeStates(ctx context.Context, cl Cluster) map[string]string {
+	nodes := cl.Nodes()
+	states := make([]string, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() { states[i] = observe(ctx, cl, n) })
+	}
+	wg.Wait()
+	out := make(map[string]string, len(nodes))
+	for i, n := range nodes {
+		out[n] = states[i]
+	}
+	return out
+}
+
+// where returns the nodes whose state satisfies ok, in cl.Nodes() order.
+func where(cl Cluster, states map[string]string, ok func(string) bool) []string {
+	var out []string
+	for _, n := range cl.Nodes() {
+		if ok(states[n]) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// describeStates renders the states of the nodes not in want, e.g.
+// "n2 is killed, n3 is paused", for errors.
+func describeStates(cl Cluster, states map[string]string, want func(string) bool) string {
+	var parts []string
+	for _, n := range cl.Nodes() {
+		if !want(states[n]) {
+			parts = append(parts, n+" is "+states[n])
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -28,11 +28,13 @@ const (
 	ClockStrobe = "strobe"
 )
 
-// DefaultHealTimeout bounds how long HealAll waits for the cluster to be
-// healthy again.
-const DefaultHealTimeout = 30 * time.Second
-
 // Config configures the nemesis and its schedule.
+//
+// The option lists (Grudges, KillTargets, PauseTargets, LossTargets,
+// Clock.Modes) say which options a fault kind rotates through. Left empty,
+// a kind rotates through its defaults (DefaultOptions) and any one of them
+// satisfies it; given (WithSpec fills them from "kind:opt+opt"), every
+// option listed is a fault the schedule must run (Required).
 type Config struct {
 	// Faults are the enabled fault kinds (FaultKinds); empty means none.
 	Faults []string
@@ -42,48 +44,90 @@ type Config struct {
 	Interval time.Duration
 	// Seed drives every random choice (schedule, nodes, deltas).
 	Seed uint64
-	// Grudges are the partition shapes to choose from (GrudgeKinds).
+	// Grudges are the partition shapes (GrudgeKinds); empty: all of them.
 	Grudges []string
-	// KillTargets and PauseTargets are the targets to choose from (Targets).
+	// KillTargets and PauseTargets are the targets (Targets); empty: all.
 	KillTargets  []string
 	PauseTargets []string
-	// LossPercent is the packet loss percentage (1..100); LossTargets
-	// choose the nodes whose links lose packets.
+	// LossPercent is the packet loss percentage (1..100).
 	LossPercent int
+	// LossTargets choose the nodes whose links lose packets; empty: all,
+	// one and leader.
 	LossTargets []string
-	// Clock configures clock faults.
+	// Clock configures clock faults; its Modes are the clock fault's
+	// options (empty: bump and strobe), its Targets rotate too (empty:
+	// one, minority, all) but are not separate faults.
 	Clock ClockConfig
 	// Concurrent gives each enabled fault kind its own start/stop cycle,
 	// staggered, so faults of different kinds overlap (e.g. a clock bump
 	// while the leader is partitioned away); false runs one fault at a time.
 	Concurrent bool
-	// HealTimeout bounds the final heal: the value to pass to
-	// HealAllWithin (HealAll uses DefaultHealTimeout).
-	HealTimeout time.Duration
 }
 
+// DefaultOptions are the options each fault kind rotates through when
+// Config names none.
+var DefaultOptions = map[string][]string{
+	FaultPartition: GrudgeKinds,
+	FaultLoss:      {TargetAll, TargetOne, TargetLeader},
+	FaultKill:      Targets,
+	FaultPause:     Targets,
+	FaultClock:     {ClockBump, ClockStrobe},
+}
+
+// DefaultClockTargets are the clock fault's targets when Config.Clock
+// names none.
+var DefaultClockTargets = []string{TargetOne, TargetMinority, TargetAll}
+
 // DefaultConfig returns every fault kind disabled (Faults empty; use
-// WithSpec) and sensible sub-options: all grudges, all targets, 5 s
-// interval, 20% loss on all links, ±5 s bumps and a 2 s strobe.
+// WithSpec) and sensible sub-options: every option rotated, 5 s interval,
+// 20% loss, ±5 s bumps and a 2 s strobe.
 func DefaultConfig() Config {
 	return Config{
-		Interval:     5 * time.Second,
-		Seed:         1,
-		Grudges:      slices.Clone(GrudgeKinds),
-		KillTargets:  slices.Clone(Targets),
-		PauseTargets: slices.Clone(Targets),
-		LossPercent:  20,
-		LossTargets:  []string{TargetAll, TargetOne, TargetLeader},
+		Interval:    5 * time.Second,
+		Seed:        1,
+		LossPercent: 20,
 		Clock: ClockConfig{
-			Modes:            []string{ClockBump, ClockStrobe},
-			Targets:          []string{TargetOne, TargetMinority, TargetAll},
 			MaxBumpMs:        5000,
 			StrobeDeltaMs:    2000,
 			StrobePeriodMs:   100,
 			StrobeDurationMs: 3000,
 		},
-		HealTimeout: DefaultHealTimeout,
 	}
+}
+
+// named returns the option list c holds for kind (nil when c names none).
+func (c Config) named(kind string) []string {
+	switch kind {
+	case FaultPartition:
+		return c.Grudges
+	case FaultLoss:
+		return c.LossTargets
+	case FaultKill:
+		return c.KillTargets
+	case FaultPause:
+		return c.PauseTargets
+	case FaultClock:
+		return c.Clock.Modes
+	}
+	return nil
+}
+
+// Options returns the options the schedule rotates through for kind, and
+// whether c names them (then each one is required) rather than leaving
+// kind to its defaults (then any one of them satisfies kind).
+func (c Config) Options(kind string) (opts []string, named bool) {
+	if l := c.named(kind); len(l) > 0 {
+		return slices.Clone(l), true
+	}
+	return slices.Clone(DefaultOptions[kind]), false
+}
+
+// clockTargets returns the clock targets to rotate through.
+func (c Config) clockTargets() []string {
+	if len(c.Clock.Targets) > 0 {
+		return slices.Clone(c.Clock.Targets)
+	}
+	return slices.Clone(DefaultClockTargets)
 }
 
 // WithSpec returns c with the faults (and sub-options) of spec enabled.
@@ -144,16 +188,17 @@ func (c Config) WithSpec(spec string) (Config, error) {
 				c.Clock.Targets = targets
 			}
 		case FaultLoss:
-			c.LossTargets = nil
+			// A lone percentage ("loss:30") keeps the default targets.
+			var targets []string
 			for _, o := range list {
 				if p, err := strconv.Atoi(o); err == nil {
 					c.LossPercent = p
 				} else {
-					c.LossTargets = append(c.LossTargets, o)
+					targets = append(targets, o)
 				}
 			}
-			if len(c.LossTargets) == 0 {
-				c.LossTargets = []string{TargetAll}
+			if len(targets) > 0 {
+				c.LossTargets = targets
 			}
 		}
 	}
@@ -172,12 +217,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("interval %v must be > 0", c.Interval))
 	}
 	check := func(name string, got, allowed []string) {
-		if len(got) == 0 {
-			errs = append(errs, fmt.Errorf("%s: empty (want some of %v)", name, allowed))
-		}
-		for _, g := range got {
+		for i, g := range got {
 			if !slices.Contains(allowed, g) {
 				errs = append(errs, fmt.Errorf("%s: unknown %q (want some of %v)", name, g, allowed))
+			}
+			if slices.Contains(got[:i], g) {
+				errs = append(errs, fmt.Errorf("%s: %q given twice", name, g))
 			}
 		}
 	}
@@ -200,17 +245,15 @@ func (c Config) Validate() error {
 	if on(FaultClock) {
 		check("clock modes", c.Clock.Modes, []string{ClockBump, ClockStrobe})
 		check("clock targets", c.Clock.Targets, Targets)
-		if slices.Contains(c.Clock.Modes, ClockBump) && c.Clock.MaxBumpMs <= 0 {
+		modes, _ := c.Options(FaultClock)
+		if slices.Contains(modes, ClockBump) && c.Clock.MaxBumpMs <= 0 {
 			errs = append(errs, fmt.Errorf("clock max bump %d ms must be > 0", c.Clock.MaxBumpMs))
 		}
-		if slices.Contains(c.Clock.Modes, ClockStrobe) &&
+		if slices.Contains(modes, ClockStrobe) &&
 			(c.Clock.StrobeDeltaMs <= 0 || c.Clock.StrobePeriodMs <= 0 || c.Clock.StrobeDurationMs <= 0) {
 			errs = append(errs, fmt.Errorf("clock strobe delta/period/duration %d/%d/%d ms must all be > 0",
 				c.Clock.StrobeDeltaMs, c.Clock.StrobePeriodMs, c.Clock.StrobeDurationMs))
 		}
-	}
-	if c.HealTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("heal timeout %v must be > 0", c.HealTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("nemesis: invalid config: %w", err)
@@ -234,17 +277,20 @@ func New(cl Cluster, cfg Config) (Nemesis, error) {
 			continue
 		}
 		rng := rand.New(rand.NewPCG(cfg.Seed, 0x6e656d65+uint64(slices.Index(FaultKinds, f))))
+		opts, _ := cfg.Options(f)
 		switch f {
 		case FaultPartition:
-			ns = append(ns, NewPartition(cl, rng, cfg.Grudges))
+			ns = append(ns, NewPartition(cl, rng, opts))
 		case FaultLoss:
-			ns = append(ns, NewLoss(cl, rng, cfg.LossPercent, cfg.LossTargets))
+			ns = append(ns, NewLoss(cl, rng, cfg.LossPercent, opts))
 		case FaultKill:
-			ns = append(ns, NewKill(cl, rng, cfg.KillTargets))
+			ns = append(ns, NewKill(cl, rng, opts))
 		case FaultPause:
-			ns = append(ns, NewPause(cl, rng, cfg.PauseTargets))
+			ns = append(ns, NewPause(cl, rng, opts))
 		case FaultClock:
-			ns = append(ns, NewClock(cl, rng, cfg.Clock))
+			cc := cfg.Clock
+			cc.Modes, cc.Targets = opts, cfg.clockTargets()
+			ns = append(ns, NewClock(cl, rng, cc))
 		}
 	}
 	return Compose(ns...)

@@ -12,17 +12,24 @@
 //     Compose dispatches by f. New builds the composed nemesis a Config
 //     enables; Config.WithSpec parses "partition,kill,pause,clock,loss".
 //   - Schedule: a seeded, deterministic list of (offset, op) steps that
-//     alternates start-fault / stop-fault every Config.Interval.
+//     alternates start-fault / stop-fault every Config.Interval, in a
+//     shuffled rotation (kinds first, then options) that runs every
+//     required Fault (Config.Required) before repeating any;
+//     Config.CheckTimeLimit refuses a time limit too short for them.
+//   - Happened: the faults a history shows took effect (kind:option), and
+//     Missing: the required ones among them that did not.
 //   - Run: the nemesis worker; it sleeps to each offset and records the
 //     invoke and the completion of every op as process
 //     history.NemesisProcess.
-//   - HealAll: the final phase; it resumes, restarts, heals the network,
+//   - HealAll: the final phase; it resumes, restarts (nodes that crashed by
+//     themselves too, as the runtime reports them), heals the network,
 //     resets every clock and waits (bounded) until the cluster is healthy.
 //
 // Every fault is confirmed in effect before its completion is recorded as
-// ok (netctl list shows the rules, the container state reads back, /status
-// shows the clock offset). A fault that cannot be applied or confirmed is
-// recorded as info with the error, never skipped silently.
+// ok (netctl list, parsed by package netrule, shows the rules asked for;
+// the container state reads back; /status shows the clock offset). A fault
+// that cannot be applied or confirmed is recorded as info with the error,
+// never skipped silently.
 //
 // The consumer interfaces Cluster and Recorder are defined here; the Docker
 // runtime and history.Recorder satisfy them.

@@ -3,10 +3,15 @@ package nemesis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	mobyclient "github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/docker/dockertest"
@@ -176,6 +181,71 @@ func TestDockerFaults(t *testing.T) {
 				t.Fatalf("%s /status offset %d after reset, %v", n, off, err)
 			}
 		}
+	})
+
+	t.Run("kill-all", func(t *testing.T) {
+		// Every node at once, again and again, under a write; each
+		// restart brings the whole cluster back with its disks.
+		for round := range 2 {
+			key, val := fmt.Sprintf("kill-all-%d", round), []byte(fmt.Sprintf("v%d", round))
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := client(t, cl.Nodes()...).Put(wctx, key, val)
+			cancel()
+			if err != nil {
+				t.Fatalf("round %d: put before kill: %v", round, err)
+			}
+			v := apply(t, history.Op{F: FKill, Value: TargetAll})
+			if got := len(v["nodes"].([]any)); got != len(cl.Nodes()) {
+				t.Fatalf("round %d: kill all killed %d nodes", round, got)
+			}
+			for _, n := range cl.Nodes() {
+				if s, err := cl.ObservedState(ctx, n); err != nil || s != StateKilled {
+					t.Fatalf("round %d: %s is %s (%v) after kill all", round, n, s, err)
+				}
+			}
+			c, err := Apply(ctx, nem, rec, history.Op{F: FStartPartition, Value: GrudgeLeader})
+			if err == nil || !strings.Contains(c.Error, "every node is down") {
+				t.Fatalf("round %d: leader partition with every node down: %v", round, c)
+			}
+			apply(t, history.Op{F: FStart})
+			healthy(t)
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			got, ok, err := client(t, cl.Nodes()...).Get(rctx, key)
+			cancel()
+			if err != nil || !ok || string(got) != string(val) {
+				t.Fatalf("round %d: %s after restart = %q, %v, %v; want %q", round, key, got, ok, err, val)
+			}
+		}
+	})
+
+	t.Run("heal-restarts-crashed-node", func(t *testing.T) {
+		// Kill n2's container behind the runtime's back: it "died by
+		// itself"; the runtime's bookkeeping still says running.
+		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		if _, err := cli.ContainerKill(ctx, cl.ContainerID("n2"), mobyclient.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(ctx, 10*time.Second, func() bool { return observe(ctx, cl, "n2") == StateKilled }) || cl.State("n2") != StateRunning {
+			t.Fatalf("n2: observed %s, bookkeeping %s", observe(ctx, cl, "n2"), cl.State("n2"))
+		}
+		start := len(rec.all())
+		if err := HealAll(ctx, cl, rec); err != nil {
+			t.Fatal(err)
+		}
+		var restarted history.Op
+		for _, op := range rec.all()[start:] {
+			if op.F == FStart && op.Type == history.OK {
+				restarted = op
+			}
+		}
+		if v, _ := restarted.Value.(map[string]any); !reflect.DeepEqual(v["crashed"], []any{"n2"}) {
+			t.Fatalf("heal did not record n2 as crashed: %v", restarted)
+		}
+		healthy(t)
 	})
 
 	t.Run("schedule", func(t *testing.T) {

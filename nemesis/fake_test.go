@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 // fakeCluster emulates a cluster: container states, netctl rules per node
@@ -23,7 +25,7 @@ type fakeCluster struct {
 	mu        sync.Mutex
 	nodes     []string
 	state     map[string]string
-	rules     map[string][]string
+	rules     map[string][]netrule.Rule
 	offsets   map[string]int64
 	leader    string
 	leaderErr error
@@ -32,12 +34,31 @@ type fakeCluster struct {
 	stuck     map[string]bool  // node -> Kill/Pause/Start/Resume have no effect
 	unhealthy error            // WaitHealthy's answer once everything runs
 	admin     map[string]*httptest.Server
+	// ipv6 gives the nodes IPv6 addresses, written long-hand by IP
+	// ("fd00:0:0:0:0:0:0:2") while netctl lists them short ("fd00::2").
+	ipv6 bool
+	// mangle, when set, is applied to every rule the fake netctl
+	// installs: a netctl that does something other than what it was told.
+	mangle func(netrule.Rule) netrule.Rule
+	// listExtra is appended to every netctl list output.
+	listExtra string
+	// crashed nodes died by themselves: their process is down while the
+	// bookkeeping (state) still says running. Kill records them as killed.
+	crashed map[string]bool
+	// killBarrier, when > 0, makes each Kill wait until that many Kills
+	// are in progress at once (or fail after a second): it shows whether
+	// nodes are killed concurrently.
+	killBarrier int
+	killing     int
+	killCond    *sync.Cond
 }
 
 func newFake(t *testing.T, n int) *fakeCluster {
 	t.Helper()
-	f := &fakeCluster{state: map[string]string{}, rules: map[string][]string{}, offsets: map[string]int64{},
-		execErr: map[string]error{}, stuck: map[string]bool{}, admin: map[string]*httptest.Server{}}
+	f := &fakeCluster{state: map[string]string{}, rules: map[string][]netrule.Rule{}, offsets: map[string]int64{},
+		execErr: map[string]error{}, stuck: map[string]bool{}, admin: map[string]*httptest.Server{},
+		crashed: map[string]bool{}}
+	f.killCond = sync.NewCond(&f.mu)
 	for i := 1; i <= n; i++ {
 		node := fmt.Sprintf("n%d", i)
 		f.nodes = append(f.nodes, node)
@@ -105,23 +126,30 @@ func (f *fakeCluster) IP(node string) string {
 	if i < 0 {
 		return ""
 	}
+	if f.ipv6 {
+		return fmt.Sprintf("fd00:0:0:0:0:0:0:%d", i+2)
+	}
 	return fmt.Sprintf("10.0.0.%d", i+2)
 }
 
-func (f *fakeCluster) node(ip string) string {
+func (f *fakeCluster) node(ip netip.Addr) string {
 	for _, n := range f.nodes {
-		if f.IP(n) == ip {
+		if a, err := netip.ParseAddr(f.IP(n)); err == nil && a == ip {
 			return n
 		}
 	}
-	return "?" + ip
+	return "?" + ip.String()
 }
 
-func (f *fakeCluster) transition(op, node, from, to string) error {
+func (f *fakeCluster) transition(op, node, to string, from ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.transitionLocked(op, node, to, from...)
+}
+
+func (f *fakeCluster) transitionLocked(op, node, to string, from ...string) error {
 	f.calls = append(f.calls, op+" "+node)
-	if f.state[node] != from {
+	if !slices.Contains(from, f.state[node]) {
 		return fmt.Errorf("%s %s: node is %s", op, node, f.state[node])
 	}
 	if !f.stuck[node] {
@@ -130,17 +158,40 @@ func (f *fakeCluster) transition(op, node, from, to string) error {
 	return nil
 }
 
+// Kill kills a running or paused node, as Docker does; a crashed node is
+// recorded as killed. Its netctl rules die with it.
 func (f *fakeCluster) Kill(_ context.Context, n string) error {
-	return f.transition("kill", n, StateRunning, StateKilled)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.killBarrier > 0 {
+		f.killing++
+		f.killCond.Broadcast()
+		deadline := time.Now().Add(time.Second)
+		go func() { time.Sleep(time.Second); f.killCond.Broadcast() }()
+		for f.killing < f.killBarrier && time.Now().Before(deadline) {
+			f.killCond.Wait()
+		}
+		if f.killing < f.killBarrier {
+			return fmt.Errorf("kill %s: only %d of %d kills in progress at once", n, f.killing, f.killBarrier)
+		}
+	}
+	if err := f.transitionLocked("kill", n, StateKilled, StateRunning, StatePaused); err != nil {
+		return err
+	}
+	if f.state[n] == StateKilled {
+		delete(f.crashed, n)
+		delete(f.rules, n)
+	}
+	return nil
 }
 func (f *fakeCluster) Start(_ context.Context, n string) error {
-	return f.transition("start", n, StateKilled, StateRunning)
+	return f.transition("start", n, StateRunning, StateKilled)
 }
 func (f *fakeCluster) Pause(_ context.Context, n string) error {
-	return f.transition("pause", n, StateRunning, StatePaused)
+	return f.transition("pause", n, StatePaused, StateRunning)
 }
 func (f *fakeCluster) Resume(_ context.Context, n string) error {
-	return f.transition("resume", n, StatePaused, StateRunning)
+	return f.transition("resume", n, StateRunning, StatePaused)
 }
 
 func (f *fakeCluster) State(n string) string {
@@ -166,12 +217,16 @@ func (f *fakeCluster) WaitHealthy(ctx context.Context) error {
 		if f.state[n] != StateRunning {
 			return fmt.Errorf("%s is %s", n, f.state[n])
 		}
+		if f.crashed[n] {
+			return fmt.Errorf("%s does not answer", n)
+		}
 	}
 	return f.unhealthy
 }
 
-// Exec emulates netctl: drop --from/--to, loss --percent N [--from], heal,
-// list. It fails like docker exec when the container is not running.
+// Exec emulates netctl with its rule format (package netrule): drop,
+// loss, heal, list. It fails like docker exec when the container is not
+// running.
 func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -179,47 +234,31 @@ func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, s
 	if err := f.execErr[node]; err != nil {
 		return -1, "", err
 	}
+	if f.crashed[node] {
+		return -1, "", fmt.Errorf("container %s is not running (crashed)", node)
+	}
 	if f.state[node] != StateRunning {
 		return -1, "", fmt.Errorf("container %s is %s", node, f.state[node])
 	}
 	if len(cmd) < 2 || cmd[0] != NetctlPaths[0] {
 		return 127, "not found", nil
 	}
-	flag := func(name string) string {
-		i := slices.Index(cmd, name)
-		if i < 0 || i+1 >= len(cmd) {
-			return ""
-		}
-		return cmd[i+1]
-	}
 	switch cmd[1] {
-	case "drop":
-		for _, dir := range []string{"--from", "--to"} {
-			for _, ip := range strings.Split(flag(dir), ",") {
-				if ip != "" {
-					f.rules[node] = append(f.rules[node], "drop "+strings.TrimPrefix(dir, "--")+" "+ip)
-				}
+	case "drop", "loss":
+		rules, err := netrule.ParseArgs(cmd[1:])
+		if err != nil {
+			return 2, err.Error(), nil
+		}
+		for _, r := range rules {
+			if f.mangle != nil {
+				r = f.mangle(r)
 			}
-		}
-	case "loss":
-		p, err := strconv.Atoi(flag("--percent"))
-		if err != nil || p < 1 || p > 100 {
-			return 2, "bad --percent", nil
-		}
-		from := flag("--from")
-		if from == "" {
-			from = "any"
-		}
-		for _, ip := range strings.Split(from, ",") {
-			f.rules[node] = append(f.rules[node], fmt.Sprintf("loss %d%% from %s", p, ip))
+			f.rules[node] = append(f.rules[node], r)
 		}
 	case "heal":
 		delete(f.rules, node)
 	case "list":
-		if len(f.rules[node]) == 0 {
-			return 0, "", nil
-		}
-		return 0, strings.Join(f.rules[node], "\n") + "\n", nil
+		return 0, netrule.FormatList(f.rules[node]) + f.listExtra, nil
 	default:
 		return 2, "usage", nil
 	}
@@ -232,8 +271,7 @@ func (f *fakeCluster) dropsFrom(node string) []string {
 	defer f.mu.Unlock()
 	var out []string
 	for _, r := range f.rules[node] {
-		fs := strings.Fields(r)
-		out = append(out, f.node(fs[len(fs)-1]))
+		out = append(out, f.node(r.Peer))
 	}
 	slices.Sort(out)
 	return out

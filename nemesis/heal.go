@@ -25,29 +25,27 @@ func (h *healer) Teardown(context.Context) error { return nil }
 
 func (h *healer) Invoke(ctx context.Context, op history.Op) (history.Op, error) {
 	switch op.F {
-	case FResume, FStart:
-		match, act := func(s string) bool { return s == StatePaused }, h.cl.Resume
-		if op.F == FStart {
-			match, act = isDown, h.cl.Start
-		}
-		p := &procNemesis{cl: h.cl, hit: map[string]bool{}}
-		var nodes []string
-		for _, n := range h.cl.Nodes() {
-			if match(h.cl.State(n)) {
-				nodes = append(nodes, n)
-			}
-		}
-		done, err := p.apply(ctx, nodes, act, func(s string) bool { return s == StateRunning }, op.F)
-		return complete(op, map[string]any{"nodes": strs(done)}, err)
+	case FResume:
+		value, _, err := resume(ctx, h.cl)
+		return complete(op, value, err)
+	case FStart:
+		// The runtime's own view of each node decides, so a node that
+		// crashed by itself is restarted too (and named under "crashed").
+		value, _, err := restart(ctx, h.cl)
+		return complete(op, value, err)
 	case FStopPartition, FStopLoss:
-		healed, err := healNet(ctx, h.cl, h.cl.Nodes())
-		return complete(op, map[string]any{"healed": strs(healed)}, err)
+		healed, down, err := healNet(ctx, h.cl)
+		return complete(op, healValue(healed, down), err)
 	case FResetClock:
 		offsets, err := resetClocksUntil(ctx, h.cl, h.deadline)
 		return complete(op, map[string]any{"offsets_ms": offsets}, err)
 	}
 	return complete(op, op.Value, fmt.Errorf("nemesis: heal cannot do f %q", op.F))
 }
+
+// DefaultHealTimeout bounds how long HealAll waits for the cluster to be
+// healthy again.
+const DefaultHealTimeout = 30 * time.Second
 
 // HealAll is the final phase: it stops every fault whatever started it and
 // waits until the cluster is healthy, within DefaultHealTimeout.

@@ -110,24 +110,38 @@ const (
 // Targets lists every target.
 var Targets = []string{TargetOne, TargetMinority, TargetMajority, TargetAll, TargetLeader}
 
-// pickTargets chooses the nodes a target names: one random node, a random
-// minority (floor(n/2) nodes), a random majority, all nodes, or the leader.
-// The result is sorted.
-func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string) ([]string, error) {
+// pickTargets chooses the nodes a target names among the nodes whose state
+// (observed) satisfies eligible, e.g. the nodes that are running for a
+// pause: one random eligible node, a random minority (floor(n/2) of the n
+// nodes), a random majority, every eligible node, or the leader. Sizes
+// count the whole cluster; too few eligible nodes is an error naming the
+// others' states, as is a leader that is not eligible. The result is
+// sorted and never empty.
+func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string, eligible func(string) bool) ([]string, error) {
 	nodes := cl.Nodes()
 	if len(nodes) == 0 {
 		return nil, errors.New("nemesis: cluster has no nodes")
 	}
+	if !slices.Contains(Targets, target) {
+		return nil, fmt.Errorf("nemesis: unknown target %q (want one of %v)", target, Targets)
+	}
+	states := nodeStates(ctx, cl)
+	cands := where(cl, states, eligible)
+	need := map[string]int{TargetOne: 1, TargetMinority: Majority(len(nodes)) - 1,
+		TargetMajority: Majority(len(nodes)), TargetAll: 1, TargetLeader: 1}[target]
+	if need == 0 {
+		return nil, fmt.Errorf("nemesis: target %s of %d nodes is no node", target, len(nodes))
+	}
+	if len(cands) < need {
+		return nil, fmt.Errorf("nemesis: target %s needs %d node(s), %d of %d are eligible (%s)",
+			target, need, len(cands), len(nodes), describeStates(cl, states, eligible))
+	}
 	var out []string
 	switch target {
-	case TargetOne:
-		out = []string{nodes[rng.IntN(len(nodes))]}
-	case TargetMinority:
-		out = shuffled(rng, nodes)[:Majority(len(nodes))-1]
-	case TargetMajority:
-		out = shuffled(rng, nodes)[:Majority(len(nodes))]
+	case TargetOne, TargetMinority, TargetMajority:
+		out = shuffled(rng, cands)[:need]
 	case TargetAll:
-		out = slices.Clone(nodes)
+		out = cands
 	case TargetLeader:
 		l, err := waitLeader(ctx, cl)
 		if err != nil {
@@ -136,9 +150,10 @@ func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string)
 		if !slices.Contains(nodes, l) {
 			return nil, fmt.Errorf("nemesis: leader %q is not one of %v", l, nodes)
 		}
+		if !slices.Contains(cands, l) {
+			return nil, fmt.Errorf("nemesis: leader %s is %s", l, states[l])
+		}
 		out = []string{l}
-	default:
-		return nil, fmt.Errorf("nemesis: unknown target %q (want one of %v)", target, Targets)
 	}
 	slices.Sort(out)
 	return out, nil
@@ -150,7 +165,11 @@ const LeaderWait = 5 * time.Second
 
 // waitLeader asks cl for its leader until one is agreed, for up to
 // LeaderWait: an election in progress is not a reason to skip a fault.
+// When no node is up there is no leader to ask: it fails at once.
 func waitLeader(ctx context.Context, cl Cluster) (string, error) {
+	if states := nodeStates(ctx, cl); len(where(cl, states, isUp)) == 0 {
+		return "", fmt.Errorf("nemesis: no leader: every node is down (%s)", describeStates(cl, states, isUp))
+	}
 	ctx, cancel := context.WithTimeout(ctx, LeaderWait)
 	defer cancel()
 	for {

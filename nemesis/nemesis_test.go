@@ -3,7 +3,9 @@ package nemesis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 func allConfig(t *testing.T, seed uint64) Config {
@@ -36,8 +39,8 @@ func TestScheduleDeterminism(t *testing.T) {
 	if reflect.DeepEqual(a, c) {
 		t.Fatal("different seeds gave the same schedule")
 	}
-	if len(a) != 119 { // offsets 5s..595s
-		t.Fatalf("len %d, want 119", len(a))
+	if len(a) != 118 { // offsets 5s..590s: no fault starts at 595s, it could not stop before 600s
+		t.Fatalf("len %d, want 118", len(a))
 	}
 	stopOf := map[string]string{FStartPartition: FStopPartition, FStartLoss: FStopLoss, FKill: FStart,
 		FPause: FResume, FBumpClock: FResetClock, FStrobeClock: FResetClock}
@@ -59,9 +62,9 @@ func TestScheduleDeterminism(t *testing.T) {
 		t.Fatalf("fs %v, want %v", got, want)
 	}
 
-	short, _ := NewSchedule(allConfig(t, 42), 12*time.Second)
-	if len(short) != 2 {
-		t.Fatalf("12s schedule has %d steps, want 2", len(short))
+	if _, err := NewSchedule(allConfig(t, 42), 12*time.Second); err == nil ||
+		!strings.Contains(err.Error(), "--time-limit 12s is too short for 5 faults") {
+		t.Fatalf("12s schedule for 5 kinds: %v, want a too-short error", err)
 	}
 	none, _ := NewSchedule(DefaultConfig(), time.Minute)
 	if len(none) != 0 {
@@ -241,7 +244,7 @@ func TestLoss(t *testing.T) {
 		if node == chosen {
 			want = 2
 		}
-		if len(rules) != want || !strings.HasPrefix(rules[0], "loss 30% from") {
+		if len(rules) != want || rules[0].Percent != 30 || rules[0].Dir != netrule.Inbound {
 			t.Fatalf("%s rules %v (chosen %s)", node, rules, chosen)
 		}
 	}
@@ -373,10 +376,27 @@ func TestUnappliedFaultsAreInfo(t *testing.T) {
 			func(f *fakeCluster) { f.stuck["n1"] = true }, `n1: state is "running"`},
 		{"kill leader unknown", "kill", history.Op{F: FKill, Value: TargetLeader},
 			func(f *fakeCluster) { f.leaderErr = errBoom }, "find leader"},
-		{"pause fails", "pause", history.Op{F: FPause, Value: TargetAll},
-			func(f *fakeCluster) { f.state["n2"] = StateKilled }, "pause n2"},
-		{"clock on killed node", "clock", history.Op{F: FBumpClock, Value: map[string]any{"target": TargetAll}},
+		{"pause not confirmed", "pause", history.Op{F: FPause, Value: TargetAll},
+			func(f *fakeCluster) { f.stuck["n2"] = true }, `pause n2: state is "running"`},
+		{"too few running for a majority", "pause", history.Op{F: FPause, Value: TargetMajority},
+			func(f *fakeCluster) { f.state["n2"], f.state["n3"] = StateKilled, StatePaused },
+			"target majority needs 2 node(s), 1 of 3 are eligible (n2 is killed, n3 is paused)"},
+		{"clock on killed node", "clock", history.Op{F: FBumpClock, Value: map[string]any{"deltas_ms": map[string]any{"n3": int64(100)}}},
 			func(f *fakeCluster) { f.state["n3"] = StateKilled }, "503"},
+		{"every node down: no leader to ask", "partition", history.Op{F: FStartPartition, Value: GrudgeLeader},
+			func(f *fakeCluster) {
+				f.state["n1"], f.state["n2"], f.state["n3"] = StateKilled, StateKilled, StateKilled
+			},
+			"no leader: every node is down (n1 is killed, n2 is killed, n3 is killed)"},
+		{"partition with every node down", "partition", history.Op{F: FStartPartition, Value: GrudgeHalves},
+			func(f *fakeCluster) {
+				f.state["n1"], f.state["n2"], f.state["n3"] = StateKilled, StateKilled, StateKilled
+			},
+			"no running node to take the grudge"},
+		{"loss that cuts no link", "loss", history.Op{F: FStartLoss, Value: map[string]any{"target": TargetAll}},
+			func(f *fakeCluster) { f.nodes = f.nodes[:1] }, "cuts no link"},
+		{"minority of one node", "kill", history.Op{F: FKill, Value: TargetMinority},
+			func(f *fakeCluster) { f.nodes = f.nodes[:1] }, "target minority of 1 nodes is no node"},
 		{"loss percent", "loss", history.Op{F: FStartLoss, Value: map[string]any{"percent": int64(0)}},
 			func(*fakeCluster) {}, "out of range"},
 		{"heal on paused node", "partition", history.Op{F: FStopPartition},
@@ -395,11 +415,11 @@ func TestUnappliedFaultsAreInfo(t *testing.T) {
 	}
 }
 
-func TestRunSchedule(t *testing.T) {
-	f := newFake(t, 3)
-	cfg := allConfig(t, 7)
-	cfg.Interval = 5 * time.Millisecond
-	sched, err := NewSchedule(cfg, 200*time.Millisecond)
+// runSchedule runs cfg's schedule for limit against f and returns it, the
+// nemesis and the recorded history.
+func runSchedule(t *testing.T, f Cluster, cfg Config, limit time.Duration) (Schedule, Nemesis, *memRecorder) {
+	t.Helper()
+	sched, err := NewSchedule(cfg, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,6 +431,14 @@ func TestRunSchedule(t *testing.T) {
 	if err := Run(context.Background(), sched, nem, rec); err != nil {
 		t.Fatal(err)
 	}
+	return sched, nem, rec
+}
+
+func TestRunSchedule(t *testing.T) {
+	f := newFake(t, 3)
+	cfg := allConfig(t, 7)
+	cfg.Interval = 5 * time.Millisecond
+	sched, nem, rec := runSchedule(t, f, cfg, 200*time.Millisecond)
 	ops := rec.all()
 	if len(ops) != 2*len(sched) {
 		t.Fatalf("%d ops for %d steps", len(ops), len(sched))
@@ -431,12 +459,19 @@ func TestRunSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A cancelled context ends Run early without error.
+	// A cancelled context ends Run early, and Run says which faults it
+	// did not start.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	rec = &memRecorder{}
-	if err := Run(ctx, sched, nem, rec); err != nil || len(rec.all()) != 0 {
+	err := Run(ctx, sched, nem, rec)
+	if !errors.Is(err, ErrSkipped) || len(rec.all()) != 0 ||
+		!strings.Contains(err.Error(), fmt.Sprintf("before %d faults: %s at 5ms", (len(sched)+1)/2, sched[0].Fault)) {
 		t.Fatalf("cancelled run: %v, %d ops", err, len(rec.all()))
+	}
+	// Only stops left: nothing was skipped.
+	if err := Run(ctx, sched[1:2], nem, rec); err != nil {
+		t.Fatalf("cancelled run of a stop: %v", err)
 	}
 }
 
@@ -444,12 +479,12 @@ func TestHealAll(t *testing.T) {
 	f := newFake(t, 5)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 1))
-	if _, err := applyDrops(ctx, f, Halves(f.nodes), 0); err != nil {
+	if _, _, err := applyDrops(ctx, f, Halves(f.nodes), 100); err != nil {
 		t.Fatal(err)
 	}
 	f.set(func() {
 		f.offsets["n1"] = -4000
-		f.rules["n4"] = append(f.rules["n4"], "loss 20% from 10.0.0.2")
+		f.rules["n4"] = append(f.rules["n4"], netrule.Loss(netrule.Inbound, netip.MustParseAddr(f.IP("n1")), 20))
 	})
 	_ = NewKill(f, rng, nil)
 	if err := f.Kill(ctx, "n2"); err != nil {
@@ -540,6 +575,9 @@ func (o *observedFake) ObservedState(_ context.Context, n string) (string, error
 	if s, ok := o.observed[n]; ok {
 		return s, nil
 	}
+	if o.crashed[n] {
+		return StateKilled, nil
+	}
 	return o.state[n], nil
 }
 
@@ -573,5 +611,56 @@ func TestTeardownAfterHealAll(t *testing.T) {
 	// Nothing is left to undo: teardown must not try to resume a running node.
 	if err := nem.Teardown(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNetRulesConfirmedTyped: a network fault is confirmed by parsing
+// netctl list into typed rules and comparing them with the rules asked
+// for: the same address written another way still confirms, a rule netctl
+// installed differently (other direction, other percentage) does not.
+func TestNetRulesConfirmedTyped(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spec   string
+		op     history.Op
+		ipv6   bool
+		mangle func(netrule.Rule) netrule.Rule
+		want   string // "" for ok, else part of the completion's error
+	}{
+		{"ipv6 long-hand", "partition", history.Op{F: FStartPartition, Value: GrudgeHalves}, true, nil, ""},
+		{"ipv6 loss", "loss", history.Op{F: FStartLoss, Value: map[string]any{"percent": int64(30), "target": TargetAll}}, true, nil, ""},
+		{"one-way instead of inbound", "partition", history.Op{F: FStartPartition, Value: GrudgeOne}, false,
+			func(r netrule.Rule) netrule.Rule { r.Dir = netrule.Outbound; return r },
+			`netctl list does not show "drop from 10.0.0.`},
+		{"other percentage", "loss", history.Op{F: FStartLoss, Value: map[string]any{"percent": int64(30), "target": TargetOne}}, false,
+			func(r netrule.Rule) netrule.Rule { r.Percent = 3; return r },
+			`(it lists "loss 3% from 10.0.0.`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, 3)
+			f.ipv6, f.mangle = tc.ipv6, tc.mangle
+			rec := &memRecorder{}
+			_, err := Apply(context.Background(), newNem(t, f, tc.spec), rec, tc.op)
+			_, c := pair(t, rec, 0)
+			if tc.want == "" {
+				if err != nil || c.Type != history.OK {
+					t.Fatalf("completion %v, err %v; want ok", c, err)
+				}
+				return
+			}
+			if err == nil || c.Type != history.Info || !strings.Contains(c.Error, tc.want) {
+				t.Fatalf("completion %v; want info containing %q", c, tc.want)
+			}
+		})
+	}
+	// A line netctl list cannot parse (a rule someone else put in its
+	// table) fails the heal's confirmation with the line named.
+	f := newFake(t, 3)
+	nem := newNem(t, f, "partition")
+	rec := &memRecorder{}
+	f.set(func() { f.listExtra = "input: rule handle 7 (not created by netctl)\n" })
+	_, err := Apply(context.Background(), nem, rec, history.Op{F: FStopPartition})
+	if err == nil || !strings.Contains(err.Error(), `line 1: netrule: rule "input: rule handle 7`) {
+		t.Fatalf("heal with a foreign rule listed: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 // NetctlPaths are where netctl may live inside a node container, tried in
@@ -50,44 +52,66 @@ func netctl(ctx context.Context, cl Cluster, node string, args ...string) (strin
 	return out, nil
 }
 
-// ips maps node names to their private IPs, comma-joined for netctl.
-func ips(cl Cluster, nodes []string) (string, error) {
-	out := make([]string, len(nodes))
-	for i, n := range nodes {
-		ip := cl.IP(n)
-		if ip == "" {
-			return "", fmt.Errorf("nemesis: no IP for node %q", n)
+// inboundRules returns the netctl rules that make a node drop percent%
+// (100: all) of what it receives from each of peers.
+func inboundRules(cl Cluster, peers []string, percent int) ([]netrule.Rule, error) {
+	rules := make([]netrule.Rule, 0, len(peers))
+	for _, p := range peers {
+		ip := cl.IP(p)
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("nemesis: node %q has no usable IP (%q): %w", p, ip, err)
 		}
-		out[i] = ip
+		rules = append(rules, netrule.Loss(netrule.Inbound, a.Unmap(), percent))
 	}
-	return strings.Join(out, ","), nil
+	return rules, nil
 }
 
-// ruleLine is how `netctl list` prints an inbound rule from ip.
-func ruleLine(percent int, ip string) string {
-	if percent <= 0 || percent >= 100 {
-		return "drop from " + ip
-	}
-	return "loss " + strconv.Itoa(percent) + "% from " + ip
-}
-
-// listShows runs `netctl list` in node and checks that it prints the rule
-// for every IP in want (comma-separated).
-func listShows(ctx context.Context, cl Cluster, node, want string, percent int) error {
+// listRules runs `netctl list` in node and parses what it prints.
+func listRules(ctx context.Context, cl Cluster, node string) ([]netrule.Rule, error) {
 	out, err := netctl(ctx, cl, node, "list")
+	if err != nil {
+		return nil, err
+	}
+	rules, err := netrule.ParseList(out)
+	if err != nil {
+		return rules, fmt.Errorf("nemesis: %s: netctl list: %w", node, err)
+	}
+	return rules, nil
+}
+
+// install runs netctl in node to add rules and confirms that netctl list
+// then shows every one of them (other rules may be in place too, e.g. a
+// partition and packet loss overlapping).
+func install(ctx context.Context, cl Cluster, node string, rules []netrule.Rule) error {
+	args, err := netrule.Args(rules...)
+	if err != nil {
+		return fmt.Errorf("nemesis: %s: %w", node, err)
+	}
+	if _, err := netctl(ctx, cl, node, args...); err != nil {
+		return err
+	}
+	listed, err := listRules(ctx, cl, node)
 	if err != nil {
 		return err
 	}
-	lines := strings.Split(out, "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	for _, ip := range strings.Split(want, ",") {
-		if r := ruleLine(percent, ip); !slices.Contains(lines, r) {
-			return fmt.Errorf("nemesis: %s: netctl list does not show %q: %q", node, r, strings.TrimSpace(out))
-		}
+	if missing := netrule.Missing(rules, listed); len(missing) > 0 {
+		return fmt.Errorf("nemesis: %s: netctl list does not show %s after netctl %s (it lists %s)",
+			node, ruleList(missing), strings.Join(args, " "), ruleList(listed))
 	}
 	return nil
+}
+
+// ruleList renders rules for an error message.
+func ruleList(rules []netrule.Rule) string {
+	if len(rules) == 0 {
+		return "no rule"
+	}
+	parts := make([]string, len(rules))
+	for i, r := range rules {
+		parts[i] = strconv.Quote(r.String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 // onNodes runs f for every node concurrently, so a network fault takes
@@ -113,53 +137,79 @@ func onNodes(nodes []string, f func(node string) error) ([]string, error) {
 	return ok, errors.Join(errs...)
 }
 
-// applyDrops installs g (and, when percent > 0, random loss instead of a
-// full drop) in every node it names, concurrently, and confirms each rule
-// with netctl list. It returns the part of g confirmed in effect.
-func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (Grudge, error) {
+// applyDrops makes every node g names drop percent% (100: all) of the
+// packets it receives from the nodes it holds a grudge against, all nodes
+// concurrently, and confirms each node's rules with netctl list. Only
+// running nodes can take rules: the others (killed, paused by another
+// fault) are skipped and returned with their states. It returns the part
+// of g confirmed in effect; a grudge that no running node takes is an
+// error (a fault that changes nothing must not be recorded as ok).
+func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (done Grudge, skipped map[string]any, err error) {
+	if len(g) == 0 {
+		return Grudge{}, nil, fmt.Errorf("nemesis: the grudge over %v cuts no link: nothing to apply", cl.Nodes())
+	}
+	states := nodeStates(ctx, cl)
 	var targets []string
+	skipped = map[string]any{}
 	for _, node := range cl.Nodes() {
-		if len(g[node]) > 0 {
+		switch {
+		case len(g[node]) == 0:
+		case isRunning(states[node]):
 			targets = append(targets, node)
+		default:
+			skipped[node] = states[node]
 		}
 	}
+	if len(targets) == 0 {
+		return Grudge{}, skipped, fmt.Errorf("nemesis: no running node to take the grudge %v (%s)",
+			g.Value(), describeStates(cl, states, isRunning))
+	}
 	ok, err := onNodes(targets, func(node string) error {
-		addrs, err := ips(cl, g[node])
+		rules, err := inboundRules(cl, g[node], percent)
 		if err != nil {
 			return err
 		}
-		args := []string{"drop", "--from", addrs}
-		if percent > 0 {
-			args = []string{"loss", "--percent", strconv.Itoa(percent), "--from", addrs}
-		}
-		if _, err := netctl(ctx, cl, node, args...); err != nil {
-			return err
-		}
-		return listShows(ctx, cl, node, addrs, percent)
+		return install(ctx, cl, node, rules)
 	})
-	done := Grudge{}
+	done = Grudge{}
 	for _, node := range ok {
 		done[node] = g[node]
 	}
-	return done, err
+	return done, skipped, err
 }
 
-// healNet runs `netctl heal` on every node, concurrently, and confirms
-// `netctl list` is empty. It returns the nodes confirmed clean.
-func healNet(ctx context.Context, cl Cluster, nodes []string) ([]string, error) {
-	return onNodes(nodes, func(node string) error {
+// healNet runs `netctl heal` on every node that is not down,
+// concurrently, and confirms `netctl list` shows no rule. A node that is
+// down holds no rule (its rules died with it, see Cluster.Kill); a paused
+// node cannot be healed (an error). It returns the nodes confirmed clean
+// and the nodes skipped as down.
+func healNet(ctx context.Context, cl Cluster) (healed, down []string, err error) {
+	states := nodeStates(ctx, cl)
+	down = where(cl, states, isDown)
+	healed, err = onNodes(where(cl, states, isUp), func(node string) error {
 		if _, err := netctl(ctx, cl, node, "heal"); err != nil {
 			return err
 		}
-		out, err := netctl(ctx, cl, node, "list")
+		listed, err := listRules(ctx, cl, node)
 		if err != nil {
 			return err
 		}
-		if s := strings.TrimSpace(out); s != "" {
-			return fmt.Errorf("nemesis: %s: rules remain after netctl heal: %q", node, s)
+		if len(listed) > 0 {
+			return fmt.Errorf("nemesis: %s: rules remain after netctl heal: %s", node, ruleList(listed))
 		}
 		return nil
 	})
+	return healed, down, err
+}
+
+// healValue is the completion value of a network heal:
+// {"healed": [...]} plus "down": [...] when nodes were skipped as down.
+func healValue(healed, down []string) map[string]any {
+	v := map[string]any{"healed": strs(healed)}
+	if len(down) > 0 {
+		v["down"] = strs(down)
+	}
+	return v
 }
 
 // netNemesis is the shared base of the partition and loss nemeses: both
@@ -187,19 +237,22 @@ func (n *netNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, err
 			return complete(op, value, err)
 		}
 		n.installed = true
-		done, err := applyDrops(ctx, n.cl, g, n.percent(op))
+		done, skipped, err := applyDrops(ctx, n.cl, g, n.percent(op))
 		key := "grudge"
 		if n.startF == FStartLoss {
 			key = "from"
 		}
 		value[key] = done.Value()
+		if len(skipped) > 0 {
+			value["skipped"] = skipped
+		}
 		return complete(op, value, err)
 	case n.stopF:
-		healed, err := healNet(ctx, n.cl, n.cl.Nodes())
+		healed, down, err := healNet(ctx, n.cl)
 		if err == nil {
 			n.installed = false
 		}
-		return complete(op, map[string]any{"healed": strs(healed)}, err)
+		return complete(op, healValue(healed, down), err)
 	}
 	return complete(op, op.Value, fmt.Errorf("nemesis: %s nemesis cannot do f %q", n.startF, op.F))
 }
@@ -214,7 +267,7 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 	}
 	ctx, cancel := teardownCtx(ctx)
 	defer cancel()
-	if _, err := healNet(ctx, n.cl, n.cl.Nodes()); err != nil {
+	if _, _, err := healNet(ctx, n.cl); err != nil {
 		return fmt.Errorf("nemesis: teardown %s: %w", n.startF, err)
 	}
 	n.installed = false
@@ -224,11 +277,13 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 // NewPartition returns the nemesis for start-partition / stop-partition.
 // A start-partition value is a grudge kind (string, default: a random one
 // of grudges) or a map {"grudge": kind}; the completion value is
-// {"kind": kind, "grudge": {node: [nodes it drops]}}. stop-partition runs
-// netctl heal on every node (which also removes loss rules).
+// {"kind": kind, "grudge": {node: [nodes it drops]}}, plus
+// "skipped": {node: state} for nodes that were not running (they take no
+// rules). stop-partition runs netctl heal on every node that is not down
+// (which also removes loss rules): {"healed": [...], "down": [...]}.
 func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 	n := &netNemesis{cl: cl, startF: FStartPartition, stopF: FStopPartition, rng: rng,
-		percent: func(history.Op) int { return 0 }}
+		percent: func(history.Op) int { return 100 }}
 	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
 		kind := stringArg(op.Value, "grudge", "")
 		if kind == "" && len(grudges) > 0 {
@@ -255,8 +310,10 @@ func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 // (defaults: percent, target). The chosen nodes drop N% of what they receive
 // from every other node, and the other nodes drop N% of what they receive
 // from the chosen ones; the completion value is {"percent": N, "target": t,
-// "nodes": [...], "from": {node: [nodes it loses packets from]}}. stop-loss
-// runs netctl heal on every node (which also removes partition rules).
+// "nodes": [...], "from": {node: [nodes it loses packets from]}} (and
+// "skipped" as for partitions). The chosen nodes are running ones. stop-loss
+// runs netctl heal as stop-partition does (which also removes partition
+// rules).
 func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis {
 	n := &netNemesis{cl: cl, startF: FStartLoss, stopF: FStopLoss, rng: rng}
 	n.percent = func(op history.Op) int { return int(intArg(op.Value, "percent", int64(percent))) }
@@ -271,7 +328,7 @@ func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis 
 		if p <= 0 || p > 100 {
 			return nil, value, fmt.Errorf("nemesis: loss percent %d out of range 1..100", p)
 		}
-		chosen, err := pickTargets(ctx, cl, n.rng, target)
+		chosen, err := pickTargets(ctx, cl, n.rng, target, isRunning)
 		if err != nil {
 			return nil, value, err
 		}

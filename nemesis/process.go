@@ -2,7 +2,6 @@ package nemesis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -18,35 +17,36 @@ var stateTimeout = 15 * time.Second
 
 // procNemesis kills/starts or pauses/resumes nodes.
 type procNemesis struct {
-	cl      Cluster
-	rng     *rand.Rand
-	targets []string
-	startF  string // kill or pause
-	stopF   string // start or resume
-	fault   func(ctx context.Context, node string) error
-	undo    func(ctx context.Context, node string) error
-	faulted func(state string) bool // the state the fault leaves
-	mu      sync.Mutex
-	hit     map[string]bool // nodes this nemesis faulted and has not undone
+	cl       Cluster
+	rng      *rand.Rand
+	targets  []string
+	startF   string                  // kill or pause
+	stopF    string                  // start or resume
+	eligible func(state string) bool // the nodes a fault may hit
+	mu       sync.Mutex
+	hit      map[string]bool // nodes this nemesis faulted and has not undone
 }
 
 // NewKill returns the nemesis for kill / start. A kill value is a target
-// (one, minority, majority, all, leader; default a random one of targets);
-// the chosen nodes get SIGKILL and the op is ok once each reads back as
-// killed. start restarts every node this nemesis killed plus any node that
-// reads as down, ok once each reads back running. Both completions are
-// {"nodes": [...]} (kill adds "target").
+// (one, minority, majority, all, leader; default a random one of targets)
+// chosen among the nodes that are up (running or paused); the chosen nodes
+// get SIGKILL all at once (concurrently: kill all is a whole-cluster
+// crash) and the op is ok once each reads back as killed. start restarts,
+// concurrently, every node that is down, whoever killed it, ok once each
+// reads back running; a node that died by itself is named under
+// "crashed". Completions are {"target": t, "nodes": [...]} for kill and
+// {"nodes": [...]} (plus "crashed") for start.
 func NewKill(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
 	return &procNemesis{cl: cl, rng: rng, targets: targets, startF: FKill, stopF: FStart,
-		fault: cl.Kill, undo: cl.Start, faulted: isDown, hit: map[string]bool{}}
+		eligible: isUp, hit: map[string]bool{}}
 }
 
 // NewPause returns the nemesis for pause / resume (docker pause), with the
-// same targets and values as NewKill.
+// same targets and values as NewKill; targets are chosen among running
+// nodes.
 func NewPause(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
 	return &procNemesis{cl: cl, rng: rng, targets: targets, startF: FPause, stopF: FResume,
-		fault: cl.Pause, undo: cl.Resume, faulted: func(s string) bool { return s == StatePaused },
-		hit: map[string]bool{}}
+		eligible: isRunning, hit: map[string]bool{}}
 }
 
 func (p *procNemesis) Fs() []string { return []string{p.startF, p.stopF} }
@@ -62,64 +62,124 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 		}
 		target := stringArg(op.Value, "target", def)
 		value := map[string]any{"target": target}
-		nodes, err := pickTargets(ctx, p.cl, p.rng, target)
+		nodes, err := pickTargets(ctx, p.cl, p.rng, target, p.eligible)
 		if err != nil {
 			return complete(op, value, err)
 		}
-		done, err := p.apply(ctx, nodes, p.fault, p.faulted, p.startF)
+		var done []string
+		if p.startF == FKill {
+			done, err = kill(ctx, p.cl, nodes)
+		} else {
+			done, err = transition(ctx, p.cl, nodes, p.cl.Pause, isPaused, FPause)
+		}
 		for _, n := range nodes {
 			p.hit[n] = true // also on failure: teardown will undo it
 		}
 		value["nodes"] = strs(done)
 		return complete(op, value, err)
 	case p.stopF:
-		done, err := p.restore(ctx)
-		return complete(op, map[string]any{"nodes": strs(done)}, err)
+		value, err := p.restore(ctx)
+		return complete(op, value, err)
 	}
 	return complete(op, op.Value, fmt.Errorf("nemesis: %s nemesis cannot do f %q", p.startF, op.F))
 }
 
-// restore undoes the fault on every node whose state shows it (whoever
-// caused it); nodes this nemesis hit that something else already restored
-// are forgotten.
-func (p *procNemesis) restore(ctx context.Context) ([]string, error) {
-	var nodes []string
-	for _, n := range p.cl.Nodes() {
-		if p.faulted(p.cl.State(n)) {
-			nodes = append(nodes, n)
-		} else {
-			delete(p.hit, n)
-		}
+// restore undoes the fault on every node whose state shows it, whoever
+// caused it (start also restarts nodes that crashed by themselves); nodes
+// this nemesis hit that something else already restored are forgotten.
+func (p *procNemesis) restore(ctx context.Context) (map[string]any, error) {
+	var value map[string]any
+	var done []string
+	var err error
+	if p.stopF == FStart {
+		value, done, err = restart(ctx, p.cl)
+	} else {
+		value, done, err = resume(ctx, p.cl)
 	}
-	done, err := p.apply(ctx, nodes, p.undo, func(s string) bool { return s == StateRunning }, p.stopF)
 	for _, n := range done {
 		delete(p.hit, n)
 	}
-	return done, err
+	states := nodeStates(ctx, p.cl)
+	for n := range p.hit {
+		if states[n] == StateRunning {
+			delete(p.hit, n)
+		}
+	}
+	return value, err
 }
 
-// apply runs action on each node and waits until its state satisfies
-// want; it returns the nodes confirmed.
-func (p *procNemesis) apply(ctx context.Context, nodes []string, action func(context.Context, string) error,
-	want func(string) bool, name string) ([]string, error) {
-	var done []string
-	var errs []error
-	for _, n := range nodes {
-		if err := action(ctx, n); err != nil {
-			errs = append(errs, fmt.Errorf("nemesis: %s %s: %w", name, n, err))
-			continue
+// kill sends SIGKILL to every node at once and confirms each reads back
+// down; it returns the nodes confirmed.
+func kill(ctx context.Context, cl Cluster, nodes []string) ([]string, error) {
+	return transition(ctx, cl, nodes, cl.Kill, isDown, FKill)
+}
+
+// restart starts, concurrently, every node that is down: killed (by the
+// nemesis or the runtime's bookkeeping) or crashed (down per the runtime
+// while its bookkeeping says it is up; such a node is first killed, so the
+// bookkeeping agrees, then started). It returns the completion value
+// {"nodes": [restarted], "crashed": [crashed nodes, when any]} and the
+// nodes confirmed running.
+func restart(ctx context.Context, cl Cluster) (map[string]any, []string, error) {
+	states := nodeStates(ctx, cl)
+	var down, crashed []string
+	for _, n := range cl.Nodes() {
+		book := cl.State(n)
+		if isDown(book) || isDown(states[n]) {
+			down = append(down, n)
 		}
-		// Both the runtime's bookkeeping and the container must agree.
-		ok := func() bool { return want(p.cl.State(n)) && want(observe(ctx, p.cl, n)) }
-		if !waitFor(ctx, stateTimeout, ok) {
-			errs = append(errs, fmt.Errorf("nemesis: %s %s: state is %q (observed %q) after %v",
-				name, n, p.cl.State(n), observe(ctx, p.cl, n), stateTimeout))
-			continue
+		if !isDown(book) && isDown(states[n]) {
+			crashed = append(crashed, n)
 		}
-		done = append(done, n)
 	}
+	start := func(ctx context.Context, n string) error {
+		if slices.Contains(crashed, n) {
+			if err := cl.Kill(ctx, n); err != nil {
+				return fmt.Errorf("record crashed node %s as killed: %w", n, err)
+			}
+		}
+		return cl.Start(ctx, n)
+	}
+	done, err := transition(ctx, cl, down, start, isRunning, FStart)
+	value := map[string]any{"nodes": strs(done)}
+	if len(crashed) > 0 {
+		value["crashed"] = strs(crashed)
+	}
+	return value, done, err
+}
+
+// resume resumes, concurrently, every paused node and returns the
+// completion value {"nodes": [...]} and the nodes confirmed running.
+func resume(ctx context.Context, cl Cluster) (map[string]any, []string, error) {
+	states := nodeStates(ctx, cl)
+	var paused []string
+	for _, n := range cl.Nodes() {
+		if isPaused(cl.State(n)) || isPaused(states[n]) {
+			paused = append(paused, n)
+		}
+	}
+	done, err := transition(ctx, cl, paused, cl.Resume, isRunning, FResume)
+	return map[string]any{"nodes": strs(done)}, done, err
+}
+
+// transition runs action on every node at once and waits until each
+// node's state satisfies want, both in the runtime's bookkeeping and as
+// observed; it returns the nodes confirmed, sorted.
+func transition(ctx context.Context, cl Cluster, nodes []string, action func(context.Context, string) error,
+	want func(string) bool, name string) ([]string, error) {
+	done, err := onNodes(nodes, func(n string) error {
+		if err := action(ctx, n); err != nil {
+			return fmt.Errorf("nemesis: %s %s: %w", name, n, err)
+		}
+		ok := func() bool { return want(cl.State(n)) && want(observe(ctx, cl, n)) }
+		if !waitFor(ctx, stateTimeout, ok) {
+			return fmt.Errorf("nemesis: %s %s: state is %q (observed %q) after %v",
+				name, n, cl.State(n), observe(ctx, cl, n), stateTimeout)
+		}
+		return nil
+	})
 	slices.Sort(done)
-	return done, errors.Join(errs...)
+	return done, err
 }
 
 // Teardown restarts / resumes every node this nemesis faulted.

@@ -3,25 +3,29 @@ package nemesis
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/faultline/faultline/history"
 )
 
 // Step is one scheduled nemesis op: at Offset after the schedule starts,
-// invoke Op (Type Invoke, Process NemesisProcess).
+// invoke Op (Type Invoke, Process NemesisProcess). Fault is the fault a
+// start step starts (zero for a stop step).
 type Step struct {
 	Offset time.Duration
 	Op     history.Op
+	Fault  Fault
 }
 
 // Schedule is a list of steps in offset order.
 type Schedule []Step
 
-// stopF maps each fault kind to its start and stop fs.
+// kindFs maps each fault kind to its start and stop fs.
 var kindFs = map[string][2]string{
 	FaultPartition: {FStartPartition, FStopPartition},
 	FaultLoss:      {FStartLoss, FStopLoss},
@@ -30,14 +34,27 @@ var kindFs = map[string][2]string{
 	FaultClock:     {"", FResetClock}, // start is bump-clock or strobe-clock
 }
 
-// NewSchedule returns the seeded schedule of cfg for a run of length
-// limit: at Interval a random enabled fault starts, at 2*Interval it stops,
-// at 3*Interval the next starts, and so on while the offset is below limit.
-// One fault is in effect at a time; a fault still in effect at the end is
-// stopped by HealAll. Every random choice (the kind, the grudge, the
-// target, the mode) is drawn from cfg.Seed and written into the op value,
-// so the same Config gives the same (offset, op) sequence. The nodes a
-// target picks are drawn at invoke time by the nemesis (also seeded).
+// NewSchedule returns the seeded schedule of cfg for a main phase of
+// length limit, or an error when limit is too short for every required
+// fault (Config.CheckTimeLimit): faults are never skipped silently.
+//
+// One at a time (the default): at Interval a fault starts, at 2 x Interval
+// it stops, at 3 x Interval the next starts, and so on while a fault can
+// start and stop before limit. The order is a seeded, shuffled rotation, kinds first, then
+// options: the first len(cfg.Faults) faults are one of each kind, then
+// come the remaining options cfg names, then the remaining default
+// options; every (kind, option) pair runs once before any runs again.
+// With Concurrent, each kind cycles on its own (start, Interval later
+// stop, ...) through its own shuffled rotation of options, the kinds
+// staggered by Interval/len(Faults) so faults of different kinds overlap;
+// pause and kill are staggered last (see Config.staggerOrder), so no fault
+// starts while every node is down.
+//
+// A fault still in effect at the end is stopped by HealAll. Every random
+// choice (the order, the grudge, the target, the mode) is drawn from
+// cfg.Seed and written into the op value, so the same Config gives the
+// same (offset, op) sequence. The nodes a target picks are drawn at invoke
+// time by the nemesis (also seeded).
 func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -45,26 +62,23 @@ func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 	if len(cfg.Faults) == 0 {
 		return nil, nil
 	}
+	if err := cfg.CheckTimeLimit(limit); err != nil {
+		return nil, err
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7363686564)) // "sched"
-	pick := func(l []string) string { return l[rng.IntN(len(l))] }
-	// start builds the invoke that starts a fault of kind and returns the
-	// f of the op that stops it.
-	start := func(kind string) (history.Op, string) {
-		op := history.Op{Type: history.Invoke, Process: history.NemesisProcess}
-		fs := kindFs[kind]
-		op.F = fs[0]
-		switch kind {
+	clockTargets := newRotation(rng, cfg.clockTargets())
+	start := func(f Fault) Step {
+		op := history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: kindFs[f.Kind][0]}
+		switch f.Kind {
 		case FaultPartition:
-			op.Value = pick(cfg.Grudges)
+			op.Value = f.Option
 		case FaultLoss:
-			op.Value = map[string]any{"percent": int64(cfg.LossPercent), "target": pick(cfg.LossTargets)}
-		case FaultKill:
-			op.Value = pick(cfg.KillTargets)
-		case FaultPause:
-			op.Value = pick(cfg.PauseTargets)
+			op.Value = map[string]any{"percent": int64(cfg.LossPercent), "target": f.Option}
+		case FaultKill, FaultPause:
+			op.Value = f.Option
 		case FaultClock:
-			target := pick(cfg.Clock.Targets)
-			if pick(cfg.Clock.Modes) == ClockBump {
+			target := clockTargets.next()
+			if f.Option == ClockBump {
 				op.F = FBumpClock
 				op.Value = map[string]any{"target": target, "max_ms": cfg.Clock.MaxBumpMs}
 			} else {
@@ -73,43 +87,118 @@ func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 					"period_ms": cfg.Clock.StrobePeriodMs, "duration_ms": cfg.Clock.StrobeDurationMs}
 			}
 		}
-		return op, fs[1]
+		return Step{Op: op, Fault: f}
 	}
-	stopOp := func(f string) history.Op {
-		return history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: f}
+	stop := func(f Fault) Step {
+		return Step{Op: history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: kindFs[f.Kind][1]}}
 	}
 	var s Schedule
-	if cfg.Concurrent && len(cfg.Faults) > 1 {
-		// Each kind cycles on its own (start, Interval later stop, Interval
-		// later start, ...), the kinds staggered by Interval/K, so faults
-		// of different kinds overlap as in Jepsen's composed nemeses.
-		k := time.Duration(len(cfg.Faults))
-		for j, kind := range cfg.Faults {
-			stop := ""
-			for t := cfg.Interval + time.Duration(j)*cfg.Interval/k; t < limit; t += cfg.Interval {
-				var op history.Op
-				if stop != "" {
-					op, stop = stopOp(stop), ""
+	if cfg.concurrent() {
+		for j, kind := range cfg.staggerOrder() {
+			opts, _ := cfg.Options(kind)
+			rot := newRotation(rng, opts)
+			var on *Fault
+			for t := cfg.Interval + cfg.stagger(j); t < limit; t += cfg.Interval {
+				var st Step
+				if on != nil {
+					st, on = stop(*on), nil
 				} else {
-					op, stop = start(kind)
+					if t+cfg.Interval >= limit {
+						break // no time to stop it within the main phase
+					}
+					f := Fault{Kind: kind, Option: rot.next()}
+					st, on = start(f), &f
 				}
-				s = append(s, Step{Offset: t, Op: op})
+				st.Offset = t
+				s = append(s, st)
 			}
 		}
 		slices.SortStableFunc(s, func(a, b Step) int { return cmp.Compare(a.Offset, b.Offset) })
 		return s, nil
 	}
-	var stop string
+	var queue []Fault
+	var on *Fault
 	for i := 1; time.Duration(i)*cfg.Interval < limit; i++ {
-		var op history.Op
-		if stop != "" {
-			op, stop = stopOp(stop), ""
+		var st Step
+		if on != nil {
+			st, on = stop(*on), nil
 		} else {
-			op, stop = start(pick(cfg.Faults))
+			if time.Duration(i+1)*cfg.Interval >= limit {
+				break // no time to stop it within the main phase
+			}
+			if len(queue) == 0 {
+				queue = serialCycle(cfg, rng)
+			}
+			f := queue[0]
+			queue = queue[1:]
+			st, on = start(f), &f
 		}
-		s = append(s, Step{Offset: time.Duration(i) * cfg.Interval, Op: op})
+		st.Offset = time.Duration(i) * cfg.Interval
+		s = append(s, st)
 	}
 	return s, nil
+}
+
+// serialCycle returns one cycle of the one-at-a-time rotation: every
+// (kind, option) pair of cfg once, kinds first, then options. It is built
+// in rounds, each visiting in shuffled order every kind that has options
+// left: first over each named kind's options and one option of each
+// default kind (so the first len(cfg.Required()) faults are exactly the
+// required ones), then over the default kinds' other options.
+func serialCycle(cfg Config, rng *rand.Rand) []Fault {
+	first := map[string][]string{}
+	later := map[string][]string{}
+	for _, kind := range cfg.Faults {
+		opts, named := cfg.Options(kind)
+		rng.Shuffle(len(opts), func(i, j int) { opts[i], opts[j] = opts[j], opts[i] })
+		if named {
+			first[kind] = opts
+		} else {
+			first[kind], later[kind] = opts[:1], opts[1:]
+		}
+	}
+	var out []Fault
+	for _, phase := range []map[string][]string{first, later} {
+		for {
+			var kinds []string
+			for _, kind := range cfg.Faults {
+				if len(phase[kind]) > 0 {
+					kinds = append(kinds, kind)
+				}
+			}
+			if len(kinds) == 0 {
+				break
+			}
+			rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+			for _, kind := range kinds {
+				out = append(out, Fault{Kind: kind, Option: phase[kind][0]})
+				phase[kind] = phase[kind][1:]
+			}
+		}
+	}
+	return out
+}
+
+// rotation yields options in shuffled cycles: each option once per cycle,
+// reshuffled for the next.
+type rotation struct {
+	rng  *rand.Rand
+	opts []string
+	left []string
+}
+
+func newRotation(rng *rand.Rand, opts []string) *rotation {
+	return &rotation{rng: rng, opts: opts}
+}
+
+func (r *rotation) next() string {
+	if len(r.left) == 0 {
+		r.left = slices.Clone(r.opts)
+		r.rng.Shuffle(len(r.left), func(i, j int) { r.left[i], r.left[j] = r.left[j], r.left[i] })
+	}
+	o := r.left[0]
+	r.left = r.left[1:]
+	return o
 }
 
 // Fs returns the distinct fs of the schedule, sorted.
@@ -124,21 +213,26 @@ func (s Schedule) Fs() []string {
 	return fs
 }
 
+// ErrSkipped is wrapped by Run's error when the run ended before some
+// scheduled faults started.
+var ErrSkipped = errors.New("scheduled faults did not start")
+
 // Run is the nemesis worker: it sleeps until each step's offset (counted
 // from the call), records the invoke, performs it with nem and records the
-// completion (ok, or info with the error). ctx ends the schedule between
-// steps; an op in progress is finished first. A fault that fails does not stop
-// the schedule. Run returns nil when the schedule ends or ctx is done (the
-// normal end of a run); it returns an error only for bad arguments. Faults
+// completion (ok, or info with the error). A fault that fails does not
+// stop the schedule. ctx ends the schedule between steps; an op in
+// progress is finished first. Run returns nil when every step ran; when
+// ctx ended before some fault started, an error wrapping ErrSkipped that
+// names them (never a silent skip); other errors are bad arguments. Faults
 // still in effect are left for HealAll / Teardown.
 func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 	if nem == nil || rec == nil {
 		return fmt.Errorf("nemesis: run: nil nemesis or recorder")
 	}
 	start := time.Now()
-	for _, st := range sched {
+	for i, st := range sched {
 		if !sleepUntil(ctx, start.Add(st.Offset)) {
-			return nil
+			return skipped(sched[i:], context.Cause(ctx))
 		}
 		// Once invoked, a fault runs to completion (bounded by OpTimeout)
 		// even if ctx ends meanwhile: a kill cut off mid-call may have
@@ -147,6 +241,21 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 		Apply(context.WithoutCancel(ctx), nem, rec, st.Op)
 	}
 	return nil
+}
+
+// skipped returns the error for the fault starts among rest that did not
+// run, or nil when rest only stops faults.
+func skipped(rest Schedule, cause error) error {
+	var names []string
+	for _, st := range rest {
+		if st.Fault != (Fault{}) {
+			names = append(names, fmt.Sprintf("%s at %v", st.Fault, st.Offset))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("nemesis: run ended (%v) before %d faults: %s: %w", cause, len(names), strings.Join(names, ", "), ErrSkipped)
 }
 
 // OpTimeout bounds one nemesis op (all its docker calls, state waits and

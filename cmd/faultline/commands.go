@@ -14,26 +14,10 @@ import (
 	"github.com/faultline/faultline/docker"
 )
 
-// bindTest binds the run flags into t.
+// bindTest binds the run flags into t: the run configuration's own table
+// (faultline.BindFlags), and --quiet.
 func bindTest(fs *pflag.FlagSet, t *faultline.Test) {
-	fs.StringVar(&t.Name, "name", t.Name, "test name in the store (default <workload>-<nemeses>)")
-	fs.StringVar(&t.Workload, "workload", t.Workload, "workload: register, bank, list-append or set")
-	fs.StringVar(&t.Nemesis, "nemesis", t.Nemesis, "faults: none, all, or a comma-separated list of partition, loss, kill, pause, clock")
-	fs.DurationVar(&t.NemesisInterval, "nemesis-interval", t.NemesisInterval, "time between nemesis operations")
-	fs.BoolVar(&t.NemesisConcurrent, "nemesis-concurrent", t.NemesisConcurrent, "run each fault kind on its own cycle so faults overlap (default: one fault at a time)")
-	fs.IntVar(&t.Nodes, "nodes", t.Nodes, "cluster size")
-	fs.IntVar(&t.Concurrency, "concurrency", t.Concurrency, "client workers (0: 2 per node)")
-	fs.Float64Var(&t.Rate, "rate", t.Rate, "total client request rate cap in ops/s (0: unlimited)")
-	fs.DurationVar(&t.TimeLimit, "time-limit", t.TimeLimit, "length of the main phase")
-	fs.DurationVar(&t.OpTimeout, "op-timeout", t.OpTimeout, "deadline of each client operation (past it: info)")
-	fs.DurationVar(&t.RecoveryTimeout, "recovery-timeout", t.RecoveryTimeout, "how long the final phase waits for a healthy cluster")
-	fs.DurationVar(&t.CheckTimeout, "check-timeout", t.CheckTimeout, "time limit per checker (past it: unknown)")
-	fs.Int64Var(&t.Seed, "seed", t.Seed, "seed for every random choice; the same seed reproduces the schedule")
-	fs.StringVar(&t.ReadMode, "read-mode", t.ReadMode, "store read mode: linearizable, or UNSAFE lease / stale (planted bugs)")
-	fs.DurationVar(&t.LeaseDuration, "lease-duration", t.LeaseDuration, "store read lease under --read-mode=lease (0: node default 2s)")
-	fs.BoolVar(&t.UnsafeNoDedup, "unsafe-no-dedup", t.UnsafeNoDedup, "UNSAFE planted bug: the store does not deduplicate retried requests")
-	fs.StringVar(&t.Store, "store", t.Store, "directory holding every run")
-	fs.StringVar(&t.Image, "image", t.Image, "node image tag (default: build from this checkout)")
+	faultline.BindFlags(fs, t)
 	fs.BoolVar(&t.Quiet, "quiet", t.Quiet, "no live progress line")
 }
 
@@ -42,6 +26,7 @@ func runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run one test: start a cluster, inject faults, check, report",
+		Long:  "Run one test: start a cluster, inject faults, check, report.\n\n" + exitCodesHelp,
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := t.Validate(); err != nil {
@@ -119,6 +104,7 @@ func analyzeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "analyze DIR",
 		Short: "Re-check a stored run from its history (works on a run whose harness died)",
+		Long:  "Re-check a stored run from its history (works on a run whose harness died).\n\n" + exitCodesHelp,
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := faultline.Analyze(cmd.Context(), args[0], checkTimeout)
@@ -268,7 +254,7 @@ func imageCmd() *cobra.Command {
 	return cmd
 }
 
-// usageArgs marks argument-count errors as usage errors (exit 2).
+// usageArgs marks argument-count errors as usage errors (exit 254).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {

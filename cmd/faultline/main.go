@@ -8,7 +8,13 @@
 //	faultline check --model cas-register history.edn
 //	faultline list | report DIR | serve
 //
-// Exit codes: 0 valid, 1 invalid, 2 unknown, 3 harness error (as Jepsen).
+// Exit codes, as Jepsen's CLI:
+//
+//	0    valid
+//	1    invalid
+//	2    unknown
+//	254  bad arguments or usage
+//	255  harness error (or interrupted before a verdict)
 package main
 
 import (
@@ -26,6 +32,14 @@ import (
 	"github.com/faultline/faultline/docker"
 )
 
+// exitCodesHelp documents the exit codes in --help.
+const exitCodesHelp = `Exit codes, as Jepsen's CLI:
+  0    valid
+  1    invalid
+  2    unknown (a checker could not decide)
+  254  bad arguments or usage
+  255  harness error (or interrupted before a verdict)`
+
 // exitError carries an exit code out of a cobra command.
 type exitError struct{ code int }
 
@@ -37,10 +51,14 @@ func main() {
 	root := &cobra.Command{
 		Use:           "faultline",
 		Short:         "Jepsen-style chaos tests for a Raft-replicated KV store",
+		Long: `faultline runs Jepsen-style chaos tests against a Raft-replicated key-value
+store in Docker containers, checks the histories they record and reports on them.
+
+` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} }) // inherited: a bad flag on any command exits 2
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} }) // inherited: a bad flag on any command exits 254
 	root.AddCommand(runCmd(), suiteCmd(), analyzeCmd(), checkCmd(), listCmd(), reportCmd(), serveCmd(), imageCmd())
 	err := root.Execute()
 	var ee exitError
@@ -51,14 +69,14 @@ func main() {
 	default:
 		fmt.Fprintln(os.Stderr, "faultline:", err)
 		if isUsage(err) {
-			os.Exit(2)
+			os.Exit(faultline.ExitUsage)
 		}
 		os.Exit(faultline.ExitHarnessError)
 	}
 }
 
-// isUsage tells flag and argument errors (exit 2, as for bad flags) from
-// harness failures.
+// isUsage tells flag and argument errors (exit 254) from harness failures
+// (exit 255).
 func isUsage(err error) bool {
 	var u usageError
 	return errors.As(err, &u)
@@ -81,8 +99,7 @@ func signalContexts() (stop, abort context.Context, done func()) {
 		for range ch {
 			n++
 			if n == 1 {
-				slog.Warn("interrupted: stopping the workload, healing, checking what was recorded (interrupt again to abort: tear down and exit)")
-				cancelStop()
+				cancelStop() // the command says what it does about it
 				continue
 			}
 			slog.Warn("interrupted again: aborting; tearing down containers and networks")

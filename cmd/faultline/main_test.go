@@ -78,6 +78,21 @@ func cli(t *testing.T, dir string, args ...string) (code int, stdout, stderr str
 	return code, out.String(), errb.String()
 }
 
+// TestHelpDocumentsExitCodes: a user reads the exit codes in --help.
+func TestHelpDocumentsExitCodes(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"analyze", "--help"}} {
+		code, stdout, _ := cli(t, t.TempDir(), args...)
+		if code != 0 {
+			t.Errorf("faultline %v: exit %d", args, code)
+		}
+		for _, want := range []string{"0    valid", "1    invalid", "2    unknown", "254  bad arguments", "255  harness error"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("faultline %v does not document %q:\n%s", args, want, stdout)
+			}
+		}
+	}
+}
+
 func testdata(name string) string {
 	p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "check", name))
 	if err != nil {
@@ -100,16 +115,18 @@ func TestCLIErrors(t *testing.T) {
 		code     int      // exact exit code; -1: any non-zero
 		contains []string // substrings of stderr
 	}{
-		{"unknown workload", []string{"run", "--workload", "nope", "--store", t.TempDir()}, 2,
+		{"unknown workload", []string{"run", "--workload", "nope", "--store", t.TempDir()}, 254,
 			[]string{`"nope"`, "register", "bank", "list-append", "set"}},
-		{"unknown flag", []string{"run", "--bogus-flag"}, 2, []string{"--bogus-flag"}},
-		{"unknown flag of analyze", []string{"analyze", "--bogus-flag", "x"}, 2, []string{"--bogus-flag"}},
-		{"unknown flag of list", []string{"list", "--bogus-flag"}, 2, []string{"--bogus-flag"}},
-		{"bad duration", []string{"run", "--time-limit", "soon"}, 2, []string{"soon"}},
-		{"unknown nemesis", []string{"run", "--nemesis", "meteor", "--store", t.TempDir()}, 2,
+		{"unknown flag", []string{"run", "--bogus-flag"}, 254, []string{"--bogus-flag"}},
+		{"unknown flag of analyze", []string{"analyze", "--bogus-flag", "x"}, 254, []string{"--bogus-flag"}},
+		{"unknown flag of list", []string{"list", "--bogus-flag"}, 254, []string{"--bogus-flag"}},
+		{"bad duration", []string{"run", "--time-limit", "soon"}, 254, []string{"soon"}},
+		{"unknown nemesis", []string{"run", "--nemesis", "meteor", "--store", t.TempDir()}, 254,
 			[]string{`"meteor"`, "partition", "kill"}},
-		{"bad node count", []string{"run", "--nodes", "0", "--store", t.TempDir()}, 2, []string{"nodes"}},
-		{"run takes no arguments", []string{"run", "extra"}, -1, []string{"extra"}},
+		{"bad node count", []string{"run", "--nodes", "0", "--store", t.TempDir()}, 254, []string{"nodes"}},
+		{"run takes no arguments", []string{"run", "extra"}, 254, []string{"extra"}},
+		{"unknown unsafe mode", []string{"run", "--unsafe", "meteor", "--store", t.TempDir()}, 254, []string{`"meteor"`, "no-dedup"}},
+		{"bad expectation", []string{"run", "--expect", "maybe"}, 254, []string{`"maybe"`, "valid"}},
 		{"check missing file", []string{"check", "--model", "cas-register", filepath.Join(t.TempDir(), "missing.edn")}, -1,
 			[]string{"missing.edn", "no such file"}},
 		{"check unknown model", []string{"check", "--model", "queue", testdata("cas-register-valid.edn")}, -1,

@@ -13,17 +13,21 @@
 //	netctl heal                             remove every netctl rule
 //	netctl list                             print the rules, one per line
 //
+// The command lines and the list output are netctl's rule format, defined
+// (written and parsed) by package nemesis/netrule, which the nemesis uses
+// to run netctl and to read its list back.
+//
 // Exit codes: 0 success, 2 bad usage, 1 the operation failed.
 package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/faultline/faultline/nemesis/netrule"
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
@@ -76,11 +80,11 @@ func dispatch(args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, usageText)
 		return nil
 	case "drop", "loss":
-		specs, err := parseFault(cmd, rest)
+		rules, err := netrule.ParseArgs(args)
 		if err != nil {
-			return err
+			return usageError{err.Error()}
 		}
-		return apply(specs)
+		return apply(rules)
 	case "heal", "list":
 		if len(rest) != 0 {
 			return usageError{cmd + " takes no arguments"}
@@ -93,70 +97,27 @@ func dispatch(args []string, stdout io.Writer) error {
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
 
-// parseFault turns `drop ...` or `loss ...` arguments into rule specs.
-func parseFault(cmd string, args []string) ([]Spec, error) {
-	fs := flag.NewFlagSet("netctl "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	from := fs.String("from", "", "peers whose inbound packets are dropped")
-	to := fs.String("to", "", "peers whose outbound packets are dropped")
-	percent := 100
-	if cmd == "loss" {
-		fs.IntVar(&percent, "percent", 0, "share of packets to drop (1..100)")
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, usageError{err.Error()}
-	}
-	if fs.NArg() != 0 {
-		return nil, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	if *from != "" && *to != "" {
-		return nil, usageError{"give --from or --to, not both (run netctl twice)"}
-	}
-	if cmd == "loss" && (percent < 1 || percent > 100) {
-		return nil, usageError{"loss needs --percent N with N in 1..100"}
-	}
-	if cmd == "drop" && *from == "" && *to == "" {
-		return nil, usageError{"drop needs --from IP[,IP] or --to IP[,IP]"}
-	}
-	dir, list := Inbound, *from
-	if *to != "" {
-		dir, list = Outbound, *to
-	}
-	if list == "" { // loss on all inbound traffic
-		return []Spec{{Dir: Inbound, Percent: percent}}, nil
-	}
-	ips, err := ParseIPs(list)
-	if err != nil {
-		return nil, usageError{err.Error()}
-	}
-	specs := make([]Spec, 0, len(ips))
-	for _, ip := range ips {
-		specs = append(specs, Spec{Dir: dir, Peer: ip, Percent: percent})
-	}
-	return specs, nil
-}
-
 // apply adds the rules (creating the table and chains when missing) in one
 // netlink batch: either all of them are in place afterwards or none.
-func apply(specs []Spec) error {
+func apply(rules []netrule.Rule) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("open netlink: %w", err)
 	}
 	t := c.AddTable(ourTable())
 	chains := map[string]*nftables.Chain{}
-	for _, s := range specs {
-		name := chainFor(s.Dir)
+	for _, r := range rules {
+		name := chainFor(r.Dir)
 		ch, ok := chains[name]
 		if !ok {
 			ch = c.AddChain(ourChain(t, name))
 			chains[name] = ch
 		}
-		ex, err := RuleExprs(s)
+		ex, err := RuleExprs(r)
 		if err != nil {
 			return err
 		}
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: ex, UserData: Comment(s)})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: ex, UserData: Comment(r)})
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("add rules: %w", err)
@@ -180,7 +141,8 @@ func heal() error {
 	return nil
 }
 
-// list prints our rules, one per line; nothing when there are none.
+// list prints our rules in netrule's list form, one per line; nothing
+// when there are none.
 func list(w io.Writer) error {
 	c, err := nftables.New()
 	if err != nil {
@@ -212,11 +174,14 @@ func list(w io.Writer) error {
 	return nil
 }
 
-// describeRule is the readable form of one rule: its netctl comment, or a
-// note that someone else put it there.
+// describeRule is the list form of one rule: the netrule its comment
+// holds, or a note that someone else put it there (which netrule.ParseList
+// reports as an error naming the line).
 func describeRule(chain string, r *nftables.Rule) string {
-	if s, ok := userdata.GetString(r.UserData, userdata.TypeComment); ok && s != "" {
-		return s
+	if s, ok := userdata.GetString(r.UserData, userdata.TypeComment); ok {
+		if nr, err := netrule.Parse(s); err == nil {
+			return nr.String()
+		}
 	}
 	return fmt.Sprintf("%s: rule handle %d (not created by netctl)", chain, r.Handle)
 }

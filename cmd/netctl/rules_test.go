@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faultline/faultline/nemesis/netrule"
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
@@ -42,41 +43,51 @@ func TestRuleExprs(t *testing.T) {
 		return out
 	}
 	tests := []struct {
-		spec Spec
+		rule netrule.Rule
 		want []expr.Any
 		str  string
 	}{
-		{Spec{Dir: Inbound, Peer: v4, Percent: 100}, cat(match(unix.NFPROTO_IPV4, 12, []byte{172, 18, 0, 3}), []expr.Any{drop}), "drop from 172.18.0.3"},
-		{Spec{Dir: Outbound, Peer: v4, Percent: 100}, cat(match(unix.NFPROTO_IPV4, 16, []byte{172, 18, 0, 3}), []expr.Any{drop}), "drop to 172.18.0.3"},
-		{Spec{Dir: Inbound, Peer: v6, Percent: 100}, cat(match(unix.NFPROTO_IPV6, 8, v6.AsSlice()), []expr.Any{drop}), "drop from fd00::3"},
-		{Spec{Dir: Outbound, Peer: v6, Percent: 100}, cat(match(unix.NFPROTO_IPV6, 24, v6.AsSlice()), []expr.Any{drop}), "drop to fd00::3"},
-		{Spec{Dir: Inbound, Peer: v4, Percent: 30}, cat(match(unix.NFPROTO_IPV4, 12, []byte{172, 18, 0, 3}), random(30), []expr.Any{drop}), "loss 30% from 172.18.0.3"},
-		{Spec{Dir: Inbound, Percent: 5}, cat([]expr.Any{
+		{netrule.Drop(netrule.Inbound, v4), cat(match(unix.NFPROTO_IPV4, 12, []byte{172, 18, 0, 3}), []expr.Any{drop}), "drop from 172.18.0.3"},
+		{netrule.Drop(netrule.Outbound, v4), cat(match(unix.NFPROTO_IPV4, 16, []byte{172, 18, 0, 3}), []expr.Any{drop}), "drop to 172.18.0.3"},
+		{netrule.Drop(netrule.Inbound, v6), cat(match(unix.NFPROTO_IPV6, 8, v6.AsSlice()), []expr.Any{drop}), "drop from fd00::3"},
+		{netrule.Drop(netrule.Outbound, v6), cat(match(unix.NFPROTO_IPV6, 24, v6.AsSlice()), []expr.Any{drop}), "drop to fd00::3"},
+		{netrule.Loss(netrule.Inbound, v4, 30), cat(match(unix.NFPROTO_IPV4, 12, []byte{172, 18, 0, 3}), random(30), []expr.Any{drop}), "loss 30% from 172.18.0.3"},
+		{netrule.Loss(netrule.Outbound, v4, 30), cat(match(unix.NFPROTO_IPV4, 16, []byte{172, 18, 0, 3}), random(30), []expr.Any{drop}), "loss 30% to 172.18.0.3"},
+		{netrule.Loss(netrule.Inbound, netip.Addr{}, 5), cat([]expr.Any{
 			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname("lo")},
 		}, random(5), []expr.Any{drop}), "loss 5% inbound"},
 	}
 	for _, tc := range tests {
-		got, err := RuleExprs(tc.spec)
+		got, err := RuleExprs(tc.rule)
 		if err != nil {
-			t.Fatalf("%v: %v", tc.spec, err)
+			t.Fatalf("%v: %v", tc.rule, err)
 		}
 		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%v: exprs\n got %#v\nwant %#v", tc.spec, got, tc.want)
+			t.Errorf("%v: exprs\n got %#v\nwant %#v", tc.rule, got, tc.want)
 		}
-		if s := tc.spec.String(); s != tc.str {
-			t.Errorf("String() = %q, want %q", s, tc.str)
-		}
-		if s, _ := userdata.GetString(Comment(tc.spec), userdata.TypeComment); s != tc.str {
+		// The comment holds the list form, which list reads back.
+		s, _ := userdata.GetString(Comment(tc.rule), userdata.TypeComment)
+		if s != tc.str {
 			t.Errorf("comment = %q, want %q", s, tc.str)
 		}
+		if d := describeRule(chainFor(tc.rule.Dir), &nftables.Rule{UserData: Comment(tc.rule)}); d != tc.str {
+			t.Errorf("describeRule = %q, want %q", d, tc.str)
+		}
+	}
+	foreign := describeRule(chainInput, &nftables.Rule{Handle: 7,
+		UserData: userdata.AppendString(nil, userdata.TypeComment, "someone else's")})
+	if _, err := netrule.ParseList(foreign); err == nil || !strings.Contains(foreign, "not created by netctl") {
+		t.Errorf("foreign rule listed as %q, parsed without error", foreign)
 	}
 }
 
 func TestRuleExprsInvalid(t *testing.T) {
-	for _, s := range []Spec{{Percent: 0}, {Percent: 101}, {Dir: 7, Percent: 50}} {
-		if _, err := RuleExprs(s); err == nil {
-			t.Errorf("RuleExprs(%+v): want error", s)
+	a := netip.MustParseAddr("10.0.0.1")
+	for _, r := range []netrule.Rule{{Peer: a, Percent: 0}, {Peer: a, Percent: 101}, {Dir: 7, Peer: a, Percent: 50},
+		{Dir: netrule.Outbound, Percent: 50}} {
+		if _, err := RuleExprs(r); err == nil {
+			t.Errorf("RuleExprs(%+v): want error", r)
 		}
 	}
 }
@@ -95,48 +106,25 @@ func TestApplyMarshals(t *testing.T) {
 	tb := c.AddTable(ourTable())
 	in := c.AddChain(ourChain(tb, chainInput))
 	out := c.AddChain(ourChain(tb, chainOutput))
-	for _, s := range []Spec{
-		{Dir: Inbound, Peer: netip.MustParseAddr("10.0.0.1"), Percent: 100},
-		{Dir: Outbound, Peer: netip.MustParseAddr("10.0.0.2"), Percent: 40},
+	for _, r := range []netrule.Rule{
+		netrule.Drop(netrule.Inbound, netip.MustParseAddr("10.0.0.1")),
+		netrule.Loss(netrule.Outbound, netip.MustParseAddr("10.0.0.2"), 40),
 	} {
-		ex, err := RuleExprs(s)
+		ex, err := RuleExprs(r)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ch := in
-		if s.Dir == Outbound {
+		if r.Dir == netrule.Outbound {
 			ch = out
 		}
-		c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: ex, UserData: Comment(s)})
+		c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: ex, UserData: Comment(r)})
 	}
 	if err := c.Flush(); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
 	if msgs < 5 { // batch begin/end + table + 2 chains + 2 rules
 		t.Errorf("only %d netlink messages sent", msgs)
-	}
-}
-
-func TestParseFault(t *testing.T) {
-	a := netip.MustParseAddr("10.0.0.1")
-	b := netip.MustParseAddr("10.0.0.2")
-	tests := []struct {
-		args []string
-		want []Spec
-	}{
-		{[]string{"drop", "--from", "10.0.0.1,10.0.0.2"}, []Spec{{Inbound, a, 100}, {Inbound, b, 100}}},
-		{[]string{"drop", "--to", "10.0.0.2"}, []Spec{{Outbound, b, 100}}},
-		{[]string{"loss", "--percent", "25", "--from", "10.0.0.1"}, []Spec{{Inbound, a, 25}}},
-		{[]string{"loss", "--percent", "25"}, []Spec{{Inbound, netip.Addr{}, 25}}},
-	}
-	for _, tc := range tests {
-		got, err := parseFault(tc.args[0], tc.args[1:])
-		if err != nil {
-			t.Fatalf("%v: %v", tc.args, err)
-		}
-		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%v: got %+v want %+v", tc.args, got, tc.want)
-		}
 	}
 }
 

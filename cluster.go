@@ -1,0 +1,43 @@
+package faultline
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/nemesis"
+)
+
+// Cluster is what a run needs from a started cluster, whatever runtime
+// hosts it (Docker today): the nemesis's view of the nodes, where clients
+// connect, the nodes' logs, and teardown.
+type Cluster interface {
+	nemesis.Cluster
+	// ClientAddrs maps each node to the host:port the harness dials.
+	ClientAddrs() map[string]string
+	// SaveLogs writes each node's log to dir/<node>.log.
+	SaveLogs(ctx context.Context, dir string) error
+	// Close removes every node and network of the cluster.
+	Close(ctx context.Context) error
+}
+
+var _ Cluster = (*docker.Cluster)(nil)
+
+// startCluster starts t's cluster on its runtime.
+func startCluster(ctx context.Context, t Test, log *slog.Logger) (Cluster, error) {
+	dcfg := docker.DefaultConfig()
+	dcfg.Nodes = t.Nodes
+	dcfg.Image = t.Image
+	dcfg.ReadMode = string(t.ReadMode)
+	dcfg.UnsafeNoDedup = slices.Contains(t.Unsafe, "no-dedup")
+	if t.LeaseDuration > 0 {
+		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--lease-duration="+t.LeaseDuration.String())
+	}
+	dcfg.Logger = log
+	cl, err := docker.Start(ctx, dcfg)
+	if err != nil {
+		return nil, err // a nil *docker.Cluster must not become a non-nil Cluster
+	}
+	return cl, nil
+}

@@ -1,0 +1,240 @@
+package nemesis
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func specConfig(t *testing.T, spec string, interval time.Duration, concurrent bool) Config {
+	t.Helper()
+	cfg, err := DefaultConfig().WithSpec(spec)
+	if err != nil {
+		t.Fatalf("spec %q: %v", spec, err)
+	}
+	cfg.Interval, cfg.Concurrent = interval, concurrent
+	return cfg
+}
+
+// starts returns the faults a schedule starts, in order.
+func starts(s Schedule) []Fault {
+	var out []Fault
+	for _, st := range s {
+		if st.Fault != (Fault{}) {
+			out = append(out, st.Fault)
+		}
+	}
+	return out
+}
+
+func TestRequired(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want string
+	}{
+		{"partition,kill,pause,clock", "partition kill pause clock"},
+		{"partition:leader+bridge,kill", "partition:leader partition:bridge kill"},
+		{"clock:bump+all,loss:30", "clock:bump loss"},
+		{"clock:all", "clock"},
+		{"loss:30+all+one,kill:all", "loss:all loss:one kill:all"},
+		{"none", ""},
+	} {
+		var got []string
+		for _, f := range specConfig(t, tc.spec, time.Second, false).Required() {
+			got = append(got, f.String())
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("%s: Required() = %v, want %s", tc.spec, got, tc.want)
+		}
+	}
+}
+
+func TestMinTimeLimit(t *testing.T) {
+	for _, tc := range []struct {
+		spec       string
+		interval   time.Duration
+		concurrent bool
+		want       time.Duration
+	}{
+		// 4 faults one at a time: start 3s, stop 6s, ... last stop 24s, +3s.
+		{"partition,kill,pause,clock", 3 * time.Second, false, 27 * time.Second},
+		{"partition:leader+bridge,kill", 3 * time.Second, false, 21 * time.Second},
+		{"kill", 5 * time.Second, false, 15 * time.Second},
+		{"none", 5 * time.Second, false, 0},
+		// Concurrent: partition has 2 required faults and goes first
+		// (5 intervals); kill and clock one each (3 intervals) staggered
+		// by 1s and 2s.
+		{"kill,partition:leader+bridge,clock", 3 * time.Second, true, 15 * time.Second},
+		// All kinds at one required fault: the last stagger decides.
+		{"partition,kill,pause,clock", 4 * time.Second, true, 15 * time.Second},
+		// One kind only: concurrency changes nothing.
+		{"kill:one+all", 2 * time.Second, true, 10 * time.Second},
+	} {
+		cfg := specConfig(t, tc.spec, tc.interval, tc.concurrent)
+		if got := cfg.MinTimeLimit(); got != tc.want {
+			t.Errorf("%s (concurrent %v): MinTimeLimit() = %v, want %v", tc.spec, tc.concurrent, got, tc.want)
+		}
+		if err := cfg.CheckTimeLimit(tc.want); err != nil {
+			t.Errorf("%s: CheckTimeLimit(%v): %v", tc.spec, tc.want, err)
+		}
+		if tc.want == 0 {
+			continue
+		}
+		err := cfg.CheckTimeLimit(tc.want - time.Millisecond)
+		if err == nil || !strings.Contains(err.Error(), "needs at least "+tc.want.String()) {
+			t.Errorf("%s: CheckTimeLimit just below: %v", tc.spec, err)
+		}
+		if _, err := NewSchedule(cfg, tc.want-time.Millisecond); err == nil {
+			t.Errorf("%s: NewSchedule accepted a time limit below %v", tc.spec, tc.want)
+		}
+	}
+	err := specConfig(t, "partition,kill,pause,clock", 3*time.Second, false).CheckTimeLimit(12 * time.Second)
+	want := "nemesis: --time-limit 12s is too short for 4 faults (partition, kill, pause, clock) at --nemesis-interval 3s, one at a time: needs at least 27s"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("CheckTimeLimit(12s) = %v\nwant it to start with %q", err, want)
+	}
+}
+
+// TestEveryNamedFaultRuns is issue 15: for every seed, a schedule exactly
+// MinTimeLimit long starts every required fault, kinds first, and (given
+// more time) runs every (kind, option) pair once before any repeats.
+func TestEveryNamedFaultRuns(t *testing.T) {
+	specs := []string{
+		"partition,kill,pause,clock",
+		"partition,kill",
+		"partition:leader+bridge,kill",
+		"partition,kill,pause",
+		"loss,kill,clock",
+		"clock:bump+strobe",
+		"all",
+		"kill:all",
+	}
+	for _, spec := range specs {
+		for _, concurrent := range []bool{false, true} {
+			cfg := specConfig(t, spec, 3*time.Second, concurrent)
+			req := cfg.Required()
+			for seed := uint64(1); seed <= 200; seed++ {
+				cfg.Seed = seed
+				s, err := NewSchedule(cfg, cfg.MinTimeLimit())
+				if err != nil {
+					t.Fatalf("%s seed %d: %v", spec, seed, err)
+				}
+				got := starts(s)
+				if m := Missing(req, got); len(m) > 0 {
+					t.Fatalf("%s (concurrent %v) seed %d: %v never start in %v", spec, concurrent, seed, m, got)
+				}
+				if concurrent {
+					continue
+				}
+				if len(got) != len(req) {
+					t.Fatalf("%s seed %d: %d faults in the minimal schedule, want %d", spec, seed, len(got), len(req))
+				}
+				var kinds []string
+				for _, f := range got[:len(cfg.Faults)] {
+					kinds = append(kinds, f.Kind)
+				}
+				slices.Sort(kinds)
+				if want := slices.Sorted(slices.Values(cfg.Faults)); !slices.Equal(kinds, want) {
+					t.Fatalf("%s seed %d: first faults %v are not one of each kind", spec, seed, got)
+				}
+			}
+		}
+	}
+}
+
+// TestRotationCoversOptions: a long schedule runs every (kind, option)
+// pair before it repeats any, one at a time and, per kind, concurrently.
+func TestRotationCoversOptions(t *testing.T) {
+	for _, spec := range []string{"partition,kill,pause,clock,loss", "partition:leader+bridge,kill", "clock,loss:40"} {
+		for _, concurrent := range []bool{false, true} {
+			cfg := specConfig(t, spec, time.Second, concurrent)
+			cfg.Seed = 5
+			s, err := NewSchedule(cfg, 10*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := starts(s)
+			// The cycles to check: the whole schedule one at a time, each
+			// kind's own sequence concurrently.
+			seqs := map[string][]Fault{"": got}
+			total := 0
+			for _, kind := range cfg.Faults {
+				opts, _ := cfg.Options(kind)
+				total += len(opts)
+				if concurrent {
+					seqs[kind] = slices.DeleteFunc(slices.Clone(got), func(f Fault) bool { return f.Kind != kind })
+				}
+			}
+			if concurrent {
+				delete(seqs, "")
+			}
+			for name, seq := range seqs {
+				cycle := total
+				if name != "" {
+					opts, _ := cfg.Options(name)
+					cycle = len(opts)
+				}
+				if len(seq) < 2*cycle {
+					t.Fatalf("%s %q: only %d faults, want at least two cycles of %d", spec, name, len(seq), cycle)
+				}
+				for c := 0; c+cycle <= len(seq); c += cycle {
+					seen := map[Fault]bool{}
+					for _, f := range seq[c : c+cycle] {
+						if seen[f] {
+							t.Fatalf("%s (concurrent %v) %q: %s repeats within cycle %d: %v", spec, concurrent, name, f, c/cycle, seq[c:c+cycle])
+						}
+						seen[f] = true
+					}
+				}
+			}
+			// Clock targets rotate too: each before any repeats.
+			var targets []string
+			for _, st := range s {
+				if st.Fault.Kind == FaultClock {
+					targets = append(targets, stringArg(st.Op.Value, "target", ""))
+				}
+			}
+			for c := 0; c+3 <= len(targets); c += 3 {
+				if w := slices.Sorted(slices.Values(targets[c : c+3])); !reflect.DeepEqual(w, []string{TargetAll, TargetMinority, TargetOne}) {
+					t.Fatalf("%s: clock targets %v in cycle %d", spec, targets[c:c+3], c/3)
+				}
+			}
+		}
+	}
+}
+
+// TestScheduleStopsWhatItStarts: every fault a schedule starts is stopped
+// by the schedule, before the time limit.
+func TestScheduleStopsWhatItStarts(t *testing.T) {
+	for _, concurrent := range []bool{false, true} {
+		cfg := specConfig(t, "all", 3*time.Second, concurrent)
+		for _, limit := range []time.Duration{cfg.MinTimeLimit(), cfg.MinTimeLimit() + 1500*time.Millisecond, 100 * time.Second} {
+			s, err := NewSchedule(cfg, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			on := map[string]bool{}
+			for _, st := range s {
+				if st.Offset >= limit {
+					t.Fatalf("step at %v, limit %v", st.Offset, limit)
+				}
+				if st.Fault != (Fault{}) {
+					on[st.Fault.Kind] = true
+				} else {
+					for k, fs := range kindFs {
+						if fs[1] == st.Op.F {
+							on[k] = false
+						}
+					}
+				}
+			}
+			for k, v := range on {
+				if v {
+					t.Fatalf("concurrent %v, limit %v: %s still in effect at the end", concurrent, limit, k)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package faultline
+
+import (
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// param ties one field of Test to its flag, its test.json key (the flag's
+// name with '_' for '-') and its place in the rerun command. params is the
+// one table of them: BindFlags registers the flags from it, Args writes
+// the rerun command from it, and a test checks that test.json's keys are
+// exactly its keys, so none of them can drift.
+type param struct {
+	flag  string
+	usage string
+	// always puts the flag in the rerun command even at its default value
+	// (the ones a reader wants to see).
+	always bool
+	// bind registers the flag on fs, bound to the field of t.
+	bind func(fs *pflag.FlagSet, t *Test, name, usage string)
+}
+
+// params lists every field of Test that configures a run, in rerun order.
+var params = []param{
+	{flag: "workload", always: true, usage: "workload: register, bank, list-append or set",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Workload, n, u) }},
+	{flag: "nemesis", always: true, usage: "faults: none, all, or a comma-separated list of partition, loss, kill, pause, clock, each with options (e.g. partition:leader+bridge,kill:one)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Nemesis, n, u) }},
+	{flag: "time-limit", always: true, usage: "length of the main phase",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.DurationVar(&t.TimeLimit, n, t.TimeLimit, u) }},
+	{flag: "seed", always: true, usage: "seed for every random choice; the same seed reproduces the schedule",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Int64Var(&t.Seed, n, t.Seed, u) }},
+	{flag: "name", usage: "test name in the store (default <workload>-<faults>)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Name, n, t.Name, u) }},
+	{flag: "system", usage: "system under test: kvnode (our store)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.System, n, t.System, u) }},
+	{flag: "nodes", usage: "cluster size",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.IntVar(&t.Nodes, n, t.Nodes, u) }},
+	{flag: "concurrency", usage: "client workers (0: 2 per node)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.IntVar(&t.Concurrency, n, t.Concurrency, u) }},
+	{flag: "rate", usage: "total client request rate cap in ops/s (0: unlimited)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Float64Var(&t.Rate, n, t.Rate, u) }},
+	{flag: "nemesis-interval", usage: "time between nemesis operations",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) {
+			fs.DurationVar(&t.NemesisInterval, n, t.NemesisInterval, u)
+		}},
+	{flag: "nemesis-concurrent", usage: "run each fault kind on its own cycle so faults overlap (default: one fault at a time)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) {
+			fs.BoolVar(&t.NemesisConcurrent, n, t.NemesisConcurrent, u)
+		}},
+	{flag: "op-timeout", usage: "deadline of each client operation (past it: info)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.DurationVar(&t.OpTimeout, n, t.OpTimeout, u) }},
+	{flag: "recovery-timeout", usage: "how long the final phase waits for a healthy cluster",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) {
+			fs.DurationVar(&t.RecoveryTimeout, n, t.RecoveryTimeout, u)
+		}},
+	{flag: "check-timeout", usage: "time limit per checker (past it: unknown)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.DurationVar(&t.CheckTimeout, n, t.CheckTimeout, u) }},
+	{flag: "read-mode", usage: "read mode: linearizable, or an UNSAFE mode of the system (planted bug; kvnode: lease, stale)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.ReadMode, n, u) }},
+	{flag: "lease-duration", usage: "kvnode's read lease under --read-mode=lease (0: node default 2s)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) {
+			fs.DurationVar(&t.LeaseDuration, n, t.LeaseDuration, u)
+		}},
+	{flag: "unsafe", usage: "UNSAFE planted bugs of the system to turn on, comma-separated (kvnode: no-dedup)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var((*listValue)(&t.Unsafe), n, u) }},
+	{flag: "expect", usage: "the verdict this run should give (valid, or invalid for a planted bug); reports show it, the exit code stays the verdict's",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Expect, n, u) }},
+	{flag: "store", usage: "directory holding every run",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Store, n, t.Store, u) }},
+	{flag: "image", usage: "node image tag (default: build from this checkout)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Image, n, t.Image, u) }},
+}
+
+// BindFlags registers a flag for every field of the run configuration on
+// fs, bound to t; t's values are the defaults shown in --help.
+func BindFlags(fs *pflag.FlagSet, t *Test) {
+	for _, p := range params {
+		p.bind(fs, t, p.flag, p.usage)
+	}
+}
+
+// jsonKey is the test.json key of a flag.
+func jsonKey(flag string) string { return strings.ReplaceAll(flag, "-", "_") }
+
+// values returns every parameter of t as its flag's text, by flag name.
+func (t Test) values() map[string]string {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	BindFlags(fs, &t)
+	out := make(map[string]string, len(params))
+	fs.VisitAll(func(f *pflag.Flag) { out[f.Name] = f.Value.String() })
+	return out
+}
+
+// Args returns the faultline run arguments that reproduce t: every
+// parameter that differs from DefaultTest, and the ones always shown.
+func (t Test) Args() []string {
+	have, def := t.values(), DefaultTest().values()
+	var args []string
+	for _, p := range params {
+		if v := have[p.flag]; p.always || v != def[p.flag] {
+			args = append(args, "--"+p.flag+"="+v)
+		}
+	}
+	return args
+}
+
+// RerunCommand returns the faultline command line that reproduces t, each
+// argument quoted for a POSIX shell where it needs it.
+func (t Test) RerunCommand() string {
+	words := []string{"faultline", "run"}
+	for _, a := range t.Args() {
+		words = append(words, shellQuote(a))
+	}
+	return strings.Join(words, " ")
+}
+
+// Config returns every parameter of t by its test.json key, as text: the
+// configuration table of the report.
+func (t Test) Config() map[string]any {
+	out := map[string]any{}
+	for flag, v := range t.values() {
+		out[jsonKey(flag)] = v
+	}
+	return out
+}
+
+// ParseArgs parses faultline run arguments (as Args writes them) over
+// DefaultTest.
+func ParseArgs(args []string) (Test, error) {
+	t := DefaultTest()
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	BindFlags(fs, &t)
+	if err := fs.Parse(args); err != nil {
+		return Test{}, err
+	}
+	return t, nil
+}
+
+// listValue is a comma-separated list flag whose text form parses back to
+// the same list (pflag's StringSlice prints brackets).
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+
+func (l *listValue) Set(s string) error {
+	*l = nil
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*l = append(*l, x)
+		}
+	}
+	return nil
+}
+
+func (l *listValue) Type() string { return "list" }
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe
+// characters.
+func shellQuote(s string) string {
+	safe := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_=.,:+/@%", r)
+	}
+	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !safe(r) }) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
