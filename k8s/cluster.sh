@@ -170,7 +170,6 @@ wait_for() {
 }
 
 api() { curl -fsS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://127.0.0.1:$K8S_API_PORT$1"; }
-kubectl() { "$BIN/kubectl" --kubeconfig "$K8S_DIR/kubeconfig" "$@"; }
 
 # ---------------------------------------------------------------- PKI
 

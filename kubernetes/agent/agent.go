@@ -469,9 +469,15 @@ func exitDesc(err error) string {
 	return "exit status 0"
 }
 
-// kill SIGKILLs the node's process group and waits until it has ended.
+// kill SIGKILLs the node's process group and waits until it has ended. A
+// process that already ended by itself counts as killed, so that a heal
+// that kills and restarts everything down gets it back.
 func (s *Supervisor) kill() error {
 	s.reap()
+	if s.state == StateExited {
+		s.state = StateKilled
+		return nil
+	}
 	if s.state != StateRunning && s.state != StatePaused {
 		return fmt.Errorf("the node is %s: kill needs a running or paused node", s.describe())
 	}

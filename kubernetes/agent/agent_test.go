@@ -118,8 +118,9 @@ func TestExitedByItself(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// An exited node can be started again.
+	// An exited node can be started again, or killed (a no-op).
 	mustCtl(t, sock, OpStart, StateRunning)
+	mustCtl(t, sock, OpKill, StateKilled)
 }
 
 func TestHosts(t *testing.T) {
