@@ -153,6 +153,14 @@ func BuildAgentImage(ctx context.Context, b docker.BuildConfig) (string, error) 
 	}
 	defer os.RemoveAll(dir)
 	gobin := orDefault(b.GoBin, "go")
+	if b.ModuleDir == "" {
+		// The module around the working directory (tests run in their
+		// package's directory).
+		out, err := exec.CommandContext(ctx, gobin, "env", "GOMOD").Output()
+		if gomod := strings.TrimSpace(string(out)); err == nil && gomod != "" && gomod != os.DevNull {
+			b.ModuleDir = filepath.Dir(gomod)
+		}
+	}
 	build := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "faultline-agent"), agentPackage)
 	build.Dir = b.ModuleDir
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-buildvcs=false")
