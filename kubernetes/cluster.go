@@ -236,14 +236,14 @@ func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
 			InitContainers: []corev1.Container{{
 				Name:            installContainer,
 				Image:           images.agent,
-				ImagePullPolicy: corev1.PullIfNotPresent,
+				ImagePullPolicy: images.pull,
 				Command:         agent.InstallArgs(),
 				VolumeMounts:    mounts,
 			}},
 			Containers: []corev1.Container{{
 				Name:            nodeContainer,
 				Image:           images.node,
-				ImagePullPolicy: corev1.PullIfNotPresent,
+				ImagePullPolicy: images.pull,
 				Command: agent.RunArgs(agent.RunConfig{
 					Command: c.cfg.Node.command(id, c.ids),
 					UID:     nodeUID, GID: nodeUID,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -36,7 +37,13 @@ const ImageLoaderExtension = "faultline.dev/image-loader"
 // AgentImageRepo is the repository of the agent image's tags.
 const AgentImageRepo = "faultline-agent"
 
-type imageSet struct{ node, agent string }
+// imageSet is what the pods run: the images and how the kubelet gets them.
+// Loaded images are never pulled: a cluster without a registry must not
+// try one (and reach out of the machine) when an image is missing.
+type imageSet struct {
+	node, agent string
+	pull        corev1.PullPolicy
+}
 
 // loadKubeconfig reads a kubeconfig the way kubectl does (explicit file,
 // else $KUBECONFIG, else ~/.kube/config) and returns the client config and
@@ -105,7 +112,7 @@ func imageLoader(ext runtime.Object) ([]string, error) {
 // engine) and loads them onto the cluster's nodes when it can.
 func prepareImages(ctx context.Context, cfg *Config, loader []string) (imageSet, error) {
 	var err error
-	im := imageSet{node: cfg.Image, agent: cfg.AgentImage}
+	im := imageSet{node: cfg.Image, agent: cfg.AgentImage, pull: corev1.PullIfNotPresent}
 	if im.node == "" {
 		b := cfg.Build
 		if b.Logger == nil {
@@ -137,6 +144,7 @@ func prepareImages(ctx context.Context, cfg *Config, loader []string) (imageSet,
 		if err := load(ctx, im.node, im.agent); err != nil {
 			return im, fmt.Errorf("kubernetes: load images: %w", err)
 		}
+		im.pull = corev1.PullNever
 	}
 	return im, nil
 }
