@@ -3,7 +3,6 @@ package faultline
 import (
 	"context"
 	"log/slog"
-	"slices"
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/nemesis"
@@ -30,7 +29,9 @@ func startCluster(ctx context.Context, t Test, log *slog.Logger) (Cluster, error
 	dcfg.Nodes = t.Nodes
 	dcfg.Image = t.Image
 	dcfg.ReadMode = string(t.ReadMode)
-	dcfg.UnsafeNoDedup = slices.Contains(t.Unsafe, "no-dedup")
+	for _, u := range t.Unsafe {
+		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--unsafe-"+u)
+	}
 	if t.LeaseDuration > 0 {
 		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--lease-duration="+t.LeaseDuration.String())
 	}

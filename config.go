@@ -10,6 +10,7 @@ import (
 
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/sut"
+	"github.com/faultline/faultline/system"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -93,12 +94,18 @@ func DefaultTest() Test {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// Read modes and planted bugs of our store, until the system-under-test
-// seam lists them per system.
-var (
-	kvnodeReadModes = []sut.ReadMode{sut.Linearizable, "lease", "stale"}
-	kvnodeBugs      = []string{"no-dedup"}
-)
+// Read modes of our store, until the system-under-test seam lists them
+// per system.
+var kvnodeReadModes = []sut.ReadMode{sut.Linearizable, "lease", "stale"}
+
+// kvnodeBugs names our store's planted bugs.
+func kvnodeBugs() []string {
+	var names []string
+	for _, b := range system.PlantedBugs() {
+		names = append(names, b.Name)
+	}
+	return names
+}
 
 // Validate reports every problem with t at once, each saying how to fix it.
 func (t Test) Validate() error {
@@ -141,8 +148,8 @@ func (t Test) Validate() error {
 		bad("lease duration = %v: use 0 (node default) or a positive duration", t.LeaseDuration)
 	}
 	for _, u := range t.Unsafe {
-		if !slices.Contains(kvnodeBugs, u) {
-			bad("unsafe %q is unknown: the planted bugs of %s are %s", u, t.System, strings.Join(kvnodeBugs, ", "))
+		if !slices.Contains(kvnodeBugs(), u) {
+			bad("unsafe %q is unknown: the planted bugs of %s are %s", u, t.System, strings.Join(kvnodeBugs(), ", "))
 		}
 	}
 	if t.Store == "" {

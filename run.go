@@ -71,16 +71,6 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	log := slog.With("test", t.TestName())
 	log.Info("run starting", "dir", dir, "seed", t.Seed, "rerun", t.RerunCommand())
 
-	rec, err := history.NewRecorder(run.Path(runstore.HistoryJSONL), history.WithStart(start))
-	if err != nil {
-		return res, fmt.Errorf("open history: %w", err)
-	}
-	defer func() {
-		if cerr := rec.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close history: %w", cerr)
-		}
-	}()
-
 	// The cluster lives until the deferred Close, whatever happens; an
 	// abort closes it at once.
 	startCtx, cancelStart := mergeCancel(ctx, abort)
@@ -117,6 +107,19 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 		})
 	}
 	defer closeCluster()
+
+	// The history's clock starts once the cluster is up: time 0 is when
+	// the run begins to exercise it, so "how far into the run" counts no
+	// image build or cluster start.
+	rec, err := history.NewRecorder(run.Path(runstore.HistoryJSONL), history.WithStart(time.Now()))
+	if err != nil {
+		return res, fmt.Errorf("open history: %w", err)
+	}
+	defer func() {
+		if cerr := rec.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close history: %w", cerr)
+		}
+	}()
 	aborted := make(chan struct{})
 	stopWatch := context.AfterFunc(abort, func() { closeCluster(); close(aborted) })
 	defer stopWatch()

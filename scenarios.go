@@ -54,6 +54,25 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 	nodedup.TimeLimit = max(timeLimit, 30*time.Second) // many leader faults per run
 	nodedup.NemesisConcurrent = true
 	nodedup = fitTimeLimit(nodedup)
+	// A transaction applied as one log entry per micro-op: the bank sees
+	// totals break, no fault needed.
+	nonatomic := t("bank", "none", ExpectInvalid)
+	nonatomic.Unsafe = []string{"nonatomic-txn"}
+	// A write acknowledged before a quorum has it is lost when the leader
+	// is cut off: isolate the leader again and again.
+	ackEarly := t("set", "partition:leader", ExpectInvalid)
+	ackEarly.Unsafe = []string{"ack-before-commit"}
+	ackEarly.NemesisInterval = 2 * time.Second
+	ackEarly = fitTimeLimit(ackEarly)
+	// A timeout answered "not applied" while the entry still commits: slow
+	// the leader's links so commits take longer than the node waits; the
+	// list-append checker sees failed appends read back (G1a).
+	definite := t("list-append", "loss:40+leader", ExpectInvalid)
+	definite.Unsafe = []string{"definite-timeouts"}
+	// Durability: every node killed at once, again and again, under
+	// writes; no acknowledged add may be lost.
+	killAll := safe("set", "kill:all")
+	killAll.TimeLimit = max(timeLimit, 15*time.Second) // two kill:all cycles at the 3 s interval
 	return []Scenario{
 		{Name: "register-partition", Test: safe("register", "partition")},
 		{Name: "register-kill-pause", Test: safe("register", "kill,pause")},
@@ -61,12 +80,19 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 		{Name: "bank-partition-kill", Test: safe("bank", "partition,kill")},
 		{Name: "list-append-partition-kill-pause", Test: safe("list-append", "partition,kill,pause")},
 		{Name: "set-loss-kill-clock", Test: safe("set", "loss,kill,clock")},
+		{Name: "set-kill-all", Test: killAll},
 		{Name: "bug-stale-read", Test: stale,
 			Bug: "--read-mode=stale: any node answers reads from local state"},
 		{Name: "bug-lease-clock", Test: lease,
 			Bug: "--read-mode=lease: a deposed leader trusts its wall-clock lease under clock skew"},
 		{Name: "bug-no-dedup", Test: nodedup,
 			Bug: "--unsafe=no-dedup: retried appends apply twice"},
+		{Name: "bug-nonatomic-txn", Test: nonatomic,
+			Bug: "--unsafe=nonatomic-txn: a transaction's micro-ops apply as separate log entries"},
+		{Name: "bug-ack-before-commit", Test: ackEarly,
+			Bug: "--unsafe=ack-before-commit: the leader acknowledges writes in its own log before a quorum has them"},
+		{Name: "bug-definite-timeouts", Test: definite,
+			Bug: "--unsafe=definite-timeouts: a request that times out is answered 'not applied' though it may commit"},
 	}
 }
 
@@ -81,9 +107,21 @@ func fitTimeLimit(t Test) Test {
 }
 
 // NightlySuite is the longer matrix for nightly runs: the default
-// scenarios on 5 nodes with a longer main phase.
+// scenarios on 5 nodes with a longer main phase, and the planted bugs'
+// other checkers (nonatomic transactions seen by list-append, writes
+// acknowledged early seen by the register).
 func NightlySuite(timeLimit time.Duration) []Scenario {
 	s := DefaultSuite(timeLimit)
+	for _, sc := range slices.Clone(s) {
+		switch sc.Name {
+		case "bug-nonatomic-txn":
+			sc.Name, sc.Test.Workload = "bug-nonatomic-txn-list-append", "list-append"
+			s = append(s, sc)
+		case "bug-ack-before-commit":
+			sc.Name, sc.Test.Workload = "bug-ack-before-commit-register", "register"
+			s = append(s, sc)
+		}
+	}
 	for i := range s {
 		s[i].Test.Nodes = 5
 		s[i].Test.NemesisInterval = 10 * time.Second

@@ -141,9 +141,14 @@ func openPage(tb testing.TB, ctx context.Context, path string) time.Duration {
 	return time.Duration(ms * float64(time.Millisecond))
 }
 
-func screenshot(tb testing.TB, ctx context.Context, name string) string {
+// screenshot takes a PNG of the page: all of it, or the first screen.
+func screenshot(tb testing.TB, ctx context.Context, name string, full bool) string {
 	tb.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // png
+	shot := chromedp.CaptureScreenshot()
+	if full {
+		shot = chromedp.FullScreenshot(100) // png
+	}
+	png, err := chromedp.Run(ctx, shot)
 	if err != nil {
 		tb.Fatalf("screenshot: %v", err)
 	}
@@ -165,6 +170,7 @@ type plotInfo struct {
 	Series   int     `json:"series"`   // series groups
 	Painted  int     `json:"painted"`  // series groups with a non-empty box
 	Faults   int     `json:"faults"`
+	Marks    int     `json:"marks"` // anomaly markers painted
 	Paths    int     `json:"paths"`
 	Width    float64 `json:"width"`
 	Height   float64 `json:"height"`
@@ -176,29 +182,103 @@ const plotsJS = `[...document.querySelectorAll('svg.plot')].map(s => {
   return {id: s.id, declared: +s.dataset.series, series: groups.length,
     painted: groups.filter(g => { const b = g.getBBox(); return b.width > 0 || b.height > 0; }).length,
     faults: s.querySelectorAll('g.fault').length, paths: s.querySelectorAll('path').length,
+    marks: [...s.querySelectorAll('g.anomaly-mark')].filter(g => g.getBBox().height > 0).length,
     width: r.width, height: r.height};
 })`
+
+// clippedJS lists the text of plots, cycles and legends that the browser
+// draws outside its SVG's box or its legend item's box: clipped text.
+const clippedJS = `(() => {
+  const out = [];
+  for (const svg of document.querySelectorAll('svg.plot, svg.cycle')) {
+    const box = svg.getBoundingClientRect();
+    for (const t of svg.querySelectorAll('text')) {
+      const r = t.getBoundingClientRect();
+      if (r.width === 0) continue;
+      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)
+        out.push((svg.id || svg.getAttribute('class')) + ': ' + t.textContent);
+    }
+  }
+  for (const li of document.querySelectorAll('ul.legend li'))
+    if (li.scrollWidth > li.clientWidth + 1) out.push('legend: ' + li.textContent);
+  return out;
+})()`
+
+// firstScreenJS says what the reader sees without scrolling (the window is
+// 1280x1000): the headline lines, the time to detection.
+const firstScreenJS = `(() => {
+  const visible = el => { const r = el.getBoundingClientRect(); return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight; };
+  const lines = [...document.querySelectorAll('ul.headline li.checker')];
+  const det = document.getElementById('detection');
+  return {headlines: lines.filter(visible).map(li => li.textContent.trim()),
+    detection: det && visible(det) ? det.textContent.trim() : '',
+    outcome: (document.getElementById('outcome') || {}).textContent || ''};
+})()`
+
+type firstScreen struct {
+	Headlines []string `json:"headlines"`
+	Detection string   `json:"detection"`
+	Outcome   string   `json:"outcome"`
+}
+
+// cycleJS measures the drawn cycles.
+const cycleJS = `[...document.querySelectorAll('svg.cycle')].map(s => {
+  const r = s.getBoundingClientRect();
+  return {nodes: s.querySelectorAll('g.node circle').length, edges: s.querySelectorAll('g.edge path').length,
+    labels: [...s.querySelectorAll('text.edge-label')].filter(t => t.getBBox().width > 0).map(t => t.textContent),
+    width: r.width, height: r.height};
+})`
+
+type cycleInfo struct {
+	Nodes  int      `json:"nodes"`
+	Edges  int      `json:"edges"`
+	Labels []string `json:"labels"`
+	Width  float64  `json:"width"`
+	Height float64  `json:"height"`
+}
 
 func TestBrowserReportAndIndex(t *testing.T) {
 	ctx := browser(t)
 	ce := watchConsole(t, ctx)
 
 	store := goldenStore(t)
-	dir := filepath.Join(store, "register", "20261121T010000Z") // the invalid run
+	const caught = 6 // a planted bug, caught: an invalid run with an expectation
+	dir := goldenRunDir(store, caught)
 	s, err := ReadSummary(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Valid.String() != "false" {
-		t.Fatalf("expected the invalid golden run, got %v", s.Valid)
+	if s.Valid.String() != "false" || s.Info.Expect != expectInvalid {
+		t.Fatalf("expected the golden caught run, got %v expecting %q", s.Valid, s.Info.Expect)
 	}
 	openPage(t, ctx, filepath.Join(dir, "report.html"))
+	screenshot(t, ctx, "report-first-screen.png", false)
+
+	// The first screen: the headline of every checker, the time to
+	// detection and the outcome against the expectation.
+	fs, err := chromedp.Run(ctx, chromedp.Evaluate[firstScreen](firstScreenJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs.Headlines) != 4 || !strings.Contains(fs.Headlines[0], "linearizable: nonlinearizable: "+goldenSummary) ||
+		!strings.Contains(fs.Headlines[1], "list-append: G-single: T1 appended 3") {
+		t.Errorf("headlines on the first screen: %q", fs.Headlines)
+	}
+	first, _ := firstDetection(invalidResults(goldenRunHistory(caught)).Checkers, anomalyID)
+	if !strings.HasPrefix(fs.Detection, "Time to detection: the first anomalous op was "+fmtAt(first.Time)+" into the run") || !strings.Contains(fs.Detection, "during partition") {
+		t.Errorf("time to detection on the first screen: %q", fs.Detection)
+	}
+	if fs.Outcome != "caught" {
+		t.Errorf("outcome shown as %q, want caught", fs.Outcome)
+	}
+
 	plots, err := chromedp.Run(ctx, chromedp.Evaluate[[]plotInfo](plotsJS))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := analyze(goldenHistory(300+100*1, 1)) // the history goldenStore wrote for this run
+	a := analyze(goldenRunHistory(caught))
 	want := map[string]int{"plot-latency": scatterSeries(a), "plot-quantiles": 3, "plot-throughput": 3}
+	wantMarks := map[string]int{"plot-latency": 3, "plot-quantiles": 0, "plot-throughput": 3}
 	if len(plots) != 3 {
 		t.Fatalf("%d plots rendered, want 3: %+v", len(plots), plots)
 	}
@@ -212,6 +292,24 @@ func TestBrowserReportAndIndex(t *testing.T) {
 		if p.Faults != len(goldenIntervals) {
 			t.Errorf("%s: %d fault shadings, want %d", p.ID, p.Faults, len(goldenIntervals))
 		}
+		if p.Marks != wantMarks[p.ID] {
+			t.Errorf("%s: %d anomaly markers painted, want %d", p.ID, p.Marks, wantMarks[p.ID])
+		}
+	}
+	cycles, err := chromedp.Run(ctx, chromedp.Evaluate[[]cycleInfo](cycleJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cycles) != 2 || cycles[0].Nodes != 3 || cycles[0].Edges != 3 || cycles[0].Width < 100 ||
+		strings.Join(cycles[0].Labels, ",") != "ww 5,wr 6,rw 5" || cycles[1].Nodes != 2 || cycles[1].Edges != 2 {
+		t.Errorf("drawn cycles: %+v, want a G-single of 3 and a G1c of 2 with their labels", cycles)
+	}
+	clipped, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](clippedJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clipped) > 0 {
+		t.Errorf("text drawn outside its box (clipped): %q", clipped)
 	}
 	verdict, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('verdict').textContent + ' ' + getComputedStyle(document.getElementById('verdict')).backgroundColor`))
 	if err != nil {
@@ -220,31 +318,54 @@ func TestBrowserReportAndIndex(t *testing.T) {
 	if verdict != "INVALID rgb(207, 34, 46)" {
 		t.Errorf("verdict shown as %q, want INVALID in red", verdict)
 	}
-	screenshot(t, ctx, "report.png")
-	plotsPNG, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("#plots")))
-	if err != nil {
-		t.Fatalf("screenshot of the plots: %v", err)
-	}
-	if d := os.Getenv("FAULTLINE_SCREENSHOT_DIR"); d != "" {
-		_ = os.WriteFile(filepath.Join(d, "report-plots.png"), plotsPNG, 0o644)
+	screenshot(t, ctx, "report.png", true)
+	for id, name := range map[string]string{"#plots": "report-plots.png", "#anomaly-1-0": "report-cycle.png"} {
+		png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(id)))
+		if err != nil {
+			t.Fatalf("screenshot of %s: %v", id, err)
+		}
+		if d := os.Getenv("FAULTLINE_SCREENSHOT_DIR"); d != "" {
+			_ = os.WriteFile(filepath.Join(d, name), png, 0o644)
+		}
 	}
 	ce.check(t, "report.html")
 
 	openPage(t, ctx, filepath.Join(store, "index.html"))
 	type indexInfo struct {
 		Runs, Sparks, Bars, Links int
+		Expected                  []string
+		Outcomes                  []string
+		Filtered                  int
 	}
-	idx, err := chromedp.Run(ctx, chromedp.Evaluate[indexInfo](`({Runs: document.querySelectorAll('tr.run').length,
-	  Sparks: [...document.querySelectorAll('svg.spark')].filter(s => s.getBoundingClientRect().width > 0).length,
-	  Bars: document.querySelectorAll('svg.verdicts rect').length,
-	  Links: document.querySelectorAll('a[href$="report.html"]').length})`))
+	const indexJS = `(() => {
+	  const runs = [...document.querySelectorAll('tr.run')];
+	  const info = {Runs: runs.length,
+	    Sparks: [...document.querySelectorAll('svg.spark')].filter(s => s.getBoundingClientRect().width > 0).length,
+	    Bars: document.querySelectorAll('svg.verdicts rect').length,
+	    Links: document.querySelectorAll('a[href$="report.html"]').length,
+	    Expected: runs.map(r => r.querySelector('td.expect').textContent),
+	    Outcomes: runs.map(r => { const o = r.querySelector('.outcome'); return o && o.getBoundingClientRect().width > 0 ? o.textContent : ''; })};
+	  const f = document.getElementById('filter');
+	  f.value = 'stale'; f.dispatchEvent(new Event('input'));
+	  info.Filtered = runs.filter(r => r.getBoundingClientRect().height > 0).length;
+	  return info;
+	})()`
+	idx, err := chromedp.Run(ctx, chromedp.Evaluate[indexInfo](indexJS))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if idx != (indexInfo{Runs: 4, Sparks: 6, Bars: 4, Links: 4}) {
-		t.Errorf("index: %+v, want 4 runs, 6 sparklines, 4 verdict bars, 4 links", idx)
+	wantIdx := indexInfo{Runs: 8, Sparks: 10, Bars: 11, Links: 9, // 8 runs and the last missed run
+		Expected: []string{"-", "-", "valid", "invalid", "invalid", "invalid", "valid", "-"},
+		Outcomes: []string{"", "", "false alarm", "caught", "caught", "missed", "valid", ""},
+		Filtered: 3}
+	if fmt.Sprint(idx) != fmt.Sprint(wantIdx) {
+		t.Errorf("index: %+v\nwant   %+v", idx, wantIdx)
 	}
-	screenshot(t, ctx, "index.png")
+	screenshot(t, ctx, "index-filtered.png", true)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`(() => { const f = document.getElementById('filter'); f.value = ''; f.dispatchEvent(new Event('input')); return 0; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "index.png", true)
 	ce.check(t, "index.html")
 }
 
@@ -298,7 +419,7 @@ func TestBrowserLargeReport(t *testing.T) {
 	if len(plots) != 3 || plots[0].Paths < MaxScatterPoints/2 {
 		t.Errorf("large report plots: %+v", plots)
 	}
-	screenshot(t, ctx, "large-report.png")
+	screenshot(t, ctx, "large-report.png", true)
 	latPNG, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("#plot-latency-figure")))
 	if err != nil {
 		t.Fatalf("screenshot of the latency plot: %v", err)

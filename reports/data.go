@@ -61,6 +61,11 @@ type windowStat struct {
 
 // analysis is everything the report derives from a history.
 type analysis struct {
+	Begin int64 // time of the first op, ns (a harness may record the first ops well after it started its clock)
+	// Origin is where the plots' time axis begins: 0, or the whole second
+	// before Begin when the history starts more than a tenth of its span
+	// late (the harness's clock ran while the cluster started).
+	Origin     int64
 	End        int64 // time of the last op, ns
 	Points     []latencyPoint
 	Intervals  []faultInterval
@@ -115,9 +120,13 @@ func quantileNs(h *hdrhistogram.Histogram, q float64) int64 {
 // analyze computes the plot data and figures of a history.
 func analyze(ops []history.Op) analysis {
 	a := analysis{Counts: map[string]int{}, Avail: availability{LastFaultEnd: -1}}
-	for _, o := range ops {
+	for i, o := range ops {
 		a.End = max(a.End, o.Time)
+		if i == 0 || o.Time < a.Begin {
+			a.Begin = o.Time
+		}
 	}
+	a.Begin = max(a.Begin, 0)
 	var client, nemesis []history.Op
 	for _, o := range ops {
 		if o.IsNemesis() {
@@ -173,8 +182,11 @@ func analyze(ops []history.Op) analysis {
 	if a.End > 0 {
 		a.OKRate = float64(a.Counts["ok"]) / (float64(a.End) / 1e9)
 	}
-	a.Window = windowWidth(a.End)
-	a.Windows = windows(a.Points, a.End, a.Window)
+	if a.Begin*10 >= a.End { // the history starts late: plot from its first whole second
+		a.Origin = a.Begin / int64(time.Second) * int64(time.Second)
+	}
+	a.Window = windowWidth(a.End - a.Origin)
+	a.Windows = windows(a.Points, a.Origin, a.End, a.Window)
 	a.Avail = computeAvailability(a.Points, a.Intervals, a.End)
 	return a
 }
@@ -193,21 +205,21 @@ func windowWidth(span int64) int64 {
 	return w
 }
 
-func windows(points []latencyPoint, end, width int64) []windowStat {
-	n := int(end/width) + 1
+func windows(points []latencyPoint, origin, end, width int64) []windowStat {
+	n := int((end-origin)/width) + 1
 	ws := make([]windowStat, n)
 	hists := make([]*hdrhistogram.Histogram, n)
 	for i := range ws {
-		ws[i].Start = int64(i) * width
+		ws[i].Start = origin + int64(i)*width
 	}
 	for _, p := range points {
-		i := min(int(p.Invoke/width), n-1)
+		i := max(min(int((p.Invoke-origin)/width), n-1), 0)
 		if hists[i] == nil {
 			hists[i] = newHist()
 		}
 		record(hists[i], p.Lat)
 		ws[i].N++
-		j := min(int((p.Invoke+p.Lat)/width), n-1)
+		j := max(min(int((p.Invoke+p.Lat-origin)/width), n-1), 0)
 		switch p.Type {
 		case history.OK:
 			ws[j].OK++

@@ -3,6 +3,7 @@ package reports
 import (
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/faultline/faultline/checker"
@@ -17,15 +18,18 @@ type goldenFault struct {
 	value any
 }
 
-// goldenFaults: a partition, two kills (n1 then n2+n3, restarted
-// separately), a failed kill that must be ignored, and a pause never
-// resumed (active until the end of the history).
+// goldenFaults: a partition, a clock bump overlapping it and a kill, two
+// kills (n1 then n2+n3, restarted separately), a failed kill that must be
+// ignored, and a pause never resumed (active until the end of the
+// history).
 var goldenFaults = []goldenFault{
 	{2000, "start-partition", history.OK, map[string]any{"grudge": map[string]any{"n1": []any{"n2", "n3"}}}},
+	{3000, "bump-clock", history.OK, map[string]any{"target": "one", "deltas_ms": map[string]any{"n2": 200}}}, // overlaps the partition and a kill
 	{4000, "stop-partition", history.OK, map[string]any{"healed": []any{"n1", "n2", "n3"}}},
 	{5000, "kill", history.OK, map[string]any{"target": "one", "nodes": []any{"n1"}}},
 	{5500, "kill", history.Fail, map[string]any{"target": "one", "nodes": []any{"n2"}}},
 	{6000, "kill", history.Info, map[string]any{"target": "minority", "nodes": []any{}}}, // nothing killed
+	{5700, "reset-clock", history.OK, map[string]any{"offsets_ms": map[string]any{"n2": 0}}},
 	{7000, "start", history.OK, map[string]any{"nodes": []any{"n1"}}},
 	{8000, "kill", history.OK, []any{"n2", "n3"}},
 	{8600, "start", history.OK, "n2"},
@@ -42,6 +46,7 @@ var goldenIntervals = []struct {
 	start, end int64
 }{
 	{"partition", "", 2020, 4020},
+	{"clock", "n2", 3020, 5720},
 	{"kill", "n1", 5020, 7020},
 	{"kill", "n2", 8020, 8620},
 	{"kill", "n3", 8020, 9020},
@@ -131,7 +136,11 @@ func goldenInfo(name string, start time.Time) RunInfo {
 	}
 }
 
-// invalidResults reports a nonlinearizable register naming ops of h.
+// invalidResults reports a nonlinearizable register naming ops of h, and
+// transaction anomalies with drawn cycles: the first key's anomaly has a
+// one-line summary and a time, the second has neither (the report falls
+// back to its explanation); a G-single cycle of three transactions and a
+// G1c cycle of two.
 func invalidResults(h []history.Op) checker.Results {
 	var okOps []int64
 	for _, o := range h {
@@ -139,18 +148,53 @@ func invalidResults(h []history.Op) checker.Results {
 			okOps = append(okOps, o.Index)
 		}
 	}
+	okAfter := func(s float64) int64 {
+		for _, o := range h {
+			if o.Type == history.OK && !o.IsNemesis() && float64(o.Time) >= s*1e9 {
+				return o.Index
+			}
+		}
+		return okOps[0]
+	}
+	at := func(idx int64) int64 { return h[idx].Time }
+	t1, t2, t3 := okAfter(1), okAfter(3), okAfter(6) // t2 during the partition, t3 during a kill
 	return checker.Compose([]checker.Result{
 		{Checker: "linearizable", Valid: checker.Invalid,
-			Explanation: "key 1 is not linearizable: the read saw a value never written",
-			Anomalies: []checker.Anomaly{{Type: "nonlinearizable", Key: "1",
-				Explanation: "read of 4 <script>alert(1)</script> follows write of 3", Ops: append(okOps, 999999)}},
-			Artifacts: []string{"linear-key-1.html"}},
+			Explanation: "2 of 4 keys are not linearizable (model cas-register): " + strings.Repeat("key 1: the read saw a value never written, after a long list of ops. ", 8),
+			Anomalies: []checker.Anomaly{
+				{Type: "nonlinearizable", Key: "1", Summary: goldenSummary, Time: at(okAfter(2.5)), HasTime: true,
+					Explanation: "read of 4 <script>alert(1)</script> follows write of 3", Ops: append(okOps[:2:2], 999999)},
+				{Type: "nonlinearizable", Key: "3",
+					Explanation: "key 3: no write of 7 precedes the read of 7\nsecond line of detail", Ops: okOps[1:2]},
+			},
+			Artifacts: []string{"linear-key-1.html", "linear-key-3.html"},
+			Details:   map[string]any{"failing_keys": []any{"1", "3"}, "max_visualized": 10}},
+		{Checker: "list-append", Valid: checker.Invalid, Explanation: "2 anomalies: G-single, G1c",
+			RuledOut: []string{"serializable", "snapshot-isolation"},
+			Anomalies: []checker.Anomaly{
+				{Type: "G-single", Key: "5", Summary: "T1 appended 3 to key 5, T2 read key 5 without it, T3 saw T2's write", Time: at(t2), HasTime: true,
+					Explanation: "G-single: a cycle of 3 transactions.", Ops: []int64{t1, t2, t3},
+					Cycle: []checker.CycleEdge{
+						{From: t1, To: t2, Kind: "ww", Key: "5", Why: "T2 appended 4 after T1's 3"},
+						{From: t2, To: t3, Kind: "wr", Key: "6", Why: "T3 read T2's append of 9 to key 6"},
+						{From: t3, To: t1, Kind: "rw", Key: "5", Why: "T3 read key 5 without T1's 3"},
+					}},
+				{Type: "G1c", Summary: "T1 and T2 each read the other's write", Time: at(t3), HasTime: true,
+					Explanation: "G1c: a cycle of 2 transactions.", Ops: []int64{t1, t3},
+					Cycle: []checker.CycleEdge{
+						{From: t1, To: t3, Kind: "wr", Key: "7", Why: "T2 read T1's append of 1 to key 7"},
+						{From: t3, To: t1, Kind: "wr", Key: "8", Why: "T1 read T2's append of 2 to key 8"},
+					}},
+			}},
 		{Checker: "stats", Valid: checker.Valid, Details: map[string]any{
 			"count": 1000, "by_f": []any{map[string]any{"f": "read", "ok": 300, "fail": 2}, map[string]any{"f": "write", "ok": 320, "fail": 1}}}},
 		{Checker: "availability", Valid: checker.Unknown, Explanation: "not enough data",
 			Details: map[string]any{"during_faults": 0.61, "after_heal": 0.99, "time_to_recover_ms": 412.5}},
 	})
 }
+
+// goldenSummary is the one-line summary of the golden run's first anomaly.
+const goldenSummary = "key 1: read 4 at 2.51 s after write 3 completed at 2.40 s"
 
 func validResults() checker.Results {
 	return checker.Compose([]checker.Result{

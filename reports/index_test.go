@@ -13,32 +13,65 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 )
 
-// goldenStore writes four runs of two tests (and a "latest" symlink) under
-// a new store directory and returns it.
+// goldenRun is one run of goldenStore.
+type goldenRun struct {
+	test   string
+	hours  int  // after goldenBase
+	valid  bool // the verdict
+	expect string
+	bug    string
+}
+
+var goldenBase = time.Date(2026, 11, 20, 1, 0, 0, 0, time.UTC)
+
+// goldenRuns: runs outside a suite (register), a safe scenario with one
+// false alarm (bank) and a planted bug caught twice and missed once
+// (bug-stale-read).
+var goldenRuns = []goldenRun{
+	{"register", 0, true, "", ""},
+	{"register", 24, false, "", ""},
+	{"bank", 2, true, expectValid, ""},
+	{"register", 12, true, "", ""},
+	{"bug-stale-read", 3, true, expectInvalid, "stale reads: any node answers reads from local state"},
+	{"bug-stale-read", 5, false, expectInvalid, "stale reads: any node answers reads from local state"},
+	{"bug-stale-read", 7, false, expectInvalid, "stale reads: any node answers reads from local state"},
+	{"bank", 8, false, expectValid, ""},
+}
+
+// goldenRunDir is the directory goldenStore writes run i to.
+func goldenRunDir(store string, i int) string {
+	r := goldenRuns[i]
+	return filepath.Join(store, r.test, goldenBase.Add(time.Duration(r.hours)*time.Hour).Format("20060102T150405Z"))
+}
+
+// goldenRunHistory is the history goldenStore writes for run i.
+func goldenRunHistory(i int) []history.Op { return goldenHistory(300+100*i, uint64(i)) }
+
+// goldenStore writes the goldenRuns (and "latest" symlinks) under a new
+// store directory and returns it.
 func goldenStore(t testing.TB) string {
 	t.Helper()
 	store := t.TempDir()
-	base := time.Date(2026, 11, 20, 1, 0, 0, 0, time.UTC)
-	runs := []struct {
-		test  string
-		hours int
-		valid bool
-	}{{"register", 0, true}, {"register", 24, false}, {"bank", 2, true}, {"register", 12, true}}
-	for i, r := range runs {
-		start := base.Add(time.Duration(r.hours) * time.Hour)
-		dir := filepath.Join(store, r.test, start.Format("20060102T150405Z"))
+	for i, r := range goldenRuns {
+		start := goldenBase.Add(time.Duration(r.hours) * time.Hour)
+		dir := goldenRunDir(store, i)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		h := goldenHistory(300+100*i, uint64(i))
+		h := goldenRunHistory(i)
 		res := validResults()
 		if !r.valid {
 			res = invalidResults(h)
 		}
 		info := goldenInfo(r.test, start)
+		info.Expect, info.Bug = r.expect, r.bug
+		if r.expect != "" {
+			info.System = "kvnode"
+		}
 		if err := WriteRun(dir, info, h, res); err != nil {
 			t.Fatal(err)
 		}
@@ -78,6 +111,10 @@ func TestWriteIndex(t *testing.T) {
 	want := []string{
 		"register/20261121T010000Z/report.html",
 		"register/20261120T130000Z/report.html",
+		"bank/20261120T090000Z/report.html",
+		"bug-stale-read/20261120T080000Z/report.html",
+		"bug-stale-read/20261120T060000Z/report.html",
+		"bug-stale-read/20261120T040000Z/report.html",
 		"bank/20261120T030000Z/report.html",
 		"register/20261120T010000Z/report.html",
 	}
@@ -92,25 +129,102 @@ func TestWriteIndex(t *testing.T) {
 			t.Errorf("link %s does not resolve: %v", l[1], err)
 		}
 	}
-	if got := strings.Count(html, `<tr class="run" data-verdict="false">`); got != 1 {
-		t.Errorf("%d invalid runs shown, want 1", got)
+	counts := map[string]int{
+		`<tr class="run" data-verdict="false"`:           4,
+		`<tr class="trend"`:                              3, // bank, bug-stale-read, register
+		`<tr class="bugrow"`:                             1,
+		`<svg class="spark`:                              10, // 3 per trend, 1 per planted bug
+		"<rect ":                                         11, // one bar per run in the trends, and in the planted bugs' table
+		`data-outcome="caught"><td class="nowrap">`:      2,
+		`data-outcome="missed"><td class="nowrap">`:      1,
+		`data-outcome="valid"><td class="nowrap">`:       1,
+		`data-outcome="false alarm"><td class="nowrap">`: 1,
+		`data-outcome=""><td class="nowrap">`:            3,
+		`<td class="expect">invalid</td>`:                3,
+		`<td class="expect">valid</td>`:                  2,
+		`<span class="outcome good" title="expected invalid, got invalid">caught</span>`:                3, // two runs and the trend's latest
+		`<span class="outcome bad" title="expected invalid, got valid">missed</span>`:                   1,
+		`<span class="outcome bad" title="expected valid, got invalid">false alarm</span>`:              2, // the run and the bank trend's latest
+		`<span class="badge invalid">INVALID</span>`:                                                    2, // register's run and its trend's latest: no expectation
+		`<td class="rate">caught 2 of 3 (67%)</td>`:                                                     2,
+		`<td class="rate">1 false alarm in 2</td>`:                                                      1,
+		`<td class="why" title="linearizable: nonlinearizable: ` + goldenSummary:                        4,
+		`<a href="bug-stale-read/20261120T040000Z/report.html">2026-11-20 04:00:00</a> (missed)`:        1,
+		`<option value="bug-stale-read">`:                                                               1,
+		`<input type="search" id="filter"`:                                                              1,
+		`<span class="bug">stale reads: any node answers reads from local state</span>`:                 1, // in the trends
+		`title="planted bug: stale reads: any node answers reads from local state">bug-stale-read</td>`: 3,
 	}
-	if got := strings.Count(html, `<tr class="trend">`); got != 2 {
-		t.Errorf("%d trend rows, want 2 (bank, register)", got)
-	}
-	if got := strings.Count(html, `<svg class="spark`); got != 6 {
-		t.Errorf("%d sparklines, want 6", got)
-	}
-	if got := strings.Count(html, "<rect "); got != 4 {
-		t.Errorf("%d verdict bars, want 4", got)
+	for s, n := range counts {
+		if got := strings.Count(html, s); got != n {
+			t.Errorf("index has %d of %s, want %d", got, s, n)
+		}
 	}
 	if !strings.Contains(html, "<code>register/broken</code>") {
 		t.Error("unreadable summary not reported")
 	}
-	for _, s := range []string{"partition, kill, pause", "register", "bank", "ok ops/s", "p99 (ms)", "10s"} {
+	for _, s := range []string{"partition, kill, pause", "register", "bank", "ok ops/s", "p99 (ms)", "10s", "kvnode"} {
 		if !strings.Contains(html, s) {
 			t.Errorf("index lacks %q", s)
 		}
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	for _, c := range []struct {
+		expect      string
+		v           checker.Verdict
+		name, class string
+	}{
+		{expectInvalid, checker.Invalid, "caught", "good"},
+		{expectInvalid, checker.Valid, "missed", "bad"},
+		{expectValid, checker.Valid, "valid", "good"},
+		{expectValid, checker.Invalid, "false alarm", "bad"},
+		{expectInvalid, checker.Unknown, "unknown", "unknown"},
+		{expectValid, checker.Unknown, "unknown", "unknown"},
+		{"linearizable", checker.Valid, "unknown", "unknown"},
+		{"", checker.Invalid, "", ""},
+	} {
+		o := outcomeOf(c.expect, c.v)
+		if o.Name != c.name || o.Class != c.class || (c.expect != "" && o.Says == "") {
+			t.Errorf("outcomeOf(%q, %v) = %+v, want %s (%s)", c.expect, c.v, o, c.name, c.class)
+		}
+	}
+}
+
+// TestDetectionRate counts over the newest runs only, and only the runs
+// with the latest run's expectation.
+func TestDetectionRate(t *testing.T) {
+	run := func(expect string, v checker.Verdict) indexRun {
+		return indexRun{Summary: Summary{Info: RunInfo{Expect: expect, Bug: "b"}, Valid: v}, Outcome: outcomeOf(expect, v)}
+	}
+	var runs []indexRun // newest first
+	for i := range 12 {
+		v := checker.Invalid
+		if i == 3 || i == 11 {
+			v = checker.Valid // missed
+		}
+		if i == 5 {
+			v = checker.Unknown
+		}
+		r := run(expectInvalid, v)
+		r.Time = fmt.Sprint(i)
+		runs = append(runs, r)
+	}
+	runs = append(runs, run(expectValid, checker.Valid)) // an older configuration: not counted
+	d := rate(runs)
+	if d.Total != 12 || d.Hits != 9 || d.Unknown != 1 || d.Last10Total != 10 || d.Last10Hits != 8 || d.LastMiss == nil || d.LastMiss.Time != "3" {
+		t.Errorf("rate = %+v", d)
+	}
+	if got, want := d.Text(), "caught 9 of 12 (75%), 1 undecided"; got != want {
+		t.Errorf("Text() = %q, want %q", got, want)
+	}
+	safe := rate([]indexRun{run(expectValid, checker.Valid), run(expectValid, checker.Invalid), run(expectValid, checker.Invalid)})
+	if got, want := safe.Text(), "2 false alarms in 3"; got != want {
+		t.Errorf("Text() = %q, want %q", got, want)
+	}
+	if d := rate([]indexRun{run("", checker.Invalid)}); d.Text() != "" {
+		t.Errorf("a run outside a suite has a rate: %q", d.Text())
 	}
 }
 

@@ -63,6 +63,9 @@ type Summary struct {
 	P99Ms     float64          `json:"p99_ms"`
 	MaxMs     float64          `json:"max_ms"`
 	Report    string           `json:"report"` // file name of the report, relative to summary.json
+	// Headline is the report's first headline line when the run is not
+	// valid: the checker, its verdict and the most telling anomaly.
+	Headline string `json:"headline,omitempty"`
 }
 
 // ReadSummary reads dir/summary.json.
@@ -112,6 +115,9 @@ func summarize(info RunInfo, a analysis, res checker.Results) Summary {
 	for _, r := range res.Checkers {
 		s.Checkers = append(s.Checkers, CheckerVerdict{r.Checker, r.Valid})
 	}
+	if hs := headlines(res.Checkers, anomalyID); len(hs) > 0 && hs[0].Valid != checker.Valid {
+		s.Headline = hs[0].Line()
+	}
 	return s
 }
 
@@ -119,7 +125,10 @@ func summarize(info RunInfo, a analysis, res checker.Results) Summary {
 type page struct {
 	Info        RunInfo
 	Verdict     checker.Verdict
+	Outcome     outcome
 	Duration    string
+	Headlines   []headline
+	Detection   *detectionView
 	Checkers    []checkerView
 	Invalid     []checkerView
 	Config      template.HTML
@@ -136,18 +145,45 @@ type page struct {
 
 type kv struct{ K, V string }
 
+// detectionView says when the first anomalous op happened.
+type detectionView struct {
+	detection
+	At     string // time since start
+	Share  string // share of the run's length, e.g. "35%"
+	During string // the faults active then, or ""
+}
+
 type checkerView struct {
 	checker.Result
-	Anomalies []anomalyView
-	More      int // anomalies not shown
-	Details   template.HTML
-	Artifacts []string
+	// LongExplanation is set when the explanation is too long to show
+	// open: it is folded away.
+	LongExplanation bool
+	Anomalies       []anomalyView
+	More            int // anomalies not shown
+	Details         template.HTML
+	Artifacts       []string
+	ArtifactNote    string // how many failing keys the artifacts cover, and the cap
 }
 
 type anomalyView struct {
 	checker.Anomaly
-	Ops     []opView
-	MoreOps int
+	ID   string
+	Open bool   // unfolded: among the first few, or the one the headline tells
+	Line string // the anomaly in one line
+	// KeyShown is the key, when Line does not name it.
+	KeyShown string
+	At       string // its time, or ""
+	Cycle    template.HTML
+	CycleOf  string // why a cycle is not drawn, or ""
+	Txns     []txnView
+	Ops      []opView
+	MoreOps  int
+}
+
+// txnView is one transaction of a drawn cycle.
+type txnView struct {
+	Name string // T1, T2, ...
+	Op   opView
 }
 
 type opView struct {
@@ -166,6 +202,11 @@ type intervalView struct {
 const (
 	maxAnomalies     = 100
 	maxOpsPerAnomaly = 40
+	// openAnomalies is how many anomalies of each checker are unfolded.
+	openAnomalies = 3
+	// longExplanation is the length past which a checker's explanation is
+	// folded away.
+	longExplanation = 300
 )
 
 func verdictClass(v checker.Verdict) string {
@@ -180,8 +221,12 @@ func verdictClass(v checker.Verdict) string {
 
 func verdictText(v checker.Verdict) string { return strings.ToUpper(verdictClass(v)) }
 
+// anomalyID is the id of anomaly ai of checker ci in report.html.
+func anomalyID(ci, ai int) string { return fmt.Sprintf("anomaly-%d-%d", ci, ai) }
+
 func buildPage(info RunInfo, ops []history.Op, res checker.Results, a *analysis) (*page, error) {
-	p := &page{Info: info, Verdict: res.Valid, A: a, Generated: time.Now().UTC().Format(time.RFC3339)}
+	p := &page{Info: info, Verdict: res.Valid, A: a, Generated: time.Now().UTC().Format(time.RFC3339),
+		Outcome: outcomeOf(info.Expect, res.Valid)}
 	p.Duration = durationRound(int64(info.Duration)).String()
 	if info.Duration == 0 {
 		p.Duration = durationRound(a.End).String() + " (history)"
@@ -189,53 +234,41 @@ func buildPage(info RunInfo, ops []history.Op, res checker.Results, a *analysis)
 	if len(info.Config) > 0 {
 		p.Config = renderValue(info.Config, 0)
 	}
+	p.Headlines = headlines(res.Checkers, anomalyID)
+	if d, ok := firstDetection(res.Checkers, anomalyID); ok {
+		dv := &detectionView{detection: d, At: fmtAt(d.Time)}
+		if span := max(int64(info.Duration), a.End); span > 0 {
+			dv.Share = fmt.Sprintf("%.0f%%", 100*float64(d.Time)/float64(span))
+		}
+		dv.During = activeFaults(a.Intervals, d.Time)
+		p.Detection = dv
+	}
 	byIndex := make(map[int64]int, len(ops))
 	for i, o := range ops {
 		byIndex[o.Index] = i
 	}
 	partner := partners(ops)
-	for _, r := range res.Checkers {
-		cv := checkerView{Result: r}
+	var marks []anomalyMark
+	for ci, r := range res.Checkers {
+		cv := checkerView{Result: r, LongExplanation: len(r.Explanation) > longExplanation || strings.Contains(r.Explanation, "\n")}
 		if len(r.Details) > 0 {
 			cv.Details = renderValue(r.Details, 0)
 		}
 		for _, art := range r.Artifacts {
 			cv.Artifacts = append(cv.Artifacts, relLink(art))
 		}
-		for i, an := range r.Anomalies {
-			if i == maxAnomalies {
-				cv.More = len(r.Anomalies) - maxAnomalies
-				break
+		cv.ArtifactNote = artifactNote(r)
+		telling := tellingAnomaly(r.Anomalies)
+		for ai, an := range r.Anomalies {
+			if r.Valid == checker.Invalid && an.HasTime {
+				marks = append(marks, anomalyMark{Time: an.Time, Label: r.Checker + ": " + shorten(anomalySummary(an), 160)})
 			}
-			av := anomalyView{Anomaly: an}
-			seen := map[int64]bool{}
-			add := func(idx int64, isPartner bool) {
-				if seen[idx] {
-					return
-				}
-				seen[idx] = true
-				j, ok := byIndex[idx]
-				if !ok {
-					av.Ops = append(av.Ops, opView{Index: idx, Missing: true})
-					return
-				}
-				av.Ops = append(av.Ops, viewOp(ops[j], isPartner))
+			if ai >= maxAnomalies && ai != telling {
+				continue
 			}
-			for k, idx := range an.Ops {
-				if k == maxOpsPerAnomaly {
-					av.MoreOps = len(an.Ops) - maxOpsPerAnomaly
-					break
-				}
-				if pi, ok := partner[idx]; ok && pi < idx {
-					add(pi, true)
-				}
-				add(idx, false)
-				if pi, ok := partner[idx]; ok && pi > idx {
-					add(pi, true)
-				}
-			}
-			cv.Anomalies = append(cv.Anomalies, av)
+			cv.Anomalies = append(cv.Anomalies, viewAnomaly(an, anomalyID(ci, ai), ai < openAnomalies || ai == telling, ops, byIndex, partner))
 		}
+		cv.More = len(r.Anomalies) - len(cv.Anomalies)
 		p.Checkers = append(p.Checkers, cv)
 		if r.Valid == checker.Invalid {
 			p.Invalid = append(p.Invalid, cv)
@@ -280,14 +313,140 @@ func buildPage(info RunInfo, ops []history.Op, res checker.Results, a *analysis)
 		{"p50", fmtMs(q.P50)}, {"p95", fmtMs(q.P95)}, {"p99", fmtMs(q.P99)}, {"p99.9", fmtMs(q.P999)}, {"max", fmtMs(q.Max)},
 	}
 	p.ByF = a.ByF
-	for _, f := range []func(*analysis) (plotSVG, error){latencyPlot, quantilePlot, throughputPlot} {
-		ps, err := f(a)
+	for _, f := range []func() (plotSVG, error){
+		func() (plotSVG, error) { return latencyPlot(a, marks) },
+		func() (plotSVG, error) { return quantilePlot(a) },
+		func() (plotSVG, error) { return throughputPlot(a, marks) },
+	} {
+		ps, err := f()
 		if err != nil {
 			return nil, err
 		}
 		p.Plots = append(p.Plots, ps)
 	}
 	return p, nil
+}
+
+// viewAnomaly prepares one anomaly for the report: its line, its drawn
+// cycle with the transactions named, and the ops involved with their
+// invocations or completions.
+func viewAnomaly(an checker.Anomaly, id string, open bool, ops []history.Op, byIndex map[int64]int, partner map[int64]int64) anomalyView {
+	line := oneLine(an.Summary)
+	if line == "" {
+		line = firstLine(an.Explanation)
+	}
+	av := anomalyView{Anomaly: an, ID: id, Open: open, Line: shorten(line, MaxHeadline)}
+	if an.Key != "" && !strings.Contains(line, "key "+an.Key) {
+		av.KeyShown = an.Key
+	}
+	if an.HasTime {
+		av.At = fmtAt(an.Time)
+	}
+	lookup := func(idx int64, isPartner bool) opView {
+		j, ok := byIndex[idx]
+		if !ok {
+			return opView{Index: idx, Missing: true}
+		}
+		return viewOp(ops[j], isPartner)
+	}
+	switch {
+	case len(an.Cycle) > MaxCycleEdges:
+		av.CycleOf = fmt.Sprintf("a cycle of %d dependencies: too long to draw (at most %d); the explanation below follows it edge by edge", len(an.Cycle), MaxCycleEdges)
+	case len(an.Cycle) > 0:
+		nodes := cycleNodes(an.Cycle)
+		for i, n := range nodes {
+			av.Txns = append(av.Txns, txnView{Name: fmt.Sprintf("T%d", i+1), Op: lookup(n, false)})
+		}
+		av.Cycle = cycleSVG(an.Cycle, func(idx int64) string {
+			o := lookup(idx, false)
+			if o.Missing {
+				return ""
+			}
+			return fmt.Sprintf("process %s, %s %s: %s", o.Process, o.Type, o.F, truncate(o.Value, 120))
+		})
+	}
+	seen := map[int64]bool{}
+	add := func(idx int64, isPartner bool) {
+		if !seen[idx] {
+			seen[idx] = true
+			av.Ops = append(av.Ops, lookup(idx, isPartner))
+		}
+	}
+	for k, idx := range an.Ops {
+		if k == maxOpsPerAnomaly {
+			av.MoreOps = len(an.Ops) - maxOpsPerAnomaly
+			break
+		}
+		if pi, ok := partner[idx]; ok && pi < idx {
+			add(pi, true)
+		}
+		add(idx, false)
+		if pi, ok := partner[idx]; ok && pi > idx {
+			add(pi, true)
+		}
+	}
+	return av
+}
+
+// activeFaults names the faults active at t, e.g. "partition; kill n1".
+func activeFaults(ivs []faultInterval, t int64) string {
+	var out []string
+	for _, iv := range ivs {
+		if iv.Start <= t && t < iv.End {
+			s := iv.Kind
+			if len(iv.Nodes) > 0 {
+				s += " " + strings.Join(iv.Nodes, ", ")
+			}
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// artifactNote says which failing keys a checker's artifacts (the
+// linearizability visualisations) cover: how many of how many, and the
+// checker's cap when it states one in Details["max_visualized"].
+func artifactNote(r checker.Result) string {
+	if len(r.Artifacts) == 0 {
+		return ""
+	}
+	failing := -1
+	switch v := r.Details["failing_keys"].(type) {
+	case []string:
+		failing = len(v)
+	case []any:
+		failing = len(v)
+	}
+	if failing < 0 {
+		if n, ok := detailInt(r.Details["keys_nonlinearizable"]); ok {
+			failing = n
+		}
+	}
+	n := len(r.Artifacts)
+	if failing <= 0 {
+		return fmt.Sprintf("%d visualisations", n)
+	}
+	s := fmt.Sprintf("visualisations of %d of %d failing keys", min(n, failing), failing)
+	if cap, ok := detailInt(r.Details["max_visualized"]); ok && cap > 0 {
+		s += fmt.Sprintf(" (the checker draws at most %d)", cap)
+	} else if n < failing {
+		s += " (the checker drew no more)"
+	}
+	return s
+}
+
+// detailInt reads a whole number from a checker's Details, as the checker
+// stored it or as it came back from results.json.
+func detailInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, true
+	case int64:
+		return int(x), true
+	case float64:
+		return int(x), x == float64(int(x))
+	}
+	return 0, false
 }
 
 // partners maps the index of each client op to the index of its

@@ -96,7 +96,7 @@ func TestFaultIntervalsNemesisValues(t *testing.T) {
 
 var (
 	faultGroupRe = regexp.MustCompile(`<g class="fault" data-kind="([a-z]+)" data-start="(\d+)" data-end="(\d+)">`)
-	svgRe        = regexp.MustCompile(`<svg class="plot" id="([a-z-]+)"[^>]*data-series="(\d+)" data-faults="(\d+)">`)
+	svgRe        = regexp.MustCompile(`<svg class="plot" id="([a-z-]+)"[^>]*data-series="(\d+)" data-faults="(\d+)" data-marks="(\d+)">`)
 )
 
 func TestWriteRunInvalid(t *testing.T) {
@@ -114,7 +114,7 @@ func TestWriteRunInvalid(t *testing.T) {
 		t.Error("overall verdict is not shown as INVALID")
 	}
 	for _, r := range invalidResults(h).Checkers {
-		row := fmt.Sprintf(`<tr class="checker" data-checker="%s" data-verdict="%s">`, r.Checker, r.Valid)
+		row := fmt.Sprintf(`<li class="checker %s" data-checker="%s" data-verdict="%s">`, verdictClass(r.Valid), r.Checker, r.Valid)
 		if !strings.Contains(html, row) {
 			t.Errorf("missing checker row %s", row)
 		}
@@ -141,8 +141,13 @@ func TestWriteRunInvalid(t *testing.T) {
 	if strings.Contains(html, "<script>alert") {
 		t.Error("anomaly explanation not escaped")
 	}
-	if !strings.Contains(html, `<a class="artifact" href="linear-key-1.html">`) {
-		t.Error("artifact not linked")
+	for _, art := range []string{"linear-key-1.html", "linear-key-3.html"} {
+		if !strings.Contains(html, `<a class="artifact" href="`+art+`">`) {
+			t.Errorf("artifact %s not linked", art)
+		}
+	}
+	if !strings.Contains(html, "visualisations of 2 of 2 failing keys (the checker draws at most 10)") {
+		t.Error("the visualisations' cover and cap are not stated")
 	}
 	for _, l := range []string{"logs/n1.log", "logs/n2.log", "logs/n3.log"} {
 		if !strings.Contains(html, `<a class="log" href="`+l+`">`) {
@@ -166,7 +171,12 @@ func TestWriteRunInvalid(t *testing.T) {
 	}
 	wantSeries := map[string]int{"plot-latency": scatterSeries(a), "plot-quantiles": 3, "plot-throughput": 3}
 	parts := strings.Split(html, `<svg class="plot"`)[1:]
+	figures := strings.Split(html, `<figure id=`)[1:]
+	wantMarks := map[string]string{"plot-latency": "3", "plot-quantiles": "0", "plot-throughput": "3"}
 	for i, m := range svgs {
+		if m[4] != wantMarks[m[1]] {
+			t.Errorf("%s: %s anomaly marks, want %s", m[1], m[4], wantMarks[m[1]])
+		}
 		if n, _ := strconv.Atoi(m[2]); n != wantSeries[m[1]] {
 			t.Errorf("%s: data-series %d, want %d", m[1], n, wantSeries[m[1]])
 		}
@@ -188,16 +198,23 @@ func TestWriteRunInvalid(t *testing.T) {
 				t.Errorf("%s: shading %d = %s [%s, %s], want %s [%d, %d]", m[1], j, s[1], s[2], s[3], w.kind, w.start*1e6, end)
 			}
 		}
+		if n := strings.Count(part, `<g class="anomaly-mark" data-time="`); fmt.Sprint(n) != wantMarks[m[1]] {
+			t.Errorf("%s: %d anomaly mark groups, want %s", m[1], n, wantMarks[m[1]])
+		}
+		fig := figures[i][:strings.Index(figures[i], "</figure>")]
 		for _, kind := range []string{"partition", "kill", "pause"} {
-			if !strings.Contains(part, "fault: "+kind) {
+			if !strings.Contains(fig, `<li class="fault">`) || !strings.Contains(fig, "fault: "+kind+"</li>") {
 				t.Errorf("%s: legend lacks fault kind %s", m[1], kind)
 			}
+		}
+		if n := strings.Count(fig, `<li class="series">`); n != wantSeries[m[1]] {
+			t.Errorf("%s: %d series in the legend, want %d", m[1], n, wantSeries[m[1]])
 		}
 	}
 	if n := strings.Count(html, `<tr class="interval"`); n != len(goldenIntervals) {
 		t.Errorf("interval table has %d rows, want %d", n, len(goldenIntervals))
 	}
-	if strings.Contains(html, "downsampled") {
+	if strings.Contains(html, `class="downsampled"`) {
 		t.Error("2000-op report should not be downsampled")
 	}
 
@@ -206,7 +223,7 @@ func TestWriteRunInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Valid != checker.Invalid || len(s.Checkers) != 3 || s.Ops != 2000 || s.OK != a.Counts["ok"] || s.Faults != len(goldenIntervals) {
+	if s.Valid != checker.Invalid || len(s.Checkers) != 4 || s.Ops != 2000 || s.OK != a.Counts["ok"] || s.Faults != len(goldenIntervals) {
 		t.Errorf("summary = %+v", s)
 	}
 	if s.P99Ms <= 0 || s.OpsPerSec <= 0 || s.P99Ms < s.P50Ms {
@@ -214,6 +231,9 @@ func TestWriteRunInvalid(t *testing.T) {
 	}
 	if s.Info.Seed != 42 || s.Info.Rerun == "" {
 		t.Errorf("summary info = %+v", s.Info)
+	}
+	if !strings.HasPrefix(s.Headline, "linearizable: nonlinearizable: "+goldenSummary) {
+		t.Errorf("summary headline = %q", s.Headline)
 	}
 }
 
@@ -231,8 +251,14 @@ func TestWriteRunValid(t *testing.T) {
 	if !strings.Contains(html, `<span class="verdict valid" id="verdict" data-verdict="true">VALID</span>`) {
 		t.Error("overall verdict is not shown as VALID")
 	}
-	if strings.Contains(html, `id="anomalies"`) {
-		t.Error("valid run has an anomalies section")
+	if strings.Contains(html, `id="anomalies"`) || strings.Contains(html, `id="detection"`) {
+		t.Error("valid run has an anomalies section or a time to detection")
+	}
+	untimed := func(h []history.Op) checker.Results {
+		return checker.Compose([]checker.Result{{Checker: "set", Valid: checker.Invalid, Anomalies: []checker.Anomaly{{Type: "lost", Explanation: "4 lost"}}}})
+	}
+	if html, _ := writeGolden(t, t.TempDir(), 300, untimed); !strings.Contains(html, "Time to detection: not known") {
+		t.Error("an invalid run without anomaly times does not say its time to detection is unknown")
 	}
 }
 
@@ -253,7 +279,7 @@ func TestWriteRunEmpty(t *testing.T) {
 var (
 	attrURLRe = regexp.MustCompile(`(?i)\b(src|href|xlink:href|action|srcset|poster)\s*=\s*["']?([^"'\s>]*)`)
 	cssURLRe  = regexp.MustCompile(`(?i)url\(\s*['"]?([^'")]*)`)
-	importRe  = regexp.MustCompile(`(?i)@import|<script|<iframe|<object|<embed|<img`)
+	importRe  = regexp.MustCompile(`(?i)@import|<script[^>]*\ssrc|<iframe|<object|<embed|<img`)
 )
 
 // externalRefs lists every reference in an HTML page that is not relative
@@ -373,5 +399,29 @@ func TestDownsampleKeepsRareFailures(t *testing.T) {
 	}
 	if !strings.Contains(note, "all 20 fail/info ops") {
 		t.Errorf("note %q", note)
+	}
+}
+
+// TestLateStart: a history whose first op comes long after its clock
+// started (the cluster was starting) is plotted from its first second.
+func TestLateStart(t *testing.T) {
+	h := goldenHistory(500, 1)
+	late := int64(20 * time.Second)
+	for i := range h {
+		h[i].Time += late
+	}
+	a := analyze(h)
+	if a.Origin != late || a.Windows[0].Start != late || a.Window != windowWidth(a.End-late) {
+		t.Errorf("origin %d, first window %d, width %d; want the plots to start at %d", a.Origin, a.Windows[0].Start, a.Window, late)
+	}
+	n := 0
+	for _, w := range a.Windows {
+		n += w.N
+	}
+	if n != len(a.Points) {
+		t.Errorf("windows hold %d ops, want %d", n, len(a.Points))
+	}
+	if b := analyze(goldenHistory(500, 1)); b.Origin != 0 {
+		t.Errorf("a history starting at once has origin %d", b.Origin)
 	}
 }

@@ -84,11 +84,13 @@ func (n *Node) writeMetrics(w io.Writer) {
 	st := n.Status()
 	fmt.Fprintf(w, "kv_connections_open %d\n", m.connsOpen.Load())
 	fmt.Fprintf(w, "kv_connections_total %d\n", m.connsTotal.Load())
+	fmt.Fprintf(w, "kv_connections_refused_total %d\n", m.connsRefused.Load())
+	fmt.Fprintf(w, "kv_connections_idle_closed_total %d\n", m.connsIdle.Load())
 	fmt.Fprintf(w, "kv_bad_frames_total %d\n", m.badFrames.Load())
 	for op := OpGet; op <= OpTxn; op++ {
 		fmt.Fprintf(w, "kv_requests_total{op=%q} %d\n", op.String(), m.requests[op].Load())
 	}
-	for s := StatusOK; s <= StatusBadRequest; s++ {
+	for s := StatusOK; s <= maxStatus; s++ {
 		fmt.Fprintf(w, "kv_responses_total{status=%q} %d\n", s.String(), m.statuses[s].Load())
 	}
 	fmt.Fprintf(w, "kv_lease_reads_total %d\n", m.leaseReads.Load())

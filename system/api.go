@@ -31,7 +31,19 @@ const (
 	StatusNotLeader   Status = 3 // definite: not applied; carries the leader
 	StatusTimeout     Status = 4 // indeterminate
 	StatusUnavailable Status = 5 // indeterminate (no quorum, shutting down)
-	StatusBadRequest  Status = 6 // definite: malformed, unknown op, too large
+	StatusBadRequest  Status = 6 // definite: malformed, unknown op, too large, (client, seq) reused for another command
+	// StatusBusy: definite, nothing applied. The node refused the request
+	// before looking at it: too many connections (--max-conns) or too many
+	// requests in flight on this connection (--max-inflight-per-conn).
+	StatusBusy Status = 7
+	// StatusTooLarge: the answer would exceed the max frame size (of the
+	// server, or of the client that received it). A read-only request was
+	// not applied. A mutation that gets it HAS applied (only its results
+	// could not be sent): clients must report its outcome unknown, as the Go
+	// client does (Error.MaybeApplied).
+	StatusTooLarge Status = 8
+
+	maxStatus = StatusTooLarge
 )
 
 // String returns the protocol name of s.
@@ -51,12 +63,18 @@ func (s Status) String() string {
 		return "UNAVAILABLE"
 	case StatusBadRequest:
 		return "BAD_REQUEST"
+	case StatusBusy:
+		return "BUSY"
+	case StatusTooLarge:
+		return "TOO_LARGE"
 	}
 	return fmt.Sprintf("STATUS(%d)", uint8(s))
 }
 
-// Definite reports whether a response with status s tells for certain
-// whether the request was applied.
+// Definite reports whether a response with status s says for certain that
+// the request was not applied (or, for OK, that it was). TOO_LARGE counts
+// as definite for the read-only requests it can fail; see StatusTooLarge
+// for mutations.
 func (s Status) Definite() bool {
 	switch s {
 	case StatusTimeout, StatusUnavailable:
@@ -104,6 +122,11 @@ type Error struct {
 	// LeaderID and LeaderAddr name the leader for NOT_LEADER, if known.
 	LeaderID   string
 	LeaderAddr string
+	// MaybeApplied is set by the client when the request may have applied
+	// although Status alone says otherwise: an earlier attempt of it was
+	// lost or timed out before this one got BUSY, or a mutation applied
+	// but its answer was TOO_LARGE. Such an error is indeterminate.
+	MaybeApplied bool
 }
 
 func (e *Error) Error() string {
@@ -114,12 +137,15 @@ func (e *Error) Error() string {
 	if e.LeaderID != "" || e.LeaderAddr != "" {
 		s += fmt.Sprintf(" (leader %s at %s)", e.LeaderID, e.LeaderAddr)
 	}
+	if e.MaybeApplied {
+		s += " (the request may have applied: outcome unknown)"
+	}
 	return s
 }
 
 // Definite reports whether the error says for certain the request was not
 // applied.
-func (e *Error) Definite() bool { return e.Status.Definite() }
+func (e *Error) Definite() bool { return e.Status.Definite() && !e.MaybeApplied }
 
 // Sentinel errors, matched with errors.Is against any *Error of that status.
 var (
@@ -132,6 +158,11 @@ var (
 	// ErrUnavailable: the cluster could not serve the request now; it may
 	// or may not apply.
 	ErrUnavailable = &Error{Status: StatusUnavailable}
+	// ErrBusy: the node refused the request (connection or in-flight
+	// limit); definite unless MaybeApplied.
+	ErrBusy = &Error{Status: StatusBusy}
+	// ErrTooLarge: the answer exceeded the max frame size.
+	ErrTooLarge = &Error{Status: StatusTooLarge}
 )
 
 // Is makes errors.Is(err, ErrNotFound) etc. compare by status.

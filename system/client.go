@@ -280,6 +280,13 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 		switch resp.Status {
 		case StatusOK, StatusNotFound, StatusCASMismatch, StatusBadRequest:
 			return resp, resp.Err()
+		case StatusBusy, StatusTooLarge:
+			// Not retried: the node sheds load, or the answer will not
+			// fit next time either. BUSY means this attempt did not
+			// apply, an earlier one may have; a mutation answered
+			// TOO_LARGE applied.
+			return resp, &Error{Status: resp.Status, Msg: resp.Msg, LeaderID: resp.LeaderID, LeaderAddr: resp.LeaderAddr,
+				MaybeApplied: maybeApplied || (resp.Status == StatusTooLarge && mut)}
 		case StatusNotLeader:
 			lastErr = resp.Err()
 			next := ""
@@ -558,6 +565,16 @@ func (cc *clientConn) readLoop(maxFrame int) {
 	br := bufio.NewReaderSize(cc.nc, 64<<10)
 	for {
 		f, err := ReadFrame(br, maxFrame)
+		var big *FrameSizeError
+		if errors.As(err, &big) {
+			// Skip the answer and fail only its request: the stream
+			// stays usable for the others.
+			if err = SkipPayload(br, big); err == nil {
+				resp := Response{Status: StatusTooLarge, Msg: fmt.Sprintf(
+					"the answer is %d bytes, over the client's max frame size %d (ClientConfig.MaxFrameSize); a read applied nothing, a mutation applied but its results are lost", big.Size, big.Max)}
+				f.Payload = resp.AppendPayload(f.Op, nil)
+			}
+		}
 		if err != nil {
 			cc.close(fmt.Errorf("read: %w", err))
 			return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -115,6 +116,18 @@ type NodeConfig struct {
 	// UnsafeNoDedup makes the FSM ignore client ids and sequence numbers
 	// (UNSAFE: retried mutations apply twice).
 	UnsafeNoDedup bool
+	// UnsafeNonatomicTxn applies a TXN's micro-ops as separate log
+	// entries, so other requests interleave (UNSAFE: breaks atomicity and
+	// isolation; see unsafe.go).
+	UnsafeNonatomicTxn bool
+	// UnsafeAckBeforeCommit makes the leader answer SET, CLEAR and APPEND
+	// as soon as they are in its own log, before a quorum has them
+	// (UNSAFE: acknowledged writes are lost when the leader is cut off).
+	UnsafeAckBeforeCommit bool
+	// UnsafeDefiniteTimeouts gives up on a request after 100 ms and
+	// answers BUSY, which says "not applied", although its log entry may
+	// still commit (UNSAFE: failed writes take effect).
+	UnsafeDefiniteTimeouts bool
 	// EnableFaultInjection allows POST /fault/* on the admin port.
 	EnableFaultInjection bool
 
@@ -146,11 +159,19 @@ type NodeConfig struct {
 	// RequestTimeout bounds how long the server works on one request
 	// before answering TIMEOUT (indeterminate).
 	RequestTimeout time.Duration
-	// MaxFrameSize is the largest accepted frame length.
+	// MaxFrameSize is the largest accepted frame length, and the largest
+	// answer sent (a larger one is replaced by TOO_LARGE).
 	MaxFrameSize int
+	// MaxConns bounds open client connections; a connection beyond it gets
+	// BUSY for its first request and is closed.
+	MaxConns int
 	// MaxInflightPerConn bounds concurrently served requests per client
-	// connection (further frames wait to be read).
+	// connection; a request beyond it gets BUSY (not applied).
 	MaxInflightPerConn int
+	// IdleTimeout closes a client connection when nothing arrives from the
+	// client, or no answer can be written to it, for this long (requests
+	// in flight are answered first). 0 disables it.
+	IdleTimeout time.Duration
 
 	// Logger receives the node's logs (raft's included, at RaftLogLevel
 	// and above). Nil means slog.Default().
@@ -178,7 +199,9 @@ func DefaultNodeConfig() NodeConfig {
 		MaxInflightProposals: 1,
 		RequestTimeout:       3 * time.Second,
 		MaxFrameSize:         DefaultMaxFrameSize,
+		MaxConns:             1024,
 		MaxInflightPerConn:   1024,
+		IdleTimeout:          2 * time.Minute,
 		RaftLogLevel:         slog.LevelWarn,
 	}
 }
@@ -245,13 +268,59 @@ func (c *NodeConfig) Validate() error {
 	if c.MaxFrameSize < 64 {
 		add("max frame size %d is too small (>= 64)", c.MaxFrameSize)
 	}
+	if c.MaxConns < 1 {
+		add("max connections %d must be >= 1", c.MaxConns)
+	}
 	if c.MaxInflightPerConn < 1 {
-		add("max in-flight per connection must be >= 1")
+		add("max in-flight requests per connection %d must be >= 1", c.MaxInflightPerConn)
+	}
+	if c.IdleTimeout != 0 && c.IdleTimeout < time.Second {
+		add("idle timeout %v must be 0 (never) or at least 1s", c.IdleTimeout)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid node config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// PlantedBug is one of the store's deliberate bugs, there to prove the
+// checkers can fail: kvnode --unsafe-NAME turns it on. Never on by
+// default.
+type PlantedBug struct {
+	// Name is the flag name without --unsafe- (e.g. "no-dedup").
+	Name string
+	// Help says what breaks, starting with UNSAFE.
+	Help string
+	on   func(*NodeConfig) *bool
+}
+
+// Switch returns the field of c that turns the bug on.
+func (b PlantedBug) Switch(c *NodeConfig) *bool { return b.on(c) }
+
+var plantedBugs = []PlantedBug{
+	{"no-dedup", "UNSAFE: ignore client ids and sequence numbers, so retried mutations apply twice",
+		func(c *NodeConfig) *bool { return &c.UnsafeNoDedup }},
+	{"nonatomic-txn", "UNSAFE: apply a transaction's micro-ops as separate log entries, so transactions interleave (bank totals break; G0/G1/G2 anomalies)",
+		func(c *NodeConfig) *bool { return &c.UnsafeNonatomicTxn }},
+	{"ack-before-commit", "UNSAFE: the leader acknowledges SET/CLEAR/APPEND once they are in its own log, before a quorum has them (writes lost when the leader is cut off)",
+		func(c *NodeConfig) *bool { return &c.UnsafeAckBeforeCommit }},
+	{"definite-timeouts", "UNSAFE: give up on a request after 100ms and answer BUSY (not applied) although it may still apply (failed writes take effect; G1a)",
+		func(c *NodeConfig) *bool { return &c.UnsafeDefiniteTimeouts }},
+}
+
+// PlantedBugs lists the store's planted bugs; the unsafe read modes are
+// separate (ReadMode).
+func PlantedBugs() []PlantedBug { return slices.Clone(plantedBugs) }
+
+// UnsafeFlags names the planted bugs c turns on.
+func (c *NodeConfig) UnsafeFlags() []string {
+	out := []string{}
+	for _, b := range plantedBugs {
+		if *b.on(c) {
+			out = append(out, b.Name)
+		}
+	}
+	return out
 }
 
 func (c *NodeConfig) peer(id string) (Peer, bool) {

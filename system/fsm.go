@@ -3,6 +3,7 @@ package system
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,9 +32,27 @@ type entry struct {
 
 // session is one client's dedup state.
 type session struct {
-	floor     uint64              // seqs below are finished; their responses forgotten
-	responses map[uint64]Response // seq -> response, for seq >= floor
-	lastIndex uint64              // log index of the last request (for eviction)
+	floor     uint64            // seqs below are finished; their responses forgotten
+	responses map[uint64]cached // seq -> response, for seq >= floor
+	lastIndex uint64            // log index of the last request (for eviction)
+}
+
+// cached is the saved answer to one (client, seq), with a hash of the
+// command it answered: a retry must carry the same command.
+type cached struct {
+	hash uint64
+	resp Response
+}
+
+// commandHash hashes what a mutation does (opcode and body, not the
+// session fields, whose floor changes between retries). cmd is a log
+// command: u8 opcode | session | body.
+func commandHash(cmd []byte) uint64 {
+	h := sha256.New()
+	h.Write(cmd[:1])
+	h.Write(cmd[1+sessionLen:])
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
 }
 
 // FSM is the replicated state machine: keys, list values and the dedup
@@ -187,7 +206,7 @@ func (f *FSM) applyLocked(index uint64, cmd []byte) *Response {
 		if len(f.sessions) >= f.maxSessions {
 			f.evictOldestLocked()
 		}
-		s = &session{responses: make(map[uint64]Response)}
+		s = &session{responses: make(map[uint64]cached)}
 		f.sessions[req.ClientID] = s
 	}
 	s.lastIndex = index
@@ -204,12 +223,18 @@ func (f *FSM) applyLocked(index uint64, cmd []byte) *Response {
 		return &Response{Status: StatusBadRequest, Msg: fmt.Sprintf(
 			"client %d seq %d is older than its acknowledged floor %d: a stale duplicate, not applied", req.ClientID, req.Seq, s.floor)}
 	}
-	if r, ok := s.responses[req.Seq]; ok {
+	hash := commandHash(cmd)
+	if c, ok := s.responses[req.Seq]; ok {
+		if c.hash != hash {
+			return &Response{Status: StatusBadRequest, Msg: fmt.Sprintf(
+				"client %d seq %d was first used for a different command: not applied (a retry must resend the same command; a new command needs a new seq)", req.ClientID, req.Seq)}
+		}
 		f.dedupHits.Add(1)
+		r := c.resp
 		return &r
 	}
 	r := f.exec(&req)
-	s.responses[req.Seq] = r
+	s.responses[req.Seq] = cached{hash: hash, resp: r}
 	return &r
 }
 
@@ -388,7 +413,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	return s, nil
 }
 
-const snapshotMagic = "FLKVSNP1"
+// snapshotMagic names the snapshot format; version 2 added the command
+// hash of each saved response.
+const snapshotMagic = "FLKVSNP2"
 
 type fsmSnapshot struct {
 	applied  uint64
@@ -436,11 +463,12 @@ func (s *fsmSnapshot) writeTo(w io.Writer) error {
 		buf = binary.BigEndian.AppendUint64(buf, ss.lastIndex)
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(ss.responses)))
 		for _, seq := range slices.Sorted(maps.Keys(ss.responses)) {
-			r := ss.responses[seq]
+			c := ss.responses[seq]
 			buf = binary.BigEndian.AppendUint64(buf, seq)
+			buf = binary.BigEndian.AppendUint64(buf, c.hash)
 			// Cached responses are never GET/TXN-with-values... except TXN
 			// reads: encode as a TXN response, which covers every shape.
-			buf = appendBytes(buf, r.AppendPayload(OpTxn, nil))
+			buf = appendBytes(buf, c.resp.AppendPayload(OpTxn, nil))
 		}
 		if len(buf) > 128<<10 {
 			if _, err := bw.Write(buf); err != nil {
@@ -479,7 +507,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 func decodeSnapshot(b []byte) (uint64, map[string]entry, map[uint64]*session, error) {
 	if !bytes.HasPrefix(b, []byte(snapshotMagic)) {
-		return 0, nil, nil, errors.New("bad magic")
+		return 0, nil, nil, fmt.Errorf("bad magic: not a %s snapshot (written by an older kvnode?)", snapshotMagic)
 	}
 	d := decoder{b: b, off: len(snapshotMagic)}
 	applied := d.u64()
@@ -501,10 +529,11 @@ func decodeSnapshot(b []byte) (uint64, map[string]entry, map[uint64]*session, er
 	sessions := make(map[uint64]*session)
 	for i := uint64(0); i < ns && d.err == nil; i++ {
 		id := d.u64()
-		s := &session{floor: d.u64(), lastIndex: d.u64(), responses: map[uint64]Response{}}
+		s := &session{floor: d.u64(), lastIndex: d.u64(), responses: map[uint64]cached{}}
 		nr := d.u32()
 		for j := uint32(0); j < nr && d.err == nil; j++ {
 			seq := d.u64()
+			hash := d.u64()
 			rb := d.bytes()
 			if d.err != nil {
 				break
@@ -514,7 +543,7 @@ func decodeSnapshot(b []byte) (uint64, map[string]entry, map[uint64]*session, er
 				d.fail("session %d seq %d: %v", id, seq, err)
 				break
 			}
-			s.responses[seq] = r
+			s.responses[seq] = cached{hash: hash, resp: r}
 		}
 		sessions[id] = s
 	}

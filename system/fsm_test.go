@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -273,5 +274,52 @@ func TestFSMTxnComparesSeePreTxnState(t *testing.T) {
 	}
 	if v, _ := h.get("a"); v != "2" {
 		t.Fatalf("a=%s", v)
+	}
+}
+
+// A retry must carry the same command: the same (client, seq) with another
+// command gets BAD_REQUEST instead of the first command's saved answer (an
+// op that never ran would otherwise be acknowledged). The check survives a
+// snapshot.
+func TestFSMDedupChecksTheCommand(t *testing.T) {
+	h := newHarness(t, false)
+	set := Request{Op: OpSet, ClientID: 5, Seq: 1, Floor: 1, Key: "k", Value: []byte("a")}
+	if r := h.apply(set); r.Status != StatusOK {
+		t.Fatal(r)
+	}
+	tests := []struct {
+		name string
+		req  Request
+		want Status
+	}{
+		{"another value", Request{Op: OpSet, ClientID: 5, Seq: 1, Floor: 1, Key: "k", Value: []byte("b")}, StatusBadRequest},
+		{"another key", Request{Op: OpSet, ClientID: 5, Seq: 1, Floor: 1, Key: "j", Value: []byte("a")}, StatusBadRequest},
+		{"another op, same body", Request{Op: OpAppend, ClientID: 5, Seq: 1, Floor: 1, Key: "k", Value: []byte("a")}, StatusBadRequest},
+		{"a txn", Request{Op: OpTxn, ClientID: 5, Seq: 1, Floor: 1, Ops: []MicroOp{{Kind: MicroWrite, Key: "k", Value: []byte("c")}}}, StatusBadRequest},
+		{"the same command, another floor", Request{Op: OpSet, ClientID: 5, Seq: 1, Floor: 0, Key: "k", Value: []byte("a")}, StatusOK},
+		{"another client", Request{Op: OpSet, ClientID: 6, Seq: 1, Floor: 1, Key: "k", Value: []byte("d")}, StatusOK},
+	}
+	for _, tt := range tests {
+		r := h.apply(tt.req)
+		if r.Status != tt.want {
+			t.Fatalf("%s: %v %s, want %v", tt.name, r.Status, r.Msg, tt.want)
+		}
+		if tt.want == StatusBadRequest && !strings.Contains(r.Msg, "different command") {
+			t.Fatalf("%s: message %q does not say why", tt.name, r.Msg)
+		}
+	}
+	if v, _ := h.get("k"); v != "d" {
+		t.Fatalf("k = %q, want d (only client 6's write applied after the first)", v)
+	}
+	restored := NewFSM(false)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
+		t.Fatal(err)
+	}
+	rh := &fsmHarness{t: t, f: restored, index: h.index}
+	if r := rh.apply(tests[0].req); r.Status != StatusBadRequest {
+		t.Fatalf("after restore, a reused seq with another command: %v", r.Status)
+	}
+	if r := rh.apply(set); r.Status != StatusOK {
+		t.Fatalf("after restore, a true retry: %v", r.Status)
 	}
 }

@@ -44,6 +44,8 @@ type Node struct {
 	leaseStart atomic.Int64
 
 	metrics metrics
+	connSrv *connServer
+	acks    *localAckStore // only with UnsafeAckBeforeCommit
 	prop    *proposer
 	readQ   chan *readWaiter
 
@@ -93,8 +95,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.ReadMode.Unsafe() {
 		log.Warn("UNSAFE read mode: reads may be stale; for checker validation only", "read_mode", cfg.ReadMode)
 	}
-	if cfg.UnsafeNoDedup {
-		log.Warn("UNSAFE: request dedup disabled; retried mutations apply twice; for checker validation only")
+	if u := cfg.UnsafeFlags(); len(u) > 0 {
+		log.Warn("UNSAFE: planted bugs on (see kvnode --help); for checker validation only", "unsafe", u)
 	}
 	if err := n.startRaft(ctx); err != nil {
 		n.shutdownRaft()
@@ -125,6 +127,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		}()
 	}
 	n.prop = newProposer(n)
+	n.connSrv = newConnServer(&n.cfg, &n.metrics, n.log, n.serveFrame)
 	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.prop.run() }()
 	go func() { defer n.wg.Done(); n.runReadIndex() }()
@@ -194,7 +197,12 @@ func (n *Node) startRaft(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, wal, snaps, trans)
+	var store raft.LogStore = logs
+	if cfg.UnsafeAckBeforeCommit {
+		n.acks = newLocalAckStore(logs)
+		store = n.acks
+	}
+	r, err := raft.NewRaft(rc, n.fsm, store, wal, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -405,13 +413,32 @@ func (n *Node) raftErr(err error) Response {
 
 // handle serves one decoded request.
 func (n *Node) handle(ctx context.Context, req *Request) Response {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	timeout := n.cfg.RequestTimeout
+	if n.cfg.UnsafeDefiniteTimeouts {
+		timeout = min(timeout, unsafeDefiniteTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	resp := n.dispatch(ctx, req)
+	if n.cfg.UnsafeDefiniteTimeouts {
+		resp = unsafeTimeoutAsBusy(resp)
+	}
+	return resp
+}
+
+// dispatch sends a request down the read path or to the proposer.
+func (n *Node) dispatch(ctx context.Context, req *Request) Response {
 	if req.ReadOnly() {
 		return n.read(ctx, req)
 	}
 	if n.raft.State() != raft.Leader {
 		return n.notLeader("not the leader")
+	}
+	switch {
+	case n.cfg.UnsafeNonatomicTxn && req.Op == OpTxn:
+		return n.unsafeTxnNonatomic(ctx, req)
+	case n.cfg.UnsafeAckBeforeCommit && blindWrite(req):
+		return n.unsafeAckBeforeCommit(ctx, req)
 	}
 	return n.prop.propose(ctx, encodeCommand(req))
 }
@@ -510,6 +537,12 @@ func (n *Node) confirmRead(batch []*readWaiter) error {
 		return raft.ErrLeadershipLost
 	}
 	idx := n.raft.CommitIndex()
+	if n.cfg.UnsafeAckBeforeCommit {
+		// Writes are acknowledged before they commit (UNSAFE): wait for
+		// everything in the leader's log, so a read after an
+		// acknowledged write observes it (once it commits).
+		idx = n.raft.LastIndex()
+	}
 	leaseStart := n.clock.Now()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return err
@@ -560,7 +593,10 @@ type NodeStatus struct {
 	ReadMode      string `json:"read_mode"`
 	ClockOffsetMS int64  `json:"clock_offset_ms"`
 	UnsafeNoDedup bool   `json:"unsafe_no_dedup"`
-	Keys          int    `json:"keys"`
+	// Unsafe lists the planted bugs enabled on this node (flag names
+	// without --unsafe-), empty when it is safe.
+	Unsafe []string `json:"unsafe"`
+	Keys   int      `json:"keys"`
 }
 
 // Status returns the node's current status.
@@ -578,6 +614,7 @@ func (n *Node) Status() NodeStatus {
 		ReadMode:      string(n.cfg.ReadMode),
 		ClockOffsetMS: n.clock.Offset().Milliseconds(),
 		UnsafeNoDedup: n.cfg.UnsafeNoDedup,
+		Unsafe:        n.cfg.UnsafeFlags(),
 		Keys:          n.fsm.Len(),
 	}
 	if n.raft.State() == raft.Leader {

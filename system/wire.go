@@ -38,6 +38,8 @@ const (
 	frameHeaderLen = 4 + 8 + 1
 	// minFrameLen is the smallest legal value of the length field.
 	minFrameLen = 8 + 1
+	// sessionLen is the size of a mutation's session fields.
+	sessionLen = 3 * 8
 )
 
 // Log-only opcodes, never on the wire: opNoop is the fresh leader's
@@ -118,7 +120,7 @@ func DecodeFrame(b []byte, maxSize int) (Frame, int, error) {
 			f.ID = binary.BigEndian.Uint64(b[4:])
 			f.Op = Opcode(b[12])
 		}
-		return f, 0, fmt.Errorf("%w: %d bytes > max %d", ErrFrameTooLarge, n, maxSize)
+		return f, 0, &FrameSizeError{Size: n, Max: maxSize}
 	}
 	total := 4 + int(n)
 	if len(b) < total {
@@ -131,9 +133,27 @@ func DecodeFrame(b []byte, maxSize int) (Frame, int, error) {
 	}, total, nil
 }
 
-// ReadFrame reads one frame from r. The payload is freshly allocated. On
-// ErrFrameTooLarge the frame carries the id and opcode when they could be
-// read, and the stream is left mid-frame: close it.
+// FrameSizeError is the error for a frame whose length field exceeds the
+// maximum; errors.Is(err, ErrFrameTooLarge) holds. Size bytes follow the
+// length field.
+type FrameSizeError struct {
+	Size uint32
+	Max  int
+}
+
+func (e *FrameSizeError) Error() string {
+	return fmt.Sprintf("%v: %d bytes > max %d", ErrFrameTooLarge, e.Size, e.Max)
+}
+
+// Unwrap makes errors.Is(err, ErrFrameTooLarge) hold.
+func (e *FrameSizeError) Unwrap() error { return ErrFrameTooLarge }
+
+// ReadFrame reads one frame from r. The payload is freshly allocated and
+// grows as its bytes arrive, so a header claiming a large frame costs
+// memory only for the bytes that really follow it. On ErrFrameTooLarge (a
+// *FrameSizeError) the frame carries the id and opcode and the stream is
+// left just after the header: close it, or skip the payload with
+// SkipPayload.
 func ReadFrame(r io.Reader, maxSize int) (Frame, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFrameSize
@@ -147,23 +167,58 @@ func ReadFrame(r io.Reader, maxSize int) (Frame, error) {
 		return Frame{}, ErrBadFrame
 	}
 	if _, err := io.ReadFull(r, hdr[4:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return Frame{}, err
+		return Frame{}, noEOF(err)
 	}
 	f := Frame{ID: binary.BigEndian.Uint64(hdr[4:]), Op: Opcode(hdr[12])}
 	if uint64(n) > uint64(maxSize) {
-		return f, fmt.Errorf("%w: %d bytes > max %d", ErrFrameTooLarge, n, maxSize)
+		return f, &FrameSizeError{Size: n, Max: maxSize}
 	}
-	f.Payload = make([]byte, int(n)-minFrameLen)
-	if _, err := io.ReadFull(r, f.Payload); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	var err error
+	f.Payload, err = readGrowing(r, int(n)-minFrameLen)
+	return f, err
+}
+
+// SkipPayload discards the payload of the frame whose header gave err (a
+// *FrameSizeError from ReadFrame), so the stream is at the next frame.
+func SkipPayload(r io.Reader, err *FrameSizeError) error {
+	_, cerr := io.CopyN(io.Discard, r, int64(err.Size)-minFrameLen)
+	return noEOF(cerr)
+}
+
+// growChunk is the first allocation for a payload, and the whole
+// allocation for payloads up to this size (almost all of them).
+const growChunk = 8 << 10
+
+// readGrowing reads exactly n bytes, allocating as they arrive: growChunk
+// first, then doubling, never beyond n.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	if n <= growChunk {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(r, buf)
+		return buf, noEOF(err)
+	}
+	buf := make([]byte, 0, growChunk)
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(2*cap(buf), n))
+			copy(nb, buf)
+			buf = nb
 		}
-		return f, err
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			return buf, noEOF(err)
+		}
 	}
-	return f, nil
+	return buf, nil
+}
+
+// noEOF turns io.EOF into io.ErrUnexpectedEOF: the stream ended mid-frame.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // Request is a decoded request payload. Fields not used by Op are zero.
@@ -340,7 +395,7 @@ func DecodeResponse(op Opcode, payload []byte) (Response, error) {
 	d := decoder{b: payload}
 	var r Response
 	r.Status = Status(d.u8())
-	if d.err == nil && r.Status > StatusBadRequest {
+	if d.err == nil && r.Status > maxStatus {
 		d.fail("unknown status %d", uint8(r.Status))
 	}
 	if d.err == nil && r.Status != StatusOK {

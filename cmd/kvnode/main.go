@@ -46,7 +46,9 @@ func parseFlags(args []string, stderr io.Writer) (system.NodeConfig, slog.Level,
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "0.0.0.0:7002", "admin HTTP listen address (empty disables)")
 	fs.StringVar(&readMode, "read-mode", string(system.ReadLinearizable), "read path: linearizable (safe), lease (UNSAFE: trusts wall clocks) or stale (UNSAFE: any node answers from local state)")
 	fs.DurationVar(&cfg.LeaseDuration, "lease-duration", cfg.LeaseDuration, "read lease length for --read-mode lease (UNSAFE mode)")
-	fs.BoolVar(&cfg.UnsafeNoDedup, "unsafe-no-dedup", false, "UNSAFE: ignore client ids and sequence numbers, so retried mutations apply twice")
+	for _, b := range system.PlantedBugs() {
+		fs.BoolVar(b.Switch(&cfg), "unsafe-"+b.Name, false, b.Help)
+	}
 	fs.BoolVar(&cfg.EnableFaultInjection, "enable-fault-injection", false, "allow POST /fault/clock on the admin port")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "how often to check whether to snapshot and compact the log")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "new log entries that trigger a snapshot")
@@ -54,7 +56,10 @@ func parseFlags(args []string, stderr io.Writer) (system.NodeConfig, slog.Level,
 	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "raft election timeout")
 	fs.DurationVar(&cfg.LeaderLeaseTimeout, "leader-lease-timeout", cfg.LeaderLeaseTimeout, "raft leader lease timeout (<= heartbeat timeout)")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "server-side bound on one request before it answers TIMEOUT")
-	fs.IntVar(&cfg.MaxFrameSize, "max-frame-size", cfg.MaxFrameSize, "largest accepted frame, bytes")
+	fs.IntVar(&cfg.MaxFrameSize, "max-frame-size", cfg.MaxFrameSize, "largest accepted request and largest answer, bytes (a larger answer is replaced by TOO_LARGE)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most open client connections; one more gets BUSY for its first request and is closed")
+	fs.IntVar(&cfg.MaxInflightPerConn, "max-inflight-per-conn", cfg.MaxInflightPerConn, "most requests served at once per client connection; one more gets BUSY (not applied)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a client connection that sends nothing (or reads no answer) for this long; 0 never")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&raftLogLevel, "raft-log-level", "warn", "least severe raft log level passed on: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -102,9 +107,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg.Logger = log
-	if cfg.ReadMode.Unsafe() || cfg.UnsafeNoDedup {
+	if unsafe := cfg.UnsafeFlags(); cfg.ReadMode.Unsafe() || len(unsafe) > 0 {
 		log.Warn("!!! UNSAFE MODE: this node deliberately violates consistency to test checkers; never use it for real data !!!",
-			"read_mode", cfg.ReadMode, "unsafe_no_dedup", cfg.UnsafeNoDedup)
+			"read_mode", cfg.ReadMode, "unsafe", unsafe)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

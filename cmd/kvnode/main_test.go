@@ -31,6 +31,9 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"bad client addr", append(base, "--client-addr", "nope"), "--client-addr"},
 		{"positional arg", append(base, "extra"), "unexpected arguments"},
 		{"lease timeout", append(base, "--leader-lease-timeout", "2s"), "lease timeout"},
+		{"max conns", append(base, "--max-conns", "0"), "max connections"},
+		{"max in-flight", append(base, "--max-inflight-per-conn", "0"), "max in-flight"},
+		{"idle timeout", append(base, "--idle-timeout", "10ms"), "idle timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,24 +53,36 @@ func TestHelpMentionsUnsafe(t *testing.T) {
 	if code := run([]string{"--help"}, &stderr); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, flag := range []string{"-read-mode", "-unsafe-no-dedup", "-lease-duration"} {
+	for _, flag := range []string{"-read-mode", "-unsafe-no-dedup", "-lease-duration", "-unsafe-nonatomic-txn", "-unsafe-ack-before-commit", "-unsafe-definite-timeouts"} {
 		i := strings.Index(stderr.String(), flag)
 		if i < 0 || !strings.Contains(stderr.String()[i:min(len(stderr.String()), i+250)], "UNSAFE") {
 			t.Errorf("help for %s does not say UNSAFE", flag)
 		}
 	}
+	// And every planted bug is off unless asked for.
+	cfg, _, err := parseFlags([]string{"--id", "n1", "--peers", "n1=127.0.0.1:7000", "--data", t.TempDir()}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := cfg.UnsafeFlags(); len(u) > 0 || cfg.ReadMode.Unsafe() {
+		t.Fatalf("default kvnode runs UNSAFE: %v, read mode %s", u, cfg.ReadMode)
+	}
 }
 
 func TestParsePeersDockerForm(t *testing.T) {
 	cfg, _, err := parseFlags([]string{"--id", "n2", "--peers", "n1=n1:7000,n2=n2:7000,n3=n3:7000", "--data", "/data",
-		"--client-addr", "0.0.0.0:7001", "--read-mode", "lease", "--lease-duration", "3s", "--unsafe-no-dedup"}, &bytes.Buffer{})
+		"--client-addr", "0.0.0.0:7001", "--read-mode", "lease", "--lease-duration", "3s", "--unsafe-no-dedup",
+		"--max-conns", "64", "--max-inflight-per-conn", "8", "--idle-timeout", "30s",
+		"--unsafe-nonatomic-txn", "--unsafe-ack-before-commit", "--unsafe-definite-timeouts"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Peers) != 3 || cfg.Peers[1] != (system.Peer{ID: "n2", RaftAddr: "n2:7000", ClientAddr: "n2:7001"}) {
 		t.Fatalf("peers %+v", cfg.Peers)
 	}
-	if cfg.ReadMode != system.ReadLease || cfg.LeaseDuration != 3*time.Second || !cfg.UnsafeNoDedup {
+	if cfg.ReadMode != system.ReadLease || cfg.LeaseDuration != 3*time.Second || !cfg.UnsafeNoDedup ||
+		cfg.MaxConns != 64 || cfg.MaxInflightPerConn != 8 || cfg.IdleTimeout != 30*time.Second ||
+		!cfg.UnsafeNonatomicTxn || !cfg.UnsafeAckBeforeCommit || !cfg.UnsafeDefiniteTimeouts {
 		t.Fatalf("cfg %+v", cfg)
 	}
 }

@@ -1,0 +1,43 @@
+package workload
+
+import (
+	"testing"
+
+	"github.com/faultline/faultline/system"
+)
+
+// A nightly run (5 minutes; 10,000 adds/s is more than 5 containers do)
+// must leave every key, and every answer of the final read, far below the
+// store's frame limit: a value over it made every read of its key fail
+// (issue 16). Sizes follow the wire encoding: 4 bytes + digits per list
+// element, 1 + 4 bytes + value per TXN read result.
+func TestSetDefaultsStayFarBelowTheFrameLimit(t *testing.T) {
+	const adds = 10_000 * 300
+	cfg := DefaultSetConfig()
+	for _, workers := range []int{1, 16, 100} {
+		gen := make([]*uniqueValues, workers)
+		for w := range gen {
+			gen[w] = newUniqueValues(WorkerInfo{Worker: w, Workers: workers})
+		}
+		size := make([]int, cfg.Keys)
+		for i := range adds {
+			e := gen[i%workers].next(0)
+			size[e%int64(cfg.Keys)] += 4 + len(encodeInt(e))
+		}
+		biggestKey, biggestAnswer := 0, 0
+		for lo := 0; lo < cfg.Keys; lo += setReadChunk {
+			answer := 1 + 4
+			for k := lo; k < min(lo+setReadChunk, cfg.Keys); k++ {
+				answer += 1 + 4 + size[k]
+				biggestKey = max(biggestKey, size[k])
+			}
+			biggestAnswer = max(biggestAnswer, answer)
+		}
+		t.Logf("%d workers: biggest key %d KB, biggest final-read answer %d KB (limit %d KB)",
+			workers, biggestKey>>10, biggestAnswer>>10, system.DefaultMaxFrameSize>>10)
+		if biggestAnswer > system.DefaultMaxFrameSize/4 {
+			t.Fatalf("%d workers: a final-read answer of %d bytes is over a quarter of the %d-byte frame limit; spread the set over more keys",
+				workers, biggestAnswer, system.DefaultMaxFrameSize)
+		}
+	}
+}
