@@ -5,11 +5,12 @@ import (
 	"log/slog"
 
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/kubernetes"
 	"github.com/faultline/faultline/nemesis"
 )
 
 // Cluster is what a run needs from a started cluster, whatever runtime
-// hosts it (Docker today): the nemesis's view of the nodes, where clients
+// hosts it (Docker or Kubernetes): the nemesis's view of the nodes, where clients
 // connect, the nodes' logs, and teardown.
 type Cluster interface {
 	nemesis.Cluster
@@ -21,20 +22,39 @@ type Cluster interface {
 	Close(ctx context.Context) error
 }
 
-var _ Cluster = (*docker.Cluster)(nil)
+var (
+	_ Cluster = (*docker.Cluster)(nil)
+	_ Cluster = (*kubernetes.Cluster)(nil)
+)
 
 // startCluster starts t's cluster on its runtime.
 func startCluster(ctx context.Context, t Test, log *slog.Logger) (Cluster, error) {
+	var args []string
+	for _, u := range t.Unsafe {
+		args = append(args, "--unsafe-"+u)
+	}
+	if t.LeaseDuration > 0 {
+		args = append(args, "--lease-duration="+t.LeaseDuration.String())
+	}
+	if t.Runtime == RuntimeKubernetes {
+		kcfg := kubernetes.DefaultConfig()
+		kcfg.Kubeconfig = t.Kubeconfig
+		kcfg.Nodes = t.Nodes
+		kcfg.Image = t.Image
+		kcfg.Node.ReadMode = string(t.ReadMode)
+		kcfg.Node.Args = args
+		kcfg.Logger = log
+		cl, err := kubernetes.Start(ctx, kcfg)
+		if err != nil {
+			return nil, err
+		}
+		return cl, nil
+	}
 	dcfg := docker.DefaultConfig()
 	dcfg.Nodes = t.Nodes
 	dcfg.Image = t.Image
 	dcfg.ReadMode = string(t.ReadMode)
-	for _, u := range t.Unsafe {
-		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--unsafe-"+u)
-	}
-	if t.LeaseDuration > 0 {
-		dcfg.KVNodeArgs = append(dcfg.KVNodeArgs, "--lease-duration="+t.LeaseDuration.String())
-	}
+	dcfg.KVNodeArgs = args
 	dcfg.Logger = log
 	cl, err := docker.Start(ctx, dcfg)
 	if err != nil {

@@ -123,7 +123,7 @@ install_packages() {
 }
 
 # ours PID: the process is alive and was started from this $K8S_DIR.
-ours() { [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$K8S_DIR"; }
+ours() { { tr "\\0" " " <"/proc/$1/cmdline"; } 2>/dev/null | grep -qF -- "$K8S_DIR"; }
 
 # daemon NAME CMD...: start CMD in its own session, logging to logs/NAME.log.
 daemon() {
@@ -400,7 +400,8 @@ pause_image() {
   local ctx; ctx=$(mktemp -d)
   cp "$BIN/pause" "$ctx/pause"
   printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' >"$ctx/Dockerfile"
-  docker build -q -t "$PAUSE_IMAGE" "$ctx" >/dev/null
+  docker build -q -t "$PAUSE_IMAGE" "$ctx" >/dev/null 2>"$LOGS/pause-build.log" ||
+    die "docker build of $PAUSE_IMAGE failed: $(cat "$LOGS/pause-build.log")"
   rm -rf "$ctx"
 }
 
@@ -508,7 +509,7 @@ teardown() {
   stop containerd 15
   # Shims of containers that outlived containerd: ours by their -address.
   for pid in $(grep -lsF -- "$SOCK" /proc/[0-9]*/cmdline | cut -d/ -f3); do
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^[^ ]*containerd-shim'; then
+    if { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q '^[^ ]*containerd-shim'; then
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
