@@ -84,7 +84,10 @@ k8s-up:
 k8s-down:
 	k8s/cluster.sh down
 
-## test-k8s: the Kubernetes runtime's tests against a cluster started for
-## them and removed on every exit path.
-test-k8s:
-	k8s/cluster.sh run -- sh -c 'FAULTLINE_KUBECONFIG=$$KUBECONFIG CGO_ENABLED=1 $(GO) test -race -count=1 $(TESTFLAGS) ./kubernetes/...'
+## test-k8s: on a local cluster started for them and removed on every exit
+## path: the Kubernetes runtime's tests, then a chaos run (partitions and
+## kills) that must come back valid.
+test-k8s: build
+	k8s/cluster.sh run -- sh -c 'FAULTLINE_KUBECONFIG=$$KUBECONFIG CGO_ENABLED=1 $(GO) test -race -count=1 $(TESTFLAGS) ./kubernetes/... && \
+	  $(BIN)/faultline run --runtime kubernetes --kubeconfig "$$KUBECONFIG" --workload register \
+	    --nemesis partition,kill --time-limit 30s --seed 7 --store $(STORE) --quiet'
