@@ -19,6 +19,7 @@ build:
 ## test: go vet + the race-enabled test suite (Docker-backed tests included).
 test:
 	$(GO) vet ./...
+	cd sut/etcdserver && $(GO) vet ./...   # the nested module that builds etcd
 	CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) ./...
 
 # Chaos suite knobs: `make chaos CHAOS_FLAGS="--repeat 5 --seed 42"`.

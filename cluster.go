@@ -2,6 +2,7 @@ package faultline
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/faultline/faultline/docker"
@@ -29,36 +30,46 @@ var (
 
 // startCluster starts t's cluster on its runtime.
 func startCluster(ctx context.Context, t Test, log *slog.Logger) (Cluster, error) {
-	var args []string
-	for _, u := range t.Unsafe {
-		args = append(args, "--unsafe-"+u)
-	}
-	if t.LeaseDuration > 0 {
-		args = append(args, "--lease-duration="+t.LeaseDuration.String())
-	}
 	if t.Runtime == RuntimeKubernetes {
-		kcfg := kubernetes.DefaultConfig()
-		kcfg.Kubeconfig = t.Kubeconfig
-		kcfg.Nodes = t.Nodes
-		kcfg.Image = t.Image
-		kcfg.Node.ReadMode = string(t.ReadMode)
-		kcfg.Node.Args = args
-		kcfg.Logger = log
-		cl, err := kubernetes.Start(ctx, kcfg)
-		if err != nil {
-			return nil, err
-		}
-		return cl, nil
+		return startKubernetes(ctx, t, log)
+	}
+	sys, opts, err := t.system()
+	if err != nil {
+		return nil, err
 	}
 	dcfg := docker.DefaultConfig()
 	dcfg.Nodes = t.Nodes
 	dcfg.Image = t.Image
-	dcfg.ReadMode = string(t.ReadMode)
-	dcfg.KVNodeArgs = args
+	dcfg.System, dcfg.Options = sys, opts
 	dcfg.Logger = log
 	cl, err := docker.Start(ctx, dcfg)
 	if err != nil {
 		return nil, err // a nil *docker.Cluster must not become a non-nil Cluster
+	}
+	return cl, nil
+}
+
+// startKubernetes starts t's cluster on the Kubernetes runtime, which runs
+// our store (kvnode) until it takes the system-under-test seam.
+func startKubernetes(ctx context.Context, t Test, log *slog.Logger) (Cluster, error) {
+	if t.System != "" && t.System != "kvnode" {
+		return nil, fmt.Errorf("--runtime %s runs the kvnode system only so far: use --runtime %s for %s", RuntimeKubernetes, RuntimeDocker, t.System)
+	}
+	kcfg := kubernetes.DefaultConfig()
+	kcfg.Kubeconfig = t.Kubeconfig
+	kcfg.Nodes = t.Nodes
+	kcfg.Image = t.Image
+	kcfg.Node.ReadMode = string(t.ReadMode)
+	for _, u := range t.Unsafe {
+		kcfg.Node.Args = append(kcfg.Node.Args, "--unsafe-"+u)
+	}
+	if t.LeaseDuration > 0 {
+		kcfg.Node.Args = append(kcfg.Node.Args, "--lease-duration="+t.LeaseDuration.String())
+	}
+	kcfg.Logger = log
+	cl, err := kubernetes.Start(ctx, kcfg)
+	if err != nil {
+		return nil, err
 	}
 	return cl, nil
 }

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/sut"
-	"github.com/faultline/faultline/system"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -22,7 +20,8 @@ type Test struct {
 	// Name names the test in the store (store/<name>/<start-time>/);
 	// empty means "<workload>-<faults>".
 	Name string `json:"name"`
-	// System is the system under test: "kvnode" (our store).
+	// System is the system under test (sut.ByName): "kvnode" (our store)
+	// or "etcd".
 	System string `json:"system"`
 	// Workload is register, bank, list-append or set.
 	Workload workload.Name `json:"workload"`
@@ -107,19 +106,6 @@ const (
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// Read modes of our store, until the system-under-test seam lists them
-// per system.
-var kvnodeReadModes = []sut.ReadMode{sut.Linearizable, "lease", "stale"}
-
-// kvnodeBugs names our store's planted bugs.
-func kvnodeBugs() []string {
-	var names []string
-	for _, b := range system.PlantedBugs() {
-		names = append(names, b.Name)
-	}
-	return names
-}
-
 // Validate reports every problem with t at once, each saying how to fix it.
 func (t Test) Validate() error {
 	var errs []error
@@ -127,8 +113,10 @@ func (t Test) Validate() error {
 	if err := new(workload.Name).Set(string(t.Workload)); err != nil {
 		errs = append(errs, err)
 	}
-	if t.System != "kvnode" {
-		bad("system %q is unknown: use kvnode", t.System)
+	if sys, opts, err := t.system(); err != nil {
+		errs = append(errs, err)
+	} else if err := sys.Validate(opts, t.Nemesis.Kinds()); err != nil {
+		errs = append(errs, err) // read mode, planted bugs, lease, fault kinds
 	}
 	switch {
 	case t.Runtime != "" && t.Runtime != RuntimeDocker && t.Runtime != RuntimeKubernetes:
@@ -160,17 +148,6 @@ func (t Test) Validate() error {
 	if t.RecoveryTimeout <= 0 || t.CheckTimeout <= 0 {
 		bad("recovery and check timeouts must be positive")
 	}
-	if !slices.Contains(kvnodeReadModes, t.ReadMode) {
-		bad("read mode %q is unknown: use linearizable (safe), lease or stale (unsafe)", t.ReadMode)
-	}
-	if t.LeaseDuration < 0 {
-		bad("lease duration = %v: use 0 (node default) or a positive duration", t.LeaseDuration)
-	}
-	for _, u := range t.Unsafe {
-		if !slices.Contains(kvnodeBugs(), u) {
-			bad("unsafe %q is unknown: the planted bugs of %s are %s", u, t.System, strings.Join(kvnodeBugs(), ", "))
-		}
-	}
 	if t.Store == "" {
 		bad("store directory is empty: pass --store DIR")
 	}
@@ -182,6 +159,12 @@ func (t Test) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// system returns t's system under test and its options.
+func (t Test) system() (sut.System, sut.Options, error) {
+	sys, err := sut.ByName(t.System)
+	return sys, sut.Options{ReadMode: t.ReadMode, Bugs: t.Unsafe, LeaseDuration: t.LeaseDuration}, err
 }
 
 // nemesisConfig is the nemesis configuration of t: its spec's faults and
@@ -197,15 +180,20 @@ func (t Test) nemesisConfig() (nemesis.Config, error) {
 	return cfg, nil
 }
 
-// TestName returns t.Name or the name derived from workload and faults.
+// TestName returns t.Name or the name derived from workload and faults,
+// prefixed with the system unless it is our store.
 func (t Test) TestName() string {
 	if t.Name != "" {
 		return t.Name
 	}
-	if t.Nemesis.IsNone() {
-		return string(t.Workload)
+	name := string(t.Workload)
+	if !t.Nemesis.IsNone() {
+		name += "-" + strings.Join(t.Nemesis.Kinds(), "+")
 	}
-	return string(t.Workload) + "-" + strings.Join(t.Nemesis.Kinds(), "+")
+	if t.System != DefaultTest().System {
+		name = t.System + "-" + name
+	}
+	return name
 }
 
 // Workers returns the number of client workers.

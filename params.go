@@ -33,7 +33,7 @@ var params = []param{
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Int64Var(&t.Seed, n, t.Seed, u) }},
 	{flag: "name", usage: "test name in the store (default <workload>-<faults>)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Name, n, t.Name, u) }},
-	{flag: "system", usage: "system under test: kvnode (our store)",
+	{flag: "system", usage: "system under test: kvnode (our store) or etcd",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.System, n, t.System, u) }},
 	{flag: "nodes", usage: "cluster size",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.IntVar(&t.Nodes, n, t.Nodes, u) }},
@@ -57,7 +57,7 @@ var params = []param{
 		}},
 	{flag: "check-timeout", usage: "time limit per checker (past it: unknown)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.DurationVar(&t.CheckTimeout, n, t.CheckTimeout, u) }},
-	{flag: "read-mode", usage: "read mode: linearizable, or an UNSAFE mode of the system (planted bug; kvnode: lease, stale)",
+	{flag: "read-mode", usage: "read mode: linearizable, or an UNSAFE mode of the system (planted bug; kvnode: lease, stale; etcd: serializable)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.ReadMode, n, u) }},
 	{flag: "lease-duration", usage: "kvnode's read lease under --read-mode=lease (0: node default 2s)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) {

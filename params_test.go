@@ -33,7 +33,7 @@ func TestEveryFieldDiffersFromDefault(t *testing.T) {
 	for i := range x.NumField() {
 		name := x.Type().Field(i).Name
 		if name == "Quiet" || name == "System" {
-			continue // not a run parameter; one system so far
+			continue // Quiet is not a run parameter; everyField's options are kvnode's
 		}
 		if reflect.DeepEqual(x.Field(i).Interface(), d.Field(i).Interface()) {
 			t.Errorf("everyField().%s equals the default: the round trips below would not notice it dropped", name)

@@ -18,7 +18,6 @@ import (
 	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/runstore"
 	"github.com/faultline/faultline/sut"
-	"github.com/faultline/faultline/system"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -164,8 +163,12 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	}
 	out.info = wl.Info()
 
+	sys, sysOpts, err := t.system()
+	if err != nil {
+		return out, err
+	}
 	var clientsMu sync.Mutex
-	var clients []*system.Client
+	var clients []sut.Client
 	defer func() {
 		for _, c := range clients {
 			_ = c.Close()
@@ -173,18 +176,16 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	}()
 	nodes := cl.Nodes()
 	newClient := func(worker int) (workload.KV, error) {
-		cfg := system.DefaultClientConfig()
-		cfg.Addrs = cl.ClientAddrs()
-		// Worker i is bound to node i mod N, as Jepsen binds clients.
-		cfg.Home = nodes[worker%len(nodes)]
-		// An attempt gets a third of the op's deadline, so a request hung
-		// on a dead or paused node is retried elsewhere (with the same
-		// sequence number) before the op gives up as info.
-		cfg.RequestTimeout = max(t.OpTimeout/3, 200*time.Millisecond)
-		// The op deadline bounds retries, not an attempt count: attempts
-		// against a dead node fail fast and must not exhaust the op.
-		cfg.MaxAttempts = 1000
-		c, err := system.NewClient(ctx, cfg)
+		c, err := sys.NewClient(ctx, sut.ClientConfig{
+			Addrs: cl.ClientAddrs(),
+			// Worker i is bound to node i mod N, as Jepsen binds clients.
+			Home: nodes[worker%len(nodes)],
+			// An attempt gets a third of the op's deadline, so a request
+			// hung on a dead or paused node is retried elsewhere before
+			// the op gives up as info.
+			AttemptTimeout: max(t.OpTimeout/3, 200*time.Millisecond),
+			Options:        sysOpts,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
 		}
@@ -287,24 +288,14 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	return out, nil
 }
 
-// Checkers returns the checkers for a workload, writing artifacts into dir.
+// Checkers returns the checkers for a workload, writing artifacts into dir:
+// its model checkers (checker.New, the models `faultline check` knows)
+// and the figures every run gets.
 func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error) {
 	var cs []checker.Checker
 	for _, name := range info.Checkers {
 		var c checker.Checker
 		switch name {
-		case "linearizable":
-			l, err := checker.NewLinearizable(checker.LinearizableConfig{Model: info.Model, OutDir: dir})
-			if err != nil {
-				return nil, err
-			}
-			c = l
-		case "bank":
-			c = checker.NewBank(checker.BankConfig{Total: info.Total, Accounts: info.Accounts})
-		case "list-append":
-			c = checker.NewListAppend(checker.ListAppendConfig{})
-		case "set":
-			c = checker.NewSet(checker.SetConfig{})
 		case "stats":
 			c = checker.NewStats()
 		case "latency":
@@ -312,7 +303,17 @@ func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error)
 		case "availability":
 			c = checker.NewAvailability(checker.AvailabilityConfig{Concurrency: t.Workers()})
 		default:
-			return nil, fmt.Errorf("workload %s wants unknown checker %q", info.Name, name)
+			model := name
+			if name == "linearizable" {
+				model = info.Model
+			}
+			cfg := checker.DefaultConfig()
+			cfg.OutDir, cfg.BankTotal, cfg.BankAccounts = dir, info.Total, info.Accounts
+			m, err := checker.New(model, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("workload %s: checker %q: %w", info.Name, name, err)
+			}
+			c = m
 		}
 		cs = append(cs, checker.WithTimeLimit(c, t.CheckTimeout))
 	}

@@ -26,6 +26,9 @@ type Scenario struct {
 	Test Test
 	// Bug describes the planted bug of an ExpectInvalid scenario.
 	Bug string
+	// Nightly keeps the scenario out of the CI matrix (make chaos): it
+	// runs only in the nightly one.
+	Nightly bool
 }
 
 // RunFunc runs one test; Run is the real one, tests use fakes.

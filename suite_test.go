@@ -223,6 +223,46 @@ func TestDefaultSuiteCoversEverything(t *testing.T) {
 	}
 }
 
+// TestEtcdScenarios: on etcd too, every workload and every fault kind it
+// supports run safe, and a planted bug must be caught.
+func TestEtcdScenarios(t *testing.T) {
+	workloads, faults, bugs := map[string]bool{}, map[string]bool{}, 0
+	for _, sc := range DefaultSuite(10 * time.Second) {
+		if sc.Test.System != "etcd" {
+			continue
+		}
+		if !strings.HasPrefix(sc.Name, "etcd-") {
+			t.Errorf("%s: etcd scenarios are named etcd-...", sc.Name)
+		}
+		if sc.Test.Expect == ExpectInvalid {
+			bugs++
+			continue
+		}
+		workloads[string(sc.Test.Workload)] = true
+		for _, f := range sc.Test.Nemesis.Kinds() {
+			faults[f] = true
+		}
+	}
+	for _, w := range workload.Names() {
+		if !workloads[w] {
+			t.Errorf("no safe etcd scenario runs workload %s", w)
+		}
+	}
+	for _, f := range (sut.Etcd{}).Faults() {
+		if !faults[f] {
+			t.Errorf("no safe etcd scenario injects %s", f)
+		}
+	}
+	if bugs != 1 {
+		t.Errorf("%d etcd planted-bug scenarios, want 1 (serializable reads)", bugs)
+	}
+	x := DefaultTest()
+	x.System, x.Nemesis = "etcd", nemesis.MustParseSpec("partition,kill")
+	if got := x.TestName(); got != "etcd-register-partition+kill" {
+		t.Errorf("TestName of an etcd run = %q: runs of another system must not share our store's directories", got)
+	}
+}
+
 func TestTestValidate(t *testing.T) {
 	good := DefaultTest()
 	if err := good.Validate(); err != nil {
@@ -236,7 +276,11 @@ func TestTestValidate(t *testing.T) {
 		{"workload", func(t *Test) { t.Workload = "queue" }, `workload "queue" is unknown`},
 		{"nodes", func(t *Test) { t.Nodes = 0 }, "nodes = 0"},
 		{"read mode", func(t *Test) { t.ReadMode = "eventual" }, `read mode "eventual"`},
-		{"unsafe", func(t *Test) { t.Unsafe = []string{"meteor"} }, `unsafe "meteor"`},
+		{"unsafe", func(t *Test) { t.Unsafe = []string{"meteor"} }, `kvnode: unknown planted bug "meteor"`},
+		{"system", func(t *Test) { t.System = "zookeeper" }, `unknown system "zookeeper": use one of kvnode, etcd`},
+		{"etcd clock", func(t *Test) { t.System, t.Nemesis = "etcd", nemesis.MustParseSpec("partition,clock") },
+			"etcd does not support the clock fault (no clock hook); use partition, loss, kill or pause"},
+		{"etcd lease read", func(t *Test) { t.System, t.ReadMode = "etcd", "lease" }, `etcd: unknown read mode "lease"`},
 		{"time limit", func(t *Test) { t.TimeLimit = 0 }, "time limit"},
 		{"name", func(t *Test) { t.Name = "../x" }, "name"},
 	}

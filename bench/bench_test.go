@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/sut"
 )
 
 func TestDefaultConfigValid(t *testing.T) {
@@ -18,9 +20,10 @@ func TestDefaultConfigValid(t *testing.T) {
 
 func TestConfigValidateSaysWhatToFix(t *testing.T) {
 	c := DefaultConfig()
-	c.Nodes, c.Concurrency, c.Duration = 0, nil, time.Millisecond
+	c.Nodes, c.Concurrency, c.Duration, c.Systems = 0, nil, time.Millisecond, []string{"kvnode", "zookeeper", "kvnode"}
 	err := c.Validate()
-	for _, want := range []string{"-bench.nodes=0", "-bench.concurrency is empty", "-bench.duration=1ms"} {
+	for _, want := range []string{"-bench.nodes=0", "-bench.concurrency is empty", "-bench.duration=1ms",
+		`unknown system "zookeeper"`, "names kvnode twice"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, want)
 		}
@@ -32,12 +35,13 @@ func TestRegisterFlags(t *testing.T) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	c.RegisterFlags(fs)
 	err := fs.Parse([]string{"-bench.nodes=5", "-bench.concurrency=2, 8", "-bench.duration=250ms",
-		"-bench.checker-sizes=1_000,20000", "-bench.value-size=1024", "-bench.conns=4"})
+		"-bench.checker-sizes=1_000,20000", "-bench.value-size=1024", "-bench.conns=4", "-bench.systems=etcd, kvnode"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Nodes != 5 || !slices.Equal(c.Concurrency, []int{2, 8}) || c.Duration != 250*time.Millisecond ||
-		!slices.Equal(c.CheckerSizes, []int{1000, 20000}) || c.ValueSize != 1024 || c.Conns != 4 {
+		!slices.Equal(c.CheckerSizes, []int{1000, 20000}) || c.ValueSize != 1024 || c.Conns != 4 ||
+		!slices.Equal(c.Systems, []string{"etcd", "kvnode"}) {
 		t.Errorf("flags not bound: %+v", c)
 	}
 	if got := (*IntList)(&c.Concurrency).String(); got != "2,8" {
@@ -126,7 +130,7 @@ func TestStoreOpsInProcess(t *testing.T) {
 	defer c.Close()
 	small := DefaultConfig()
 	small.Keys = 50
-	s, err := NewStore(ctx, c.ClientAddrs(), 2, small)
+	s, err := NewStore(ctx, Target{System: sut.KVNode{}, Addrs: c.ClientAddrs()}, 2, small)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultline/faultline/sut"
 )
 
 // Config says what the benchmarks do. Start from DefaultConfig; the suite
 // binds every field to a -bench.* test flag with RegisterFlags.
 type Config struct {
+	// Systems are the systems under test the containerised store
+	// benchmarks measure side by side (sut names); the first is "ours",
+	// the baseline of the ratios reported against each other one.
+	Systems []string
 	// Nodes is the store cluster size (containerised and in-process).
 	Nodes int
 	// ValueSize is the size of every written value, in bytes.
@@ -24,11 +31,12 @@ type Config struct {
 	MaxOps int64
 	// Concurrency lists the numbers of concurrent clients (goroutines).
 	Concurrency []int
-	// Conns is how many system.Client instances (one pipelined connection
-	// to the leader each) the goroutines of a window share, round-robin;
-	// 0 means one per 64 goroutines. Fewer connections measured faster
-	// than one per goroutine (64 clients: 1 conn > 4 > 16 > 64), as each
-	// connection coalesces the writes of concurrent requests.
+	// Conns is how many clients (our store's: one pipelined connection
+	// to the leader each; etcd's: one gRPC connection each) the goroutines
+	// of a window share, round-robin; 0 means one per 64 goroutines. Fewer
+	// connections measured faster than one per goroutine with our store
+	// (64 clients: 1 conn > 4 > 16 > 64), as each connection coalesces the
+	// writes of concurrent requests.
 	Conns int
 	// Direct makes clients of a containerised cluster dial the nodes'
 	// private-network IPs instead of the ports published on 127.0.0.1,
@@ -51,6 +59,7 @@ type Config struct {
 // DefaultConfig returns the configuration `make bench` uses.
 func DefaultConfig() Config {
 	return Config{
+		Systems:          []string{"kvnode", "etcd"},
 		Nodes:            3,
 		ValueSize:        100,
 		Keys:             1000,
@@ -71,6 +80,17 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("bench: "+format, args...)) }
+	if len(c.Systems) == 0 {
+		add("-bench.systems is empty: use %s", strings.Join(sut.Names(), ","))
+	}
+	for i, name := range c.Systems {
+		if _, err := sut.ByName(name); err != nil {
+			add("-bench.systems: %v", err)
+		}
+		if slices.Contains(c.Systems[:i], name) {
+			add("-bench.systems names %s twice", name)
+		}
+	}
 	if c.Nodes < 1 || c.Nodes > 9 {
 		add("-bench.nodes=%d: use 1..9 (docker clusters hold at most 9)", c.Nodes)
 	}
@@ -125,19 +145,42 @@ func (c Config) ConnsFor(conc int) int {
 
 // RegisterFlags binds every field to a flag named "bench.<name>" on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Var((*stringList)(&c.Systems), "bench.systems", "comma-separated systems under test, measured side by side; ratios are the first's over each other's")
 	fs.IntVar(&c.Nodes, "bench.nodes", c.Nodes, "store cluster size")
 	fs.IntVar(&c.ValueSize, "bench.value-size", c.ValueSize, "bytes per written value")
 	fs.IntVar(&c.Keys, "bench.keys", c.Keys, "distinct keys")
 	fs.DurationVar(&c.Duration, "bench.duration", c.Duration, "one measurement window")
 	fs.Int64Var(&c.MaxOps, "bench.max-ops", c.MaxOps, "cap on the ops of one window (0: none)")
 	fs.Var((*IntList)(&c.Concurrency), "bench.concurrency", "comma-separated concurrent client counts")
-	fs.IntVar(&c.Conns, "bench.conns", c.Conns, "system.Client instances shared by a window's goroutines (0: one per 64 goroutines)")
+	fs.IntVar(&c.Conns, "bench.conns", c.Conns, "clients shared by a window's goroutines (0: one per 64 goroutines)")
 	fs.BoolVar(&c.Direct, "bench.direct", c.Direct, "dial container IPs directly, bypassing docker-proxy (false: the published 127.0.0.1 ports)")
 	fs.IntVar(&c.FaultConcurrency, "bench.fault-concurrency", c.FaultConcurrency, "concurrent clients under faults")
 	fs.DurationVar(&c.FaultDuration, "bench.fault-duration", c.FaultDuration, "how long each fault lasts")
 	fs.Var((*IntList)(&c.CheckerSizes), "bench.checker-sizes", "comma-separated history sizes for the checkers")
 	fs.IntVar(&c.MaxListAppend, "bench.max-list-append", c.MaxListAppend, "largest history the list-append checker runs on")
 	fs.DurationVar(&c.Progress, "bench.progress", c.Progress, "progress log interval of long benchmarks")
+}
+
+// stringList is a flag.Value for comma-separated names.
+type stringList []string
+
+func (l *stringList) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+// Set replaces the list (it does not append).
+func (l *stringList) Set(v string) error {
+	var out []string
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	*l = out
+	return nil
 }
 
 // IntList is a flag.Value for comma-separated integers ("1,16,64"); an

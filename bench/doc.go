@@ -1,6 +1,6 @@
-// Package bench holds faultline's `go test -bench` suites: the store under
-// test (containerised and in-process), the store under faults, the checkers
-// and the harness itself. Every benchmark reports custom metrics with
+// Package bench holds faultline's `go test -bench` suites: the systems
+// under test (containerised, side by side, and our store in-process), the
+// same under faults, the checkers and the harness itself. Every benchmark reports custom metrics with
 // b.ReportMetric (ops/s, p50-ms, p99-ms, p999-ms from an HdrHistogram, ...)
 // so that benchstat can compare two runs:
 //
@@ -15,32 +15,42 @@
 // # Benchmarks
 //
 //   - BenchmarkStore: PUT, GET (linearizable), CAS, TXN (4 micro-ops) and a
-//     50/50 PUT/GET mix at each -bench.concurrency, on one containerised
-//     cluster of -bench.nodes (shared by every sub-benchmark, closed at the
-//     end) and on an in-process cluster (real raft, real fsync, loopback
-//     TCP, no Docker).
+//     50/50 PUT/GET mix at each -bench.concurrency, on a containerised
+//     cluster of -bench.nodes of every system of -bench.systems (default
+//     kvnode,etcd; all up at once, shared by every sub-benchmark, closed at
+//     the end) and on an in-process cluster of our store (real raft, real
+//     fsync, loopback TCP, no Docker). Windows are named
+//     <kind>/clients=<n>/system=<name>; the systems are measured one after
+//     the other for each kind and concurrency, and <kind>/clients=<n>/
+//     kvnode:etcd reports ours over theirs (ops/s-ratio, p50-ratio,
+//     p99-ratio, p999-ratio), so that a noisy machine affects both sides
+//     of a ratio alike. Every system is driven through its own client of
+//     the workloads' interface (sut.System.NewClient), bound to the leader.
 //   - BenchmarkFaults: the mix while one follower is killed and while the
-//     leader is isolated (netctl drop on both sides): throughput during the
-//     fault as a share of the fault-free figure, and time to first ok.
+//     leader is isolated (netctl drop on both sides), for every system:
+//     throughput during the fault as a share of the fault-free figure, and
+//     time to first ok.
 //   - BenchmarkCheckers: ops checked per second and allocated bytes per op
 //     for the register (porcupine) and list-append checkers on generated
 //     histories of each -bench.checker-sizes.
 //   - BenchmarkRecorder and BenchmarkRunner: recording cost per op and the
 //     generator + runner + recorder throughput against an in-memory store.
 //
-// Cluster start to leader is docker.BenchmarkStartToLeader (docker/), and
+// Cluster start to leader is docker.BenchmarkStartToLeader (docker/, per
+// system), and
 // system.BenchmarkCluster (system/) is the store author's own in-process
 // PUT/GET benchmark; `make bench` runs the former too.
 //
 // # Clients
 //
-// The goroutines of a window share -bench.conns system.Client instances
-// (default one per 64 goroutines): the protocol is pipelined and a shared
-// connection coalesces concurrent requests into fewer writes, which
-// measured faster than one connection per goroutine. Against Docker the
-// clients dial the containers' private IPs (-bench.direct, default on),
-// not the ports published on 127.0.0.1 through docker-proxy, so that the
-// store is measured rather than the proxy. Besides ops/s and latency the
+// The goroutines of a window share -bench.conns clients (default one per
+// 64 goroutines): our protocol is pipelined and a shared connection
+// coalesces concurrent requests into fewer writes, which measured faster
+// than one connection per goroutine; an etcd client multiplexes requests
+// over one gRPC (HTTP/2) connection. Against Docker the clients dial the
+// containers' private IPs (-bench.direct, default on), not the ports
+// published on 127.0.0.1 through docker-proxy, so that the system is
+// measured rather than the proxy. Besides ops/s and latency the
 // store benchmarks report cpu-us/op (this process's CPU per ok op: the
 // whole cluster's in-process, only the clients' against Docker) and
 // ops/entry (ops per raft log entry the leader committed meanwhile: how

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/sut"
 )
 
 // faultLead is how long the load runs before the fault starts.
@@ -28,25 +29,32 @@ const faultLead = time.Second
 //
 // The faults: "kill-follower" (SIGKILL one follower, restarted after) and
 // "isolate-leader" (netctl drop on the leader from every follower and on
-// every follower from the leader, healed after).
+// every follower from the leader, healed after). Every system of
+// -bench.systems is measured (system=<name>); its clients are not bound to
+// a node, so that they can move to the new leader.
 func BenchmarkFaults(b *testing.B) {
-	c := dockerCluster(b, cfg.Nodes)
-	for _, f := range []struct {
-		name         string
-		inject, heal func(ctx context.Context, c *docker.Cluster, leader string) error
-	}{
-		{"kill-follower", killFollower, restartAll},
-		{"isolate-leader", isolateLeader, healAll},
-	} {
-		b.Run(f.name, func(b *testing.B) {
-			for range b.N {
-				measureFault(b, c, f.inject, f.heal)
+	for _, name := range cfg.Systems {
+		sys, _ := sut.ByName(name) // names checked by cfg.Validate
+		b.Run("system="+name, func(b *testing.B) {
+			c := dockerCluster(b, sys, cfg.Nodes)
+			for _, f := range []struct {
+				name         string
+				inject, heal func(ctx context.Context, c *docker.Cluster, leader string) error
+			}{
+				{"kill-follower", killFollower, restartAll},
+				{"isolate-leader", isolateLeader, healAll},
+			} {
+				b.Run(f.name, func(b *testing.B) {
+					for range b.N {
+						measureFault(b, sys, c, f.inject, f.heal)
+					}
+				})
 			}
 		})
 	}
 }
 
-func measureFault(b *testing.B, c *docker.Cluster,
+func measureFault(b *testing.B, sys sut.System, c *docker.Cluster,
 	inject, heal func(context.Context, *docker.Cluster, string) error) {
 	ctx := context.Background()
 	setup, cancel := context.WithTimeout(ctx, time.Minute)
@@ -59,7 +67,7 @@ func measureFault(b *testing.B, c *docker.Cluster,
 		b.Fatal(err)
 	}
 	conc := cfg.FaultConcurrency
-	s, err := NewStore(setup, dockerAddrs(b, c), cfg.ConnsFor(conc), cfg)
+	s, err := NewStore(setup, Target{System: sys, Addrs: dockerAddrs(b, c)}, cfg.ConnsFor(conc), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,10 +175,8 @@ func restartAll(ctx context.Context, c *docker.Cluster, _ string) error {
 	return nil
 }
 
-const netctl = "/usr/local/bin/netctl"
-
 func exec(ctx context.Context, c *docker.Cluster, id string, args ...string) error {
-	code, out, err := c.Exec(ctx, id, append([]string{netctl}, args...))
+	code, out, err := c.Exec(ctx, id, append([]string{docker.NetctlPath}, args...))
 	if err == nil && code != 0 {
 		err = fmt.Errorf("netctl %s on %s: exit %d: %s", strings.Join(args, " "), id, code, strings.TrimSpace(out))
 	}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/sut"
 )
 
 // cfg is the suite's configuration, bound to the -bench.* flags.
@@ -28,23 +28,28 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// dockerCluster starts a containerised cluster of n nodes (building the
-// node image if needed) and closes it when b and its sub-benchmarks end.
-func dockerCluster(b *testing.B, n int) *docker.Cluster {
+// dockerCluster starts a containerised cluster of sys with n nodes
+// (building its node image if needed) and closes it when b and its
+// sub-benchmarks end.
+func dockerCluster(b *testing.B, sys sut.System, n int) *docker.Cluster {
 	b.Helper()
 	dockertest.RequireDocker(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	image, err := docker.BuildImage(ctx, docker.DefaultBuildConfig())
+	bcfg := docker.DefaultBuildConfig()
+	bcfg.System = sys
+	image, err := docker.BuildImage(ctx, bcfg)
 	if err != nil {
-		b.Fatalf("build the node image: %v", err)
+		b.Fatalf("build the %s node image: %v", sys.Name(), err)
 	}
 	dcfg := docker.DefaultConfig()
-	dcfg.Nodes, dcfg.Image = n, image
+	dcfg.Nodes, dcfg.Image, dcfg.System = n, image, sys
+	t0 := time.Now()
 	c, err := docker.Start(ctx, dcfg)
 	if err != nil {
-		b.Fatalf("start a %d-node cluster: %v", n, err)
+		b.Fatalf("start a %d-node %s cluster: %v", n, sys.Name(), err)
 	}
+	b.Logf("%s: %d-node cluster up in %v", sys.Name(), n, time.Since(t0).Round(time.Millisecond))
 	stop := docker.CloseOnSignal(c)
 	b.Cleanup(func() {
 		stop()
@@ -55,15 +60,16 @@ func dockerCluster(b *testing.B, n int) *docker.Cluster {
 	return c
 }
 
-// dockerAddrs maps node ids to the addresses clients dial: the published
-// 127.0.0.1 ports or, with -bench.direct (the default), the container IPs.
+// dockerAddrs maps node ids to the client addresses clients dial: the
+// published 127.0.0.1 ports or, with -bench.direct (the default), the
+// container IPs.
 func dockerAddrs(tb testing.TB, c *docker.Cluster) map[string]string {
 	if !cfg.Direct {
 		return c.ClientAddrs()
 	}
 	addrs := map[string]string{}
 	for _, id := range c.Nodes() {
-		addrs[id] = net.JoinHostPort(c.IP(id), strconv.Itoa(docker.ClientPort))
+		addrs[id] = c.PrivateAddr(id, sut.PortClient)
 	}
 	for id, a := range addrs {
 		if c.State(id) != "running" {

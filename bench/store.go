@@ -8,7 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/faultline/faultline/system"
+	"github.com/faultline/faultline/sut"
+	"github.com/faultline/faultline/workload"
 )
 
 // Op kinds of the store benchmarks.
@@ -23,17 +24,29 @@ const (
 // OpKinds lists the store op kinds in report order.
 var OpKinds = []string{OpPut, OpGet, OpCAS, OpTxn, OpMix}
 
+// Target is a cluster the store benchmarks drive, through its system's
+// own client (the workloads' client: the same operations for every
+// system).
+type Target struct {
+	System sut.System
+	// Addrs maps node ids to the client addresses to dial.
+	Addrs map[string]string
+	// Home is the node every client is bound to (the leader, for the
+	// best each system can do); "" lets the client choose.
+	Home string
+}
+
 // Store drives one load against a cluster through a few shared clients.
 type Store struct {
-	Clients []*system.Client
+	Clients []sut.Client
 	keys    []string
 	value   []byte
 	casCur  [][]byte // worker -> the value its CAS key holds
 }
 
-// NewStore connects conns clients to the cluster at addrs (node id -> client
-// address), warms each (dial, find the leader) and writes every key once.
-func NewStore(ctx context.Context, addrs map[string]string, conns int, cfg Config) (*Store, error) {
+// NewStore connects conns clients to the target cluster, warms each (dial,
+// find the leader) and writes every key once.
+func NewStore(ctx context.Context, tgt Target, conns int, cfg Config) (*Store, error) {
 	s := &Store{value: make([]byte, cfg.ValueSize)}
 	for i := range s.value {
 		s.value[i] = byte('a' + i%26)
@@ -42,12 +55,10 @@ func NewStore(ctx context.Context, addrs map[string]string, conns int, cfg Confi
 		s.keys = append(s.keys, "k"+strconv.Itoa(i))
 	}
 	for range max(1, conns) {
-		ccfg := system.DefaultClientConfig()
-		ccfg.Addrs = addrs
-		c, err := system.NewClient(ctx, ccfg)
+		c, err := tgt.System.NewClient(ctx, sut.ClientConfig{Addrs: tgt.Addrs, Home: tgt.Home})
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("bench: new client: %w", err)
+			return nil, fmt.Errorf("bench: new %s client: %w", tgt.System.Name(), err)
 		}
 		s.Clients = append(s.Clients, c)
 		if err := warm(ctx, c, s.keys[0], s.value); err != nil {
@@ -66,7 +77,7 @@ func NewStore(ctx context.Context, addrs map[string]string, conns int, cfg Confi
 // warm writes key through c until it succeeds or ctx ends: the client
 // dials and finds the leader, waiting out an election (a loaded machine
 // can cost the leader its lease between two windows).
-func warm(ctx context.Context, c *system.Client, key string, value []byte) error {
+func warm(ctx context.Context, c sut.Client, key string, value []byte) error {
 	for {
 		err := c.Put(ctx, key, value)
 		if err == nil {
@@ -109,7 +120,7 @@ func (s *Store) Close() {
 	}
 }
 
-func (s *Store) client(worker int) *system.Client { return s.Clients[worker%len(s.Clients)] }
+func (s *Store) client(worker int) sut.Client { return s.Clients[worker%len(s.Clients)] }
 
 // key picks a pseudo-random key for op i of worker w (splitmix64).
 func (s *Store) key(w int, i int64, salt uint64) string {
@@ -155,11 +166,11 @@ func (s *Store) Op(ctx context.Context, kind string, conc int) (OpFunc, error) {
 		}, nil
 	case OpTxn:
 		return func(ctx context.Context, w int, i int64) error {
-			_, err := s.client(w).Txn(ctx, []system.MicroOp{
-				{Kind: system.MicroRead, Key: s.key(w, i, 4)},
-				{Kind: system.MicroWrite, Key: s.key(w, i, 5), Value: s.value},
-				{Kind: system.MicroRead, Key: s.key(w, i, 6)},
-				{Kind: system.MicroWrite, Key: s.key(w, i, 7), Value: s.value},
+			_, err := s.client(w).Txn(ctx, []workload.MicroOp{
+				{Kind: workload.MicroRead, Key: s.key(w, i, 4)},
+				{Kind: workload.MicroWrite, Key: s.key(w, i, 5), Value: s.value},
+				{Kind: workload.MicroRead, Key: s.key(w, i, 6)},
+				{Kind: workload.MicroWrite, Key: s.key(w, i, 7), Value: s.value},
 			})
 			return err
 		}, nil
@@ -177,7 +188,7 @@ func (s *Store) Op(ctx context.Context, kind string, conc int) (OpFunc, error) {
 			err := c.CAS(ctx, key, s.casCur[w], next)
 			if err == nil {
 				s.casCur[w] = next
-			} else if !errors.Is(err, system.ErrCASMismatch) && !system.IsDefinite(err) {
+			} else if !workload.IsDefinite(err) {
 				// Unknown outcome: read back what the key holds.
 				if v, _, gerr := c.Get(ctx, key); gerr == nil {
 					s.casCur[w] = v

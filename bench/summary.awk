@@ -1,6 +1,7 @@
 # summary.awk prints one line per benchmark result of `go test -bench`
 # output: the name (without the -GOMAXPROCS suffix) and its custom metrics,
-# ns/op left out where a throughput is reported. Used by `make bench`.
+# ns/op left out where a throughput is reported or it is 0 (the ratio
+# lines). Used by `make bench`.
 /^Benchmark/ && NF >= 4 {
 	name = $1
 	sub(/-[0-9]+$/, "", name)
@@ -9,7 +10,7 @@
 	hasrate = 0
 	for (i = 3; i < NF; i += 2) if ($(i+1) ~ /\/s$/) hasrate = 1
 	for (i = 3; i < NF; i += 2) {
-		if ($(i+1) == "ns/op" && hasrate) continue
+		if ($(i+1) == "ns/op" && (hasrate || $i == 0)) continue
 		if ($(i+1) == "conns" || $(i+1) == "errors" && $i == 0) continue
 		line = line sprintf("  %s %s", $i, $(i+1))
 	}

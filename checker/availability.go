@@ -126,6 +126,7 @@ func (a *Availability) Check(ctx context.Context, ops []history.Op) Result {
 		attempted int
 	}
 	workers := map[int]*rec{}
+	var afterOps []int64 // the first ops attempted after the final heal
 	for i, p := range clientPairs(ops) {
 		if i&0xffff == 0 && ctx.Err() != nil {
 			return ctxUnknown(ctx, name)
@@ -150,6 +151,9 @@ func (a *Availability) Check(ctx context.Context, ops []history.Op) Result {
 				workers[w] = r
 			}
 			r.attempted++
+			if len(afterOps) < DefaultMaxReported {
+				afterOps = append(afterOps, p.Invoke.Index)
+			}
 			if ok && (r.firstOK < 0 || c.Time < r.firstOK) {
 				r.firstOK = c.Time
 			}
@@ -199,7 +203,10 @@ func (a *Availability) Check(ctx context.Context, ops []history.Op) Result {
 		res.Valid = Invalid
 		res.Explanation = fmt.Sprintf("the cluster never recovered: none of the %d ops attempted after the final heal (t=%.3fs) succeeded",
 			after.Total, float64(heal)/1e9)
-		res.Anomalies = []Anomaly{{Type: "unavailable-after-heal", Explanation: res.Explanation}}
+		a := Anomaly{Type: "unavailable-after-heal", Explanation: res.Explanation, Ops: afterOps,
+			Summary: fmt.Sprintf("none of the %d ops attempted after the final heal%s succeeded", after.Total, clock{history.HasTimes(ops)}.at(heal))}
+		clock{history.HasTimes(ops)}.stamp(&a, heal)
+		res.Anomalies = []Anomaly{a}
 	}
 	return res
 }

@@ -1,26 +1,40 @@
 // Package checker decides whether a recorded history is correct.
 //
-// A Checker looks at a whole history ([]history.Op, invokes and completions
-// as Jepsen records them) and returns a Result: Valid, Invalid (always with
-// an explanation in words naming the ops involved) or Unknown (timeout, bad
-// input, panic). Run executes several checkers concurrently, each under its
-// own time limit, recovers their panics, and composes the verdicts
-// (Invalid > Unknown > Valid) into the Results written to results.json.
+// A Checker looks at a whole history ([]history.Op, invocations and
+// completions as Jepsen records them) and returns a Result: Valid, Invalid
+// (always with anomalies named as Elle and Jepsen name them, each with an
+// explanation, a one-line summary, the ops involved and, for dependency
+// cycles, the cycle) or Unknown (time limit, bad input, panic). Run
+// executes several checkers concurrently, each under its own time limit,
+// recovers their panics, and composes the verdicts (Invalid > Unknown >
+// Valid) into the Results written to results.json. A Streamer takes a
+// history one op at a time (RunStream), so that histories of millions of
+// ops are checked as they are read.
 //
-// The checkers:
-//   - Linearizable: porcupine over the register, cas-register and kv models,
-//     partitioned per key; info ops may take effect at any time after their
-//     invocation; a failing key's porcupine visualisation is written as HTML.
-//   - ListAppend: an Elle-style checker for transactions of appends and reads
-//     of lists: it infers version orders from reads, builds the ww/wr/rw/
-//     realtime/process dependency graph and reports G0, G1a, G1b, G1c,
-//     G-single, G2, internal, duplicate and incompatible-order anomalies with
-//     the consistency models they rule out.
-//   - Bank: constant total, no negative balances.
-//   - Set: lost, unexpected, recovered and stale elements.
-//   - Stats, Latency and Availability: informational figures for reports
-//     (counts, HdrHistogram quantiles, throughput over time, recovery after
-//     the final heal).
+// Models and New are the one list of checkers `faultline check --model`
+// runs, under the names Jepsen's users know:
+//   - cas-register, register, kv, mutex: Linearizable, porcupine key by key
+//     (Jepsen's independent [k v] tuples), ops ordered by their position in
+//     the history (so a history without :time is ordered as Knossos orders
+//     it); a failing key's visualisation is written as HTML.
+//   - list-append and rw-register: Elle's checkers. Version orders are
+//     inferred (list-append from reads; rw-register from the initial nil,
+//     writes following reads and, under strict serializability, process
+//     and realtime order), the ww/wr/rw/process/realtime dependency graph
+//     is searched (graph.go) for the cycles the consistency model forbids
+//     (consistency.go, Elle's graphs of models and anomalies), and each is
+//     named (G0, G1c, G-single, G-nonadjacent, G2-item, with -process or
+//     -realtime) and explained (elle.go); G1a, G1b, internal, future-read,
+//     dirty-update, lost-update, duplicate-elements, incompatible-order,
+//     cyclic-versions and garbage reads too.
+//   - bank (Jepsen's bank: wrong-total, negative-value, unexpected-key,
+//     nil-balance), set (Jepsen's set-full: lost, stale, never-read,
+//     unexpected, duplicated), counter (reads within the bounds of the
+//     adds: out-of-bounds).
+//
+// Stats, Latency and Availability give informational figures for reports
+// (counts, HdrHistogram quantiles, throughput over time, recovery after the
+// final heal).
 //
 // Histories may come from memory or from JSONL/EDN decoding: every value is
 // read through history.Int and history.List, so number and list

@@ -35,115 +35,114 @@ func GenerateRegisterHistory(cfg RegisterGenConfig) []history.Op {
 	if cfg.Values <= 0 {
 		cfg.Values = 5
 	}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed))
 	type reg struct {
 		v  int64
 		ok bool
 	}
 	regs := make([]reg, cfg.Keys)
-	type inflight struct {
+	vals := int64(cfg.Values)
+	return simulate(simSpec{seed: cfg.Seed, ops: cfg.Ops, procs: cfg.Processes, infoRate: cfg.InfoRate, failRate: cfg.FailRate,
+		next: func(rng *rand.Rand) (string, any) {
+			k := rng.Int64N(int64(cfg.Keys))
+			switch r := rng.IntN(10); {
+			case r < 5:
+				return "read", []any{k, nil}
+			case r < 8:
+				return "write", []any{k, rng.Int64N(vals)}
+			default:
+				return "cas", []any{k, []any{rng.Int64N(vals), rng.Int64N(vals)}}
+			}
+		},
+		apply: func(f string, v any) (any, bool) {
+			kv := v.([]any)
+			r := &regs[kv[0].(int64)]
+			switch f {
+			case "read":
+				if !r.ok {
+					return []any{kv[0], nil}, true
+				}
+				return []any{kv[0], r.v}, true
+			case "write":
+				r.v, r.ok = kv[1].(int64), true
+			case "cas":
+				on := kv[1].([]any)
+				if !r.ok || r.v != on[0].(int64) {
+					return nil, false
+				}
+				r.v = on[1].(int64)
+			}
+			return v, true
+		}})
+}
+
+// simSpec describes a history made from a serial execution: procs workers
+// each invoke ops drawn by next, with overlapping invocations; an op takes
+// effect atomically when it completes, through apply, which returns the
+// completion's value, or false when the op is refused (it fails). A share
+// complete as info (taking effect or not, at random; the worker then goes
+// on under a fresh process, as Jepsen's do) or fail (no effect).
+type simSpec struct {
+	seed               int64
+	ops, procs         int
+	infoRate, failRate float64
+	next               func(rng *rand.Rand) (f string, v any)
+	apply              func(f string, v any) (any, bool)
+}
+
+// simulate builds the history spec describes. Deterministic for a spec.
+func simulate(spec simSpec) []history.Op {
+	rng := rand.New(rand.NewPCG(uint64(spec.seed), 0x5eed))
+	type worker struct {
 		busy bool
 		proc int
 		f    string
-		key  int64
 		v    any
 	}
-	workers := make([]inflight, cfg.Processes)
-	for i := range workers {
-		workers[i].proc = i
+	ws := make([]worker, spec.procs)
+	for i := range ws {
+		ws[i].proc = i
 	}
-	ops := make([]history.Op, 0, 2*cfg.Ops+2*cfg.Processes)
+	ops := make([]history.Op, 0, 2*spec.ops+2*spec.procs)
 	var now int64
 	add := func(o history.Op) {
-		o.Index = int64(len(ops))
-		o.Time = now
+		o.Index, o.Time = int64(len(ops)), now
 		ops = append(ops, o)
 	}
-	started := 0
-	for started < cfg.Ops || anyBusy(workers, func(w inflight) bool { return w.busy }) {
+	started, busy := 0, 0
+	for started < spec.ops || busy > 0 {
 		now += 1000 + rng.Int64N(100000)
-		w := &workers[rng.IntN(len(workers))]
+		w := &ws[rng.IntN(len(ws))]
 		if !w.busy {
-			if started >= cfg.Ops {
+			if started >= spec.ops {
 				continue
 			}
 			started++
+			busy++
 			w.busy = true
-			w.key = rng.Int64N(int64(cfg.Keys))
-			switch r := rng.IntN(10); {
-			case r < 5:
-				w.f, w.v = "read", []any{w.key, nil}
-			case r < 8:
-				w.f, w.v = "write", []any{w.key, rng.Int64N(int64(cfg.Values))}
-			default:
-				w.f, w.v = "cas", []any{w.key, []any{rng.Int64N(int64(cfg.Values)), rng.Int64N(int64(cfg.Values))}}
-			}
+			w.f, w.v = spec.next(rng)
 			add(history.Op{Type: history.Invoke, Process: w.proc, F: w.f, Value: w.v})
 			continue
 		}
 		w.busy = false
-		r := &regs[w.key]
-		x := rng.Float64()
-		switch {
-		case x < cfg.FailRate:
+		busy--
+		switch x := rng.Float64(); {
+		case x < spec.failRate:
 			add(history.Op{Type: history.Fail, Process: w.proc, F: w.f, Value: w.v, Error: "generated failure"})
-			continue
-		case x < cfg.FailRate+cfg.InfoRate:
+		case x < spec.failRate+spec.infoRate:
 			if rng.IntN(2) == 0 {
-				applyReg(w.f, w.v, &r.v, &r.ok)
+				spec.apply(w.f, w.v)
 			}
-			v := w.v
-			if w.f == "read" {
-				v = []any{w.key, nil}
-			}
-			add(history.Op{Type: history.Info, Process: w.proc, F: w.f, Value: v, Error: "generated timeout"})
-			w.proc += cfg.Processes
-			continue
-		}
-		switch w.f {
-		case "read":
-			var v any
-			if r.ok {
-				v = r.v
-			}
-			add(history.Op{Type: history.OK, Process: w.proc, F: w.f, Value: []any{w.key, v}})
-		case "write":
-			applyReg(w.f, w.v, &r.v, &r.ok)
-			add(history.Op{Type: history.OK, Process: w.proc, F: w.f, Value: w.v})
-		case "cas":
-			if applyReg(w.f, w.v, &r.v, &r.ok) {
-				add(history.Op{Type: history.OK, Process: w.proc, F: w.f, Value: w.v})
+			add(history.Op{Type: history.Info, Process: w.proc, F: w.f, Value: w.v, Error: "generated timeout"})
+			w.proc += spec.procs
+		default:
+			if out, ok := spec.apply(w.f, w.v); ok {
+				add(history.Op{Type: history.OK, Process: w.proc, F: w.f, Value: out})
 			} else {
-				add(history.Op{Type: history.Fail, Process: w.proc, F: w.f, Value: w.v, Error: "cas mismatch"})
+				add(history.Op{Type: history.Fail, Process: w.proc, F: w.f, Value: w.v, Error: "refused"})
 			}
 		}
 	}
 	return ops
-}
-
-func applyReg(f string, v any, cur *int64, ok *bool) bool {
-	kv := v.([]any)
-	switch f {
-	case "write":
-		*cur, *ok = kv[1].(int64), true
-		return true
-	case "cas":
-		on := kv[1].([]any)
-		if *ok && *cur == on[0].(int64) {
-			*cur = on[1].(int64)
-			return true
-		}
-	}
-	return false
-}
-
-func anyBusy[T any](xs []T, f func(T) bool) bool {
-	for _, x := range xs {
-		if f(x) {
-			return true
-		}
-	}
-	return false
 }
 
 // ListAppendGenConfig configures GenerateListAppendHistory.
@@ -182,7 +181,6 @@ func GenerateListAppendHistory(cfg ListAppendGenConfig) []history.Op {
 	if cfg.MaxMops <= 0 {
 		cfg.MaxMops = 4
 	}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x11a))
 	active := make([]int64, cfg.Keys)
 	for i := range active {
 		active[i] = int64(i)
@@ -190,71 +188,27 @@ func GenerateListAppendHistory(cfg ListAppendGenConfig) []history.Op {
 	nextKey := int64(cfg.Keys)
 	writes := map[int64]int{}  // appends planned per key
 	lists := map[int64][]any{} // committed state
-	type inflight struct {
-		busy bool
-		proc int
-		mops []any
-	}
-	workers := make([]inflight, cfg.Processes)
-	for i := range workers {
-		workers[i].proc = i
-	}
-	ops := make([]history.Op, 0, 2*cfg.Txns+2*cfg.Processes)
-	var now int64
-	add := func(o history.Op) {
-		o.Index = int64(len(ops))
-		o.Time = now
-		o.F = "txn"
-		ops = append(ops, o)
-	}
-	started, busy := 0, 0
-	for started < cfg.Txns || busy > 0 {
-		now += 1000 + rng.Int64N(100000)
-		w := &workers[rng.IntN(len(workers))]
-		if !w.busy {
-			if started >= cfg.Txns {
-				continue
-			}
-			started++
-			busy++
-			w.busy = true
-			n := 1 + rng.IntN(cfg.MaxMops)
-			w.mops = make([]any, n)
-			for i := range w.mops {
+	return simulate(simSpec{seed: cfg.Seed, ops: cfg.Txns, procs: cfg.Processes, infoRate: cfg.InfoRate, failRate: cfg.FailRate,
+		next: func(rng *rand.Rand) (string, any) {
+			mops := make([]any, 1+rng.IntN(cfg.MaxMops))
+			for i := range mops {
 				ki := rng.IntN(len(active))
 				k := active[ki]
 				if rng.IntN(2) == 0 {
-					w.mops[i] = []any{"r", k, nil}
+					mops[i] = []any{"r", k, nil}
 					continue
 				}
 				writes[k]++
-				w.mops[i] = []any{"append", k, int64(writes[k])}
+				mops[i] = []any{"append", k, int64(writes[k])}
 				if writes[k] >= cfg.MaxWritesPerKey {
 					active[ki] = nextKey
 					nextKey++
 				}
 			}
-			add(history.Op{Type: history.Invoke, Process: w.proc, Value: w.mops})
-			continue
-		}
-		w.busy = false
-		busy--
-		x := rng.Float64()
-		switch {
-		case x < cfg.FailRate:
-			add(history.Op{Type: history.Fail, Process: w.proc, Value: w.mops, Error: "generated abort"})
-			continue
-		case x < cfg.FailRate+cfg.InfoRate:
-			if rng.IntN(2) == 0 {
-				execTxn(w.mops, lists)
-			}
-			add(history.Op{Type: history.Info, Process: w.proc, Value: w.mops, Error: "generated timeout"})
-			w.proc += cfg.Processes
-			continue
-		}
-		add(history.Op{Type: history.OK, Process: w.proc, Value: execTxn(w.mops, lists)})
-	}
-	return ops
+			return "txn", mops
+		},
+		apply: func(_ string, v any) (any, bool) { return execTxn(v.([]any), lists), true },
+	})
 }
 
 // execTxn applies mops to lists and returns the completed micro-ops.

@@ -2,7 +2,6 @@ package checker
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -100,55 +99,6 @@ func LatencyQuantiles(points []Point) map[string]map[string]Quantiles {
 	return out
 }
 
-// RatePoint is the number of ops of one f and outcome completed in one
-// time bucket.
-type RatePoint struct {
-	// Time is the start of the bucket, since the start of the run.
-	Time  time.Duration `json:"time"`
-	F     string        `json:"f"`
-	Type  history.Type  `json:"type"`
-	Count int           `json:"count"`
-	// Rate is Count per second.
-	Rate float64 `json:"rate"`
-}
-
-// Throughput counts completed client ops per bucket (by completion time),
-// f and outcome. Buckets without ops are left out; the result is sorted by
-// time, f and type.
-func Throughput(ops []history.Op, bucket time.Duration) []RatePoint {
-	if bucket <= 0 {
-		bucket = time.Second
-	}
-	type k struct {
-		b int64
-		f string
-		t history.Type
-	}
-	counts := map[k]int{}
-	for _, o := range ops {
-		if o.Process == history.NemesisProcess || o.Type == history.Invoke {
-			continue
-		}
-		counts[k{o.Time / int64(bucket), o.F, o.Type}]++
-	}
-	out := make([]RatePoint, 0, len(counts))
-	for key, c := range counts {
-		out = append(out, RatePoint{Time: time.Duration(key.b) * bucket, F: key.f, Type: key.t, Count: c,
-			Rate: float64(c) / bucket.Seconds()})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Time != b.Time {
-			return a.Time < b.Time
-		}
-		if a.F != b.F {
-			return a.F < b.F
-		}
-		return a.Type < b.Type
-	})
-	return out
-}
-
 // OKRateSeries returns ok completions per second in consecutive buckets
 // from time 0 to the last completion (zero-filled).
 func OKRateSeries(ops []history.Op, bucket time.Duration) []float64 {
@@ -169,52 +119,6 @@ func OKRateSeries(ops []history.Op, bucket time.Duration) []float64 {
 	for i := range out {
 		out[i] /= bucket.Seconds()
 	}
-	return out
-}
-
-// QuantilePoint is the latency summary of one f (or "all") over one time
-// window, by invocation time.
-type QuantilePoint struct {
-	Time time.Duration `json:"time"`
-	F    string        `json:"f"`
-	Quantiles
-}
-
-// QuantilesOverTime summarises latencies of ok ops per window, for each f
-// and for "all". Windows without ops are left out.
-func QuantilesOverTime(points []Point, window time.Duration) []QuantilePoint {
-	if window <= 0 {
-		window = time.Second
-	}
-	type k struct {
-		w int64
-		f string
-	}
-	hs := map[k]*hdrhistogram.Histogram{}
-	for _, p := range points {
-		if p.Type != history.OK {
-			continue
-		}
-		w := int64(p.Time / window)
-		for _, f := range []string{p.F, "all"} {
-			h := hs[k{w, f}]
-			if h == nil {
-				h = newHist()
-				hs[k{w, f}] = h
-			}
-			record(h, p.Latency)
-		}
-	}
-	out := make([]QuantilePoint, 0, len(hs))
-	for key, h := range hs {
-		out = append(out, QuantilePoint{Time: time.Duration(key.w) * window, F: key.f, Quantiles: summarize(h)})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Time != out[j].Time {
-			return out[i].Time < out[j].Time
-		}
-		return out[i].F < out[j].F
-	})
 	return out
 }
 

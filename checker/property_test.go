@@ -73,13 +73,16 @@ func readList(m []any) []any {
 	return m[2].([]any)
 }
 
+// fault plants one anomaly in a valid history; the checker must name one
+// of names.
 type fault struct {
 	name   string
-	inject func(ops []history.Op, rng *rand.Rand) bool
+	inject func(ops []history.Op, rng *rand.Rand) ([]history.Op, bool)
+	names  []string
 }
 
 var listAppendFaults = []fault{
-	{"lost-append", func(ops []history.Op, rng *rand.Rand) bool {
+	{"lost-append", func(ops []history.Op, rng *rand.Rand) ([]history.Op, bool) {
 		v := viewOf(ops)
 		var cands [][2]int64
 		for _, r := range v.reads {
@@ -91,7 +94,7 @@ var listAppendFaults = []fault{
 			}
 		}
 		if len(cands) == 0 {
-			return false
+			return nil, false
 		}
 		kv := cands[rng.IntN(len(cands))]
 		for _, r := range v.reads {
@@ -106,9 +109,9 @@ var listAppendFaults = []fault{
 			}
 			r.mop[2] = out
 		}
-		return true
-	}},
-	{"stale-read", func(ops []history.Op, rng *rand.Rand) bool {
+		return ops, true
+	}, []string{"G-single-realtime", "G-single-process", "G0-realtime", "G0-process", "G-single", "G1c-realtime", "G1c-process"}},
+	{"stale-read", func(ops []history.Op, rng *rand.Rand) ([]history.Op, bool) {
 		v := viewOf(ops)
 		var cands []laRead
 		for _, r := range v.reads {
@@ -121,14 +124,14 @@ var listAppendFaults = []fault{
 			}
 		}
 		if len(cands) == 0 {
-			return false
+			return nil, false
 		}
 		r := cands[rng.IntN(len(cands))]
 		l := readList(r.mop)
 		r.mop[2] = l[:len(l)-1]
-		return true
-	}},
-	{"duplicate", func(ops []history.Op, rng *rand.Rand) bool {
+		return ops, true
+	}, []string{"G-single-realtime", "G-single-process"}},
+	{"duplicate", func(ops []history.Op, rng *rand.Rand) ([]history.Op, bool) {
 		v := viewOf(ops)
 		var cands []laRead
 		for _, r := range v.reads {
@@ -137,14 +140,14 @@ var listAppendFaults = []fault{
 			}
 		}
 		if len(cands) == 0 {
-			return false
+			return nil, false
 		}
 		r := cands[rng.IntN(len(cands))]
 		l := readList(r.mop)
 		r.mop[2] = append(l, l[len(l)-1])
-		return true
-	}},
-	{"reordered-version", func(ops []history.Op, rng *rand.Rand) bool {
+		return ops, true
+	}, []string{"duplicate-elements"}},
+	{"reordered-version", func(ops []history.Op, rng *rand.Rand) ([]history.Op, bool) {
 		v := viewOf(ops)
 		lens := map[any][]int{} // key -> sorted read lengths
 		for _, r := range v.reads {
@@ -163,13 +166,13 @@ var listAppendFaults = []fault{
 			}
 		}
 		if len(cands) == 0 {
-			return false
+			return nil, false
 		}
 		r := cands[rng.IntN(len(cands))]
 		l := readList(r.mop)
 		l[len(l)-1], l[len(l)-2] = l[len(l)-2], l[len(l)-1]
-		return true
-	}},
+		return ops, true
+	}, []string{"incompatible-order"}},
 }
 
 func smallListAppend(seed int64) []history.Op {
@@ -187,18 +190,31 @@ func TestListAppendPropertyValid(t *testing.T) {
 }
 
 func TestListAppendPropertyFaults(t *testing.T) {
-	for _, f := range listAppendFaults {
+	testFaults(t, listAppendFaults, smallListAppend, NewListAppend(ListAppendConfig{}))
+}
+
+// testFaults plants each fault in histories from gen and checks c names
+// it.
+func testFaults(t *testing.T, faults []fault, gen func(seed int64) []history.Op, c Checker) {
+	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			injected := 0
 			for seed := int64(1); seed <= 150; seed++ {
-				ops := copyOps(smallListAppend(seed))
-				if !f.inject(ops, rand.New(rand.NewPCG(uint64(seed), 7))) {
+				ops, ok := f.inject(copyOps(gen(seed)), rand.New(rand.NewPCG(uint64(seed), 7)))
+				if !ok {
 					continue
 				}
 				injected++
-				r := NewListAppend(ListAppendConfig{}).Check(context.Background(), ops)
+				r := c.Check(context.Background(), ops)
 				if r.Valid != Invalid {
 					t.Fatalf("seed %d: %s not caught: %s %s", seed, f.name, r.Valid, r.Explanation)
+				}
+				named := false
+				for _, a := range r.Anomalies {
+					named = named || slices.Contains(f.names, a.Type)
+				}
+				if !named {
+					t.Fatalf("seed %d: %s caught as %v, want one of %v: %s", seed, f.name, r.Details["anomaly_counts"], f.names, r.Explanation)
 				}
 			}
 			if injected < 100 {
@@ -226,8 +242,39 @@ func TestRegisterProperty(t *testing.T) {
 		bad := copyOps(ops)
 		i := reads[rng.IntN(len(reads))]
 		bad[i].Value = []any{bad[i].Value.([]any)[0], int64(1000 + seed)}
-		if r := l.Check(context.Background(), bad); r.Valid != Invalid {
+		if r := l.Check(context.Background(), bad); r.Valid != Invalid || r.Anomalies[0].Type != "nonlinearizable" {
 			t.Fatalf("seed %d: corrupted read #%d not caught: %s", seed, i, r.Explanation)
 		}
 	}
+}
+
+// TestListAppendLargeStaleRead plants one stale read in a history of
+// 20,000 txns, whose realtime edges tie most txns into one component: the
+// cycle search must find it, name it, and not take long.
+func TestListAppendLargeStaleRead(t *testing.T) {
+	ops := GenerateListAppendHistory(ListAppendGenConfig{Seed: 3, Txns: 20000, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
+	ops, ok := listAppendFaults[1].inject(ops, rand.New(rand.NewPCG(3, 7)))
+	if !ok {
+		t.Fatal("no read to make stale")
+	}
+	start := time.Now()
+	r := NewListAppend(ListAppendConfig{}).Check(context.Background(), ops)
+	if r.Valid != Invalid {
+		t.Fatalf("%s: %s", r.Valid, r.Explanation)
+	}
+	counts := r.Details["anomaly_counts"].(map[string]int)
+	if counts["G-single-realtime"]+counts["G-single-process"] == 0 {
+		t.Errorf("stale read named %v", counts)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("took %v", d)
+	}
+	t.Logf("%v in %v: %s", counts, time.Since(start), r.Anomalies[0].Summary)
+	// Trying one start edge per shape and component, the first pass most
+	// likely misses it; the second must still find a cycle.
+	r = NewListAppend(ListAppendConfig{CycleSearchLimit: 1}).Check(context.Background(), ops)
+	if r.Valid != Invalid {
+		t.Fatalf("with one try per component: %s: %s", r.Valid, r.Explanation)
+	}
+	t.Logf("with one try per component: %v", r.Details["anomaly_counts"])
 }

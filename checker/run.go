@@ -29,9 +29,19 @@ type limited struct {
 
 func (l limited) TimeLimit() time.Duration { return l.limit }
 
+// limitedStreamer is a limited Streamer.
+type limitedStreamer struct{ limited }
+
+func (l limitedStreamer) Stream() Stream { return l.Checker.(Streamer).Stream() }
+
 // WithTimeLimit returns c with a time limit that Run enforces: when it has
-// passed, c's result is Unknown with a timeout error.
-func WithTimeLimit(c Checker, d time.Duration) Checker { return limited{Checker: c, limit: d} }
+// passed, c's result is Unknown with a timeout error. A Streamer stays one.
+func WithTimeLimit(c Checker, d time.Duration) Checker {
+	if _, ok := c.(Streamer); ok {
+		return limitedStreamer{limited{Checker: c, limit: d}}
+	}
+	return limited{Checker: c, limit: d}
+}
 
 // Run checks ops with every checker concurrently and composes the results
 // (one entry per checker, in the order given). A checker that panics, or

@@ -11,18 +11,33 @@ import (
 
 // SetConfig configures the set checker.
 type SetConfig struct {
-	// StaleIsError makes stale reads (a read that misses an element whose
-	// add was acknowledged before the read began, though a later read has
-	// it) invalid, as a linearizable set requires. By default they are
-	// only counted.
-	StaleIsError bool
+	// Linearizable makes stale elements invalid (Jepsen's :linearizable?):
+	// a read that began after an element was known to be present and
+	// missed it, though later reads found it again. By default stale
+	// elements are only counted.
+	Linearizable bool
+	// MaxReported bounds the anomalies of each type listed in full
+	// (default DefaultMaxReported); all are counted.
+	MaxReported int
 }
 
-// Set checks a set workload: f add (Value element) and f read (Value list
-// of elements). The final read is the last ok read. Acknowledged adds that
-// completed before the final read began and are missing from it are lost;
-// elements read that were never added are unexpected; info adds that are
-// present are recovered (fine).
+// Set is Jepsen's set-full checker: f add (Value an element, each added
+// once) and f read (Value every element present). For each element it
+// follows what the reads saw, ordered by position in the history:
+//
+//   - known: its add completed ok, or a read completed that holds it;
+//   - stable: the last read that began without it began before the last
+//     read that holds it began;
+//   - lost: known, and the last read holding it began before the last
+//     read missing it began, which began after it was known;
+//   - never-read: neither (no read began after it was known);
+//   - stale: stable, though some read that began after it was known missed
+//     it (invalid only when Linearizable).
+//
+// Read elements never added (unexpected), elements whose add failed yet
+// a read holds (unexpected: the add definitely did not happen), and reads
+// holding an element more than once (duplicated) are invalid too. With no
+// stable element and nothing invalid the verdict is unknown, as Jepsen's.
 type Set struct{ cfg SetConfig }
 
 // NewSet returns the set checker.
@@ -31,233 +46,235 @@ func NewSet(cfg SetConfig) *Set { return &Set{cfg: cfg} }
 // Name implements Checker.
 func (s *Set) Name() string { return "set" }
 
-type addInfo struct {
-	invoke, complete int64 // times
-	typ              history.Type
-	id               int64
+// setRead is a read by position: its invocation (-1: none), completion.
+type setRead struct {
+	inv, comp int
+	index     int64
+	time      int64
+}
+
+// setElem is what the history says of one element.
+type setElem struct {
+	name        string
+	add         history.Pair
+	addType     history.Type
+	hasAdd      bool
+	known       int // position the element was known present; -1: never
+	knownIndex  int64
+	knownTime   int64
+	lastPresent *setRead // the read holding it that began last
+	lastAbsent  *setRead // the read missing it that began last
+	firstRead   *setRead // the first read (by completion) holding it
 }
 
 // Check implements Checker.
 func (s *Set) Check(ctx context.Context, ops []history.Op) Result {
 	name := s.Name()
+	clk := clock{timed: history.HasTimes(ops)}
+	elems := map[string]*setElem{}
+	var order []*setElem // elements by first add invocation
+	get := func(e string) *setElem {
+		x := elems[e]
+		if x == nil {
+			x = &setElem{name: e, known: -1}
+			elems[e] = x
+			order = append(order, x)
+		}
+		return x
+	}
+	// Pairs come in invocation order; events must come in history order.
+	type event struct {
+		pos int
+		p   *history.Pair
+	}
 	pairs := clientPairs(ops)
-	adds := map[string]*addInfo{}
-	type read struct {
-		p     history.Pair
-		elems map[string]bool
+	evs := make([]event, 0, 2*len(pairs))
+	for i := range pairs {
+		p := &pairs[i]
+		if p.Invoke.F == "add" && p.InvokePos >= 0 {
+			evs = append(evs, event{p.InvokePos, p})
+		}
+		if !p.Open {
+			evs = append(evs, event{p.CompletePos, p})
+		}
 	}
-	// Every add is of a unique element, so an element a read holds twice
-	// was applied twice (a retried add without deduplication).
-	type dup struct {
-		elem  string
-		n     int
-		index int64
-	}
-	var dups []dup
-	var reads []read
-	for i, p := range pairs {
+	sort.Slice(evs, func(i, j int) bool { return evs[i].pos < evs[j].pos })
+	f := newFound(s.cfg.MaxReported)
+	reads := 0
+	for i, ev := range evs {
 		if i&0xffff == 0 && ctx.Err() != nil {
 			return ctxUnknown(ctx, name)
 		}
+		p := ev.p
 		switch p.Invoke.F {
 		case "add":
-			e := elemString(p.Invoke.Value)
-			a := &addInfo{invoke: p.Invoke.Time, complete: p.Complete.Time, typ: p.Complete.Type, id: opID(p)}
-			if old, ok := adds[e]; ok && old.typ == history.OK {
-				continue // keep the acknowledged add
+			x := get(elemString(p.Invoke.Value))
+			typ := p.Complete.Type
+			if p.Open {
+				typ = history.Info
 			}
-			adds[e] = a
+			if !x.hasAdd || (x.addType != history.OK && typ == history.OK) {
+				x.add, x.hasAdd, x.addType = *p, true, typ
+			}
+			if ev.pos == p.CompletePos && p.Complete.Type == history.OK && (x.known < 0 || ev.pos < x.known) {
+				x.known, x.knownIndex, x.knownTime = ev.pos, p.Complete.Index, p.Complete.Time
+			}
 		case "read":
 			if p.Complete.Type != history.OK {
 				continue
 			}
+			reads++
 			l, ok := history.List(p.Complete.Value)
 			if !ok && p.Complete.Value != nil {
 				return unknown(name, fmt.Errorf("set: read #%d: value %s is not a list", p.Complete.Index, showValue(p.Complete.Value)))
 			}
-			m := make(map[string]bool, len(l))
-			var counts map[string]int
-			for _, x := range l {
-				e := elemString(x)
-				if m[e] {
-					if counts == nil {
-						counts = map[string]int{}
-					}
-					counts[e]++
+			r := &setRead{inv: p.InvokePos, comp: p.CompletePos, index: p.Complete.Index, time: p.Invoke.Time}
+			names := make([]string, len(l))
+			present := make(map[string]int, len(l))
+			for i, v := range l {
+				names[i] = elemString(v)
+				present[names[i]]++
+			}
+			for _, e := range names {
+				n := present[e]
+				if n < 0 {
+					continue // done
 				}
-				m[e] = true
+				present[e] = -n
+				x := get(e)
+				if n > 1 {
+					a := Anomaly{Key: e, Ops: []int64{r.index},
+						Explanation: fmt.Sprintf("read #%d holds element %s %d times, though it was added once (applied twice?)", r.index, e, n),
+						Summary:     fmt.Sprintf("element %s: read #%d%s holds it %d times", e, r.index, clk.at(r.time), n)}
+					clk.stamp(&a, r.time)
+					f.add("duplicated", a)
+				}
+				if x.firstRead == nil {
+					x.firstRead = r
+				}
+				if x.known < 0 || r.comp < x.known {
+					x.known, x.knownIndex, x.knownTime = r.comp, r.index, p.Complete.Time
+				}
+				if x.lastPresent == nil || x.lastPresent.inv < r.inv {
+					x.lastPresent = r
+				}
 			}
-			for e, n := range counts {
-				dups = append(dups, dup{e, n + 1, p.Complete.Index})
+			for _, x := range order {
+				if present[x.name] == 0 && x.hasAdd && (x.lastAbsent == nil || x.lastAbsent.inv < r.inv) {
+					x.lastAbsent = r
+				}
 			}
-			reads = append(reads, read{p, m})
 		}
 	}
-	res := Result{Checker: name, Valid: Valid}
-	if len(reads) == 0 {
-		res.Valid = Unknown
-		res.Explanation = "set: no ok read, so nothing can be said about the adds"
-		res.Error = res.Explanation
-		res.Details = map[string]any{"attempted": len(adds)}
-		return res
-	}
-	sort.Slice(reads, func(i, j int) bool { return reads[i].p.Complete.Index < reads[j].p.Complete.Index })
-	final := reads[len(reads)-1]
-	finalID := final.p.Complete.Index
+	return s.verdict(name, clk, f, order, reads)
+}
 
-	var lost, recovered, concurrentMissing, unexpected []string
-	acked, okPresent := 0, 0
-	for e, a := range adds {
-		in := final.elems[e]
-		switch a.typ {
-		case history.OK:
+// verdict sorts elements into Jepsen's outcomes and reports the bad ones.
+func (s *Set) verdict(name string, clk clock, f *found, elems []*setElem, reads int) Result {
+	sort.Slice(elems, func(i, j int) bool { return elemLess(elems[i].name, elems[j].name) })
+	var lost, stale, neverRead, unexpected, recovered []string
+	stable, acked := 0, 0
+	for _, x := range elems {
+		if x.hasAdd && x.addType == history.OK {
 			acked++
-			if in {
-				okPresent++
-			} else if a.complete < final.p.Invoke.Time {
-				lost = append(lost, e)
+		}
+		switch {
+		case !x.hasAdd || x.addType == history.Fail:
+			if x.firstRead == nil {
+				continue // a failed add, never read: fine
+			}
+			unexpected = append(unexpected, x.name)
+			r := x.firstRead
+			a := Anomaly{Key: x.name, Ops: []int64{r.index}}
+			if x.hasAdd {
+				a.Ops = append(a.Ops, x.add.Complete.Index)
+				a.Explanation = fmt.Sprintf("read #%d holds element %s, whose add #%d failed: it definitely did not happen", r.index, x.name, x.add.Complete.Index)
+				a.Summary = fmt.Sprintf("element %s: read #%d%s holds it, but its add #%d failed", x.name, r.index, clk.at(r.time), x.add.Complete.Index)
 			} else {
-				concurrentMissing = append(concurrentMissing, e)
+				a.Explanation = fmt.Sprintf("read #%d holds element %s, which no op ever added", r.index, x.name)
+				a.Summary = fmt.Sprintf("element %s: read #%d%s holds it, but nothing added it", x.name, r.index, clk.at(r.time))
 			}
-		case history.Info:
-			if in {
-				recovered = append(recovered, e)
-			}
-		}
-	}
-	unexpectedSeen := map[string]int64{}
-	staleN := 0
-	var staleEx []string
-	var staleOps []int64
-	for _, r := range reads {
-		for e := range r.elems {
-			if _, ok := adds[e]; !ok {
-				if _, dup := unexpectedSeen[e]; !dup {
-					unexpectedSeen[e] = r.p.Complete.Index
-					unexpected = append(unexpected, e)
-				}
-			}
-		}
-		if r.p.Complete.Index == finalID {
+			clk.stamp(&a, r.time)
+			f.add("unexpected", a)
 			continue
 		}
-		for e, a := range adds {
-			if a.typ == history.OK && a.complete < r.p.Invoke.Time && !r.elems[e] && final.elems[e] {
-				staleN++
-				if len(staleEx) < 10 {
-					staleEx = append(staleEx, fmt.Sprintf("read #%d missed %s although its add #%d was acknowledged before the read began", r.p.Complete.Index, e, a.id))
-					staleOps = append(staleOps, r.p.Complete.Index, a.id)
+		if x.addType == history.Info && x.firstRead != nil {
+			recovered = append(recovered, x.name)
+		}
+		isStable := x.lastPresent != nil && (x.lastAbsent == nil || x.lastAbsent.inv < x.lastPresent.inv)
+		isLost := x.known >= 0 && x.lastAbsent != nil && (x.lastPresent == nil || x.lastPresent.inv < x.lastAbsent.inv) &&
+			x.known < x.lastAbsent.inv
+		switch {
+		case isStable:
+			stable++
+			if x.lastAbsent != nil && x.lastAbsent.inv > x.known {
+				stale = append(stale, x.name)
+				if s.cfg.Linearizable {
+					r := x.lastAbsent
+					a := Anomaly{Key: x.name, Ops: []int64{x.knownIndex, r.index, x.lastPresent.index},
+						Explanation: fmt.Sprintf("element %s was known present at #%d, yet read #%d, which began later, missed it; read #%d has it again (stale read)",
+							x.name, x.knownIndex, r.index, x.lastPresent.index),
+						Summary: fmt.Sprintf("element %s: known%s (#%d), missed by read #%d%s", x.name, clk.at(x.knownTime), x.knownIndex,
+							r.index, clk.at(r.time))}
+					clk.stamp(&a, x.knownTime)
+					f.add("stale", a)
 				}
 			}
+		case isLost:
+			lost = append(lost, x.name)
+			r := x.lastAbsent
+			a := Anomaly{Key: x.name, Ops: []int64{x.knownIndex, r.index},
+				Explanation: fmt.Sprintf("element %s was known present at #%d, but read #%d, which began after, and every later read miss it (lost)", x.name, x.knownIndex, r.index),
+				Summary: fmt.Sprintf("element %s: known%s (#%d), missing from read #%d%s and after", x.name, clk.at(x.knownTime), x.knownIndex,
+					r.index, clk.at(r.time))}
+			if x.lastPresent != nil {
+				a.Explanation += fmt.Sprintf("; it was last seen by read #%d", x.lastPresent.index)
+			}
+			clk.stamp(&a, x.knownTime)
+			f.add("lost", a)
+		default:
+			neverRead = append(neverRead, x.name)
 		}
 	}
-	sortElems(lost)
-	sortElems(recovered)
-	sortElems(unexpected)
-	sortElems(concurrentMissing)
-	res.Details = map[string]any{
-		"attempted": len(adds), "acknowledged": acked, "ok_present": okPresent,
-		"lost_count": len(lost), "recovered_count": len(recovered),
-		"unexpected_count": len(unexpected), "stale_count": staleN,
-		"concurrent_missing_count": len(concurrentMissing),
-		"final_read":               finalID,
-		"reads":                    len(reads),
-	}
-	if len(lost) > 0 {
-		res.Details["lost"] = lost
-	}
-	if len(recovered) > 0 {
-		res.Details["recovered"] = recovered
-	}
-	if len(unexpected) > 0 {
-		res.Details["unexpected"] = unexpected
-	}
-	var expl []string
-	if len(lost) > 0 {
-		var ids []int64
-		var ex []string
-		for i, e := range lost {
-			ids = append(ids, adds[e].id)
-			if i < 10 {
-				ex = append(ex, fmt.Sprintf("%s (add #%d)", e, adds[e].id))
-			}
+	res := Result{Checker: name, Valid: Valid, Details: map[string]any{
+		"attempt_count": len(elems) - len(unexpected), "acknowledged_count": acked, "stable_count": stable,
+		"lost_count": len(lost), "never_read_count": len(neverRead), "stale_count": len(stale),
+		"unexpected_count": len(unexpected), "duplicated_count": f.counts["duplicated"],
+		"recovered_count": len(recovered), "reads": reads,
+	}}
+	for k, v := range map[string][]string{"lost": lost, "stale": stale, "never_read": neverRead, "unexpected": unexpected, "recovered": recovered} {
+		if len(v) > 0 {
+			res.Details[k] = firstN(v, 100)
 		}
-		ids = append(ids, finalID)
-		msg := fmt.Sprintf("%d acknowledged adds are missing from the final read #%d: %s", len(lost), finalID, strings.Join(ex, ", "))
-		res.Anomalies = append(res.Anomalies, Anomaly{Type: "lost", Explanation: msg, Ops: ids})
-		expl = append(expl, msg)
 	}
-	if len(unexpected) > 0 {
-		var ids []int64
-		var ex []string
-		for i, e := range unexpected {
-			ids = append(ids, unexpectedSeen[e])
-			if i < 10 {
-				ex = append(ex, fmt.Sprintf("%s (read #%d)", e, unexpectedSeen[e]))
-			}
-		}
-		msg := fmt.Sprintf("%d elements were read that no op ever added: %s", len(unexpected), strings.Join(ex, ", "))
-		res.Anomalies = append(res.Anomalies, Anomaly{Type: "unexpected", Explanation: msg, Ops: ids})
-		expl = append(expl, msg)
-	}
-	if len(dups) > 0 {
-		sort.Slice(dups, func(i, j int) bool {
-			if dups[i].index != dups[j].index {
-				return dups[i].index < dups[j].index
-			}
-			return dups[i].elem < dups[j].elem
-		})
-		var ids []int64
-		var ex []string
-		for i, d := range dups {
-			if i < 10 {
-				ex = append(ex, fmt.Sprintf("%s %d times in read #%d (add #%d)", d.elem, d.n, d.index, adds[d.elem].idOr(-1)))
-			}
-			if len(ids) == 0 || ids[len(ids)-1] != d.index {
-				ids = append(ids, d.index)
-			}
-		}
-		res.Details["duplicated_count"] = len(dups)
-		msg := fmt.Sprintf("%d elements appear more than once in a read, though each was added by a single op (applied twice): %s",
-			len(dups), strings.Join(ex, ", "))
-		res.Anomalies = append(res.Anomalies, Anomaly{Type: "duplicate", Explanation: msg, Ops: ids})
-		expl = append(expl, msg)
-	}
-	if staleN > 0 && s.cfg.StaleIsError {
-		msg := fmt.Sprintf("%d stale reads: %s", staleN, strings.Join(staleEx, "; "))
-		res.Anomalies = append(res.Anomalies, Anomaly{Type: "stale", Explanation: msg, Ops: staleOps})
-		expl = append(expl, msg)
-	}
-	if len(res.Anomalies) > 0 {
-		res.Valid = Invalid
-		res.Explanation = strings.Join(expl, "; ")
+	switch {
+	case len(f.counts) > 0:
+		f.invalid(&res)
+	case stable == 0:
+		res.Valid = Unknown
+		res.Explanation = fmt.Sprintf("set: no element is stable (%d reads, %d elements added): nothing can be said", reads, len(elems))
+		res.Error = res.Explanation
 	}
 	return res
 }
 
-// idOr returns the add's op index, or def when there was no add.
-func (a *addInfo) idOr(def int64) int64 {
-	if a == nil {
-		return def
+// firstN returns at most n elements of l, the last one saying how many
+// more there are.
+func firstN(l []string, n int) []string {
+	if len(l) <= n {
+		return l
 	}
-	return a.id
+	return append(l[:n:n], fmt.Sprintf("... %d more", len(l)-n))
 }
 
-// sortElems sorts element names numerically when they are numbers.
-func sortElems(es []string) {
-	sort.Slice(es, func(i, j int) bool {
-		if len(es[i]) != len(es[j]) && isDigits(es[i]) && isDigits(es[j]) {
-			return len(es[i]) < len(es[j])
-		}
-		return es[i] < es[j]
-	})
+// elemLess orders elements numerically when they are numbers.
+func elemLess(a, b string) bool {
+	if len(a) != len(b) && isDigits(a) && isDigits(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }
 
 func isDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }

@@ -30,6 +30,8 @@ type FCounts struct {
 func (s Stats) Check(ctx context.Context, ops []history.Op) Result {
 	byF := map[string]*FCounts{}
 	var total FCounts
+	var first []int64 // the first completions, for an anomaly
+	firstTime := int64(-1)
 	for i, o := range ops {
 		if i&0xffff == 0 && ctx.Err() != nil {
 			return ctxUnknown(ctx, s.Name())
@@ -41,6 +43,12 @@ func (s Stats) Check(ctx context.Context, ops []history.Op) Result {
 		if c == nil {
 			c = &FCounts{}
 			byF[o.F] = c
+		}
+		if len(first) < DefaultMaxReported {
+			first = append(first, o.Index)
+			if firstTime < 0 {
+				firstTime = o.Time
+			}
 		}
 		for _, x := range []*FCounts{c, &total} {
 			x.Count++
@@ -88,7 +96,10 @@ func (s Stats) Check(ctx context.Context, ops []history.Op) Result {
 	if total.OK == 0 {
 		res.Valid = Invalid
 		res.Explanation = fmt.Sprintf("no client operation succeeded: %d ops completed (%d fail, %d info)", total.Count, total.Fail, total.Info)
-		res.Anomalies = []Anomaly{{Type: "no-ok-ops", Explanation: res.Explanation}}
+		a := Anomaly{Type: "no-ok-ops", Explanation: res.Explanation, Ops: first,
+			Summary: fmt.Sprintf("no client op succeeded: %d completed, %d failed, %d info", total.Count, total.Fail, total.Info)}
+		clock{history.HasTimes(ops)}.stamp(&a, max(firstTime, 0))
+		res.Anomalies = []Anomaly{a}
 	}
 	return res
 }

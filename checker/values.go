@@ -3,6 +3,7 @@ package checker
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/faultline/faultline/history"
@@ -35,15 +36,6 @@ func showValue(v any) string {
 	return string(b)
 }
 
-// opID names a pair by a history index: the completion's, or the
-// invocation's when the op never completed.
-func opID(p history.Pair) int64 {
-	if p.Complete.Index >= 0 && !p.Open {
-		return p.Complete.Index
-	}
-	return p.Invoke.Index
-}
-
 // clientPairs returns the invoke/completion pairs of client (non-nemesis)
 // ops.
 func clientPairs(ops []history.Op) []history.Pair {
@@ -55,4 +47,70 @@ func clientPairs(ops []history.Op) []history.Pair {
 		}
 	}
 	return out
+}
+
+// interner numbers keys or values densely, telling integers apart by
+// value and anything else by its text (keyString).
+type interner struct {
+	ints  map[int64]int32
+	strs  map[string]int32
+	names []string
+}
+
+// id returns v's number, giving it the next one the first time.
+func (in *interner) id(v any) int32 {
+	if i, ok := history.Int(v); ok {
+		if id, ok := in.ints[i]; ok {
+			return id
+		}
+		if in.ints == nil {
+			in.ints = map[int64]int32{}
+		}
+		id := in.next(v)
+		in.ints[i] = id
+		return id
+	}
+	k := keyString(v)
+	if id, ok := in.strs[k]; ok {
+		return id
+	}
+	if in.strs == nil {
+		in.strs = map[string]int32{}
+	}
+	id := in.next(v)
+	in.strs[k] = id
+	return id
+}
+
+func (in *interner) next(v any) int32 {
+	in.names = append(in.names, keyString(v))
+	return int32(len(in.names) - 1)
+}
+
+// cursor follows a history fed one op at a time: the position of each op
+// and whether ops carry times.
+type cursor struct {
+	pos   int64
+	clock clock
+}
+
+// next takes the next op and returns its position; client is false for
+// the nemesis's ops, which model checkers skip.
+func (c *cursor) next(op history.Op) (pos int64, client bool) {
+	pos = c.pos
+	c.pos++
+	if op.Time != 0 {
+		c.clock.timed = true
+	}
+	return pos, op.Process != history.NemesisProcess
+}
+
+// grow appends v to l, doubling l's capacity when it is full: the big
+// tables of a check grow to millions of entries, which Go's own growth
+// (by a quarter for large slices) would copy many more times.
+func grow[T any](l []T, v T) []T {
+	if len(l) == cap(l) {
+		l = slices.Grow(l, max(len(l), 64))
+	}
+	return append(l, v)
 }

@@ -29,11 +29,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/faultline/faultline/internal/syncbuf"
+	"github.com/faultline/faultline/sut"
 )
 
-// Cluster is a running kvnode cluster: one container per node on a private
-// network. All methods are safe for concurrent use; operations on one node
-// are serialized.
+// Cluster is a running cluster of a system under test: one container per
+// node on a private network. All methods are safe for concurrent use;
+// operations on one node are serialized.
 type Cluster struct {
 	cfg   Config
 	log   *slog.Logger
@@ -42,7 +43,6 @@ type Cluster struct {
 	cli   *testcontainers.DockerClient
 	ids   []string
 	nodes map[string]*node
-	admin *adminClient
 
 	mu      sync.Mutex // guards netID, netName
 	netID   string
@@ -52,20 +52,47 @@ type Cluster struct {
 	closeErr  error
 }
 
-// node is one member: its fixed host ports and its lifecycle state.
+// node is one member: its spec, the fixed host ports of its exposed ports
+// and its lifecycle state.
 type node struct {
-	id         string
-	clientPort int
-	adminPort  int
+	id   string
+	spec sut.NodeSpec
 
-	mu     sync.Mutex // serializes operations on this node
-	st     nodeState
-	lastIP string // last known address on the private network
+	mu        sync.Mutex     // serializes operations on this node
+	hostPorts map[string]int // exposed port name -> host port on 127.0.0.1
+	st        nodeState
+	lastIP    string // last known address on the private network
 }
 
-// Start creates a cluster as cfg says and returns once every node answers
-// /healthz and they agree on a leader (bounded by cfg.StartTimeout). On
-// failure everything created so far is removed.
+// exposed returns the spec's exposed ports.
+func (n *node) exposed() []sut.Port {
+	var out []sut.Port
+	for _, p := range n.spec.Ports {
+		if p.Exposed {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pickPorts chooses new host ports for n's exposed ports; n.mu is held or
+// n is not shared yet.
+func (n *node) pickPorts() error {
+	exp := n.exposed()
+	ports, err := freePorts(len(exp))
+	if err != nil {
+		return err
+	}
+	n.hostPorts = make(map[string]int, len(exp))
+	for i, p := range exp {
+		n.hostPorts[p.Name] = ports[i]
+	}
+	return nil
+}
+
+// Start creates a cluster as cfg says and returns once every node is ready
+// (the system's Probe) and they agree on a leader (bounded by
+// cfg.StartTimeout). On failure everything created so far is removed.
 func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -92,6 +119,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	image := cfg.Image
 	if image == "" {
 		b := cfg.Build
+		b.System = cfg.System
 		if b.Logger == nil {
 			b.Logger = log
 		}
@@ -119,7 +147,6 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		cli:   cli,
 		ids:   NodeIDs(cfg.Nodes),
 		nodes: map[string]*node{},
-		admin: newAdminClient(),
 	}
 	defer func() {
 		if err != nil {
@@ -137,14 +164,14 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	c.netID, c.netName = nw.ID, nw.Name
 	c.mu.Unlock()
 
-	ports, err := freePorts(2 * cfg.Nodes)
-	if err != nil {
-		return nil, err
+	for id, spec := range cfg.specs() {
+		n := &node{id: id, spec: spec, st: stCreated{}}
+		if err := n.pickPorts(); err != nil {
+			return nil, err
+		}
+		c.nodes[id] = n
 	}
-	for i, id := range c.ids {
-		c.nodes[id] = &node{id: id, clientPort: ports[2*i], adminPort: ports[2*i+1], st: stCreated{}}
-	}
-	c.log.Info("docker: starting cluster", "nodes", cfg.Nodes, "image", image, "network", nw.Name)
+	c.log.Info("docker: starting cluster", "system", cfg.System.Name(), "nodes", cfg.Nodes, "image", image, "network", nw.Name)
 	// Create every container first, then start them all: the engine
 	// serializes much of the start work, and starts bunched together let
 	// the late nodes join the first election instead of waiting out the
@@ -207,13 +234,13 @@ func (c *Cluster) startFirst(ctx context.Context, n *node) error {
 		if _, rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
 			return errors.Join(err, rerr)
 		}
-		ports, perr := freePorts(2)
+		n.mu.Lock()
+		perr := n.pickPorts()
+		n.st = stCreated{}
+		n.mu.Unlock()
 		if perr != nil {
 			return perr
 		}
-		n.mu.Lock()
-		n.clientPort, n.adminPort, n.st = ports[0], ports[1], stCreated{}
-		n.mu.Unlock()
 		if err := c.createContainer(ctx, n); err != nil {
 			return err
 		}
@@ -221,27 +248,31 @@ func (c *Cluster) startFirst(ctx context.Context, n *node) error {
 }
 
 // createContainer creates (without starting) n's container with
-// testcontainers-go: private network with alias n.id, client and admin
-// ports bound to 127.0.0.1 at n's host ports, CAP_NET_ADMIN, run labels.
+// testcontainers-go: the spec's command and environment, private network
+// with alias n.id, the exposed ports bound to 127.0.0.1 at n's host ports,
+// CAP_NET_ADMIN, run labels.
 func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 	c.mu.Lock()
 	netName := c.netName
 	c.mu.Unlock()
-	n.mu.Lock()
-	clientPort, adminPort := n.clientPort, n.adminPort
-	n.mu.Unlock()
 	loopback := netip.MustParseAddr("127.0.0.1")
-	bindings := network.PortMap{
-		network.MustParsePort(fmt.Sprintf("%d/tcp", ClientPort)): {{HostIP: loopback, HostPort: strconv.Itoa(clientPort)}},
-		network.MustParsePort(fmt.Sprintf("%d/tcp", AdminPort)):  {{HostIP: loopback, HostPort: strconv.Itoa(adminPort)}},
+	bindings := network.PortMap{}
+	var exposed []string
+	n.mu.Lock()
+	for _, p := range n.exposed() {
+		port := fmt.Sprintf("%d/tcp", p.Number)
+		exposed = append(exposed, port)
+		bindings[network.MustParsePort(port)] = []network.PortBinding{{HostIP: loopback, HostPort: strconv.Itoa(n.hostPorts[p.Name])}}
 	}
+	n.mu.Unlock()
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:          c.image,
 			Name:           fmt.Sprintf("faultline-%s-%s", c.runID, n.id),
-			Cmd:            c.cfg.kvnodeArgs(n.id),
+			Entrypoint:     n.spec.Command,
+			Env:            n.spec.Env,
 			Labels:         c.labels(n.id),
-			ExposedPorts:   []string{fmt.Sprintf("%d/tcp", ClientPort), fmt.Sprintf("%d/tcp", AdminPort)},
+			ExposedPorts:   exposed,
 			Networks:       []string{netName},
 			NetworkAliases: map[string][]string{netName: {n.id}},
 			ConfigModifier: func(cc *container.Config) { cc.Hostname = n.id },
@@ -281,8 +312,8 @@ func (c *Cluster) readIP(ctx context.Context, containerID string) (string, error
 		}
 	}
 	if st := res.Container.State; st != nil && !st.Running && !st.Paused {
-		// The node exited before its address could be read (kvnode
-		// rejected its flags or crashed at once): say so, with its log.
+		// The node exited before its address could be read (it rejected
+		// its flags or crashed at once): say so, with its log.
 		logs, _ := c.containerLogs(ctx, containerID)
 		return "", fmt.Errorf("docker: container %.12s exited with code %d before it got an address; its log:\n%s",
 			containerID, st.ExitCode, abridge(logs, 8, 12))
@@ -394,6 +425,10 @@ func (c *Cluster) IP(id string) string {
 	})
 }
 
+// HasClockHook reports whether the system's nodes have a clock hook (the
+// admin port's /fault/clock): only then is there a clock to reset.
+func (c *Cluster) HasClockHook() bool { return slices.Contains(c.cfg.System.Faults(), "clock") }
+
 // ClientAddrs maps every node id to its client address, 127.0.0.1:port.
 // The ports stay the same across kill and restart.
 func (c *Cluster) ClientAddrs() map[string]string {
@@ -405,16 +440,55 @@ func (c *Cluster) ClientAddrs() map[string]string {
 }
 
 // ClientAddr returns the node's client address, 127.0.0.1:port.
-func (c *Cluster) ClientAddr(id string) string {
-	return c.read(id, func(n *node) string { return loopbackAddr(n.clientPort) })
+func (c *Cluster) ClientAddr(id string) string { return c.Addr(id, sut.PortClient) }
+
+// AdminAddr returns the node's admin HTTP address, 127.0.0.1:port, or ""
+// when the system has no admin port (no clock hook).
+func (c *Cluster) AdminAddr(id string) string { return c.Addr(id, sut.PortAdmin) }
+
+// Addr returns the host address (127.0.0.1:port) of the node's exposed
+// port of that name, or "" when it has none. The ports stay the same
+// across kill and restart.
+func (c *Cluster) Addr(id, port string) string {
+	return c.read(id, func(n *node) string {
+		if hp, ok := n.hostPorts[port]; ok {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(hp))
+		}
+		return ""
+	})
 }
 
-// AdminAddr returns the node's admin HTTP address, 127.0.0.1:port.
-func (c *Cluster) AdminAddr(id string) string {
-	return c.read(id, func(n *node) string { return loopbackAddr(n.adminPort) })
+// PrivateAddr returns the node's address on the private network for the
+// named port (container IP and port number), for clients that bypass
+// docker-proxy; "" when the node has no such port or no address.
+func (c *Cluster) PrivateAddr(id, port string) string {
+	ip := c.IP(id)
+	num := c.read(id, func(n *node) string {
+		if p := n.spec.Port(port); p != 0 {
+			return strconv.Itoa(p)
+		}
+		return ""
+	})
+	if ip == "" || num == "" {
+		return ""
+	}
+	return net.JoinHostPort(ip, num)
 }
 
-func loopbackAddr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+// exposedAddrs maps the node's exposed port names to their host addresses.
+func (c *Cluster) exposedAddrs(id string) map[string]string {
+	n, err := c.node(id)
+	if err != nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string]string, len(n.hostPorts))
+	for name, hp := range n.hostPorts {
+		out[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(hp))
+	}
+	return out
+}
 
 // State returns the node's lifecycle state as this package drove it:
 // "created", "running", "paused", "killed" or "removed" (see
@@ -482,7 +556,7 @@ func (c *Cluster) transition(ctx context.Context, id, op string, do func(ctx con
 	return nil
 }
 
-// Kill sends SIGKILL to the node's kvnode and waits until the container has
+// Kill sends SIGKILL to the node's process and waits until the container has
 // stopped. Its data directory survives for Start. Killing a paused node is
 // allowed, and so is killing a node whose container already exited by
 // itself: Kill then only records it as killed, so that Start can restart
@@ -530,7 +604,7 @@ func (c *Cluster) Start(ctx context.Context, id string) error {
 	return c.transition(ctx, id, "start", func(ctx context.Context, n *node, cid string) (nodeState, error) {
 		if _, err := c.cli.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
 			if isPortConflict(err) && n.st.state() == StateKilled {
-				return nil, fmt.Errorf("docker: start node %s: %w (another process took its host port %d or %d while it was down; the node keeps its ports so that client addresses stay valid: free the port and Start again)", id, err, n.clientPort, n.adminPort)
+				return nil, fmt.Errorf("docker: start node %s: %w (another process took one of its host ports %v while it was down; the node keeps its ports so that client addresses stay valid: free the port and Start again)", id, err, n.hostPorts)
 			}
 			return nil, fmt.Errorf("docker: start node %s: %w", id, err)
 		}
@@ -732,7 +806,6 @@ func (c *Cluster) Close(ctx context.Context) error {
 		} else {
 			c.log.Info("docker: cluster removed")
 		}
-		c.admin.close()
 		c.cli.Close()
 	})
 	return c.closeErr

@@ -7,13 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
-)
 
-// Ports inside every node container.
-const (
-	RaftPort   = 7000 // raft transport, private network only
-	ClientPort = 7001 // kv client protocol, published on 127.0.0.1
-	AdminPort  = 7002 // admin HTTP (/healthz, /status, /fault/...), published on 127.0.0.1
+	"github.com/faultline/faultline/sut"
 )
 
 // Label keys put on every container and network this package creates.
@@ -26,36 +21,25 @@ const (
 	LabelNode      = "faultline.node"     // the node id, on containers
 )
 
-// Read modes accepted by kvnode --read-mode.
-const (
-	ReadLinearizable = "linearizable"
-	ReadLease        = "lease"
-	ReadStale        = "stale"
-)
-
 // Config describes a cluster to Start. Use DefaultConfig and change fields.
 type Config struct {
 	// Nodes is the cluster size: nodes n1..nN. Default 3; at most 9.
 	Nodes int
+	// System is the system under test; nil means sut.Default() (our
+	// store). It says what the image holds and how each node runs.
+	System sut.System
+	// Options configure the system (read mode, planted bugs, ...); they
+	// must pass System.Validate.
+	Options sut.Options
 	// Image is the node image tag to run; empty builds it with BuildImage
-	// (using Build).
+	// (using Build, for System).
 	Image string
-	// Build configures the image build when Image is empty.
+	// Build configures the image build when Image is empty; Start builds
+	// the image of System whatever Build.System says.
 	Build BuildConfig
-	// ReadMode is kvnode --read-mode: linearizable, lease or stale; empty
-	// leaves kvnode's default.
-	ReadMode string
-	// UnsafeNoDedup passes --unsafe-no-dedup (disables request
-	// deduplication: a deliberately broken mode for checker tests).
-	UnsafeNoDedup bool
-	// EnableFaultInjection passes --enable-fault-injection (the clock
-	// nemesis's /fault/clock endpoint). DefaultConfig turns it on.
-	EnableFaultInjection bool
-	// KVNodeArgs are extra kvnode flags, appended after the ones above.
-	KVNodeArgs []string
 	// StartTimeout bounds Start from creating the containers to "every
-	// node healthy and a leader elected" (the image build is not
-	// included). Default 60s.
+	// node ready and a leader agreed" (the image build is not included).
+	// Default 60s.
 	StartTimeout time.Duration
 	// RunID names this run in container/network names and in the
 	// faultline.run label. Empty: generated, "<pid>-<random>".
@@ -69,30 +53,29 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultConfig is a 3-node cluster built from the working tree, with fault
-// injection enabled and stale runs reaped.
+// DefaultConfig is a 3-node cluster of our store built from the working
+// tree, with stale runs reaped.
 func DefaultConfig() Config {
 	return Config{
-		Nodes:                3,
-		Build:                DefaultBuildConfig(),
-		EnableFaultInjection: true,
-		StartTimeout:         60 * time.Second,
-		Reap:                 true,
+		Nodes:        3,
+		System:       sut.Default(),
+		StartTimeout: 60 * time.Second,
+		Reap:         true,
 	}
 }
 
 var runIDPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,40}$`)
 
-// Validate reports the first problem with c, saying what to change.
+// Validate reports every problem with c, each saying what to change.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Nodes < 1 || c.Nodes > 9 {
 		errs = append(errs, fmt.Errorf("Nodes = %d: use 1..9 (3 or 5 for a fault-tolerant cluster)", c.Nodes))
 	}
-	switch c.ReadMode {
-	case "", ReadLinearizable, ReadLease, ReadStale:
-	default:
-		errs = append(errs, fmt.Errorf("ReadMode = %q: use %q, %q or %q", c.ReadMode, ReadLinearizable, ReadLease, ReadStale))
+	if c.System == nil {
+		errs = append(errs, fmt.Errorf("System is nil: use sut.ByName(one of %s)", strings.Join(sut.Names(), ", ")))
+	} else if err := c.System.Validate(c.Options, nil); err != nil {
+		errs = append(errs, fmt.Errorf("Options: %w", err))
 	}
 	if c.StartTimeout < 0 {
 		errs = append(errs, fmt.Errorf("StartTimeout = %v: use a positive duration (0 means the default)", c.StartTimeout))
@@ -105,13 +88,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("Labels[%q]: the faultline label namespace is reserved; pick another key", k))
 		}
 	}
-	for _, a := range c.KVNodeArgs {
-		for _, reserved := range []string{"--id", "--peers", "--data", "--raft-addr", "--client-addr", "--admin-addr"} {
-			if a == reserved || strings.HasPrefix(a, reserved+"=") {
-				errs = append(errs, fmt.Errorf("KVNodeArgs: %s is set by the runtime; remove it", reserved))
-			}
-		}
-	}
 	return errors.Join(errs...)
 }
 
@@ -121,11 +97,11 @@ func (c Config) withDefaults() Config {
 	if c.Nodes == 0 {
 		c.Nodes = d.Nodes
 	}
+	if c.System == nil {
+		c.System = d.System
+	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = d.StartTimeout
-	}
-	if c.Build.isZero() {
-		c.Build = d.Build
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -142,29 +118,13 @@ func NodeIDs(n int) []string {
 	return ids
 }
 
-// kvnodeArgs is the command line of node id in a cluster of c.Nodes.
-func (c Config) kvnodeArgs(id string) []string {
-	ids := NodeIDs(c.Nodes)
-	peers := make([]string, len(ids))
-	for i, p := range ids {
-		peers[i] = fmt.Sprintf("%s=%s:%d", p, p, RaftPort)
+// specs returns every node's spec: node ids are the network aliases other
+// nodes reach them by.
+func (c Config) specs() map[string]sut.NodeSpec {
+	layout := sut.Layout{Nodes: NodeIDs(c.Nodes)}
+	out := make(map[string]sut.NodeSpec, c.Nodes)
+	for _, id := range layout.Nodes {
+		out[id] = c.System.Node(layout, c.Options, id)
 	}
-	args := []string{
-		"--id", id,
-		"--peers", strings.Join(peers, ","),
-		"--data", "/data",
-		"--raft-addr", fmt.Sprintf("0.0.0.0:%d", RaftPort),
-		"--client-addr", fmt.Sprintf("0.0.0.0:%d", ClientPort),
-		"--admin-addr", fmt.Sprintf("0.0.0.0:%d", AdminPort),
-	}
-	if c.ReadMode != "" {
-		args = append(args, "--read-mode", c.ReadMode)
-	}
-	if c.UnsafeNoDedup {
-		args = append(args, "--unsafe-no-dedup")
-	}
-	if c.EnableFaultInjection {
-		args = append(args, "--enable-fault-injection")
-	}
-	return append(args, c.KVNodeArgs...)
+	return out
 }

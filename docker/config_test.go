@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/sut"
 )
 
 func TestDefaultConfigValid(t *testing.T) {
@@ -12,7 +14,7 @@ func TestDefaultConfigValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Nodes != 3 || !c.EnableFaultInjection || !c.Reap || c.StartTimeout <= 0 {
+	if c.Nodes != 3 || c.System.Name() != "kvnode" || !c.Reap || c.StartTimeout <= 0 {
 		t.Errorf("DefaultConfig = %+v", c)
 	}
 }
@@ -24,11 +26,13 @@ func TestValidate(t *testing.T) {
 	}{
 		{func(c *Config) { c.Nodes = 0 }, "Nodes = 0"},
 		{func(c *Config) { c.Nodes = 10 }, "Nodes = 10"},
-		{func(c *Config) { c.ReadMode = "fast" }, `ReadMode = "fast"`},
+		{func(c *Config) { c.Options.ReadMode = "fast" }, `kvnode: unknown read mode "fast"`},
+		{func(c *Config) { c.System, c.Options.ReadMode = sut.Etcd{}, "lease" }, `etcd: unknown read mode "lease": use linearizable or serializable`},
+		{func(c *Config) { c.Options.Bugs = []string{"nope"} }, `unknown planted bug "nope": use no-dedup`},
+		{func(c *Config) { c.System = nil }, "System is nil"},
 		{func(c *Config) { c.StartTimeout = -time.Second }, "StartTimeout"},
 		{func(c *Config) { c.RunID = "bad id!" }, "RunID"},
 		{func(c *Config) { c.Labels = map[string]string{"faultline.run": "x"} }, "reserved"},
-		{func(c *Config) { c.KVNodeArgs = []string{"--peers=a"} }, "--peers is set by the runtime"},
 	} {
 		c := DefaultConfig()
 		tc.mod(&c)
@@ -38,32 +42,32 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	c := DefaultConfig()
-	c.Nodes, c.ReadMode = 0, "x"
+	c.Nodes, c.Options.ReadMode = 0, "x"
 	if err := c.Validate(); err == nil || len(strings.Split(err.Error(), "\n")) != 2 {
 		t.Errorf("want both problems reported: %v", err)
 	}
 }
 
-func TestKVNodeArgs(t *testing.T) {
+// TestSpecs: every node gets its system's spec, with the node ids as the
+// host names of the layout (the network aliases).
+func TestSpecs(t *testing.T) {
 	c := DefaultConfig()
-	c.Nodes = 3
-	c.ReadMode = ReadLease
-	c.UnsafeNoDedup = true
-	c.KVNodeArgs = []string{"--log-level", "debug"}
-	got := c.kvnodeArgs("n2")
-	want := []string{
-		"--id", "n2", "--peers", "n1=n1:7000,n2=n2:7000,n3=n3:7000", "--data", "/data",
-		"--raft-addr", "0.0.0.0:7000", "--client-addr", "0.0.0.0:7001", "--admin-addr", "0.0.0.0:7002",
-		"--read-mode", "lease", "--unsafe-no-dedup", "--enable-fault-injection", "--log-level", "debug",
+	c.System, c.Nodes = sut.Etcd{}, 3
+	specs := c.specs()
+	if len(specs) != 3 {
+		t.Fatalf("%d specs", len(specs))
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("kvnodeArgs =\n %q\nwant\n %q", got, want)
+	cmd := specs["n2"].Command
+	i := slices.Index(cmd, "--initial-cluster")
+	if cmd[0] != sut.BinDir+"/etcd" || i < 0 || cmd[i+1] != "n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380" ||
+		!slices.Contains(cmd, "http://n2:2379") {
+		t.Errorf("etcd spec of n2: %q", cmd)
 	}
 }
 
 func TestWithDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
-	if c.Nodes != 3 || c.StartTimeout == 0 || c.Logger == nil || len(c.Build.Packages) != 2 {
+	if c.Nodes != 3 || c.StartTimeout == 0 || c.Logger == nil || c.System == nil {
 		t.Errorf("withDefaults = %+v", c)
 	}
 }

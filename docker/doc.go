@@ -1,17 +1,19 @@
-// Package docker runs a real kvnode cluster in Docker containers for the
-// faultline harness, through testcontainers-go.
+// Package docker runs a cluster of a system under test (a sut.System: our
+// store, etcd, ...) in Docker containers for the faultline harness, through
+// testcontainers-go.
 //
-// The node image is FROM scratch plus the static kvnode and netctl binaries
-// (nothing is ever pulled: there is no registry). [BuildImage] compiles them
-// into a temporary build context and tags the image faultline-node:<hash12>,
-// the hash being over the Dockerfile and the binaries, so an unchanged
-// build is never repeated.
+// The node image is FROM scratch plus the system's static binaries and
+// netctl (nothing is ever pulled: there is no registry). [BuildImage]
+// compiles them into a temporary build context and tags the image
+// faultline-node:<system>-<hash12>, the hash being over the Dockerfile and
+// the binaries, so an unchanged build is never repeated.
 //
 // [Start] creates a private bridge network per run and containers n1..nN
-// (network aliases n1..nN) with their client (7001) and admin (7002) ports
-// published on 127.0.0.1 only, at host ports chosen up front so that they
-// survive a kill and restart, and CAP_NET_ADMIN so that netctl can install
-// nftables rules. Every container and network carries the labels
+// (network aliases n1..nN) running each node's spec (sut.NodeSpec: command,
+// environment, ports), its exposed ports published on 127.0.0.1 only, at
+// host ports chosen up front so that they survive a kill and restart, and
+// CAP_NET_ADMIN so that netctl can install nftables rules. Readiness and
+// the leader come from the system's Probe. Every container and network carries the labels
 // faultline=1, faultline.run=<run id> and faultline.pid=<owning pid>;
 // leftovers of a crashed earlier run (whose pid is gone) are reaped on Start.
 //

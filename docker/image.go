@@ -25,6 +25,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/faultline/faultline/sut"
 )
 
 // Dockerfile is the node image recipe (docker/Dockerfile).
@@ -35,24 +37,26 @@ var Dockerfile []byte
 // ImageRepo is the repository part of node image tags.
 const ImageRepo = "faultline-node"
 
-// Paths of the binaries inside the node image.
-const (
-	KVNodePath = "/usr/local/bin/kvnode"
-	NetctlPath = "/usr/local/bin/netctl" // run it with Cluster.Exec (as root)
-)
+// NetctlPath is netctl's path in every node image (run it with
+// Cluster.Exec, as root).
+const NetctlPath = sut.BinDir + "/netctl"
 
-// NodeUID is the numeric user kvnode runs as inside the image; /data is
+// netctl is the binary the runtime adds to every system's image.
+var netctl = sut.Binary{Name: "netctl", Module: ".", Package: "./cmd/netctl"}
+
+// NodeUID is the numeric user nodes run as inside the image; /data is
 // owned by it.
 const NodeUID = 65532
 
 // BuildConfig says what to build the node image from.
 type BuildConfig struct {
-	// ModuleDir is the root of the faultline module (holding go.mod).
+	// System is whose binaries the image holds, beside netctl; nil means
+	// sut.Default() (our store).
+	System sut.System
+	// ModuleDir is the root of the faultline repository (holding the
+	// faultline go.mod); systems' modules are found relative to it.
 	// Empty: found by walking up from the working directory.
 	ModuleDir string
-	// Packages are the Go packages compiled into the image, by binary
-	// name. Default: kvnode=./cmd/kvnode, netctl=./cmd/netctl.
-	Packages map[string]string
 	// GoBin is the go command; default "go".
 	GoBin string
 	// Force runs the docker build even when the tag exists, without the
@@ -62,14 +66,15 @@ type BuildConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultBuildConfig builds kvnode and netctl from the module around the
-// working directory.
+// DefaultBuildConfig builds our store's image from the repository around
+// the working directory.
 func DefaultBuildConfig() BuildConfig {
-	return BuildConfig{Packages: map[string]string{"kvnode": "./cmd/kvnode", "netctl": "./cmd/netctl"}}
+	return BuildConfig{System: sut.Default()}
 }
 
-func (b BuildConfig) isZero() bool {
-	return b.ModuleDir == "" && len(b.Packages) == 0 && b.GoBin == "" && !b.Force && b.Logger == nil
+// binaries are the image's binaries: the system's and netctl.
+func (b BuildConfig) binaries() []sut.Binary {
+	return append(slices.Clone(b.System.Binaries()), netctl)
 }
 
 // buildMu serializes builds in this process: concurrent Starts share one.
@@ -80,23 +85,23 @@ var (
 	built   = map[string]string{}
 )
 
-// BuildImage compiles the node binaries (CGO_ENABLED=0, -trimpath, for
-// linux) into a temporary build context and builds the node image from it,
-// tagged faultline-node:<first 12 hex digits of sha256 over the Dockerfile
-// and binaries>. When that tag already exists the docker build is skipped.
-// It returns the tag.
+// BuildImage compiles the system's binaries and netctl (CGO_ENABLED=0,
+// -trimpath, for linux) into a temporary build context and builds the node
+// image from it, tagged faultline-node:<system>-<first 12 hex digits of
+// sha256 over the Dockerfile and binaries>. When that tag already exists
+// the docker build is skipped. It returns the tag.
 func BuildImage(ctx context.Context, cfg BuildConfig) (string, error) {
 	SetEnvDefaults()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if len(cfg.Packages) == 0 {
-		cfg.Packages = DefaultBuildConfig().Packages
+	if cfg.System == nil {
+		cfg.System = sut.Default()
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	key := fmt.Sprint(cfg.ModuleDir, cfg.GoBin, cfg.Packages)
+	key := fmt.Sprint(cfg.ModuleDir, cfg.GoBin, cfg.System.Name())
 	if tag, ok := built[key]; ok && !cfg.Force && imageExists(ctx, tag) {
 		log.Info("docker: image already built by this process", "tag", tag)
 		return tag, nil
@@ -131,17 +136,17 @@ func buildImage(ctx context.Context, cfg BuildConfig, log *slog.Logger) (string,
 	if err := goBuild(ctx, cfg, dir, log); err != nil {
 		return "", err
 	}
-	log.Info("docker: binaries built", "packages", len(cfg.Packages), "elapsed", time.Since(start).Round(time.Millisecond))
+	log.Info("docker: binaries built", "system", cfg.System.Name(), "elapsed", time.Since(start).Round(time.Millisecond))
 
 	files := map[string][]byte{}
-	for name := range cfg.Packages {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+	for _, bin := range cfg.binaries() {
+		b, err := os.ReadFile(filepath.Join(dir, bin.Name))
 		if err != nil {
-			return "", fmt.Errorf("read built %s: %w", name, err)
+			return "", fmt.Errorf("read built %s: %w", bin.Name, err)
 		}
-		files[name] = b
+		files[bin.Name] = b
 	}
-	tag := ImageRepo + ":" + contentHash(Dockerfile, files)
+	tag := ImageRepo + ":" + cfg.System.Name() + "-" + contentHash(Dockerfile, files)
 
 	cli, err := newClient(ctx)
 	if err != nil {
@@ -184,12 +189,12 @@ func buildImage(ctx context.Context, cfg BuildConfig, log *slog.Logger) (string,
 	return tag, nil
 }
 
-// goBuild compiles every package of cfg into dir/<name>.
+// goBuild compiles every binary of cfg into dir/<name>.
 func goBuild(ctx context.Context, cfg BuildConfig, dir string, log *slog.Logger) error {
-	mod := cfg.ModuleDir
-	if mod == "" {
+	root := cfg.ModuleDir
+	if root == "" {
 		var err error
-		if mod, err = findModuleDir(); err != nil {
+		if root, err = findModuleDir(); err != nil {
 			return err
 		}
 	}
@@ -198,12 +203,16 @@ func goBuild(ctx context.Context, cfg BuildConfig, dir string, log *slog.Logger)
 		gobin = "go"
 	}
 	// One go command per binary, concurrently: they share the build
-	// cache, and the links (most of a cached build) overlap.
+	// cache, and the links (most of a cached build) overlap. A module
+	// other than faultline's may download its dependencies first (etcd's
+	// from the Go module proxy: minutes on a cold cache).
 	var g errgroup.Group
-	for name, pkg := range cfg.Packages {
+	for _, bin := range cfg.binaries() {
 		g.Go(func() error {
-			log.Info("docker: go build", "package", pkg)
-			cmd := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, name), pkg)
+			mod := filepath.Join(root, bin.Module)
+			pkg := bin.Package
+			log.Info("docker: go build", "module", bin.Module, "package", pkg)
+			cmd := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, bin.Name), pkg)
 			cmd.Dir = mod
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH, "GOFLAGS=-buildvcs=false")
 			out, err := cmd.CombinedOutput()
@@ -248,7 +257,7 @@ func contentHash(dockerfile []byte, files map[string][]byte) string {
 }
 
 // buildContext is the tar build context: the Dockerfile, the binaries
-// (mode 0755) and an empty data/ directory owned by NodeUID.
+// under bin/ (mode 0755) and an empty data/ directory owned by NodeUID.
 func buildContext(dockerfile []byte, files map[string][]byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -266,11 +275,14 @@ func buildContext(dockerfile []byte, files map[string][]byte) ([]byte, error) {
 	if err == nil {
 		err = add(&tar.Header{Name: "data/", Mode: 0o755, Typeflag: tar.TypeDir, Uid: NodeUID, Gid: NodeUID}, nil)
 	}
+	if err == nil {
+		err = add(&tar.Header{Name: "bin/", Mode: 0o755, Typeflag: tar.TypeDir}, nil)
+	}
 	for _, name := range sortedKeys(files) {
 		if err != nil {
 			break
 		}
-		err = add(&tar.Header{Name: name, Mode: 0o755, Typeflag: tar.TypeReg}, files[name])
+		err = add(&tar.Header{Name: "bin/" + name, Mode: 0o755, Typeflag: tar.TypeReg}, files[name])
 	}
 	if err == nil {
 		err = tw.Close()

@@ -8,10 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/sut"
 )
 
 func TestBuildContext(t *testing.T) {
 	files := map[string][]byte{"kvnode": []byte("K"), "netctl": []byte("N")}
+	if len(DefaultBuildConfig().binaries()) != 2 {
+		t.Errorf("binaries of the default build: %v, want kvnode and netctl", DefaultBuildConfig().binaries())
+	}
 	b, err := buildContext(Dockerfile, files)
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +36,7 @@ func TestBuildContext(t *testing.T) {
 	if h := seen["data/"]; h == nil || h.Typeflag != tar.TypeDir || h.Uid != NodeUID || h.Gid != NodeUID {
 		t.Errorf("data/ entry = %+v, want a directory owned by %d", h, NodeUID)
 	}
-	for _, name := range []string{"kvnode", "netctl"} {
+	for _, name := range []string{"bin/kvnode", "bin/netctl"} {
 		if h := seen[name]; h == nil || h.Mode != 0o755 {
 			t.Errorf("%s entry = %+v, want mode 0755", name, h)
 		}
@@ -43,13 +48,13 @@ func TestBuildContext(t *testing.T) {
 
 func TestDockerfile(t *testing.T) {
 	df := string(Dockerfile)
-	for _, want := range []string{"FROM scratch", "--chown=65532:65532 data/ /data/", "USER 65532", "COPY kvnode netctl"} {
+	for _, want := range []string{"FROM scratch", "--chown=65532:65532 data/ /data/", "USER 65532", "COPY bin/ " + sut.BinDir + "/\n"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
-	if !strings.Contains(df, `ENTRYPOINT ["`+KVNodePath+`"]`) || !strings.Contains(df, " /usr/local/bin/\n") || !strings.HasPrefix(NetctlPath, "/usr/local/bin/") {
-		t.Error("Dockerfile paths disagree with KVNodePath/NetctlPath")
+	if strings.Contains(df, "\nENTRYPOINT") || !strings.HasPrefix(NetctlPath, sut.BinDir+"/") {
+		t.Error("the Dockerfile must leave the command to the system's node spec, and netctl live in sut.BinDir")
 	}
 	for _, line := range strings.Split(df, "\n") {
 		if strings.HasPrefix(line, "FROM ") && line != "FROM scratch" {
@@ -89,15 +94,25 @@ func TestFollowBuild(t *testing.T) {
 
 func TestAgreedLeader(t *testing.T) {
 	sts := map[string]NodeStatus{
-		"n1": {ID: "n1", State: "Leader", LeaderID: "n1"},
-		"n2": {ID: "n2", State: "Follower", LeaderID: "n1"},
+		"n1": {ID: "n1", State: "Leader", Leader: "n1"},
+		"n2": {ID: "n2", State: "Follower", Leader: "n1"},
 	}
 	if l, err := agreedLeader(3, sts, nil); err != nil || l != "n1" {
 		t.Errorf("agreedLeader = %q, %v", l, err)
 	}
+	// Status ids are the system's own (etcd member ids): the answer is
+	// the node id.
+	sts = map[string]NodeStatus{
+		"n1": {ID: "8e9e05c52164694d", Leader: "91bc3c398fb3c146"},
+		"n2": {ID: "91bc3c398fb3c146", Leader: "91bc3c398fb3c146"},
+		"n3": {ID: "fd422379fda50e48", Leader: "91bc3c398fb3c146"},
+	}
+	if l, err := agreedLeader(3, sts, nil); err != nil || l != "n2" {
+		t.Errorf("agreedLeader by member id = %q, %v; want n2", l, err)
+	}
 	// A stale minority leader does not count.
 	sts = map[string]NodeStatus{
-		"n1": {ID: "n1", State: "Leader", LeaderID: "n1"},
+		"n1": {ID: "n1", State: "Leader", Leader: "n1"},
 		"n2": {ID: "n2", State: "Candidate"},
 		"n3": {ID: "n3", State: "Candidate"},
 	}
@@ -105,7 +120,7 @@ func TestAgreedLeader(t *testing.T) {
 		t.Error("a single vote elected a leader")
 	}
 	// The named leader must itself answer and agree.
-	sts = map[string]NodeStatus{"n2": {LeaderID: "n1"}, "n3": {LeaderID: "n1"}}
+	sts = map[string]NodeStatus{"n2": {ID: "n2", Leader: "n1"}, "n3": {ID: "n3", Leader: "n1"}}
 	if _, err := agreedLeader(3, sts, nil); err == nil {
 		t.Error("an unreachable leader was accepted")
 	}

@@ -1,6 +1,8 @@
 // Package history holds the record of a test run: the Op type, a streaming
 // concurrency-safe Recorder that writes history.jsonl as operations happen,
-// and readers/writers for JSONL and Jepsen's EDN history format.
+// writers for JSONL and Jepsen's EDN, and one Decoder that reads, op by op,
+// every form Jepsen, Knossos and Elle write (EDN lines or vectors, JSON
+// arrays, with or without :time, :index, :process or :f) and our JSONL.
 //
 // Semantics follow Jepsen exactly: every client operation is recorded twice,
 // once as an invoke and once as its completion (ok, fail or info). ok means
@@ -8,5 +10,6 @@
 // outcome is unknown (timeout, connection lost) and the operation may take
 // effect at any time after its invocation. After an info completion the
 // worker continues under a fresh process id. Nemesis operations use process
-// NemesisProcess (-1) and are written as :nemesis in EDN.
+// NemesisProcess (-1) and are written as :nemesis in EDN. Pairs and Pairer
+// hold the one set of rules for matching completions with invocations.
 package history

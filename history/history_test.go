@@ -123,8 +123,10 @@ func TestReadEDNTestdata(t *testing.T) {
 			if ops[9].Error != `[:timeout "no response in 1s"]` {
 				t.Errorf("structured error: %q", ops[9].Error)
 			}
-			if len(Pairs(ops)) != 4 { // nemesis infos have no invoke
-				t.Errorf("pairs: %d", len(Pairs(ops)))
+			// 4 client ops; Jepsen's nemesis :info pair (4, 5) and an
+			// :info (10) that opens a nemesis op never completed.
+			if ps := Pairs(ops); len(ps) != 6 || ps[2].InvokePos != 4 || ps[2].CompletePos != 5 || !ps[5].Open {
+				t.Errorf("pairs: %+v", ps)
 			}
 		}},
 		{"jepsen-list-append.edn", 7, func(t *testing.T, ops []Op) {

@@ -2,9 +2,7 @@ package history
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -47,121 +45,6 @@ func writeLines(w io.Writer, ops []Op, format string, enc func([]byte, *Op) ([]b
 	return nil
 }
 
-// ReadJSONL reads a JSONL history. Numbers in values are normalized (see
-// Normalize). A torn final line (a killed writer) is skipped silently; a
-// malformed line anywhere else is an error naming its line number.
-func ReadJSONL(r io.Reader) ([]Op, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
-	var ops []Op
-	var pendingErr error // error on the previous non-empty line
-	line := 0
-	for {
-		b, rerr := br.ReadBytes('\n')
-		if len(b) > 0 {
-			line++
-			trimmed := bytes.TrimSpace(b)
-			if len(trimmed) > 0 && pendingErr != nil {
-				return ops, pendingErr
-			}
-			if len(trimmed) > 0 {
-				op, err := decodeJSONOp(trimmed)
-				if err != nil {
-					pendingErr = fmt.Errorf("history: jsonl line %d: %w", line, err)
-				} else {
-					ops = append(ops, op)
-				}
-			}
-		}
-		if rerr == io.EOF {
-			// pendingErr, if any, is on the last non-empty line: a torn
-			// write, tolerated.
-			return ops, nil
-		}
-		if rerr != nil {
-			return ops, fmt.Errorf("history: read jsonl: %w", rerr)
-		}
-	}
-}
-
-func decodeJSONOp(b []byte) (Op, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var op Op
-	if err := dec.Decode(&op); err != nil {
-		return Op{}, err
-	}
-	if dec.More() {
-		return Op{}, errors.New("trailing data after the op")
-	}
-	if op.Type == 0 {
-		return Op{}, errors.New("missing type")
-	}
-	op.Value = Normalize(op.Value)
-	return op, nil
-}
-
-// ReadFile reads a history file, choosing the format by extension: .jsonl
-// (faultline's streaming format), .json (JSONL or a JSON array of ops) or
-// .edn (Jepsen).
-func ReadFile(path string) ([]Op, error) {
-	ext := strings.ToLower(filepath.Ext(path))
-	switch ext {
-	case ".jsonl", ".json", ".edn":
-	default:
-		return nil, fmt.Errorf("history: cannot tell the format of %s from its extension %q: use .jsonl or .json (faultline) or .edn (Jepsen), renaming the file if needed", path, ext)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("history: read %s: %w", path, err)
-	}
-	defer f.Close()
-	var ops []Op
-	switch ext {
-	case ".jsonl":
-		ops, err = ReadJSONL(f)
-	case ".json":
-		ops, err = readJSON(f)
-	case ".edn":
-		ops, err = ReadEDN(f)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w (file %s)", err, path)
-	}
-	return ops, nil
-}
-
-// readJSON reads either a JSON array of ops or JSONL.
-func readJSON(r io.Reader) ([]Op, error) {
-	br := bufio.NewReader(r)
-	for {
-		c, err := br.ReadByte()
-		if err != nil {
-			if err == io.EOF {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("history: read json: %w", err)
-		}
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
-			continue
-		}
-		_ = br.UnreadByte()
-		if c != '[' {
-			return ReadJSONL(br)
-		}
-		break
-	}
-	dec := json.NewDecoder(br)
-	dec.UseNumber()
-	var ops []Op
-	if err := dec.Decode(&ops); err != nil {
-		return nil, fmt.Errorf("history: read json array: %w", err)
-	}
-	for i := range ops {
-		ops[i].Value = Normalize(ops[i].Value)
-	}
-	return ops, nil
-}
-
 // WriteFile writes ops to path in the format its extension names (.jsonl,
 // .json as JSONL, .edn).
 func WriteFile(path string, ops []Op) (err error) {
@@ -198,8 +81,11 @@ func appendJSONOp(b []byte, op *Op) []byte {
 	b = strconv.AppendInt(b, op.Time, 10)
 	b = append(b, `,"type":"`...)
 	b = append(b, op.Type.String()...)
-	b = append(b, `","process":`...)
-	b = strconv.AppendInt(b, int64(op.Process), 10)
+	b = append(b, '"')
+	if op.Process != NoProcess {
+		b = append(b, `,"process":`...)
+		b = strconv.AppendInt(b, int64(op.Process), 10)
+	}
 	b = append(b, `,"f":`...)
 	b = appendJSONString(b, op.F)
 	b = append(b, `,"value":`...)

@@ -22,6 +22,11 @@ const (
 // NemesisProcess is the process id of every nemesis operation.
 const NemesisProcess = -1
 
+// NoProcess is the process of an imported op that has none (Elle's
+// example histories hold completions without :process). Such an op is
+// paired with no invocation and is in no process order.
+const NoProcess = -1 << 31
+
 // String returns the Jepsen name of t: invoke, ok, fail or info.
 func (t Type) String() string {
 	switch t {
@@ -123,6 +128,18 @@ func (o Op) String() string {
 	return s
 }
 
+// HasTimes reports whether ops carry times: false for a history read from
+// a file without :time (every Time is then 0), where only positions order
+// ops.
+func HasTimes(ops []Op) bool {
+	for i := range ops {
+		if ops[i].Time != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Pair links an invocation with its completion.
 type Pair struct {
 	Invoke Op
@@ -131,30 +148,91 @@ type Pair struct {
 	Complete Op
 	// Open is true when the history holds no completion for the invoke.
 	Open bool
+	// InvokePos and CompletePos are the positions of the two ops in the
+	// history given to Pairs. InvokePos is -1 for a completion the history
+	// holds no invocation for (Invoke is then a copy of the completion):
+	// it may have begun any time before it completed. CompletePos is
+	// len(history) when Open.
+	InvokePos, CompletePos int
 }
 
-// Pairs matches each invoke with the next completion of the same process,
-// in history order. Nemesis ops are paired the same way. Invocations that
+// Pairs matches each invocation with the next completion of the same
+// process, in history order (see Pairer for the rules). Invocations that
 // never complete are returned with Open set and an info completion at
 // time +infinity (math.MaxInt64), as Jepsen treats them.
 func Pairs(ops []Op) []Pair {
 	const inf = int64(^uint64(0) >> 1)
-	pending := map[int]int{} // process -> index into out
+	var p Pairer[int] // index into out
 	out := make([]Pair, 0, len(ops)/2+1)
-	for _, o := range ops {
-		if o.Type == Invoke {
-			pending[o.Process] = len(out)
-			out = append(out, Pair{Invoke: o, Open: true,
+	for pos, o := range ops {
+		if p.Opens(o) {
+			p.Open(o.Process, len(out))
+			out = append(out, Pair{Invoke: o, Open: true, InvokePos: pos, CompletePos: len(ops),
 				Complete: Op{Index: -1, Time: inf, Type: Info, Process: o.Process, F: o.F, Value: o.Value}})
 			continue
 		}
-		i, ok := pending[o.Process]
-		if !ok {
-			continue // a completion with no invoke: ignore, as Jepsen does
+		if i, ok := p.Close(o.Process); ok {
+			out[i].Complete, out[i].Open, out[i].CompletePos = o, false, pos
+			continue
 		}
-		delete(pending, o.Process)
-		out[i].Complete = o
-		out[i].Open = false
+		inv := o
+		inv.Type = Invoke
+		out = append(out, Pair{Invoke: inv, Complete: o, InvokePos: -1, CompletePos: pos})
+	}
+	return out
+}
+
+// Pairer matches completions with invocations as a history streams by;
+// T is what the caller keeps of an invocation. The rules, Jepsen's:
+//   - An invocation opens an op on its process; the next completion on
+//     that process closes it.
+//   - Jepsen records a nemesis op as two :info ops: an :info of the
+//     nemesis with no nemesis op open opens one.
+//   - A completion with nothing open on its process stands alone (Elle's
+//     histories of completions only): the caller treats it as an op that
+//     may have begun any time before it completed.
+//
+// The zero Pairer is ready to use.
+type Pairer[T any] struct{ open map[int]T }
+
+// Opens reports whether op opens an operation (see Pairer).
+func (p *Pairer[T]) Opens(op Op) bool {
+	if op.Type == Invoke {
+		return true
+	}
+	if op.Process == NemesisProcess && op.Type == Info {
+		_, busy := p.open[NemesisProcess]
+		return !busy
+	}
+	return false
+}
+
+// Open records an invocation on process. An invocation still open on it
+// (malformed: it never completed) is returned, with true, so the caller
+// can treat it as never completed.
+func (p *Pairer[T]) Open(process int, v T) (prev T, had bool) {
+	if p.open == nil {
+		p.open = map[int]T{}
+	}
+	prev, had = p.open[process]
+	p.open[process] = v
+	return prev, had
+}
+
+// Close returns the invocation open on process, if any, and closes it.
+func (p *Pairer[T]) Close(process int) (T, bool) {
+	v, ok := p.open[process]
+	if ok {
+		delete(p.open, process)
+	}
+	return v, ok
+}
+
+// Pending returns the invocations still open, in no particular order.
+func (p *Pairer[T]) Pending() []T {
+	out := make([]T, 0, len(p.open))
+	for _, v := range p.open {
+		out = append(out, v)
 	}
 	return out
 }

@@ -24,16 +24,6 @@ type PhaseMark struct {
 // RecorderOption configures a Recorder.
 type RecorderOption func(*Recorder)
 
-// WithFlushInterval sets the background flush period (default 100 ms).
-// Values <= 0 are ignored.
-func WithFlushInterval(d time.Duration) RecorderOption {
-	return func(r *Recorder) {
-		if d > 0 {
-			r.flushEvery = d
-		}
-	}
-}
-
 // WithStart sets the instant the recorder's clock counts from (default: the
 // call to NewRecorder). Use it to share one run clock with other components.
 func WithStart(t time.Time) RecorderOption {
@@ -43,14 +33,13 @@ func WithStart(t time.Time) RecorderOption {
 // Recorder is the concurrency-safe history of a run. Record assigns each op
 // its Index and Time and keeps it in memory; a background goroutine encodes
 // new ops and appends them to the history file (JSONL), flushing at least
-// every flush interval and at every Phase change, so a killed harness leaves
+// every DefaultFlushInterval and at every Phase change, so a killed harness leaves
 // a readable file behind (a torn last line is tolerated by ReadJSONL).
 //
 // The hot path (Record) only takes a mutex, reads the monotonic clock and
 // appends to a slice; encoding happens off the hot path.
 type Recorder struct {
-	start      time.Time
-	flushEvery time.Duration
+	start time.Time
 
 	mu     sync.Mutex
 	chunks []*[chunkSize]Op // ops in fixed chunks: never copied on growth
@@ -74,10 +63,9 @@ type Recorder struct {
 // truncated). An empty path records in memory only.
 func NewRecorder(path string, opts ...RecorderOption) (*Recorder, error) {
 	r := &Recorder{
-		start:      time.Now(),
-		flushEvery: DefaultFlushInterval,
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
+		start: time.Now(),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(r)
@@ -98,7 +86,7 @@ func NewRecorder(path string, opts ...RecorderOption) (*Recorder, error) {
 
 func (r *Recorder) loop() {
 	defer close(r.done)
-	t := time.NewTicker(r.flushEvery)
+	t := time.NewTicker(DefaultFlushInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -466,7 +466,7 @@ cmd_up() {
     return
   fi
   teardown quiet # what an earlier, crashed run left behind
-  trap 'rc=$?; trap - EXIT INT TERM; say "up failed (exit $rc): removing what it started"; teardown; exit $rc' EXIT
+  trap 'rc=$?; set +e; trap - EXIT INT TERM; say "up failed (exit $rc): removing what it started"; teardown; exit $rc' EXIT
   trap 'exit 130' INT TERM
   install_packages
   command -v docker >/dev/null && docker info >/dev/null 2>&1 || die "no Docker engine: images are imported from it (docker save)"
@@ -547,7 +547,7 @@ cmd_run() {
   [[ ${1:-} == -- ]] && shift
   (($# > 0)) || die "usage: cluster.sh run -- CMD..."
   cmd_up
-  trap 'rc=$?; trap - EXIT INT TERM; teardown; exit $rc' EXIT
+  trap 'rc=$?; set +e; trap - EXIT INT TERM; teardown; exit $rc' EXIT
   trap 'exit 130' INT TERM
   KUBECONFIG=$K8S_DIR/kubeconfig "$@"
 }

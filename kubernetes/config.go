@@ -102,8 +102,8 @@ func (c Config) withDefaults() Config {
 	if c.StartTimeout == 0 {
 		c.StartTimeout = d.StartTimeout
 	}
-	if c.Build.ModuleDir == "" && len(c.Build.Packages) == 0 && c.Build.GoBin == "" {
-		c.Build.Packages = d.Build.Packages
+	if c.Build.System == nil {
+		c.Build.System = d.Build.System
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

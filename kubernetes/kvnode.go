@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/system"
 )
 
@@ -35,7 +36,7 @@ type KVNode struct {
 }
 
 // Ports every node listens on, in its pod.
-var ports = struct{ raft, client, admin int }{docker.RaftPort, docker.ClientPort, docker.AdminPort}
+var ports = struct{ raft, client, admin int }{7000, 7001, 7002}
 
 // nodeUID is the user kvnode runs as (the node image's).
 const nodeUID = docker.NodeUID
@@ -45,9 +46,9 @@ const dataDir = "/data"
 
 func (k KVNode) validate() error {
 	switch k.ReadMode {
-	case "", docker.ReadLinearizable, docker.ReadLease, docker.ReadStale:
+	case "", string(system.ReadLinearizable), string(system.ReadLease), string(system.ReadStale):
 	default:
-		return fmt.Errorf("Node.ReadMode = %q: use %q, %q or %q", k.ReadMode, docker.ReadLinearizable, docker.ReadLease, docker.ReadStale)
+		return fmt.Errorf("Node.ReadMode = %q: use %q, %q or %q", k.ReadMode, system.ReadLinearizable, system.ReadLease, system.ReadStale)
 	}
 	for _, a := range k.Args {
 		for _, reserved := range []string{"--id", "--peers", "--data", "--raft-addr", "--client-addr", "--admin-addr"} {
@@ -67,7 +68,7 @@ func (k KVNode) command(id string, ids []string) []string {
 		peers[i] = fmt.Sprintf("%s=%s:%d", p, p, ports.raft)
 	}
 	args := []string{
-		docker.KVNodePath,
+		sut.BinDir + "/kvnode",
 		"--id", id,
 		"--peers", strings.Join(peers, ","),
 		"--data", dataDir,

@@ -56,6 +56,19 @@ type StateObserver interface {
 	ObservedState(ctx context.Context, node string) (string, error)
 }
 
+// ClockHooker is optionally implemented by a Cluster whose system may lack
+// a clock hook (the admin /fault/clock endpoint), e.g. etcd: the final heal
+// resets clocks only when HasClockHook is true.
+type ClockHooker interface {
+	HasClockHook() bool
+}
+
+// hasClockHook reports whether cl's nodes have a clock hook.
+func hasClockHook(cl Cluster) bool {
+	h, ok := cl.(ClockHooker)
+	return !ok || h.HasClockHook()
+}
+
 // observe returns the node's state as the runtime reports it when cl can
 // say (StateObserver), else cl.State.
 func observe(ctx context.Context, cl Cluster, node string) string {

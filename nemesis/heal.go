@@ -55,8 +55,8 @@ func HealAll(ctx context.Context, cl Cluster, rec Recorder) error {
 
 // HealAllWithin resumes every paused node, starts every killed node,
 // removes every netctl rule on every node (recorded as stop-partition and
-// stop-loss), resets every clock, and then waits until cl.WaitHealthy
-// succeeds. Each step is recorded as a nemesis invoke/completion pair. The
+// stop-loss), resets every clock (when the nodes have a clock hook), and
+// then waits until cl.WaitHealthy succeeds. Each step is recorded as a nemesis invoke/completion pair. The
 // wait is bounded by timeout, counted from the start of the heal; when the
 // cluster does not recover the error names the state of every node.
 func HealAllWithin(ctx context.Context, cl Cluster, rec Recorder, timeout time.Duration) error {
@@ -65,6 +65,9 @@ func HealAllWithin(ctx context.Context, cl Cluster, rec Recorder, timeout time.D
 	// Containers must run before netctl can exec in them and before the
 	// admin endpoint answers: resume and start first.
 	for _, f := range []string{FResume, FStart, FStopPartition, FStopLoss, FResetClock} {
+		if f == FResetClock && !hasClockHook(cl) {
+			continue
+		}
 		if _, err := Apply(ctx, h, rec, history.Op{F: f, Value: "all"}); err != nil {
 			errs = append(errs, err)
 		}

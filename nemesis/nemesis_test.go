@@ -595,6 +595,32 @@ func TestKillConfirmedByObservedState(t *testing.T) {
 	}
 }
 
+// noClock is a cluster of a system without a clock hook (e.g. etcd): its
+// admin address is empty.
+type noClock struct{ *fakeCluster }
+
+func (noClock) HasClockHook() bool      { return false }
+func (noClock) AdminAddr(string) string { return "" }
+
+func TestHealAllWithoutClockHook(t *testing.T) {
+	f := noClock{newFake(t, 3)}
+	rec := &memRecorder{}
+	if err := HealAll(context.Background(), f, rec); err != nil {
+		t.Fatal(err)
+	}
+	var fs []string
+	for i := range len(rec.all()) / 2 {
+		inv, c := pair(t, rec, i)
+		if c.Type != history.OK {
+			t.Fatalf("heal step %v", c)
+		}
+		fs = append(fs, inv.F)
+	}
+	if !reflect.DeepEqual(fs, []string{FResume, FStart, FStopPartition, FStopLoss}) {
+		t.Fatalf("heal ops %v: want no clock reset on a cluster without a clock hook", fs)
+	}
+}
+
 func TestTeardownAfterHealAll(t *testing.T) {
 	f := newFake(t, 3)
 	nem := newNem(t, f, "partition,pause,kill")

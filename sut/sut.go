@@ -1,11 +1,77 @@
 // Package sut is the seam for the system under test: what a distributed
-// system gives the harness so that a runtime can build its image and start
-// its nodes, the nemeses can fault it and the workloads can drive it.
-// Our own store is one implementation; etcd is the second, and the worked
-// example for users who plug in their own.
+// system gives the harness so that a runtime (Docker, Kubernetes) can build
+// its image and start its nodes, the nemeses can fault it and the workloads
+// can drive it. Our own store ("kvnode") is one implementation; etcd
+// ("etcd") is the second, and the worked example for users who plug in
+// their own: see "Testing another system" in the README.
+//
+// A System says:
+//
+//   - how its image is built: the static binaries (Binaries) that the
+//     runtime compiles with CGO_ENABLED=0 into a FROM-scratch image under
+//     BinDir, beside netctl;
+//   - each node's command line, environment, ports and data directory,
+//     from the cluster layout (Node);
+//   - how to tell that a node is ready and whom it takes for the leader
+//     (Probe); a node logs to stdout and stderr, which the runtime keeps;
+//   - a client that implements the workloads' interface, workload.KV, with
+//     Jepsen's ok/fail/info error contract (NewClient);
+//   - which fault kinds it supports and which options it accepts
+//     (Faults, ReadModes, Bugs, Validate). The clock fault needs a clock
+//     hook: an admin port (PortAdmin) serving /fault/clock as kvnode does.
+//
+// Nothing here knows a runtime: the runtime passes the layout in and the
+// addresses of a node's ports (as the harness reaches them) to Probe and
+// NewClient.
 package sut
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/workload"
+)
+
+// System is a distributed system the harness can test. Implementations are
+// stateless values; every method is safe for concurrent use.
+type System interface {
+	// Name is the system's name in --system, test.json and reports.
+	Name() string
+	// ReadModes lists the read modes Options.ReadMode may name, the safe
+	// one (Linearizable) first; the others are planted bugs.
+	ReadModes() []ReadMode
+	// Bugs lists the planted bugs Options.Bugs may name.
+	Bugs() []Bug
+	// Faults lists the fault kinds (nemesis names: partition, loss, kill,
+	// pause, clock) the system can be put under.
+	Faults() []string
+	// Validate checks opts and the fault kinds of a run for this system;
+	// every error names the system and says what to use instead.
+	Validate(opts Options, faults []string) error
+	// Binaries are the static binaries of the node image.
+	Binaries() []Binary
+	// Node is node id's process in layout, configured by opts (which
+	// passed Validate).
+	Node(layout Layout, opts Options, id string) NodeSpec
+	// Probe asks one node whether it is ready and whom it follows. addrs
+	// maps the node's exposed port names to addresses the harness can
+	// dial. An error means "not ready" and says why.
+	Probe(ctx context.Context, addrs map[string]string) (Status, error)
+	// NewClient returns a client of the cluster for one worker.
+	NewClient(ctx context.Context, cfg ClientConfig) (Client, error)
+}
+
+// Client is what NewClient returns: the workloads' client, which the
+// harness closes when the run ends. Clients that know which node answered
+// also implement workload.NodeReporter.
+type Client interface {
+	workload.KV
+	Close() error
+}
 
 // ReadMode names how a system serves reads. Each system lists the modes it
 // offers, the safe one first; the others are planted bugs (stale, lease,
@@ -29,3 +95,229 @@ func (m *ReadMode) Set(s string) error {
 
 // Type implements pflag.Value.
 func (m ReadMode) Type() string { return "mode" }
+
+// Bug is a planted bug: a deliberately unsafe mode of a system that exists
+// to prove the checkers catch what it breaks. It is never on by default.
+type Bug struct {
+	// Name is how Options.Bugs and --bug name it, e.g. "no-dedup".
+	Name string
+	// Doc says in one line what it breaks.
+	Doc string
+}
+
+// Options are a run's per-system settings. The zero value is the safe
+// configuration every system accepts.
+type Options struct {
+	// ReadMode is one of the system's ReadModes; empty means Linearizable.
+	ReadMode ReadMode `json:"read_mode,omitempty"`
+	// Bugs names planted bugs to turn on (Bug.Name).
+	Bugs []string `json:"bugs,omitempty"`
+	// LeaseDuration is kvnode's read lease under the lease read mode
+	// (kvnode --lease-duration); 0 keeps the node's default. Other
+	// systems refuse it.
+	LeaseDuration time.Duration `json:"lease_duration,omitempty"`
+}
+
+// readMode returns the effective read mode.
+func (o Options) readMode() ReadMode {
+	if o.ReadMode == "" {
+		return Linearizable
+	}
+	return o.ReadMode
+}
+
+// BinDir is where the runtime puts every binary of the node image.
+const BinDir = "/usr/local/bin"
+
+// Binary is one static binary of a system's node image, built with
+// `go build` (CGO_ENABLED=0) from a Go module in the faultline repository
+// (whose own dependencies, e.g. a server from the Go module proxy, stay in
+// that module's go.mod).
+type Binary struct {
+	// Name is its file name under BinDir.
+	Name string
+	// Module is the module's directory, relative to the repository root:
+	// "." for the faultline module itself.
+	Module string
+	// Package is the main package, relative to Module ("./cmd/kvnode",
+	// ".").
+	Package string
+}
+
+// Layout is the cluster a node belongs to.
+type Layout struct {
+	// Nodes are the node ids, n1..nN.
+	Nodes []string
+	// Hosts maps a node id to the host name other nodes reach it by; a
+	// missing entry means the id itself (Docker network aliases).
+	Hosts map[string]string
+}
+
+// Host returns the host name of node id.
+func (l Layout) Host(id string) string {
+	if h, ok := l.Hosts[id]; ok {
+		return h
+	}
+	return id
+}
+
+// Well-known port names. A runtime makes exposed ports reachable from the
+// harness; the workloads' clients dial PortClient, the clock nemesis
+// PortAdmin.
+const (
+	PortClient = "client"
+	PortAdmin  = "admin"
+)
+
+// Port is a TCP port a node listens on, inside its container or pod.
+type Port struct {
+	// Name identifies it (PortClient, PortAdmin, "peer", "raft").
+	Name string
+	// Number is the port number.
+	Number int
+	// Exposed means the harness dials it (clients, probes, admin).
+	Exposed bool
+}
+
+// NodeSpec is how to run one node.
+type NodeSpec struct {
+	// Command is the node's argv: the first element is a binary's path
+	// under BinDir.
+	Command []string
+	// Env is extra environment.
+	Env map[string]string
+	// Ports are the ports it listens on.
+	Ports []Port
+	// DataDir is the directory holding its durable state; it must survive
+	// a kill and restart of the node and lie under /data (owned by the
+	// unprivileged user the node runs as).
+	DataDir string
+}
+
+// Port returns the number of the named port, or 0.
+func (s NodeSpec) Port(name string) int {
+	for _, p := range s.Ports {
+		if p.Name == name {
+			return p.Number
+		}
+	}
+	return 0
+}
+
+// Status is what Probe learned from a ready node.
+type Status struct {
+	// ID is how the node names itself in Leader fields (kvnode: the node
+	// id; etcd: its member id in hex).
+	ID string `json:"id"`
+	// Leader is the ID of the leader the node follows; "" when it knows
+	// none.
+	Leader string `json:"leader"`
+	// State is the node's role as it says it ("Leader", "Follower", ...).
+	State string `json:"state,omitempty"`
+	// Term is its Raft term.
+	Term uint64 `json:"term"`
+	// CommitIndex is its Raft commit index (for batching metrics).
+	CommitIndex uint64 `json:"commit_index"`
+}
+
+// ClientConfig configures one worker's client.
+type ClientConfig struct {
+	// Addrs maps node id -> client address the harness can dial.
+	Addrs map[string]string
+	// Home is the node the client is bound to, as Jepsen binds a client to
+	// one node: reads are served there (which is what lets unsafe read
+	// modes show). Empty lets the client pick (e.g. the leader).
+	Home string
+	// AttemptTimeout bounds one attempt of a request; 0 keeps the
+	// client's default. A client retries what it can retry safely until
+	// the request's context ends.
+	AttemptTimeout time.Duration
+	// Options are the run's options (e.g. the read mode, for systems
+	// whose read mode is a client setting).
+	Options Options
+}
+
+// systems are the known systems, by name.
+var systems = []System{KVNode{}, Etcd{}}
+
+// Names returns the known systems' names.
+func Names() []string {
+	names := make([]string, len(systems))
+	for i, s := range systems {
+		names[i] = s.Name()
+	}
+	return names
+}
+
+// ByName returns the named system.
+func ByName(name string) (System, error) {
+	for _, s := range systems {
+		if s.Name() == name {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown system %q: use one of %s", name, strings.Join(Names(), ", "))
+}
+
+// Default is the system a run tests unless told otherwise: our store.
+func Default() System { return KVNode{} }
+
+// validate is the common part of every system's Validate: the read mode,
+// the bugs and the fault kinds must be among the system's own. noFault
+// explains, per fault kind the system lacks, why (e.g. "no clock hook").
+func validate(s System, opts Options, faults []string, noFault map[string]string) error {
+	var errs []string
+	name := s.Name()
+	if m := opts.readMode(); !slices.Contains(s.ReadModes(), m) {
+		errs = append(errs, fmt.Sprintf("%s: unknown read mode %q: use %s", name, m, joinModes(s.ReadModes())))
+	}
+	var names []string
+	for _, b := range s.Bugs() {
+		names = append(names, b.Name)
+	}
+	for _, b := range opts.Bugs {
+		if !slices.Contains(names, b) {
+			if len(names) == 0 {
+				errs = append(errs, fmt.Sprintf("%s: unknown planted bug %q: it has none (its unsafe read modes are %s)", name, b, joinModes(s.ReadModes()[1:])))
+			} else {
+				errs = append(errs, fmt.Sprintf("%s: unknown planted bug %q: use %s", name, b, strings.Join(names, ", ")))
+			}
+		}
+	}
+	if opts.LeaseDuration < 0 {
+		errs = append(errs, fmt.Sprintf("%s: lease duration %v: use 0 (the node's default) or a positive duration", name, opts.LeaseDuration))
+	}
+	for _, f := range faults {
+		if slices.Contains(s.Faults(), f) {
+			continue
+		}
+		why := noFault[f]
+		if why != "" {
+			why = " (" + why + ")"
+		}
+		errs = append(errs, fmt.Sprintf("%s does not support the %s fault%s; use %s", name, f, why, orList(s.Faults())))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+func joinModes(ms []ReadMode) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = string(m)
+	}
+	return orList(s)
+}
+
+// orList joins "a, b or c".
+func orList(s []string) string {
+	switch len(s) {
+	case 0:
+		return "none"
+	case 1:
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-
-	"github.com/faultline/faultline/system"
 )
 
 // BankConfig configures the bank workload.
@@ -76,13 +74,13 @@ func (w *Bank) Info() Info {
 // Setup implements Workload: writes the initial balances in one TXN.
 func (w *Bank) Setup(ctx context.Context, kv KV) error {
 	n := int64(w.cfg.Accounts)
-	ops := make([]system.MicroOp, n)
+	ops := make([]MicroOp, n)
 	for a := range n {
 		bal := w.cfg.Total / n
 		if a == 0 {
 			bal += w.cfg.Total % n
 		}
-		ops[a] = system.MicroOp{Kind: system.MicroWrite, Key: bankKey(a), Value: encodeInt(bal)}
+		ops[a] = MicroOp{Kind: MicroWrite, Key: bankKey(a), Value: encodeInt(bal)}
 	}
 	if _, err := kv.Txn(ctx, ops); err != nil {
 		return fmt.Errorf("workload: bank setup: %w", err)
@@ -114,9 +112,9 @@ func (w *Bank) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 	switch op.F {
 	case "read":
 		n := int64(w.cfg.Accounts)
-		ops := make([]system.MicroOp, n)
+		ops := make([]MicroOp, n)
 		for a := range n {
-			ops[a] = system.MicroOp{Kind: system.MicroRead, Key: bankKey(a)}
+			ops[a] = MicroOp{Kind: MicroRead, Key: bankKey(a)}
 		}
 		res, err := kv.Txn(ctx, ops)
 		if err != nil {
@@ -158,7 +156,7 @@ func (w *Bank) transfer(ctx context.Context, kv KV, v any) error {
 		return err
 	}
 	fk, tk := bankKey(from), bankKey(to)
-	res, err := kv.Txn(ctx, []system.MicroOp{{Kind: system.MicroRead, Key: fk}, {Kind: system.MicroRead, Key: tk}})
+	res, err := kv.Txn(ctx, []MicroOp{{Kind: MicroRead, Key: fk}, {Kind: MicroRead, Key: tk}})
 	if err != nil {
 		// Nothing was written yet: a failed read means the transfer
 		// certainly did not happen.
@@ -178,13 +176,13 @@ func (w *Bank) transfer(ctx context.Context, kv KV, v any) error {
 	if bal[0] < amount {
 		return &DefiniteError{Reason: fmt.Sprintf("bank: insufficient funds: account %d has %d < %d", from, bal[0], amount)}
 	}
-	guard := func(k string, r system.MicroResult) system.MicroOp {
-		return system.MicroOp{Kind: system.MicroCompare, Key: k, Value: r.Value, Absent: !r.Found}
+	guard := func(k string, r MicroResult) MicroOp {
+		return MicroOp{Kind: MicroCompare, Key: k, Value: r.Value, Absent: !r.Found}
 	}
-	_, err = kv.Txn(ctx, []system.MicroOp{
+	_, err = kv.Txn(ctx, []MicroOp{
 		guard(fk, res[0]), guard(tk, res[1]),
-		{Kind: system.MicroWrite, Key: fk, Value: encodeInt(bal[0] - amount)},
-		{Kind: system.MicroWrite, Key: tk, Value: encodeInt(bal[1] + amount)},
+		{Kind: MicroWrite, Key: fk, Value: encodeInt(bal[0] - amount)},
+		{Kind: MicroWrite, Key: tk, Value: encodeInt(bal[1] + amount)},
 	})
 	return err
 }

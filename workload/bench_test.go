@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/history"
-	"github.com/faultline/faultline/system"
 )
 
 // noopKV answers everything at once: missing keys, empty TXN results.
@@ -19,8 +18,8 @@ func (noopKV) Get(context.Context, string) ([]byte, bool, error) { return nil, f
 func (noopKV) Put(context.Context, string, []byte) error         { return nil }
 func (noopKV) CAS(context.Context, string, []byte, []byte) error { return nil }
 func (noopKV) Append(context.Context, string, []byte) error      { return nil }
-func (noopKV) Txn(_ context.Context, ops []system.MicroOp) ([]system.MicroResult, error) {
-	return make([]system.MicroResult, len(ops)), nil
+func (noopKV) Txn(_ context.Context, ops []MicroOp) ([]MicroResult, error) {
+	return make([]MicroResult, len(ops)), nil
 }
 
 // discard is a Recorder that keeps nothing.

@@ -3,11 +3,12 @@
 //
 // A Workload (register, bank, list-append, set) supplies a main Generator,
 // a final Generator, the client-side execution of each op against a KV (the
-// consumer-defined interface system.Client satisfies) and the names of the
-// checkers that judge its history. A Runner runs C workers: each takes the
+// consumer-defined interface every system under test's client implements,
+// see package sut, with its micro-ops and its definite/indefinite error
+// contract) and the names of the checkers that judge its history. A Runner runs C workers: each takes the
 // next op from its own per-worker generator, records the invoke, calls the
 // store with a per-op deadline and records ok (it happened), fail (it
-// definitely did not: a definite store error) or info (unknown: timeout,
+// definitely did not: an error for which IsDefinite holds) or info (unknown: timeout,
 // connection lost, deadline). After an info the worker continues as a fresh
 // process (worker + k*C).
 //

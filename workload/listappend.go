@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
-
-	"github.com/faultline/faultline/system"
 )
 
 // ListAppendConfig configures the list-append workload (Elle's).
@@ -125,7 +123,7 @@ func (w *ListAppend) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 	if !ok {
 		return nil, &DefiniteError{Reason: fmt.Sprintf("list-append: txn value %v is not a list", op.Value)}
 	}
-	req := make([]system.MicroOp, len(mops))
+	req := make([]MicroOp, len(mops))
 	keys := make([]int64, len(mops))
 	for i, m := range mops {
 		l, ok := m.([]any)
@@ -139,13 +137,13 @@ func (w *ListAppend) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 		keys[i] = k
 		switch l[0] {
 		case "r":
-			req[i] = system.MicroOp{Kind: system.MicroRead, Key: listKey(k)}
+			req[i] = MicroOp{Kind: MicroReadList, Key: listKey(k)}
 		case "append":
 			v, err := intOf(l[2], "append value")
 			if err != nil {
 				return nil, err
 			}
-			req[i] = system.MicroOp{Kind: system.MicroAppend, Key: listKey(k), Value: encodeInt(v)}
+			req[i] = MicroOp{Kind: MicroAppend, Key: listKey(k), Value: encodeInt(v)}
 		default:
 			return nil, &DefiniteError{Reason: fmt.Sprintf("list-append: micro-op function %v is not r or append", l[0])}
 		}
@@ -159,23 +157,17 @@ func (w *ListAppend) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 	}
 	out := make([]any, len(mops))
 	for i, m := range mops {
-		if req[i].Kind != system.MicroRead {
+		if req[i].Kind != MicroReadList {
 			out[i] = m
 			continue
 		}
 		list := []any{}
-		if res[i].Found {
-			elems, err := system.DecodeList(res[i].Value)
+		for _, e := range res[i].List {
+			v, err := decodeInt(e)
 			if err != nil {
 				return nil, fmt.Errorf("workload: list-append: key %d: %w", keys[i], err)
 			}
-			for _, e := range elems {
-				v, err := decodeInt(e)
-				if err != nil {
-					return nil, fmt.Errorf("workload: list-append: key %d: %w", keys[i], err)
-				}
-				list = append(list, v)
-			}
+			list = append(list, v)
 		}
 		out[i] = []any{"r", keys[i], list}
 	}

@@ -3,12 +3,12 @@ package workload
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
-
-	"github.com/faultline/faultline/system"
 )
 
 // MemKVConfig sets MemKV's fault knobs. The zero value injects nothing.
@@ -16,10 +16,10 @@ type MemKVConfig struct {
 	// Seed drives the fault injection.
 	Seed int64
 	// FailRate is the probability that a request fails definitely (not
-	// applied, NOT_LEADER).
+	// applied).
 	FailRate float64
-	// InfoRate is the probability that a request times out (TIMEOUT,
-	// indeterminate); half of those are applied anyway.
+	// InfoRate is the probability that a request times out
+	// (indeterminate); half of those are applied anyway.
 	InfoRate float64
 	// Latency, if > 0, delays every request by up to this much (uniform).
 	Latency time.Duration
@@ -42,14 +42,15 @@ func (c MemKVConfig) Validate() error {
 }
 
 // MemKV is an in-memory, mutex-protected, linearizable KV implementing KV
-// with system's semantics (CAS on a missing key: NOT_FOUND; TXN compares
-// guard the whole TXN: CAS_MISMATCH; APPEND builds system.EncodeList
-// lists). It is meant for tests of workloads, runners and checkers.
+// (CAS on a missing key and failed TXN compares are definite errors; lists
+// built by Append are kept apart from plain values). It is meant for tests
+// of workloads, runners and checkers.
 type MemKV struct {
-	cfg  MemKVConfig
-	mu   sync.Mutex
-	data map[string][]byte
-	rng  *rand.Rand
+	cfg   MemKVConfig
+	mu    sync.Mutex
+	data  map[string][]byte
+	lists map[string][][]byte
+	rng   *rand.Rand
 }
 
 // NewMemKV returns an empty MemKV. cfg should pass Validate; out-of-range
@@ -58,22 +59,15 @@ func NewMemKV(cfg MemKVConfig) *MemKV {
 	if cfg.Node == "" {
 		cfg.Node = "mem"
 	}
-	return &MemKV{cfg: cfg, data: map[string][]byte{}, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d656d6b76))}
+	return &MemKV{cfg: cfg, data: map[string][]byte{}, lists: map[string][][]byte{},
+		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d656d6b76))}
 }
 
 // LastNode implements NodeReporter.
 func (m *MemKV) LastNode() string { return m.cfg.Node }
 
-// Snapshot returns a copy of the store's contents.
-func (m *MemKV) Snapshot() map[string][]byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make(map[string][]byte, len(m.data))
-	for k, v := range m.data {
-		out[k] = bytes.Clone(v)
-	}
-	return out
-}
+// errInjectedTimeout is MemKV's indeterminate failure.
+var errInjectedTimeout = errors.New("memkv: timeout (injected)")
 
 // do runs apply under the lock with the configured faults.
 func (m *MemKV) do(ctx context.Context, apply func() error) error {
@@ -93,12 +87,12 @@ func (m *MemKV) do(ctx context.Context, apply func() error) error {
 	x := m.rng.Float64()
 	switch {
 	case x < m.cfg.FailRate:
-		return &system.Error{Status: system.StatusNotLeader, Msg: "injected by MemKV"}
+		return &DefiniteError{Reason: "memkv: not leader (injected)"}
 	case x < m.cfg.FailRate+m.cfg.InfoRate:
 		if m.rng.IntN(2) == 0 {
 			_ = apply()
 		}
-		return &system.Error{Status: system.StatusTimeout, Msg: "injected by MemKV"}
+		return errInjectedTimeout
 	}
 	return apply()
 }
@@ -128,9 +122,9 @@ func (m *MemKV) CAS(ctx context.Context, key string, expected, value []byte) err
 		cur, ok := m.data[key]
 		switch {
 		case !ok:
-			return &system.Error{Status: system.StatusNotFound}
+			return &DefiniteError{Reason: "memkv: cas: " + key + " not found"}
 		case !bytes.Equal(cur, expected):
-			return &system.Error{Status: system.StatusCASMismatch}
+			return &DefiniteError{Reason: "memkv: cas: " + key + " mismatch"}
 		}
 		m.data[key] = bytes.Clone(value)
 		return nil
@@ -140,38 +134,41 @@ func (m *MemKV) CAS(ctx context.Context, key string, expected, value []byte) err
 // Append implements KV.
 func (m *MemKV) Append(ctx context.Context, key string, elem []byte) error {
 	return m.do(ctx, func() error {
-		m.data[key] = append(m.data[key], system.EncodeList([][]byte{elem})...)
+		m.lists[key] = append(m.lists[key], bytes.Clone(elem))
 		return nil
 	})
 }
 
 // Txn implements KV: compares first (any mismatch aborts everything), then
 // the micro-ops in order, reads seeing earlier writes.
-func (m *MemKV) Txn(ctx context.Context, ops []system.MicroOp) (res []system.MicroResult, err error) {
+func (m *MemKV) Txn(ctx context.Context, ops []MicroOp) (res []MicroResult, err error) {
 	err = m.do(ctx, func() error {
 		for _, o := range ops {
 			switch o.Kind {
-			case system.MicroRead, system.MicroWrite, system.MicroAppend:
+			case MicroRead, MicroReadList, MicroWrite, MicroAppend:
 				continue
-			case system.MicroCompare:
+			case MicroCompare:
 			default:
-				return &system.Error{Status: system.StatusBadRequest, Msg: "unknown micro-op"}
+				return &DefiniteError{Reason: fmt.Sprintf("memkv: unknown micro-op kind %d", o.Kind)}
 			}
 			cur, ok := m.data[o.Key]
 			if !((o.Absent && !ok) || (!o.Absent && ok && bytes.Equal(cur, o.Value))) {
-				return &system.Error{Status: system.StatusCASMismatch, Msg: "compare on " + o.Key}
+				return &DefiniteError{Reason: "memkv: compare on " + o.Key + " failed"}
 			}
 		}
-		res = make([]system.MicroResult, len(ops))
+		res = make([]MicroResult, len(ops))
 		for i, o := range ops {
 			switch o.Kind {
-			case system.MicroRead:
+			case MicroRead:
 				cur, ok := m.data[o.Key]
-				res[i] = system.MicroResult{Value: bytes.Clone(cur), Found: ok}
-			case system.MicroWrite:
+				res[i] = MicroResult{Value: bytes.Clone(cur), Found: ok}
+			case MicroReadList:
+				l, ok := m.lists[o.Key]
+				res[i] = MicroResult{List: slices.Clone(l), Found: ok}
+			case MicroWrite:
 				m.data[o.Key] = bytes.Clone(o.Value)
-			case system.MicroAppend:
-				m.data[o.Key] = append(m.data[o.Key], system.EncodeList([][]byte{o.Value})...)
+			case MicroAppend:
+				m.lists[o.Key] = append(m.lists[o.Key], bytes.Clone(o.Value))
 			}
 		}
 		return nil

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/history"
-	"github.com/faultline/faultline/system"
 )
 
 func newRecorder(t testing.TB) *history.Recorder {
@@ -29,7 +28,17 @@ type scripted struct {
 	outcomes []error // nil ok; errSleep: sleep past the deadline
 }
 
-var errSleep = errors.New("sleep past the deadline")
+var (
+	errSleep   = errors.New("sleep past the deadline")
+	errTimeout = errors.New("timeout")
+)
+
+// storeError is a system client's error that says itself whether it is
+// definite.
+type storeError struct{ definite bool }
+
+func (e storeError) Error() string  { return fmt.Sprintf("store error (definite %v)", e.definite) }
+func (e storeError) Definite() bool { return e.definite }
 
 func (s *scripted) Info() Info                      { return Info{Name: "scripted"} }
 func (s *scripted) Setup(context.Context, KV) error { return nil }
@@ -53,8 +62,8 @@ func (s *scripted) Invoke(ctx context.Context, _ KV, op Op) (any, error) {
 func TestInfoStartsNewProcess(t *testing.T) {
 	w := &scripted{outcomes: []error{
 		nil,                 // ok, p0
-		system.ErrTimeout,   // info, p0 -> p3
-		system.ErrNotFound,  // fail (definite), p3
+		errTimeout,          // info, p0 -> p3
+		storeError{true},    // fail (definite), p3
 		&DefiniteError{"x"}, // fail, p3
 		errSleep,            // info (deadline), p3 -> p6
 		errors.New("conn reset"),
@@ -375,13 +384,13 @@ type flakyKV struct {
 	n  int
 }
 
-func (f *flakyKV) Txn(ctx context.Context, ops []system.MicroOp) ([]system.MicroResult, error) {
+func (f *flakyKV) Txn(ctx context.Context, ops []MicroOp) ([]MicroResult, error) {
 	f.mu.Lock()
 	fail := f.n > 0
 	f.n--
 	f.mu.Unlock()
 	if fail {
-		return nil, system.ErrUnavailable
+		return nil, storeError{false}
 	}
 	return f.MemKV.Txn(ctx, ops)
 }
@@ -438,7 +447,7 @@ func TestInvokeErrors(t *testing.T) {
 		definite bool
 		errText  string
 	}{
-		{"cas on missing key", reg, Op{F: "cas", Value: []any{int64(1), []any{int64(1), int64(2)}}}, true, "NOT_FOUND"},
+		{"cas on missing key", reg, Op{F: "cas", Value: []any{int64(1), []any{int64(1), int64(2)}}}, true, "not found"},
 		{"bad register value", reg, Op{F: "write", Value: "x"}, true, "not a pair"},
 		{"unknown f", mustWorkload(t, "set"), Op{F: "nope"}, true, "unknown f"},
 		{"bad micro-op", mustWorkload(t, "list-append"), Op{F: "txn", Value: []any{[]any{"w", int64(1), int64(1)}}}, true, "not r or append"},

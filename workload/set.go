@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-
-	"github.com/faultline/faultline/system"
 )
 
 // SetConfig configures the set workload.
@@ -89,11 +87,11 @@ func (w *Set) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 		// sees every add acknowledged before it began.
 		out := []any{}
 		for lo := 0; lo < w.cfg.Keys; lo += setReadChunk {
-			req := make([]system.MicroOp, min(setReadChunk, w.cfg.Keys-lo))
+			req := make([]MicroOp, min(setReadChunk, w.cfg.Keys-lo))
 			for i := range req {
-				req[i] = system.MicroOp{Kind: system.MicroRead, Key: setKey(int64(lo + i))}
+				req[i] = MicroOp{Kind: MicroReadList, Key: setKey(int64(lo + i))}
 			}
-			var res []system.MicroResult
+			var res []MicroResult
 			var err error
 			for range setReadAttempts {
 				if res, err = kv.Txn(ctx, req); err == nil || ctx.Err() != nil {
@@ -104,14 +102,7 @@ func (w *Set) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 				return nil, err
 			}
 			for i, r := range res {
-				if !r.Found {
-					continue
-				}
-				elems, err := system.DecodeList(r.Value)
-				if err != nil {
-					return nil, fmt.Errorf("workload: set: key %d: %w", lo+i, err)
-				}
-				for _, b := range elems {
+				for _, b := range r.List {
 					e, err := decodeInt(b)
 					if err != nil {
 						return nil, fmt.Errorf("workload: set: key %d: %w", lo+i, err)

@@ -1,4 +1,4 @@
-package workload
+package workload_test
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/system"
+	"github.com/faultline/faultline/workload"
 )
-
-var _ KV = (*system.Client)(nil) // the real client satisfies KV
 
 // startCluster starts an in-process 3-node store on loopback ports.
 func startCluster(t *testing.T) map[string]string {
@@ -59,27 +59,26 @@ func startCluster(t *testing.T) map[string]string {
 }
 
 // TestWorkloadsAgainstRealStore runs every workload briefly against an
-// in-process cluster of the real store through system.Client.
+// in-process cluster of the real store through its sut client (the
+// adapter of system.Client to workload.KV).
 func TestWorkloadsAgainstRealStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an in-process cluster")
 	}
 	addrs := startCluster(t)
-	for _, name := range Names() {
+	for _, name := range workload.Names() {
 		t.Run(name, func(t *testing.T) {
-			cfg := DefaultRunConfig()
+			cfg := workload.DefaultRunConfig()
 			cfg.Concurrency, cfg.Seed, cfg.Limit, cfg.TimeLimit = 4, 5, 300, 10*time.Second
 			cfg.FinalBackoff = 100 * time.Millisecond
-			var clients []*system.Client
+			var clients []sut.Client
 			t.Cleanup(func() {
 				for _, c := range clients {
 					c.Close()
 				}
 			})
-			r, ops, _, final := runBothPhases(t, name, cfg, mustWorkload(t, name), func(int) (KV, error) {
-				cc := system.DefaultClientConfig()
-				cc.Addrs = addrs
-				c, err := system.NewClient(context.Background(), cc)
+			r, ops, _, final := workload.RunBothPhases(t, name, cfg, workload.MustWorkload(t, name), func(int) (workload.KV, error) {
+				c, err := sut.KVNode{}.NewClient(context.Background(), sut.ClientConfig{Addrs: addrs})
 				if err == nil {
 					clients = append(clients, c)
 				}
@@ -99,7 +98,7 @@ func TestWorkloadsAgainstRealStore(t *testing.T) {
 			if final.Node == "" {
 				t.Errorf("final read %v names no node", final)
 			}
-			checkSemantics(t, name, ops, final)
+			workload.CheckSemantics(t, name, ops, final)
 		})
 	}
 }

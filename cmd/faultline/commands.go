@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/faultline/faultline"
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/sut"
 )
 
 // bindTest binds the run flags into t: the run configuration's own table
@@ -128,38 +130,6 @@ func analyzeCmd() *cobra.Command {
 	return cmd
 }
 
-func checkCmd() *cobra.Command {
-	var (
-		model   string
-		timeout time.Duration
-		out     string
-	)
-	cmd := &cobra.Command{
-		Use:   "check --model NAME FILE",
-		Short: "Check a history file (JSONL or Jepsen EDN) for linearizability",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := faultline.CheckFile(cmd.Context(), model, args[0], timeout, out)
-			if err != nil {
-				return usageError{err}
-			}
-			fmt.Printf("%s: valid? %s\n", args[0], r.Valid)
-			if r.Explanation != "" {
-				fmt.Println(r.Explanation)
-			}
-			for _, a := range r.Artifacts {
-				fmt.Println("visualisation:", a)
-			}
-			return withCode(r.Valid)
-		},
-	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	cmd.Flags().StringVar(&model, "model", "cas-register", "model: register, cas-register or kv")
-	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "time limit (past it: unknown, exit 2)")
-	cmd.Flags().StringVar(&out, "out", ".", "directory for the visualisation of a failing key")
-	return cmd
-}
-
 func listCmd() *cobra.Command {
 	store := "store"
 	cmd := &cobra.Command{
@@ -242,13 +212,21 @@ func firstLine(s string) string {
 }
 
 func imageCmd() *cobra.Command {
-	var force bool
+	var (
+		force  bool
+		system string
+	)
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Build the FROM-scratch node image (kvnode + netctl) and print its tag",
+		Short: "Build the FROM-scratch node image of a system (its binaries + netctl) and print its tag",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			sys, err := sut.ByName(system)
+			if err != nil {
+				return usageError{err}
+			}
 			cfg := docker.DefaultBuildConfig()
+			cfg.System = sys
 			cfg.Force = force
 			tag, err := docker.BuildImage(cmd.Context(), cfg)
 			if err != nil {
@@ -259,6 +237,7 @@ func imageCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rebuild without the cache even if the tag exists")
+	cmd.Flags().StringVar(&system, "system", sut.Default().Name(), "system whose image to build: "+strings.Join(sut.Names(), " or "))
 	return cmd
 }
 

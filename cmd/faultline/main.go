@@ -49,8 +49,8 @@ func main() {
 	docker.SetEnvDefaults()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	root := &cobra.Command{
-		Use:           "faultline",
-		Short:         "Jepsen-style chaos tests for a Raft-replicated KV store",
+		Use:   "faultline",
+		Short: "Jepsen-style chaos tests for a Raft-replicated KV store",
 		Long: `faultline runs Jepsen-style chaos tests against a Raft-replicated key-value
 store in Docker containers, checks the histories they record and reports on them.
 

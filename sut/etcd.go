@@ -1,0 +1,143 @@
+package sut
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Ports of an etcd member (etcd's defaults).
+const (
+	etcdClientPort = 2379 // gRPC and HTTP (/health, the v3 JSON gateway)
+	etcdPeerPort   = 2380 // raft between members
+)
+
+// Serializable is etcd's unsafe read mode: reads are served from the local
+// member's state without a quorum round (clientv3.WithSerializable), which
+// etcd documents as possibly stale. A planted bug for the checkers.
+const Serializable ReadMode = "serializable"
+
+// Etcd is etcd 3.7 (go.etcd.io/etcd/server/v3, built from the Go module
+// proxy by the nested module sut/etcdserver) with a static initial cluster,
+// driven through go.etcd.io/etcd/client/v3. It has no clock hook, so the
+// clock fault is refused; partitions, loss, kills and pauses work through
+// the runtime and netctl like for any system. Its unsafe read mode is
+// Serializable; it has no other planted bugs.
+//
+// This is the worked example of a System: the server is somebody else's
+// binary, configured entirely by its command line; readiness and the
+// leader come from its HTTP endpoints (/health and the JSON gateway's
+// /v3/maintenance/status); the client (etcdclient.go) maps the workloads'
+// operations onto etcd transactions and etcd's errors onto Jepsen's
+// fail/info.
+type Etcd struct{}
+
+var _ System = Etcd{}
+
+// Name implements System.
+func (Etcd) Name() string { return "etcd" }
+
+// ReadModes implements System.
+func (Etcd) ReadModes() []ReadMode { return []ReadMode{Linearizable, Serializable} }
+
+// Bugs implements System: none besides the Serializable read mode.
+func (Etcd) Bugs() []Bug { return nil }
+
+// Faults implements System.
+func (Etcd) Faults() []string { return []string{"partition", "loss", "kill", "pause"} }
+
+// Validate implements System.
+func (s Etcd) Validate(opts Options, faults []string) error {
+	err := validate(s, opts, faults, map[string]string{"clock": "no clock hook"})
+	if opts.LeaseDuration != 0 {
+		err = errors.Join(err, errors.New("etcd has no read lease to set: drop the lease duration (it is kvnode's)"))
+	}
+	return err
+}
+
+// Binaries implements System: etcd's own main, from a module of its own so
+// that etcd's server dependencies stay out of faultline's go.mod.
+func (Etcd) Binaries() []Binary {
+	return []Binary{{Name: "etcd", Module: "sut/etcdserver", Package: "."}}
+}
+
+// Node implements System: a member of a static initial cluster over the
+// layout's host names, data under /data/etcd, etcd's default timings
+// (heartbeat 100 ms, election 1 s).
+func (Etcd) Node(layout Layout, _ Options, id string) NodeSpec {
+	peers := make([]string, len(layout.Nodes))
+	for i, p := range layout.Nodes {
+		peers[i] = fmt.Sprintf("%s=http://%s:%d", p, layout.Host(p), etcdPeerPort)
+	}
+	const data = "/data/etcd"
+	host := layout.Host(id)
+	return NodeSpec{
+		Command: []string{
+			BinDir + "/etcd",
+			"--name", id,
+			"--data-dir", data,
+			"--listen-client-urls", fmt.Sprintf("http://0.0.0.0:%d", etcdClientPort),
+			"--advertise-client-urls", fmt.Sprintf("http://%s:%d", host, etcdClientPort),
+			"--listen-peer-urls", fmt.Sprintf("http://0.0.0.0:%d", etcdPeerPort),
+			"--initial-advertise-peer-urls", fmt.Sprintf("http://%s:%d", host, etcdPeerPort),
+			"--initial-cluster", strings.Join(peers, ","),
+			"--initial-cluster-state", "new",
+			"--initial-cluster-token", "faultline",
+		},
+		Ports: []Port{
+			{Name: PortClient, Number: etcdClientPort, Exposed: true},
+			{Name: "peer", Number: etcdPeerPort},
+		},
+		DataDir: data,
+	}
+}
+
+// etcdStatus is the part of the JSON gateway's /v3/maintenance/status
+// answer Probe reads (64-bit integers come as strings).
+type etcdStatus struct {
+	Header struct {
+		MemberID string `json:"member_id"`
+	} `json:"header"`
+	Leader    string `json:"leader"`
+	RaftTerm  string `json:"raftTerm"`
+	RaftIndex string `json:"raftIndex"`
+}
+
+// Probe implements System: GET /health (a quorum read: 200 only with a
+// leader and no alarm), then the member's status; member ids are the
+// Status ids.
+func (Etcd) Probe(ctx context.Context, addrs map[string]string) (Status, error) {
+	client := addrs[PortClient]
+	var health struct {
+		Health string `json:"health"`
+		Reason string `json:"reason"`
+	}
+	if err := probeJSON(ctx, "GET", client, "/health", "", &health); err != nil {
+		return Status{}, err
+	}
+	if health.Health != "true" {
+		return Status{}, fmt.Errorf("GET /health: %s", health.Reason)
+	}
+	var st etcdStatus
+	if err := probeJSON(ctx, "POST", client, "/v3/maintenance/status", "{}", &st); err != nil {
+		return Status{}, err
+	}
+	out := Status{ID: st.Header.MemberID, State: "Follower"}
+	if st.Leader != "" && st.Leader != "0" {
+		out.Leader = st.Leader
+	}
+	if out.ID == "" {
+		return Status{}, fmt.Errorf("POST /v3/maintenance/status: no member id in %+v", st)
+	}
+	if out.Leader == out.ID {
+		out.State = "Leader"
+	}
+	if _, err := fmt.Sscan(st.RaftTerm, &out.Term); err != nil {
+		return Status{}, fmt.Errorf("POST /v3/maintenance/status: raftTerm %q: %w", st.RaftTerm, err)
+	}
+	if _, err := fmt.Sscan(st.RaftIndex, &out.CommitIndex); err != nil {
+		return Status{}, fmt.Errorf("POST /v3/maintenance/status: raftIndex %q: %w", st.RaftIndex, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,187 @@
+package sut
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/nemesis"
+)
+
+func TestByName(t *testing.T) {
+	if got := Names(); !slices.Equal(got, []string{"kvnode", "etcd"}) {
+		t.Errorf("Names() = %v", got)
+	}
+	for _, n := range Names() {
+		s, err := ByName(n)
+		if err != nil || s.Name() != n {
+			t.Errorf("ByName(%q) = %v, %v", n, s, err)
+		}
+	}
+	if _, err := ByName("zookeeper"); err == nil || !strings.Contains(err.Error(), "use one of kvnode, etcd") {
+		t.Errorf("ByName(zookeeper) error = %v", err)
+	}
+	if Default().Name() != "kvnode" {
+		t.Errorf("Default() = %s", Default().Name())
+	}
+}
+
+// TestSystemsDeclareSanely: every system's safe read mode comes first, its
+// fault kinds are the nemesis's, its safe options validate, and it exposes
+// a client port.
+func TestSystemsDeclareSanely(t *testing.T) {
+	for _, name := range Names() {
+		s, _ := ByName(name)
+		if m := s.ReadModes(); len(m) == 0 || m[0] != Linearizable {
+			t.Errorf("%s: read modes %v: the safe one must come first", name, m)
+		}
+		for _, f := range s.Faults() {
+			if !slices.Contains(nemesis.FaultKinds, f) {
+				t.Errorf("%s: fault kind %q is not the nemesis's (%v)", name, f, nemesis.FaultKinds)
+			}
+		}
+		if err := s.Validate(Options{}, s.Faults()); err != nil {
+			t.Errorf("%s: the safe options and its own faults are refused: %v", name, err)
+		}
+		spec := s.Node(Layout{Nodes: []string{"n1", "n2", "n3"}}, Options{}, "n1")
+		if spec.Port(PortClient) == 0 || !strings.HasPrefix(spec.Command[0], BinDir+"/") || !strings.HasPrefix(spec.DataDir, "/data") {
+			t.Errorf("%s: node spec %+v", name, spec)
+		}
+		if hasAdmin := spec.Port(PortAdmin) != 0; hasAdmin != slices.Contains(s.Faults(), "clock") {
+			t.Errorf("%s: the clock fault needs the admin port's clock hook (admin port %v, faults %v)", name, hasAdmin, s.Faults())
+		}
+		if !slices.ContainsFunc(s.Binaries(), func(b Binary) bool { return BinDir+"/"+b.Name == spec.Command[0] }) {
+			t.Errorf("%s: command %s is none of its binaries %v", name, spec.Command[0], s.Binaries())
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		sys    System
+		opts   Options
+		faults []string
+		want   string // "" valid
+	}{
+		{KVNode{}, Options{}, []string{"partition", "clock"}, ""},
+		{KVNode{}, Options{ReadMode: "lease", LeaseDuration: time.Second, Bugs: []string{"no-dedup"}}, nil, ""},
+		{KVNode{}, Options{ReadMode: "serializable"}, nil, `kvnode: unknown read mode "serializable": use linearizable, lease or stale`},
+		{KVNode{}, Options{Bugs: []string{"x"}}, nil, `kvnode: unknown planted bug "x": use no-dedup, nonatomic-txn`},
+		{KVNode{}, Options{Bugs: []string{"ack-before-commit", "definite-timeouts"}}, nil, ""},
+		{KVNode{}, Options{LeaseDuration: -time.Second}, nil, "kvnode: lease duration -1s"},
+		{Etcd{}, Options{ReadMode: Serializable}, []string{"partition", "loss", "kill", "pause"}, ""},
+		{Etcd{}, Options{}, []string{"partition", "clock"},
+			"etcd does not support the clock fault (no clock hook); use partition, loss, kill or pause"},
+		{Etcd{}, Options{ReadMode: "stale"}, nil, `etcd: unknown read mode "stale": use linearizable or serializable`},
+		{Etcd{}, Options{Bugs: []string{"no-dedup"}}, nil, `etcd: unknown planted bug "no-dedup": it has none (its unsafe read modes are serializable)`},
+		{Etcd{}, Options{LeaseDuration: time.Second}, nil, "etcd has no read lease to set"},
+	} {
+		err := tc.sys.Validate(tc.opts, tc.faults)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s.Validate(%+v, %v) = %v, want nil", tc.sys.Name(), tc.opts, tc.faults, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s.Validate(%+v, %v) = %v, want %q", tc.sys.Name(), tc.opts, tc.faults, err, tc.want)
+		}
+	}
+}
+
+func TestKVNodeNode(t *testing.T) {
+	l := Layout{Nodes: []string{"n1", "n2", "n3"}, Hosts: map[string]string{"n3": "n3.faultline"}}
+	got := KVNode{}.Node(l, Options{ReadMode: "lease", LeaseDuration: 5 * time.Second, Bugs: []string{"no-dedup"}}, "n2").Command
+	want := []string{
+		"/usr/local/bin/kvnode", "--id", "n2", "--peers", "n1=n1:7000,n2=n2:7000,n3=n3.faultline:7000", "--data", "/data",
+		"--raft-addr", "0.0.0.0:7000", "--client-addr", "0.0.0.0:7001", "--admin-addr", "0.0.0.0:7002",
+		"--enable-fault-injection", "--read-mode", "lease", "--lease-duration", "5s", "--unsafe-no-dedup",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("kvnode command =\n %q\nwant\n %q", got, want)
+	}
+	if got := (KVNode{}).Node(l, Options{}, "n1").Command; slices.Contains(got, "--read-mode") {
+		t.Errorf("the safe default passes no --read-mode: %q", got)
+	}
+}
+
+func TestEtcdNode(t *testing.T) {
+	l := Layout{Nodes: []string{"n1", "n2", "n3"}}
+	s := Etcd{}.Node(l, Options{ReadMode: Serializable}, "n3")
+	want := []string{
+		"/usr/local/bin/etcd", "--name", "n3", "--data-dir", "/data/etcd",
+		"--listen-client-urls", "http://0.0.0.0:2379", "--advertise-client-urls", "http://n3:2379",
+		"--listen-peer-urls", "http://0.0.0.0:2380", "--initial-advertise-peer-urls", "http://n3:2380",
+		"--initial-cluster", "n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380",
+		"--initial-cluster-state", "new", "--initial-cluster-token", "faultline",
+	}
+	if !slices.Equal(s.Command, want) {
+		t.Errorf("etcd command =\n %q\nwant\n %q", s.Command, want)
+	}
+	if s.Port(PortClient) != 2379 || s.Port("peer") != 2380 || s.Port(PortAdmin) != 0 {
+		t.Errorf("etcd ports %+v", s.Ports)
+	}
+}
+
+// TestKVNodeProbe: /healthz, then /status, mapped onto Status.
+func TestKVNodeProbe(t *testing.T) {
+	healthy := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz" && healthy:
+			fmt.Fprintln(w, "ok")
+		case r.URL.Path == "/healthz":
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		case r.URL.Path == "/status":
+			fmt.Fprint(w, `{"id":"n2","state":"Follower","leader_id":"n1","term":4,"commit_index":17,"applied_index":17}`)
+		}
+	}))
+	defer srv.Close()
+	addrs := map[string]string{PortAdmin: strings.TrimPrefix(srv.URL, "http://")}
+	st, err := KVNode{}.Probe(context.Background(), addrs)
+	if err != nil || st != (Status{ID: "n2", Leader: "n1", State: "Follower", Term: 4, CommitIndex: 17}) {
+		t.Errorf("Probe = %+v, %v", st, err)
+	}
+	healthy = false
+	if _, err := (KVNode{}).Probe(context.Background(), addrs); err == nil || !strings.Contains(err.Error(), "shutting down") {
+		t.Errorf("Probe of an unhealthy node = %v", err)
+	}
+	if _, err := (KVNode{}).Probe(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "no such port") {
+		t.Errorf("Probe without an admin address = %v", err)
+	}
+}
+
+// etcdStatusJSON is what etcd 3.7.3's gateway answers to
+// POST /v3/maintenance/status on a single-member cluster.
+const etcdStatusJSON = `{"header":{"cluster_id":"324952591200643719", "member_id":"3319814642761637952", "revision":"1", "raft_term":"2"}, "version":"3.7.3", "dbSize":"20480", "leader":"3319814642761637952", "raftIndex":"4", "raftTerm":"2", "raftAppliedIndex":"4", "dbSizeInUse":"16384", "storageVersion":"3.7.0", "dbSizeQuota":"2147483648", "downgradeInfo":{}}`
+
+func TestEtcdProbe(t *testing.T) {
+	health, status := `{"health":"true","reason":""}`, etcdStatusJSON
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == "GET" && r.URL.Path == "/health":
+			fmt.Fprint(w, health)
+		case r.Method == "POST" && r.URL.Path == "/v3/maintenance/status":
+			fmt.Fprint(w, status)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	addrs := map[string]string{PortClient: strings.TrimPrefix(srv.URL, "http://")}
+	st, err := Etcd{}.Probe(context.Background(), addrs)
+	want := Status{ID: "3319814642761637952", Leader: "3319814642761637952", State: "Leader", Term: 2, CommitIndex: 4}
+	if err != nil || st != want {
+		t.Errorf("Probe = %+v, %v; want %+v", st, err, want)
+	}
+	status = strings.Replace(etcdStatusJSON, `"leader":"3319814642761637952"`, `"leader":"0"`, 1)
+	if st, err := (Etcd{}).Probe(context.Background(), addrs); err != nil || st.Leader != "" || st.State != "Follower" {
+		t.Errorf("Probe of a member without a leader = %+v, %v", st, err)
+	}
+	health = `{"health":"false","reason":"RAFT NO LEADER"}`
+	if _, err := (Etcd{}).Probe(context.Background(), addrs); err == nil || !strings.Contains(err.Error(), "RAFT NO LEADER") {
+		t.Errorf("Probe of an unhealthy member = %v", err)
+	}
+}
