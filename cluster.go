@@ -2,14 +2,16 @@ package faultline
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/kubernetes"
 	"github.com/faultline/faultline/nemesis"
 )
 
 // Cluster is what a run needs from a started cluster, whatever runtime
-// hosts it (Docker today): the nemesis's view of the nodes, where clients
+// hosts it (Docker or Kubernetes): the nemesis's view of the nodes, where clients
 // connect, the nodes' logs, and teardown.
 type Cluster interface {
 	nemesis.Cluster
@@ -21,10 +23,16 @@ type Cluster interface {
 	Close(ctx context.Context) error
 }
 
-var _ Cluster = (*docker.Cluster)(nil)
+var (
+	_ Cluster = (*docker.Cluster)(nil)
+	_ Cluster = (*kubernetes.Cluster)(nil)
+)
 
 // startCluster starts t's cluster on its runtime.
 func startCluster(ctx context.Context, t Test, log *slog.Logger) (Cluster, error) {
+	if t.Runtime == RuntimeKubernetes {
+		return startKubernetes(ctx, t, log)
+	}
 	sys, opts, err := t.system()
 	if err != nil {
 		return nil, err
@@ -37,6 +45,31 @@ func startCluster(ctx context.Context, t Test, log *slog.Logger) (Cluster, error
 	cl, err := docker.Start(ctx, dcfg)
 	if err != nil {
 		return nil, err // a nil *docker.Cluster must not become a non-nil Cluster
+	}
+	return cl, nil
+}
+
+// startKubernetes starts t's cluster on the Kubernetes runtime, which runs
+// our store (kvnode) until it takes the system-under-test seam.
+func startKubernetes(ctx context.Context, t Test, log *slog.Logger) (Cluster, error) {
+	if t.System != "" && t.System != "kvnode" {
+		return nil, fmt.Errorf("--runtime %s runs the kvnode system only so far: use --runtime %s for %s", RuntimeKubernetes, RuntimeDocker, t.System)
+	}
+	kcfg := kubernetes.DefaultConfig()
+	kcfg.Kubeconfig = t.Kubeconfig
+	kcfg.Nodes = t.Nodes
+	kcfg.Image = t.Image
+	kcfg.Node.ReadMode = string(t.ReadMode)
+	for _, u := range t.Unsafe {
+		kcfg.Node.Args = append(kcfg.Node.Args, "--unsafe-"+u)
+	}
+	if t.LeaseDuration > 0 {
+		kcfg.Node.Args = append(kcfg.Node.Args, "--lease-duration="+t.LeaseDuration.String())
+	}
+	kcfg.Logger = log
+	cl, err := kubernetes.Start(ctx, kcfg)
+	if err != nil {
+		return nil, err
 	}
 	return cl, nil
 }

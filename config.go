@@ -68,6 +68,12 @@ type Test struct {
 	Store string `json:"store"`
 	// Image is the node image tag; empty builds it from this checkout.
 	Image string `json:"image"`
+	// Runtime hosts the cluster: "docker" (the local engine) or
+	// "kubernetes" (any cluster a kubeconfig reaches).
+	Runtime string `json:"runtime"`
+	// Kubeconfig is the kubeconfig of the kubernetes runtime; empty follows
+	// kubectl's rules ($KUBECONFIG, then ~/.kube/config).
+	Kubeconfig string `json:"kubeconfig"`
 	// Quiet turns off the live progress line (not part of the run's
 	// configuration: not stored, not in the rerun command).
 	Quiet bool `json:"-"`
@@ -88,8 +94,15 @@ func DefaultTest() Test {
 		Seed:            1,
 		ReadMode:        sut.Linearizable,
 		Store:           "store",
+		Runtime:         RuntimeDocker,
 	}
 }
+
+// Runtimes that host a run's cluster (Test.Runtime).
+const (
+	RuntimeDocker     = "docker"
+	RuntimeKubernetes = "kubernetes"
+)
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
@@ -104,6 +117,12 @@ func (t Test) Validate() error {
 		errs = append(errs, err)
 	} else if err := sys.Validate(opts, t.Nemesis.Kinds()); err != nil {
 		errs = append(errs, err) // read mode, planted bugs, lease, fault kinds
+	}
+	switch {
+	case t.Runtime != "" && t.Runtime != RuntimeDocker && t.Runtime != RuntimeKubernetes:
+		bad("runtime %q is unknown: use %s or %s", t.Runtime, RuntimeDocker, RuntimeKubernetes)
+	case t.Kubeconfig != "" && t.Runtime != RuntimeKubernetes:
+		bad("kubeconfig is for --runtime %s: add it, or drop --kubeconfig", RuntimeKubernetes)
 	}
 	if t.Name != "" && !nameRE.MatchString(t.Name) {
 		bad("name %q: use letters, digits, '.', '_' and '-' only", t.Name)

@@ -71,6 +71,10 @@ var params = []param{
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Store, n, t.Store, u) }},
 	{flag: "image", usage: "node image tag (default: build from this checkout)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Image, n, t.Image, u) }},
+	{flag: "runtime", usage: "where the cluster runs: docker (the local engine) or kubernetes (pods, through --kubeconfig)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Runtime, n, t.Runtime, u) }},
+	{flag: "kubeconfig", usage: "kubeconfig of the kubernetes runtime (default: $KUBECONFIG, then ~/.kube/config)",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Kubeconfig, n, t.Kubeconfig, u) }},
 }
 
 // BindFlags registers a flag for every field of the run configuration on

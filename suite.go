@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +43,11 @@ type SuiteConfig struct {
 	// Seed is the first seed; repeat i of scenario j uses Seed + 1000*j + i
 	// so every run's seed is distinct and printed.
 	Seed int64
+	// Parallel is how many runs go at once; 0 and 1 run them one after
+	// another (the Docker runtime on one machine runs one cluster at a
+	// time well). Each run has its own cluster (a namespace per run under
+	// the Kubernetes runtime) and writes into the same store.
+	Parallel int
 	// Run runs one test (Run in production).
 	Run RunFunc
 	// Out receives progress and the summary table; nil discards.
@@ -56,6 +62,9 @@ func (c SuiteConfig) Validate() error {
 	}
 	if c.Repeat < 1 {
 		errs = append(errs, fmt.Errorf("suite: repeat = %d: use 1 or more", c.Repeat))
+	}
+	if c.Parallel < 0 {
+		errs = append(errs, fmt.Errorf("suite: parallel = %d: use 1 or more (0 means 1)", c.Parallel))
 	}
 	if c.Run == nil {
 		errs = append(errs, errors.New("suite: no run function"))
@@ -173,10 +182,10 @@ func (r SuiteResult) Rates() []Rate {
 	return out
 }
 
-// RunSuite runs every scenario cfg.Repeat times, sequentially (the machine
-// runs one cluster at a time well), prints progress and a summary table, and
-// returns all outcomes. It stops early only when ctx is cancelled; the
-// outcomes so far are returned with ctx's error.
+// RunSuite runs every scenario cfg.Repeat times, cfg.Parallel at a time
+// (default one after another), prints progress and a summary table, and
+// returns all outcomes in matrix order. It stops starting runs only when
+// ctx is cancelled; the outcomes so far are returned with ctx's error.
 func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return SuiteResult{}, err
@@ -186,29 +195,55 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 		out = io.Discard
 	}
 	start := time.Now()
-	var res SuiteResult
 	total := len(cfg.Scenarios) * cfg.Repeat
-	n := 0
+	outcomes := make([]*Outcome, total)
+	var (
+		mu      sync.Mutex // guards out and outcomes
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, max(cfg.Parallel, 1))
+		started int
+	)
 	for j, sc := range cfg.Scenarios {
 		for i := 0; i < cfg.Repeat; i++ {
-			if err := ctx.Err(); err != nil {
-				res.Duration = time.Since(start)
-				return res, fmt.Errorf("suite interrupted after %d of %d runs: %w", n, total, err)
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
 			}
-			n++
+			if ctx.Err() != nil {
+				break
+			}
+			started++
+			k := started
 			t := sc.withSeed(cfg.Seed + int64(1000*j+i))
-			fmt.Fprintf(out, "[%d/%d] %s (expect %s, seed %d) ...\n", n, total, sc.Name, t.Expect, t.Seed)
-			r, err := cfg.Run(ctx, t)
-			o := Outcome{Scenario: sc, Seed: t.Seed, Result: r, Err: err}
-			res.Outcomes = append(res.Outcomes, o)
-			if err != nil {
-				slog.Error("scenario failed to run", "scenario", sc.Name, "seed", t.Seed, "err", err)
-			}
-			fmt.Fprintf(out, "[%d/%d] %s: %s (verdict %s, %d ops, %s)\n", n, total, sc.Name, o.Status(),
-				r.Valid, r.Ops, r.Duration.Round(time.Second))
+			mu.Lock()
+			fmt.Fprintf(out, "[%d/%d] %s (expect %s, seed %d) ...\n", k, total, sc.Name, t.Expect, t.Seed)
+			mu.Unlock()
+			wg.Go(func() {
+				defer func() { <-slots }()
+				r, err := cfg.Run(ctx, t)
+				o := Outcome{Scenario: sc, Seed: t.Seed, Result: r, Err: err}
+				if err != nil {
+					slog.Error("scenario failed to run", "scenario", sc.Name, "seed", t.Seed, "err", err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				outcomes[k-1] = &o
+				fmt.Fprintf(out, "[%d/%d] %s: %s (verdict %s, %d ops, %s)\n", k, total, sc.Name, o.Status(),
+					r.Valid, r.Ops, r.Duration.Round(time.Second))
+			})
+		}
+	}
+	wg.Wait()
+	var res SuiteResult
+	for _, o := range outcomes {
+		if o != nil {
+			res.Outcomes = append(res.Outcomes, *o)
 		}
 	}
 	res.Duration = time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("suite interrupted after %d of %d runs: %w", len(res.Outcomes), total, err)
+	}
 	res.WriteSummary(out)
 	return res, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,5 +293,41 @@ func TestTestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSuiteParallel runs up to Parallel scenarios at once and still
+// returns the outcomes in matrix order.
+func TestSuiteParallel(t *testing.T) {
+	var running, most atomic.Int32
+	run := func(_ context.Context, t Test) (Result, error) {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(30 * time.Millisecond)
+		running.Add(-1)
+		return Result{Test: t, Valid: checker.Valid}, nil
+	}
+	var sc []Scenario
+	for _, name := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		sc = append(sc, Scenario{Name: name, Test: expecting(ExpectValid)})
+	}
+	res, err := RunSuite(context.Background(), SuiteConfig{Scenarios: sc, Repeat: 1, Parallel: 3, Run: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := most.Load(); got != 3 {
+		t.Errorf("at most %d runs at once, want 3", got)
+	}
+	for i, o := range res.Outcomes {
+		if o.Scenario.Name != sc[i].Name {
+			t.Fatalf("outcome %d is %s, want %s (matrix order)", i, o.Scenario.Name, sc[i].Name)
+		}
+	}
+	if len(res.Outcomes) != len(sc) || !res.Passed() {
+		t.Fatalf("%d outcomes, passed %v", len(res.Outcomes), res.Passed())
+	}
+	if err := (SuiteConfig{Scenarios: sc, Repeat: 1, Parallel: -1, Run: run}).Validate(); err == nil {
+		t.Error("parallel -1 accepted")
 	}
 }

@@ -56,6 +56,9 @@ func suiteCmd() *cobra.Command {
 		nightly   bool
 		only      []string
 		store     string
+		parallel  int
+		runtime   string
+		kubecfg   string
 	)
 	cmd := &cobra.Command{
 		Use:   "suite",
@@ -72,11 +75,13 @@ func suiteCmd() *cobra.Command {
 			}
 			for i := range scenarios {
 				scenarios[i].Test.Store = store
+				scenarios[i].Test.Runtime = runtime
+				scenarios[i].Test.Kubeconfig = kubecfg
 			}
 			stop, abort, done := signalContexts()
 			defer done()
 			res, err := faultline.RunSuite(stop, faultline.SuiteConfig{
-				Scenarios: scenarios, Repeat: repeat, Seed: seed, Out: os.Stdout,
+				Scenarios: scenarios, Repeat: repeat, Seed: seed, Parallel: parallel, Out: os.Stdout,
 				Run: func(ctx context.Context, t faultline.Test) (faultline.Result, error) {
 					return faultline.RunWithAbort(ctx, abort, t)
 				},
@@ -98,6 +103,9 @@ func suiteCmd() *cobra.Command {
 	fs.BoolVar(&nightly, "nightly", false, "the nightly matrix: 5 nodes, longer intervals")
 	fs.StringSliceVar(&only, "only", nil, "run only these scenarios (names or name prefixes)")
 	fs.StringVar(&store, "store", "store", "directory holding every run")
+	fs.IntVar(&parallel, "parallel", 1, "scenarios run at once, each on its own cluster (for --runtime kubernetes)")
+	fs.StringVar(&runtime, "runtime", faultline.RuntimeDocker, "where the clusters run: docker or kubernetes")
+	fs.StringVar(&kubecfg, "kubeconfig", "", "kubeconfig of the kubernetes runtime (default: $KUBECONFIG, then ~/.kube/config)")
 	return cmd
 }
 

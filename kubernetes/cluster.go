@@ -1,0 +1,647 @@
+package kubernetes
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/kubernetes/agent"
+)
+
+// Node states as Cluster.State reports them (the nemesis's names).
+const (
+	StateCreated = "created" // pod up, process not started yet
+	StateRunning = "running"
+	StatePaused  = "paused"
+	StateKilled  = "killed"
+	StateRemoved = "removed"
+)
+
+// Container names in a node pod.
+const (
+	nodeContainer    = "node"
+	installContainer = "install-agent"
+)
+
+// Cluster is a running cluster: one pod per node in a namespace of its own.
+// All methods are safe for concurrent use; operations on one node are
+// serialized.
+type Cluster struct {
+	cfg   Config
+	log   *slog.Logger
+	runID string
+	ns    string
+	cs    kubernetes.Interface
+	rest  *rest.Config
+	ids   []string
+	nodes map[string]*node
+	admin *http.Client
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// node is one member: its pod's address, its forwarded ports and the
+// state its agent last reported.
+type node struct {
+	id string
+
+	mu     sync.Mutex // serializes operations on this node
+	state  string
+	ip     string // the pod's address: stable, the pod lives for the run
+	fwd    *forwarder
+	client string // 127.0.0.1:port forwarded to the client port
+	adm    string // 127.0.0.1:port forwarded to the admin port
+}
+
+// Start creates a cluster as cfg says and returns once every node answers
+// /healthz and they agree on a leader (bounded by cfg.StartTimeout). On
+// failure everything created so far is removed.
+func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kubernetes: invalid config: %w", err)
+	}
+	t0 := time.Now()
+	restCfg, loader, err := loadKubeconfig(cfg.Kubeconfig, cfg.Context)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: client: %w", err)
+	}
+	log := cfg.Logger
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		if cfg.Reap {
+			if err := reap(ctx, cs, log); err != nil {
+				log.Warn("kubernetes: reaping namespaces of earlier runs failed", "err", err)
+			}
+		}
+	}()
+	defer func() { <-reaped }()
+	images, err := prepareImages(ctx, &cfg, loader)
+	if err != nil {
+		return nil, err
+	}
+	runID := cfg.RunID
+	if runID == "" {
+		runID = newRunID()
+	}
+	c := &Cluster{
+		cfg:   cfg,
+		log:   log.With("run", runID),
+		runID: runID,
+		ns:    "faultline-" + runID,
+		cs:    cs,
+		rest:  restCfg,
+		ids:   docker.NodeIDs(cfg.Nodes),
+		nodes: map[string]*node{},
+		admin: newAdminClient(),
+	}
+	for _, id := range c.ids {
+		c.nodes[id] = &node{id: id}
+	}
+	defer func() {
+		if err != nil {
+			if cerr := c.Close(context.WithoutCancel(ctx)); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("cleanup after failed start: %w", cerr))
+			}
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	if err := c.createNamespace(wctx); err != nil {
+		return nil, err
+	}
+	c.log.Info("kubernetes: starting cluster", "nodes", cfg.Nodes, "namespace", c.ns, "image", images.node, "server", restCfg.Host)
+	var g errgroup.Group
+	for _, id := range c.ids {
+		g.Go(func() error { return c.createPod(wctx, id, images) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := c.waitPods(wctx); err != nil {
+		return nil, err
+	}
+	c.log.Info("kubernetes: pods running", "elapsed", time.Since(t0).Round(time.Millisecond))
+	// Every node learns the others' pod addresses, then all start at once
+	// (so that they join the first election together).
+	hosts := agent.HostsArgs(c.ipMap())
+	for _, id := range c.ids {
+		g.Go(func() error {
+			n := c.nodes[id]
+			if err := c.forwardPorts(n); err != nil {
+				return err
+			}
+			_, err := c.ctl(wctx, n, agent.OpHosts, hosts...)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, id := range c.ids {
+		g.Go(func() error { return c.Start(wctx, id) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := c.WaitHealthy(wctx); err != nil {
+		return nil, fmt.Errorf("kubernetes: cluster did not come up (start timeout %v): %w", cfg.StartTimeout, err)
+	}
+	leader, _ := c.Leader(ctx)
+	c.log.Info("kubernetes: cluster up", "leader", leader, "elapsed", time.Since(t0).Round(time.Millisecond))
+	return c, nil
+}
+
+func newRunID() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// labels are the labels of the namespace and every pod; node adds the
+// node label for a pod.
+func (c *Cluster) labels(nodeID string) map[string]string {
+	l := maps.Clone(c.cfg.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	maps.Copy(l, ownerLabels())
+	l[docker.LabelRun] = c.runID
+	if nodeID != "" {
+		l[docker.LabelNode] = nodeID
+	}
+	return l
+}
+
+// createNamespace creates the run's namespace and its default service
+// account (pods are refused until the controller-manager makes it; making
+// it here saves waiting for that).
+func (c *Cluster) createNamespace(ctx context.Context) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns, Labels: c.labels("")}}
+	if _, err := c.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("kubernetes: create namespace %s: %w", c.ns, err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+	if _, err := c.cs.CoreV1().ServiceAccounts(c.ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("kubernetes: create the default service account of %s: %w", c.ns, err)
+	}
+	return nil
+}
+
+// podSpec is node id's pod: an init container copies the agent into a
+// shared volume; the node container runs the node image with the agent
+// as its entrypoint, as root with NET_ADMIN (for netctl), and the agent
+// runs the node's process as the image's user. The data volume lives as
+// long as the pod, which lives as long as the run: kills end the process,
+// not the pod.
+func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
+	root := int64(0)
+	grace := int64(2)
+	no := false
+	mounts := []corev1.VolumeMount{{Name: "agent", MountPath: agent.Dir}}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: id, Labels: c.labels(id)},
+		Spec: corev1.PodSpec{
+			Hostname:                      id,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			AutomountServiceAccountToken:  &no,
+			EnableServiceLinks:            &no,
+			TerminationGracePeriodSeconds: &grace,
+			InitContainers: []corev1.Container{{
+				Name:            installContainer,
+				Image:           images.agent,
+				ImagePullPolicy: images.pull,
+				Command:         agent.InstallArgs(),
+				VolumeMounts:    mounts,
+			}},
+			Containers: []corev1.Container{{
+				Name:            nodeContainer,
+				Image:           images.node,
+				ImagePullPolicy: images.pull,
+				Command: agent.RunArgs(agent.RunConfig{
+					Command: c.cfg.Node.command(id, c.ids),
+					UID:     nodeUID, GID: nodeUID,
+					Wait: true,
+				}),
+				Ports: []corev1.ContainerPort{
+					{Name: "raft", ContainerPort: int32(ports.raft)},
+					{Name: "client", ContainerPort: int32(ports.client)},
+					{Name: "admin", ContainerPort: int32(ports.admin)},
+				},
+				SecurityContext: &corev1.SecurityContext{
+					RunAsUser:    &root,
+					RunAsGroup:   &root,
+					Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}},
+				},
+				VolumeMounts: append(slices.Clone(mounts), corev1.VolumeMount{Name: "data", MountPath: dataDir}),
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "agent", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			},
+		},
+	}
+}
+
+func (c *Cluster) createPod(ctx context.Context, id string, images imageSet) error {
+	if _, err := c.cs.CoreV1().Pods(c.ns).Create(ctx, c.podSpec(id, images), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("kubernetes: create pod %s/%s: %w", c.ns, id, err)
+	}
+	c.nodes[id].mu.Lock()
+	c.nodes[id].state = StateCreated
+	c.nodes[id].mu.Unlock()
+	return nil
+}
+
+// waitPods waits until every pod's node container runs and the pod has an
+// address. It fails early, with the reason, when a pod cannot get there
+// (image missing, container crashed, unschedulable at the deadline).
+func (c *Cluster) waitPods(ctx context.Context) error {
+	var last string
+	for {
+		pods, err := c.cs.CoreV1().Pods(c.ns).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			ready := 0
+			var waiting []string
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				if bad := podFailure(p); bad != "" {
+					return fmt.Errorf("kubernetes: pod %s/%s cannot start: %s", c.ns, p.Name, bad)
+				}
+				if p.Status.PodIP != "" && nodeRunning(p) {
+					ready++
+					n := c.nodes[p.Name]
+					n.mu.Lock()
+					n.ip = p.Status.PodIP
+					n.mu.Unlock()
+				} else {
+					waiting = append(waiting, p.Name+": "+podProgress(p))
+				}
+			}
+			if ready == len(c.ids) {
+				return nil
+			}
+			last = strings.Join(waiting, "; ")
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kubernetes: pods not running: %w (%s)", ctx.Err(), last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func nodeRunning(p *corev1.Pod) bool {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == nodeContainer && s.State.Running != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// podFailure says why a pod will not start by itself, or "".
+func podFailure(p *corev1.Pod) string {
+	if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+		return fmt.Sprintf("phase %s: %s %s", p.Status.Phase, p.Status.Reason, p.Status.Message)
+	}
+	for _, s := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+		if w := s.State.Waiting; w != nil {
+			switch w.Reason {
+			case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName":
+				return fmt.Sprintf("container %s: %s: %s (the image must be on the cluster's nodes or in a registry they pull from: build and load it, or pass an image they can pull)", s.Name, w.Reason, w.Message)
+			case "CreateContainerConfigError", "CreateContainerError", "CrashLoopBackOff", "RunContainerError":
+				return fmt.Sprintf("container %s: %s: %s", s.Name, w.Reason, w.Message)
+			}
+		}
+		if t := s.State.Terminated; t != nil && (s.Name == nodeContainer || t.ExitCode != 0) {
+			return fmt.Sprintf("container %s exited with code %d (%s): %s", s.Name, t.ExitCode, t.Reason, t.Message)
+		}
+	}
+	return ""
+}
+
+// podProgress is a short note on where a pending pod is.
+func podProgress(p *corev1.Pod) string {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodScheduled && cond.Status != corev1.ConditionTrue {
+			return "not scheduled: " + cond.Message
+		}
+	}
+	for _, s := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+		if w := s.State.Waiting; w != nil {
+			return s.Name + " " + w.Reason
+		}
+	}
+	return string(p.Status.Phase)
+}
+
+func (c *Cluster) ipMap() map[string]string {
+	m := map[string]string{}
+	for _, id := range c.ids {
+		m[id] = c.IP(id)
+	}
+	return m
+}
+
+// forwardPorts starts n's port forwards to its client and admin ports.
+func (c *Cluster) forwardPorts(n *node) error {
+	f, err := c.newForwarder(n.id)
+	if err != nil {
+		return err
+	}
+	client, err := f.forward(ports.client)
+	if err == nil {
+		var adm string
+		if adm, err = f.forward(ports.admin); err == nil {
+			n.mu.Lock()
+			n.fwd, n.client, n.adm = f, client, adm
+			n.mu.Unlock()
+			return nil
+		}
+	}
+	f.close()
+	return err
+}
+
+// RunID is the run's id, the value of the faultline.run label.
+func (c *Cluster) RunID() string { return c.runID }
+
+// Namespace is the run's namespace.
+func (c *Cluster) Namespace() string { return c.ns }
+
+// Nodes returns the node ids, n1..nN.
+func (c *Cluster) Nodes() []string { return slices.Clone(c.ids) }
+
+func (c *Cluster) node(id string) (*node, error) {
+	n, ok := c.nodes[id]
+	if !ok {
+		return nil, fmt.Errorf("kubernetes: unknown node %q: use one of %s", id, strings.Join(c.ids, ", "))
+	}
+	return n, nil
+}
+
+// read returns f(node) under the node's lock, or "" for an unknown node.
+func (c *Cluster) read(id string, f func(n *node) string) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return f(n)
+}
+
+// IP returns the node's pod address ("" for an unknown node). It does not
+// change across kills: the pod lives for the whole run.
+func (c *Cluster) IP(id string) string { return c.read(id, func(n *node) string { return n.ip }) }
+
+// ClientAddr returns the node's client address, 127.0.0.1:port, forwarded
+// to the pod through the apiserver.
+func (c *Cluster) ClientAddr(id string) string {
+	return c.read(id, func(n *node) string { return n.client })
+}
+
+// ClientAddrs maps every node id to its client address.
+func (c *Cluster) ClientAddrs() map[string]string {
+	m := make(map[string]string, len(c.ids))
+	for _, id := range c.ids {
+		m[id] = c.ClientAddr(id)
+	}
+	return m
+}
+
+// AdminAddr returns the node's admin HTTP address, 127.0.0.1:port.
+func (c *Cluster) AdminAddr(id string) string {
+	return c.read(id, func(n *node) string { return n.adm })
+}
+
+// State returns the node's state as its agent last reported it: "created",
+// "running", "paused", "killed" or "removed" (see ObservedState).
+func (c *Cluster) State(id string) string {
+	if s := c.read(id, func(n *node) string { return n.state }); s != "" {
+		return s
+	}
+	return "unknown"
+}
+
+// ObservedState asks the node's agent for the process's state now, mapped
+// onto State's names; a process that ended by itself is "killed".
+func (c *Cluster) ObservedState(ctx context.Context, id string) (string, error) {
+	n, err := c.node(id)
+	if err != nil {
+		return "", err
+	}
+	if c.State(id) == StateRemoved {
+		return StateRemoved, nil
+	}
+	reply, err := c.ctl(ctx, n, agent.OpState)
+	if err != nil {
+		return "", err
+	}
+	return stateOf(reply), nil
+}
+
+// stateOf maps an agent reply onto State's names.
+func stateOf(reply string) string {
+	switch s, _, _ := strings.Cut(reply, " "); s {
+	case agent.StateWaiting:
+		return StateCreated
+	case agent.StateExited:
+		return StateKilled
+	default:
+		return s
+	}
+}
+
+// ctl runs the agent's op in n's pod and returns its reply.
+func (c *Cluster) ctl(ctx context.Context, n *node, op string, args ...string) (string, error) {
+	code, out, err := c.execIn(ctx, n.id, nodeContainer, agent.CtlArgs(op, args...))
+	out = strings.TrimSpace(out)
+	if err != nil {
+		return "", fmt.Errorf("kubernetes: %s node %s: %w", op, n.id, err)
+	}
+	if code != 0 {
+		return "", fmt.Errorf("kubernetes: %s node %s: %s", op, n.id, out)
+	}
+	return out, nil
+}
+
+// transition runs the agent's op on node id under the node's lock and
+// records the state it reports.
+func (c *Cluster) transition(ctx context.Context, id, op string) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state == StateRemoved {
+		return fmt.Errorf("kubernetes: %s node %s: the cluster was closed", op, id)
+	}
+	t0 := time.Now()
+	reply, err := c.ctl(ctx, n, op)
+	if err != nil {
+		return err
+	}
+	from := n.state
+	n.state = stateOf(reply)
+	c.log.Info("kubernetes: node "+op, "node", id, "from", from, "to", n.state, "elapsed", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// Kill SIGKILLs the node's process (its agent does, in the pod) and waits
+// until it has ended. The pod, its address, its network rules and its data
+// volume stay: Start runs the process again on the same disk. Killing a
+// paused node is allowed.
+func (c *Cluster) Kill(ctx context.Context, id string) error {
+	return c.transition(ctx, id, agent.OpKill)
+}
+
+// Start starts the node's process: the first time, or after a kill. It
+// does not wait for the node to be healthy: use WaitHealthy.
+func (c *Cluster) Start(ctx context.Context, id string) error {
+	return c.transition(ctx, id, agent.OpStart)
+}
+
+// Pause freezes the node's process (SIGSTOP to its process group).
+func (c *Cluster) Pause(ctx context.Context, id string) error {
+	return c.transition(ctx, id, agent.OpPause)
+}
+
+// Resume thaws a paused node (SIGCONT).
+func (c *Cluster) Resume(ctx context.Context, id string) error {
+	return c.transition(ctx, id, agent.OpResume)
+}
+
+// Exec runs cmd as root in the node's container (with CAP_NET_ADMIN, so
+// that netctl works) and returns its exit code and its output. err is set
+// only when the command could not be run.
+func (c *Cluster) Exec(ctx context.Context, id string, cmd []string) (int, string, error) {
+	if _, err := c.node(id); err != nil {
+		return -1, "", err
+	}
+	code, out, err := c.execIn(ctx, id, nodeContainer, cmd)
+	if err != nil {
+		return -1, out, fmt.Errorf("kubernetes: exec %q on node %s: %w", cmd, id, err)
+	}
+	return code, out, nil
+}
+
+// Logs returns the node container's output so far: the agent's lines and
+// every incarnation of the node's process.
+func (c *Cluster) Logs(ctx context.Context, id string) (string, error) {
+	if _, err := c.node(id); err != nil {
+		return "", err
+	}
+	b, err := c.cs.CoreV1().Pods(c.ns).GetLogs(id, &corev1.PodLogOptions{Container: nodeContainer}).DoRaw(ctx)
+	if err != nil {
+		return string(b), fmt.Errorf("kubernetes: logs of node %s: %w", id, err)
+	}
+	return string(b), nil
+}
+
+// SaveLogs writes every node's log to dir/<node>.log (dir is created).
+func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("kubernetes: save logs: %w", err)
+	}
+	var errs []error
+	for _, id := range c.ids {
+		logs, err := c.Logs(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+			if logs == "" {
+				continue
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, id+".log"), []byte(logs), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("kubernetes: save logs of %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeTimeout bounds Close.
+const closeTimeout = 90 * time.Second
+
+// Close stops the port forwards and deletes the run's namespace, waiting
+// until it is gone. It is idempotent, safe after a partial Start, and
+// works when ctx is already cancelled.
+func (c *Cluster) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		for _, n := range c.nodes {
+			n.mu.Lock()
+			if n.fwd != nil {
+				n.fwd.close()
+			}
+			n.state = StateRemoved
+			n.mu.Unlock()
+		}
+		c.admin.CloseIdleConnections()
+		if err := deleteNamespace(ctx, c.cs, c.ns); err != nil {
+			c.closeErr = fmt.Errorf("kubernetes: close cluster %s: %w (remove it with kubectl delete namespace %s)", c.runID, err, c.ns)
+			return
+		}
+		c.log.Info("kubernetes: cluster removed", "namespace", c.ns)
+	})
+	return c.closeErr
+}
+
+// deleteNamespace deletes ns and waits until it is gone.
+func deleteNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
+	bg := metav1.DeletePropagationBackground
+	err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &bg})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
+	}
+	for {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s still terminating: %w", ns, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// String is for logs: the namespace and the server.
+func (c *Cluster) String() string {
+	return c.ns + "@" + c.rest.Host + " (" + strconv.Itoa(len(c.ids)) + " nodes)"
+}

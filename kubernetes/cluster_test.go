@@ -1,0 +1,280 @@
+package kubernetes_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/kubernetes"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/system"
+)
+
+// *kubernetes.Cluster satisfies the nemesis package's interfaces.
+var (
+	_ nemesis.Cluster       = (*kubernetes.Cluster)(nil)
+	_ nemesis.StateObserver = (*kubernetes.Cluster)(nil)
+)
+
+// EnvKubeconfig names the kubeconfig of the cluster the tests run against
+// (make test-k8s sets it to the local cluster's). Unset, they skip; set,
+// an unreachable cluster fails them.
+const EnvKubeconfig = "FAULTLINE_KUBECONFIG"
+
+func requireCluster(t *testing.T) string {
+	t.Helper()
+	kc := os.Getenv(EnvKubeconfig)
+	if kc == "" {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci && os.Getenv("FAULTLINE_K8S") == "required" {
+			t.Fatalf("FAULTLINE_K8S=required in CI but %s is unset: run through make test-k8s", EnvKubeconfig)
+		}
+		t.Skipf("skipping: set %s to a kubeconfig to run against a real Kubernetes (make test-k8s does)", EnvKubeconfig)
+	}
+	return kc
+}
+
+func startCluster(t *testing.T, cfg kubernetes.Config) *kubernetes.Cluster {
+	t.Helper()
+	docker.SetEnvDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	c, err := kubernetes.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Logf("cluster %s up in %v", c, time.Since(t0).Round(time.Millisecond))
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if t.Failed() {
+			for _, id := range c.Nodes() {
+				if l, err := c.Logs(ctx, id); err == nil {
+					t.Logf("---- %s log (tail) ----\n%s", id, tail(l, 30))
+				}
+			}
+		}
+		t0 := time.Now()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		t.Logf("closed in %v", time.Since(t0).Round(time.Millisecond))
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	})
+	return c
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func kvClient(t *testing.T, c *kubernetes.Cluster) *system.Client {
+	t.Helper()
+	cfg := system.DefaultClientConfig()
+	cfg.Addrs = c.ClientAddrs()
+	cl, err := system.NewClient(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func waitHealthy(t *testing.T, c *kubernetes.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantState(t *testing.T, c *kubernetes.Cluster, id, want string) {
+	t.Helper()
+	if got := c.State(id); got != want {
+		t.Errorf("State(%s) = %q, want %q", id, got, want)
+	}
+	got, err := c.ObservedState(context.Background(), id)
+	if err != nil || got != want {
+		t.Errorf("ObservedState(%s) = %q, %v; want %q", id, got, err, want)
+	}
+}
+
+// TestCluster drives one cluster through everything the nemeses do: kill
+// and restart with the disk kept, pause and resume, netctl partitions, and
+// the data path through the forwarded client ports.
+func TestCluster(t *testing.T) {
+	kc := requireCluster(t)
+	cfg := kubernetes.DefaultConfig()
+	cfg.Kubeconfig = kc
+	c := startCluster(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	cl := kvClient(t, c)
+	if err := cl.Put(ctx, "k", []byte("v1")); err != nil {
+		t.Fatalf("Put through the forwarded client port: %v", err)
+	}
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := c.IP(leader)
+
+	// Kill the leader: its process is gone, its pod, address and disk stay.
+	t0 := time.Now()
+	if err := c.Kill(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kill took %v", time.Since(t0).Round(time.Millisecond))
+	wantState(t, c, leader, kubernetes.StateKilled)
+	if err := c.Kill(ctx, leader); err == nil {
+		t.Error("killing a killed node succeeded")
+	}
+	if err := c.WaitHealthy(ctx); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("WaitHealthy with a killed node: %v, want an error naming it", err)
+	}
+	if err := cl.Put(ctx, "k", []byte("v2")); err != nil {
+		t.Fatalf("Put with the old leader down: %v", err)
+	}
+	if err := c.Start(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, c, leader, kubernetes.StateRunning)
+	if got := c.IP(leader); got != ip {
+		t.Errorf("IP after restart %s, before %s", got, ip)
+	}
+	waitHealthy(t, c)
+	// The restarted node kept its disk: it rejoins and serves a
+	// linearizable read of what was written while it was down.
+	if v, ok, err := cl.Get(ctx, "k"); err != nil || !ok || string(v) != "v2" {
+		t.Fatalf("Get after restart = %q, %v, %v", v, ok, err)
+	}
+
+	// Pause a follower: frozen, not dead.
+	var follower string
+	for _, id := range c.Nodes() {
+		if id != leader {
+			follower = id
+			break
+		}
+	}
+	if err := c.Pause(ctx, follower); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, c, follower, kubernetes.StatePaused)
+	hctx, hcancel := context.WithTimeout(ctx, 3*time.Second)
+	if _, err := c.Status(hctx, follower); err == nil {
+		t.Error("a paused node answered /status")
+	}
+	hcancel()
+	if err := c.Resume(ctx, follower); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, c, follower, kubernetes.StateRunning)
+	waitHealthy(t, c)
+
+	// netctl in the node's network namespace: isolate one node, see the
+	// rule, heal.
+	var others []string
+	for _, id := range c.Nodes() {
+		if id != follower {
+			others = append(others, c.IP(id))
+		}
+	}
+	code, out, err := c.Exec(ctx, follower, []string{docker.NetctlPath, "drop", "--from", strings.Join(others, ",")})
+	if err != nil || code != 0 {
+		t.Fatalf("netctl drop: code %d, %v: %s", code, err, out)
+	}
+	code, out, err = c.Exec(ctx, follower, []string{docker.NetctlPath, "list"})
+	if err != nil || code != 0 || !strings.Contains(out, others[0]) {
+		t.Fatalf("netctl list: code %d, %v: %q, want a rule for %s", code, err, out, others[0])
+	}
+	if code, out, err = c.Exec(ctx, follower, []string{docker.NetctlPath, "heal"}); err != nil || code != 0 {
+		t.Fatalf("netctl heal: code %d, %v: %s", code, err, out)
+	}
+	if code, _, err = c.Exec(ctx, follower, []string{docker.NetctlPath, "no-such-command"}); err != nil || code == 0 {
+		t.Errorf("a failing command: code %d, err %v; want a non-zero code and no error", code, err)
+	}
+
+	dir := t.TempDir()
+	if err := c.SaveLogs(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dir + "/" + leader + ".log")
+	if err != nil || !strings.Contains(string(b), "faultline-agent: kill") {
+		t.Errorf("the leader's log does not show the kill (%v):\n%s", err, tail(string(b), 20))
+	}
+}
+
+// TestStartMissingImage fails fast, saying what to do, when the nodes
+// cannot get the node image, and leaves nothing behind.
+func TestStartMissingImage(t *testing.T) {
+	kc := requireCluster(t)
+	cfg := kubernetes.DefaultConfig()
+	cfg.Kubeconfig = kc
+	cfg.Image = "faultline-node:does-not-exist"
+	cfg.LoadImages = func(context.Context, ...string) error { return nil }
+	cfg.RunID = "missing-image-" + strconv.Itoa(os.Getpid())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, err := kubernetes.Start(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "image") {
+		t.Fatalf("Start with a missing image: %v, want an error about the image", err)
+	}
+	t.Log(err)
+	cs := clientset(t, kc)
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "faultline-"+cfg.RunID, metav1.GetOptions{}); err == nil {
+		t.Error("the namespace of the failed start is still there")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*kubernetes.Config)
+		want string
+	}{
+		{"ok", func(*kubernetes.Config) {}, ""},
+		{"nodes", func(c *kubernetes.Config) { c.Nodes = 10 }, "Nodes = 10"},
+		{"run id", func(c *kubernetes.Config) { c.RunID = "Bad_ID" }, "RunID"},
+		{"label", func(c *kubernetes.Config) { c.Labels = map[string]string{"faultline.run": "x"} }, "reserved"},
+		{"read mode", func(c *kubernetes.Config) { c.Node.ReadMode = "eventual" }, "ReadMode"},
+		{"reserved flag", func(c *kubernetes.Config) { c.Node.Args = []string{"--peers=x"} }, "--peers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := kubernetes.DefaultConfig()
+			tc.mod(&cfg)
+			err := cfg.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func clientset(t *testing.T, kubeconfig string) k8s.Interface {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := k8s.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}

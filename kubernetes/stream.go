@@ -1,0 +1,239 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/faultline/faultline/internal/syncbuf"
+)
+
+// This file holds the two streaming calls into pods, both through the
+// apiserver and so through any kubeconfig: exec (netctl, the agent's
+// controls) and port forwarding (the harness's client and admin
+// connections).
+
+// fallback says when to retry a WebSocket stream over SPDY, as kubectl
+// does: an apiserver or proxy that does not upgrade to WebSockets.
+func fallback(err error) bool {
+	return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+}
+
+// execIn runs cmd in container of pod and returns its exit code and its
+// stdout and stderr in arrival order. err is set only when the command could
+// not be run; a non-zero exit is reported through exitCode.
+func (c *Cluster) execIn(ctx context.Context, pod, container string, cmd []string) (int, string, error) {
+	req := c.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(c.ns).Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: container, Command: cmd, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	ws, err := remotecommand.NewWebSocketExecutor(c.rest, "GET", req.URL().String())
+	if err != nil {
+		return -1, "", err
+	}
+	sp, err := remotecommand.NewSPDYExecutor(c.rest, "POST", req.URL())
+	if err != nil {
+		return -1, "", err
+	}
+	ex, err := remotecommand.NewFallbackExecutor(ws, sp, fallback)
+	if err != nil {
+		return -1, "", err
+	}
+	var out syncbuf.Buffer
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out})
+	var exit utilexec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), nil
+	case errors.As(err, &exit) && exit.Exited():
+		return exit.ExitStatus(), out.String(), nil
+	}
+	return -1, out.String(), err
+}
+
+// forwarder forwards local TCP listeners on 127.0.0.1 to ports of one pod
+// over one multiplexed stream connection to the apiserver, re-dialed when
+// it drops. Unlike client-go's PortForwarder, an error on one forwarded
+// connection (the node was killed: connection refused inside the pod)
+// closes only that connection: the listeners, and so the node's client
+// addresses, stay the same for the cluster's lifetime.
+type forwarder struct {
+	log  *slog.Logger
+	dial func() (httpstream.Connection, error)
+
+	mu        sync.Mutex
+	conn      httpstream.Connection
+	listeners []net.Listener
+	closed    bool
+	nextID    atomic.Int64
+	wg        sync.WaitGroup
+}
+
+func (c *Cluster) newForwarder(pod string) (*forwarder, error) {
+	u := c.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(c.ns).Name(pod).SubResource("portforward").URL()
+	rt, upgrader, err := spdy.RoundTripperFor(c.rest)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: port forwarding: %w", err)
+	}
+	sp := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, u)
+	ws, err := portforward.NewSPDYOverWebsocketDialer(u, c.rest)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: port forwarding: %w", err)
+	}
+	d := portforward.NewFallbackDialer(ws, sp, fallback)
+	return &forwarder{
+		log: c.log.With("pod", pod),
+		dial: func() (httpstream.Connection, error) {
+			conn, proto, err := d.Dial(portforward.PortForwardProtocolV1Name)
+			if err != nil {
+				return nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
+			}
+			if proto != portforward.PortForwardProtocolV1Name {
+				conn.Close()
+				return nil, fmt.Errorf("port-forward to pod %s: the server speaks %q", pod, proto)
+			}
+			return conn, nil
+		},
+	}, nil
+}
+
+// forward listens on 127.0.0.1 (a free port) and forwards every connection
+// to the pod's port; it returns the local address.
+func (f *forwarder) forward(port int) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("kubernetes: listen for port-forward: %w", err)
+	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		l.Close()
+		return "", errors.New("kubernetes: port-forward: closed")
+	}
+	f.listeners = append(f.listeners, l)
+	f.mu.Unlock()
+	f.wg.Go(func() {
+		for {
+			local, err := l.Accept()
+			if err != nil {
+				return
+			}
+			f.wg.Go(func() { f.handle(local, port) })
+		}
+	})
+	return l.Addr().String(), nil
+}
+
+// stream returns the live stream connection, dialing a new one if needed.
+func (f *forwarder) stream() (httpstream.Connection, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, errors.New("closed")
+	}
+	if f.conn != nil {
+		select {
+		case <-f.conn.CloseChan():
+			f.conn = nil
+		default:
+			return f.conn, nil
+		}
+	}
+	conn, err := f.dial()
+	if err != nil {
+		return nil, err
+	}
+	f.conn = conn
+	return conn, nil
+}
+
+// handle copies between a local connection and a new stream pair to port.
+func (f *forwarder) handle(local net.Conn, port int) {
+	defer local.Close()
+	conn, err := f.stream()
+	if err != nil {
+		f.log.Debug("kubernetes: port-forward: no stream connection", "port", port, "err", err)
+		return
+	}
+	h := http.Header{}
+	h.Set(corev1.StreamType, corev1.StreamTypeError)
+	h.Set(corev1.PortHeader, strconv.Itoa(port))
+	h.Set(corev1.PortForwardRequestIDHeader, strconv.FormatInt(f.nextID.Add(1), 10))
+	errStream, err := conn.CreateStream(h)
+	if err != nil {
+		conn.Close() // broken: the next connection re-dials
+		return
+	}
+	errStream.Close()
+	defer conn.RemoveStreams(errStream)
+	h.Set(corev1.StreamType, corev1.StreamTypeData)
+	data, err := conn.CreateStream(h)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	defer conn.RemoveStreams(data)
+	remoteDone := make(chan struct{})
+	go func() {
+		io.Copy(local, data)
+		close(remoteDone)
+	}()
+	localDone := make(chan struct{})
+	go func() {
+		io.Copy(data, local)
+		data.Close() // half-close: nothing more to send
+		close(localDone)
+	}()
+	msg := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(errStream)
+		msg <- b
+	}()
+	select {
+	case <-remoteDone:
+	case b := <-msg:
+		if len(b) > 0 {
+			// The pod refused or dropped this connection (e.g. the
+			// node is killed); the stream connection itself is fine.
+			f.log.Debug("kubernetes: port-forward: connection ended in the pod", "port", port, "msg", string(b))
+			break
+		}
+		select { // the pod is done: let the data drain
+		case <-remoteDone:
+		case <-conn.CloseChan():
+		}
+	case <-conn.CloseChan():
+	}
+	data.Reset()
+	errStream.Reset()
+	local.Close()
+	<-localDone
+}
+
+// close stops the listeners and the stream connection and waits for the
+// forwarding goroutines.
+func (f *forwarder) close() {
+	f.mu.Lock()
+	f.closed = true
+	for _, l := range f.listeners {
+		l.Close()
+	}
+	if f.conn != nil {
+		f.conn.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
