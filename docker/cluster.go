@@ -293,7 +293,14 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 		Started: false,
 		Logger:  slogPrintf{},
 	}
-	ctr, err := testcontainers.GenericContainer(ctx, req)
+	// The create itself is not cancelled with ctx: a request cancelled in
+	// flight can still create the container in the engine, after this
+	// process stopped waiting for its id, and Close would not know it.
+	// It finishes (bounded by createTimeout), is recorded, and the
+	// cancellation is reported after.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
+	ctr, err := testcontainers.GenericContainer(cctx, req)
 	if ctr != nil && ctr.GetContainerID() != "" {
 		n.mu.Lock()
 		n.st = stCreated{container: ctr.GetContainerID()}
@@ -302,8 +309,14 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 	if err != nil {
 		return fmt.Errorf("docker: create node %s: %w", n.id, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("docker: create node %s: %w", n.id, err)
+	}
 	return nil
 }
+
+// createTimeout bounds one container create.
+const createTimeout = 2 * time.Minute
 
 // readIP returns the container's address on the cluster network.
 func (c *Cluster) readIP(ctx context.Context, containerID string) (string, error) {
@@ -801,6 +814,11 @@ func (c *Cluster) Close(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
+		// Anything else labelled with this run (a create this process
+		// never heard back from) goes too.
+		if err := c.removeStray(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		c.mu.Lock()
 		netID, netName := c.netID, c.netName
 		c.mu.Unlock()
@@ -817,6 +835,24 @@ func (c *Cluster) Close(ctx context.Context) error {
 		c.cli.Close()
 	})
 	return c.closeErr
+}
+
+// removeStray removes the containers labelled with this run that Close
+// did not know of.
+func (c *Cluster) removeStray(ctx context.Context) error {
+	f := make(client.Filters).Add("label", LabelRun+"="+c.runID)
+	cs, err := c.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("list containers of run %s: %w", c.runID, err)
+	}
+	var errs []error
+	for _, ct := range cs.Items {
+		c.log.Warn("docker: removing a container of this run the cluster did not know of", "container", strings.TrimPrefix(firstOr(ct.Names, ct.ID), "/"))
+		if _, err := c.cli.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) && !removing(err) {
+			errs = append(errs, fmt.Errorf("remove container %.12s: %w", ct.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func isNotFound(err error) bool {
