@@ -3,6 +3,8 @@ package faultline
 import (
 	"strings"
 
+	"github.com/faultline/faultline/sut"
+	"github.com/faultline/faultline/workload"
 	"github.com/spf13/pflag"
 )
 
@@ -14,6 +16,9 @@ import (
 type param struct {
 	flag  string
 	usage string
+	// list, if set, ends usage with the values the registries know (so
+	// --help cannot fall behind them).
+	list func() string
 	// always puts the flag in the rerun command even at its default value
 	// (the ones a reader wants to see).
 	always bool
@@ -23,7 +28,7 @@ type param struct {
 
 // params lists every field of Test that configures a run, in rerun order.
 var params = []param{
-	{flag: "workload", always: true, usage: "workload: register, bank, list-append or set",
+	{flag: "workload", always: true, usage: "workload:", list: func() string { return strings.Join(workload.Names(), ", ") },
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Workload, n, u) }},
 	{flag: "nemesis", always: true, usage: "faults: none, all, or a comma-separated list of partition, loss, kill, pause, clock, each with options (e.g. partition:leader+bridge,kill:one)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Nemesis, n, u) }},
@@ -33,7 +38,7 @@ var params = []param{
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Int64Var(&t.Seed, n, t.Seed, u) }},
 	{flag: "name", usage: "test name in the store (default <workload>-<faults>)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Name, n, t.Name, u) }},
-	{flag: "system", usage: "system under test: kvnode (our store) or etcd",
+	{flag: "system", usage: "system under test (kvnode: our store):", list: func() string { return strings.Join(sut.Names(), ", ") },
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.System, n, t.System, u) }},
 	{flag: "nodes", usage: "cluster size",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.IntVar(&t.Nodes, n, t.Nodes, u) }},
@@ -57,13 +62,13 @@ var params = []param{
 		}},
 	{flag: "check-timeout", usage: "time limit per checker (past it: unknown)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.DurationVar(&t.CheckTimeout, n, t.CheckTimeout, u) }},
-	{flag: "read-mode", usage: "read mode: linearizable, or an UNSAFE mode of the system (planted bug; kvnode: lease, stale; etcd: serializable)",
+	{flag: "read-mode", usage: "read mode: linearizable, or an UNSAFE mode of the system (a planted bug)", list: unsafeReadModes,
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.ReadMode, n, u) }},
 	{flag: "lease-duration", usage: "kvnode's read lease under --read-mode=lease (0: node default 2s)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) {
 			fs.DurationVar(&t.LeaseDuration, n, t.LeaseDuration, u)
 		}},
-	{flag: "unsafe", usage: "UNSAFE planted bugs of the system to turn on, comma-separated (kvnode: no-dedup)",
+	{flag: "unsafe", usage: "UNSAFE planted bugs of the system to turn on, comma-separated", list: plantedBugs,
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var((*listValue)(&t.Unsafe), n, u) }},
 	{flag: "expect", usage: "the verdict this run should give (valid, or invalid for a planted bug); reports show it, the exit code stays the verdict's",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Expect, n, u) }},
@@ -81,8 +86,42 @@ var params = []param{
 // fs, bound to t; t's values are the defaults shown in --help.
 func BindFlags(fs *pflag.FlagSet, t *Test) {
 	for _, p := range params {
-		p.bind(fs, t, p.flag, p.usage)
+		u := p.usage
+		if p.list != nil {
+			u += " " + p.list()
+		}
+		p.bind(fs, t, p.flag, u)
 	}
+}
+
+// unsafeReadModes lists each system's planted-bug read modes.
+func unsafeReadModes() string {
+	var per []string
+	for _, name := range sut.Names() {
+		s, _ := sut.ByName(name)
+		var modes []string
+		for _, m := range s.ReadModes()[1:] {
+			modes = append(modes, string(m))
+		}
+		per = append(per, name+": "+strings.Join(modes, ", "))
+	}
+	return "(" + strings.Join(per, "; ") + ")"
+}
+
+// plantedBugs lists each system's planted bugs.
+func plantedBugs() string {
+	var per []string
+	for _, name := range sut.Names() {
+		s, _ := sut.ByName(name)
+		var bugs []string
+		for _, b := range s.Bugs() {
+			bugs = append(bugs, b.Name)
+		}
+		if len(bugs) > 0 {
+			per = append(per, name+": "+strings.Join(bugs, ", "))
+		}
+	}
+	return "(" + strings.Join(per, "; ") + ")"
 }
 
 // jsonKey is the test.json key of a flag.

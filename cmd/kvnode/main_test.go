@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/internal/syncbuf"
 	"github.com/faultline/faultline/system"
 )
 
@@ -100,7 +101,7 @@ func freeAddr(t *testing.T) string {
 // reads through the client, then stops it with SIGTERM.
 func TestServeAndSIGTERM(t *testing.T) {
 	raftA, clientA, adminA := freeAddr(t), freeAddr(t), freeAddr(t)
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run([]string{"--id", "n1", "--peers", fmt.Sprintf("n1=%s/%s", raftA, clientA), "--data", t.TempDir(),
