@@ -249,6 +249,7 @@ func TestUnsafeNonatomicTxn(t *testing.T) {
 		}
 		r = check(t, checker.NewListAppend(checker.ListAppendConfig{}), runListAppend(t, tc, 2*time.Second), want)
 		if unsafe {
+			t.Logf("list-append anomalies: %v", anomalyTypes(r))
 			g := false
 			for a := range anomalyTypes(r) {
 				g = g || strings.HasPrefix(a, "G1") || strings.HasPrefix(a, "G2") || strings.HasPrefix(a, "G-single")
