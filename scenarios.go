@@ -68,6 +68,7 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	nodedup.Concurrency = 16            // more requests in flight when the leader goes
 	nodedup.NemesisInterval = 1500 * time.Millisecond
 	nodedup.TimeLimit = max(timeLimit, 24*time.Second) // seven leader faults
+	nodedup.NemesisConcurrent = false
 	nodedup = fitTimeLimit(nodedup)
 	// A transaction applied as one log entry per micro-op: the bank sees
 	// totals break, no fault needed.
