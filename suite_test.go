@@ -331,3 +331,16 @@ func TestSuiteParallel(t *testing.T) {
 		t.Error("parallel -1 accepted")
 	}
 }
+// overlapping, the cluster is leaderless for long stretches, retries time
+// out with the requests they retry and the bug goes unseen (3 of 8 runs).
+func TestNoDedupOneFaultAtATime(t *testing.T) {
+	for _, s := range DefaultSuite(12 * time.Second) {
+		if s.Name == "bug-no-dedup" {
+			if s.Test.NemesisConcurrent {
+				t.Fatal("bug-no-dedup overlaps its faults")
+			}
+			return
+		}
+	}
+	t.Fatal("no bug-no-dedup scenario")
+}
