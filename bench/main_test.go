@@ -17,9 +17,8 @@ import (
 // cfg is the suite's configuration, bound to the -bench.* flags.
 var cfg = DefaultConfig()
 
-func init() { cfg.RegisterFlags(flag.CommandLine) }
-
 func TestMain(m *testing.M) {
+	cfg.RegisterFlags(flag.CommandLine)
 	flag.Parse()
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
