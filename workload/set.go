@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"time"
 )
 
 // SetConfig configures the set workload.
@@ -13,13 +14,20 @@ type SetConfig struct {
 	// APPEND list, element e in key e mod Keys); the final read unions
 	// them, reading setReadChunk keys per transaction.
 	Keys int
+	// ReadInterval is how often worker 0 reads the whole set during the
+	// main phase, as Jepsen's set-full reads while it adds: the checker
+	// then tells stale and lost elements apart from never-read ones, and
+	// a duplicate shows when it happens, not only at the final read. 0:
+	// worker 0 adds like the others, and only the final read reads.
+	ReadInterval time.Duration
 }
 
 // DefaultSetConfig spreads the set over 256 keys, so that no key, nor any
 // answer of the final read, comes near the store's 4 MiB frame limit: a
 // 5-minute run at 10,000 adds/s (about 11 bytes per element) puts about
 // 130 KB in each key and about 520 KB in each answer of the final read.
-func DefaultSetConfig() SetConfig { return SetConfig{Keys: 256} }
+// A read each second costs 256/setReadChunk small transactions a second.
+func DefaultSetConfig() SetConfig { return SetConfig{Keys: 256, ReadInterval: time.Second} }
 
 // setReadChunk is how many keys one transaction of the final read reads;
 // a failed transaction is tried again up to setReadAttempts times in all
@@ -34,10 +42,14 @@ func (c SetConfig) Validate() error {
 	if c.Keys < 1 {
 		return fmt.Errorf("workload: set keys %d: want at least 1", c.Keys)
 	}
+	if c.ReadInterval < 0 {
+		return fmt.Errorf("workload: set read interval %v: want 0 (final read only) or more", c.ReadInterval)
+	}
 	return nil
 }
 
-// Set adds unique elements, then reads them all back in the final phase.
+// Set adds unique elements, worker 0 reading them all back every
+// ReadInterval, and reads them all back in the final phase.
 // Values (see history.Op): add has an int64 element (unique across
 // workers); read has nil at invoke and the []any of int64 elements read at
 // completion.
@@ -61,7 +73,14 @@ func (w *Set) Info() Info { return Info{Name: "set", Checkers: checkers("set")} 
 
 // Generator implements Workload.
 func (w *Set) Generator() Generator {
+	var reads Generator
+	if w.cfg.ReadInterval > 0 {
+		reads = Rate(1/w.cfg.ReadInterval.Seconds(), Repeat("read", nil))
+	}
 	return func(wi WorkerInfo) Gen {
+		if reads != nil && wi.Worker == 0 && wi.Workers > 1 {
+			return reads(wi)
+		}
 		vals := newUniqueValues(wi)
 		return GenFunc(func(context.Context, *rand.Rand) (Op, error) {
 			return Op{F: "add", Value: vals.next(0)}, nil

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"testing"
+	"time"
 
 	"github.com/faultline/faultline/system"
 )
@@ -39,5 +40,30 @@ func TestSetDefaultsStayFarBelowTheFrameLimit(t *testing.T) {
 			t.Fatalf("%d workers: a final-read answer of %d bytes is over a quarter of the %d-byte frame limit; spread the set over more keys",
 				workers, biggestAnswer, system.DefaultMaxFrameSize)
 		}
+	}
+}
+
+// Worker 0 reads the whole set every ReadInterval while the others add,
+// as Jepsen's set-full reads while it adds; with ReadInterval 0 it adds.
+func TestSetReadsWhileAdding(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		worker0  string
+	}{{time.Millisecond, "read"}, {0, "add"}} {
+		w, err := NewSet(SetConfig{Keys: 16, ReadInterval: tc.interval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := w.Generator()
+		for wi, want := range []string{tc.worker0, "add"} {
+			for _, op := range draw(t, g, 1, wi, 2, 3) {
+				if op.F != want {
+					t.Fatalf("interval %v: worker %d drew %q, want %q", tc.interval, wi, op.F, want)
+				}
+			}
+		}
+	}
+	if err := (SetConfig{Keys: 1, ReadInterval: -time.Second}).Validate(); err == nil {
+		t.Error("a negative read interval passed Validate")
 	}
 }
