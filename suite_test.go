@@ -344,3 +344,18 @@ func TestNoDedupOneFaultAtATime(t *testing.T) {
 	}
 	t.Fatal("no bug-no-dedup scenario")
 }
+
+// TestDefiniteTimeoutsSeveralLossCycles: with one loss cycle per run, 2
+// of 10 quiet runs saw no failed append read back; with four, 10 of 10
+// saw 18-209.
+func TestDefiniteTimeoutsSeveralLossCycles(t *testing.T) {
+	for _, s := range DefaultSuite(12 * time.Second) {
+		if s.Name == "bug-definite-timeouts" {
+			if cycles := s.Test.TimeLimit / (2 * s.Test.NemesisInterval); cycles < 3 {
+				t.Fatalf("bug-definite-timeouts has room for %d loss cycles, want at least 3", cycles)
+			}
+			return
+		}
+	}
+	t.Fatal("no bug-definite-timeouts scenario")
+}
