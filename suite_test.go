@@ -331,6 +331,7 @@ func TestSuiteParallel(t *testing.T) {
 		t.Error("parallel -1 accepted")
 	}
 }
+
 // overlapping, the cluster is leaderless for long stretches, retries time
 // out with the requests they retry and the bug goes unseen (3 of 8 runs).
 func TestNoDedupOneFaultAtATime(t *testing.T) {
