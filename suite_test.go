@@ -332,8 +332,9 @@ func TestSuiteParallel(t *testing.T) {
 	}
 }
 
+// TestNoDedupOneFaultAtATime: with pause and kill of the leader
 // overlapping, the cluster is leaderless for long stretches, retries time
-// out with the requests they retry and the bug goes unseen (3 of 8 runs).
+// out with the requests they retry and the bug goes unseen (4 of 10 runs).
 func TestNoDedupOneFaultAtATime(t *testing.T) {
 	for _, s := range DefaultSuite(12 * time.Second) {
 		if s.Name == "bug-no-dedup" {
