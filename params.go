@@ -94,31 +94,37 @@ func BindFlags(fs *pflag.FlagSet, t *Test) {
 	}
 }
 
-// unsafeReadModes lists each system's planted-bug read modes.
+// unsafeReadModes lists each system's planted-bug read modes (all but
+// the first, safe one).
 func unsafeReadModes() string {
-	var per []string
-	for _, name := range sut.Names() {
-		s, _ := sut.ByName(name)
+	return perSystem(func(s sut.System) []string {
 		var modes []string
 		for _, m := range s.ReadModes()[1:] {
 			modes = append(modes, string(m))
 		}
-		per = append(per, name+": "+strings.Join(modes, ", "))
-	}
-	return "(" + strings.Join(per, "; ") + ")"
+		return modes
+	})
 }
 
 // plantedBugs lists each system's planted bugs.
 func plantedBugs() string {
-	var per []string
-	for _, name := range sut.Names() {
-		s, _ := sut.ByName(name)
+	return perSystem(func(s sut.System) []string {
 		var bugs []string
 		for _, b := range s.Bugs() {
 			bugs = append(bugs, b.Name)
 		}
-		if len(bugs) > 0 {
-			per = append(per, name+": "+strings.Join(bugs, ", "))
+		return bugs
+	})
+}
+
+// perSystem lists names(s) for each system that has any:
+// "(kvnode: a, b; etcd: c)".
+func perSystem(names func(sut.System) []string) string {
+	var per []string
+	for _, name := range sut.Names() {
+		s, _ := sut.ByName(name)
+		if l := names(s); len(l) > 0 {
+			per = append(per, name+": "+strings.Join(l, ", "))
 		}
 	}
 	return "(" + strings.Join(per, "; ") + ")"

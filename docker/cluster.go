@@ -841,18 +841,14 @@ func (c *Cluster) Close(ctx context.Context) error {
 // did not know of.
 func (c *Cluster) removeStray(ctx context.Context) error {
 	f := make(client.Filters).Add("label", LabelRun+"="+c.runID)
-	cs, err := c.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	err := removeContainers(ctx, c.cli, f, func(name string, _ map[string]string, _ time.Time) bool {
+		c.log.Warn("docker: removing a container of this run the cluster did not know of", "container", name)
+		return true
+	})
 	if err != nil {
-		return fmt.Errorf("list containers of run %s: %w", c.runID, err)
+		return fmt.Errorf("containers of run %s: %w", c.runID, err)
 	}
-	var errs []error
-	for _, ct := range cs.Items {
-		c.log.Warn("docker: removing a container of this run the cluster did not know of", "container", strings.TrimPrefix(firstOr(ct.Names, ct.ID), "/"))
-		if _, err := c.cli.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) && !removing(err) {
-			errs = append(errs, fmt.Errorf("remove container %.12s: %w", ct.ID, err))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func isNotFound(err error) bool {

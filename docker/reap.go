@@ -34,19 +34,15 @@ func Reap(ctx context.Context) error {
 func reap(ctx context.Context, cli client.APIClient, log *slog.Logger) error {
 	host, _ := os.Hostname()
 	f := make(client.Filters).Add("label", LabelFaultline+"=1")
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	if err != nil {
-		return fmt.Errorf("list faultline containers: %w", err)
-	}
 	var errs []error
-	for _, ct := range cs.Items {
-		if ownerAlive(ct.Labels, host, time.Unix(ct.Created, 0)) {
-			continue
+	if err := removeContainers(ctx, cli, f, func(name string, labels map[string]string, created time.Time) bool {
+		if ownerAlive(labels, host, created) {
+			return false
 		}
-		log.Info("docker: reaping container of a dead run", "container", strings.TrimPrefix(firstOr(ct.Names, ct.ID), "/"), "run", ct.Labels[LabelRun], "pid", ct.Labels[LabelPID])
-		if _, err := cli.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) && !removing(err) {
-			errs = append(errs, fmt.Errorf("remove container %.12s: %w", ct.ID, err))
-		}
+		log.Info("docker: reaping container of a dead run", "container", name, "run", labels[LabelRun], "pid", labels[LabelPID])
+		return true
+	}); err != nil {
+		errs = append(errs, err)
 	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
@@ -69,6 +65,25 @@ func reap(ctx context.Context, cli client.APIClient, log *slog.Logger) error {
 				break
 			}
 			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeContainers removes every container (running or not) matching f
+// for which remove, told its name, labels and creation time, says yes.
+func removeContainers(ctx context.Context, cli client.APIClient, f client.Filters, remove func(name string, labels map[string]string, created time.Time) bool) error {
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	var errs []error
+	for _, ct := range cs.Items {
+		if !remove(strings.TrimPrefix(firstOr(ct.Names, ct.ID), "/"), ct.Labels, time.Unix(ct.Created, 0)) {
+			continue
+		}
+		if _, err := cli.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) && !removing(err) {
+			errs = append(errs, fmt.Errorf("remove container %.12s: %w", ct.ID, err))
 		}
 	}
 	return errors.Join(errs...)
