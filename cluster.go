@@ -2,7 +2,6 @@ package faultline
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/faultline/faultline/docker"
@@ -49,23 +48,17 @@ func startCluster(ctx context.Context, t Test, log *slog.Logger) (Cluster, error
 	return cl, nil
 }
 
-// startKubernetes starts t's cluster on the Kubernetes runtime, which runs
-// our store (kvnode) until it takes the system-under-test seam.
+// startKubernetes starts t's cluster on the Kubernetes runtime.
 func startKubernetes(ctx context.Context, t Test, log *slog.Logger) (Cluster, error) {
-	if t.System != "" && t.System != "kvnode" {
-		return nil, fmt.Errorf("--runtime %s runs the kvnode system only so far: use --runtime %s for %s", RuntimeKubernetes, RuntimeDocker, t.System)
+	sys, opts, err := t.system()
+	if err != nil {
+		return nil, err
 	}
 	kcfg := kubernetes.DefaultConfig()
 	kcfg.Kubeconfig = t.Kubeconfig
 	kcfg.Nodes = t.Nodes
 	kcfg.Image = t.Image
-	kcfg.Node.ReadMode = string(t.ReadMode)
-	for _, u := range t.Unsafe {
-		kcfg.Node.Args = append(kcfg.Node.Args, "--unsafe-"+u)
-	}
-	if t.LeaseDuration > 0 {
-		kcfg.Node.Args = append(kcfg.Node.Args, "--lease-duration="+t.LeaseDuration.String())
-	}
+	kcfg.System, kcfg.Options = sys, opts
 	kcfg.Logger = log
 	cl, err := kubernetes.Start(ctx, kcfg)
 	if err != nil {

@@ -286,7 +286,7 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 				// kept across kill and restart, removed with the
 				// container (RemoveVolumes).
 				// The image's /data (owned by the node's user) seeds it.
-				hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: "/data"}}
+				hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: sut.DataRoot}}
 				hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
 			},
 		},

@@ -92,40 +92,6 @@ func TestFollowBuild(t *testing.T) {
 	}
 }
 
-func TestAgreedLeader(t *testing.T) {
-	sts := map[string]NodeStatus{
-		"n1": {ID: "n1", State: "Leader", Leader: "n1"},
-		"n2": {ID: "n2", State: "Follower", Leader: "n1"},
-	}
-	if l, err := agreedLeader(3, sts, nil); err != nil || l != "n1" {
-		t.Errorf("agreedLeader = %q, %v", l, err)
-	}
-	// Status ids are the system's own (etcd member ids): the answer is
-	// the node id.
-	sts = map[string]NodeStatus{
-		"n1": {ID: "8e9e05c52164694d", Leader: "91bc3c398fb3c146"},
-		"n2": {ID: "91bc3c398fb3c146", Leader: "91bc3c398fb3c146"},
-		"n3": {ID: "fd422379fda50e48", Leader: "91bc3c398fb3c146"},
-	}
-	if l, err := agreedLeader(3, sts, nil); err != nil || l != "n2" {
-		t.Errorf("agreedLeader by member id = %q, %v; want n2", l, err)
-	}
-	// A stale minority leader does not count.
-	sts = map[string]NodeStatus{
-		"n1": {ID: "n1", State: "Leader", Leader: "n1"},
-		"n2": {ID: "n2", State: "Candidate"},
-		"n3": {ID: "n3", State: "Candidate"},
-	}
-	if _, err := agreedLeader(3, sts, nil); err == nil {
-		t.Error("a single vote elected a leader")
-	}
-	// The named leader must itself answer and agree.
-	sts = map[string]NodeStatus{"n2": {ID: "n2", Leader: "n1"}, "n3": {ID: "n3", Leader: "n1"}}
-	if _, err := agreedLeader(3, sts, nil); err == nil {
-		t.Error("an unreachable leader was accepted")
-	}
-}
-
 func TestOwnerAlive(t *testing.T) {
 	host := "h"
 	self := map[string]string{LabelPID: "1", LabelHost: host}

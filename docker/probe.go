@@ -2,12 +2,9 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -19,7 +16,7 @@ import (
 type NodeStatus = sut.Status
 
 // ErrNoLeader is wrapped by Leader's error when no leader is agreed on.
-var ErrNoLeader = errors.New("no leader agreed by a majority")
+var ErrNoLeader = sut.ErrNoLeader
 
 // probeTimeout bounds one probe of one node, so that a paused or
 // partitioned node cannot stall Leader or WaitHealthy.
@@ -43,65 +40,25 @@ func (c *Cluster) Status(ctx context.Context, id string) (NodeStatus, error) {
 // statuses probes every running node concurrently; nodes that are not
 // ready are missing from the map and their errors are returned.
 func (c *Cluster) statuses(ctx context.Context) (map[string]NodeStatus, map[string]error) {
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sts  = map[string]NodeStatus{}
-		errs = map[string]error{}
-	)
-	for _, id := range c.ids {
+	return sut.ProbeAll(ctx, c.ids, func(id string) error {
 		if st := c.State(id); st != StateRunning.String() {
-			errs[id] = fmt.Errorf("node %s is %s", id, st)
-			continue
+			return fmt.Errorf("node %s is %s", id, st)
 		}
-		wg.Go(func() {
-			st, err := c.Status(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs[id] = err
-			} else {
-				sts[id] = st
-			}
-		})
-	}
-	wg.Wait()
-	return sts, errs
+		return nil
+	}, c.Status)
 }
 
 // Leader returns the id of the node that a majority of the cluster's ready
-// nodes name as their leader (a node counts for the leader it names; the
-// leader itself must be among them and name itself). Paused, killed and
+// nodes name as their leader (sut.AgreedLeader). Paused, killed and
 // unreachable nodes do not vote, so a leader needs a reachable majority.
 // The error wraps ErrNoLeader.
 func (c *Cluster) Leader(ctx context.Context) (string, error) {
 	sts, errs := c.statuses(ctx)
-	return agreedLeader(len(c.ids), sts, errs)
-}
-
-// agreedLeader picks the node (by node id) whose status id a majority of
-// n nodes name as their leader. Status ids are the system's (e.g. etcd's
-// member ids); sts maps node ids to statuses.
-func agreedLeader(n int, sts map[string]NodeStatus, errs map[string]error) (string, error) {
-	votes := map[string]int{}
-	for _, st := range sts {
-		if st.Leader != "" {
-			votes[st.Leader]++
-		}
+	leader, err := sut.AgreedLeader(len(c.ids), sts, errs)
+	if err != nil {
+		return "", fmt.Errorf("docker: %w", err)
 	}
-	for node, st := range sts {
-		if st.ID != "" && st.Leader == st.ID && votes[st.ID] > n/2 {
-			return node, nil
-		}
-	}
-	var parts []string
-	for _, id := range slices.Sorted(maps.Keys(sts)) {
-		parts = append(parts, fmt.Sprintf("%s: %s id=%q leader=%q term=%d", id, sts[id].State, sts[id].ID, sts[id].Leader, sts[id].Term))
-	}
-	for _, id := range slices.Sorted(maps.Keys(errs)) {
-		parts = append(parts, fmt.Sprintf("%s: %v", id, errs[id]))
-	}
-	return "", fmt.Errorf("docker: %w (%d nodes; %s)", ErrNoLeader, n, strings.Join(parts, "; "))
+	return leader, nil
 }
 
 // WaitHealthy waits, bounded by ctx, until every node is running and
@@ -137,24 +94,8 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 
 // checkHealthy is one round of WaitHealthy's condition.
 func (c *Cluster) checkHealthy(ctx context.Context) error {
-	sts, serrs := c.statuses(ctx)
-	if len(serrs) > 0 {
-		var errs []error
-		for _, id := range slices.Sorted(maps.Keys(serrs)) {
-			errs = append(errs, serrs[id])
-		}
-		return errors.Join(errs...)
-	}
-	leader, err := agreedLeader(len(c.ids), sts, serrs)
-	if err != nil {
-		return err
-	}
-	for _, id := range c.ids {
-		if sts[id].Leader != sts[leader].ID {
-			return fmt.Errorf("node %s names leader %q, the majority %q (node %s)", id, sts[id].Leader, sts[leader].ID, leader)
-		}
-	}
-	return nil
+	sts, errs := c.statuses(ctx)
+	return sut.Healthy(c.ids, sts, errs)
 }
 
 // checkExited fails when a node this package believes running has exited

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/kubernetes/agent"
+	"github.com/faultline/faultline/sut"
 )
 
 // Node states as Cluster.State reports them (the nemesis's names).
@@ -55,23 +55,22 @@ type Cluster struct {
 	rest  *rest.Config
 	ids   []string
 	nodes map[string]*node
-	admin *http.Client
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// node is one member: its pod's address, its forwarded ports and the
-// state its agent last reported.
+// node is one member: how it runs, its pod's address, its forwarded
+// ports and the state its agent last reported.
 type node struct {
-	id string
+	id   string
+	spec sut.NodeSpec
 
-	mu     sync.Mutex // serializes operations on this node
-	state  string
-	ip     string // the pod's address: stable, the pod lives for the run
-	fwd    *forwarder
-	client string // 127.0.0.1:port forwarded to the client port
-	adm    string // 127.0.0.1:port forwarded to the admin port
+	mu    sync.Mutex // serializes operations on this node
+	state string
+	ip    string // the pod's address: stable, the pod lives for the run
+	fwd   *forwarder
+	addrs map[string]string // exposed port name -> 127.0.0.1:port forwarded to it
 }
 
 // Start creates a cluster as cfg says and returns once every node answers
@@ -119,10 +118,12 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		rest:  restCfg,
 		ids:   docker.NodeIDs(cfg.Nodes),
 		nodes: map[string]*node{},
-		admin: newAdminClient(),
 	}
+	// Peers reach each other by node id: the agent writes the pods'
+	// addresses into /etc/hosts before the first start.
+	layout := sut.Layout{Nodes: c.ids}
 	for _, id := range c.ids {
-		c.nodes[id] = &node{id: id}
+		c.nodes[id] = &node{id: id, spec: cfg.System.Node(layout, cfg.Options, id)}
 	}
 	defer func() {
 		if err != nil {
@@ -136,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err := c.createNamespace(wctx); err != nil {
 		return nil, err
 	}
-	c.log.Info("kubernetes: starting cluster", "nodes", cfg.Nodes, "namespace", c.ns, "image", images.node, "server", restCfg.Host)
+	c.log.Info("kubernetes: starting cluster", "system", cfg.System.Name(), "nodes", cfg.Nodes, "namespace", c.ns, "image", images.node, "server", restCfg.Host)
 	var g errgroup.Group
 	for _, id := range c.ids {
 		g.Go(func() error { return c.createPod(wctx, id, images) })
@@ -221,6 +222,15 @@ func (c *Cluster) createNamespace(ctx context.Context) error {
 // long as the pod, which lives as long as the run: kills end the process,
 // not the pod.
 func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
+	spec := c.nodes[id].spec
+	var ports []corev1.ContainerPort
+	for _, p := range spec.Ports {
+		ports = append(ports, corev1.ContainerPort{Name: p.Name, ContainerPort: int32(p.Number)})
+	}
+	var env []corev1.EnvVar
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+		env = append(env, corev1.EnvVar{Name: k, Value: spec.Env[k]})
+	}
 	root := int64(0)
 	grace := int64(2)
 	no := false
@@ -245,21 +255,18 @@ func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
 				Image:           images.node,
 				ImagePullPolicy: images.pull,
 				Command: agent.RunArgs(agent.RunConfig{
-					Command: c.cfg.Node.command(id, c.ids),
-					UID:     nodeUID, GID: nodeUID,
+					Command: spec.Command,
+					UID:     docker.NodeUID, GID: docker.NodeUID,
 					Wait: true,
 				}),
-				Ports: []corev1.ContainerPort{
-					{Name: "raft", ContainerPort: int32(ports.raft)},
-					{Name: "client", ContainerPort: int32(ports.client)},
-					{Name: "admin", ContainerPort: int32(ports.admin)},
-				},
+				Env:   env,
+				Ports: ports,
 				SecurityContext: &corev1.SecurityContext{
 					RunAsUser:    &root,
 					RunAsGroup:   &root,
 					Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}},
 				},
-				VolumeMounts: append(slices.Clone(mounts), corev1.VolumeMount{Name: "data", MountPath: dataDir}),
+				VolumeMounts: append(slices.Clone(mounts), corev1.VolumeMount{Name: "data", MountPath: sut.DataRoot}),
 			}},
 			Volumes: []corev1.Volume{
 				{Name: "agent", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -372,24 +379,26 @@ func (c *Cluster) ipMap() map[string]string {
 	return m
 }
 
-// forwardPorts starts n's port forwards to its client and admin ports.
+// forwardPorts starts n's port forwards to its exposed ports.
 func (c *Cluster) forwardPorts(n *node) error {
 	f, err := c.newForwarder(n.id)
 	if err != nil {
 		return err
 	}
-	client, err := f.forward(ports.client)
-	if err == nil {
-		var adm string
-		if adm, err = f.forward(ports.admin); err == nil {
-			n.mu.Lock()
-			n.fwd, n.client, n.adm = f, client, adm
-			n.mu.Unlock()
-			return nil
+	addrs := map[string]string{}
+	for _, p := range n.spec.Ports {
+		if !p.Exposed {
+			continue
+		}
+		if addrs[p.Name], err = f.forward(p.Number); err != nil {
+			f.close()
+			return err
 		}
 	}
-	f.close()
-	return err
+	n.mu.Lock()
+	n.fwd, n.addrs = f, addrs
+	n.mu.Unlock()
+	return nil
 }
 
 // RunID is the run's id, the value of the faultline.run label.
@@ -424,11 +433,13 @@ func (c *Cluster) read(id string, f func(n *node) string) string {
 // change across kills: the pod lives for the whole run.
 func (c *Cluster) IP(id string) string { return c.read(id, func(n *node) string { return n.ip }) }
 
+// HasClockHook reports whether the system's nodes have a clock hook (the
+// admin port's /fault/clock): only then is there a clock to reset.
+func (c *Cluster) HasClockHook() bool { return slices.Contains(c.cfg.System.Faults(), "clock") }
+
 // ClientAddr returns the node's client address, 127.0.0.1:port, forwarded
 // to the pod through the apiserver.
-func (c *Cluster) ClientAddr(id string) string {
-	return c.read(id, func(n *node) string { return n.client })
-}
+func (c *Cluster) ClientAddr(id string) string { return c.Addr(id, sut.PortClient) }
 
 // ClientAddrs maps every node id to its client address.
 func (c *Cluster) ClientAddrs() map[string]string {
@@ -439,9 +450,26 @@ func (c *Cluster) ClientAddrs() map[string]string {
 	return m
 }
 
-// AdminAddr returns the node's admin HTTP address, 127.0.0.1:port.
-func (c *Cluster) AdminAddr(id string) string {
-	return c.read(id, func(n *node) string { return n.adm })
+// AdminAddr returns the node's admin HTTP address, 127.0.0.1:port, or ""
+// when the system has no admin port (no clock hook).
+func (c *Cluster) AdminAddr(id string) string { return c.Addr(id, sut.PortAdmin) }
+
+// Addr returns the local address (127.0.0.1:port) forwarded to the node's
+// exposed port of that name, or "" when it has none. It stays the same
+// across kill and restart.
+func (c *Cluster) Addr(id, port string) string {
+	return c.read(id, func(n *node) string { return n.addrs[port] })
+}
+
+// exposedAddrs maps the node's exposed port names to their local addresses.
+func (c *Cluster) exposedAddrs(id string) map[string]string {
+	n, err := c.node(id)
+	if err != nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.addrs)
 }
 
 // State returns the node's state as its agent last reported it: "created",
@@ -608,7 +636,6 @@ func (c *Cluster) Close(ctx context.Context) error {
 			n.state = StateRemoved
 			n.mu.Unlock()
 		}
-		c.admin.CloseIdleConnections()
 		if err := deleteNamespace(ctx, c.cs, c.ns); err != nil {
 			c.closeErr = fmt.Errorf("kubernetes: close cluster %s: %w (remove it with kubectl delete namespace %s)", c.runID, err, c.ns)
 			return

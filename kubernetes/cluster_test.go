@@ -15,6 +15,7 @@ import (
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/kubernetes"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/system"
 )
 
@@ -220,6 +221,47 @@ func TestCluster(t *testing.T) {
 	}
 }
 
+// TestEtcd runs a system we did not write on the runtime: an etcd cluster
+// from sut.Etcd's image, driven through its own client over the forwarded
+// ports, survives its leader's kill and restart with the disk kept.
+func TestEtcd(t *testing.T) {
+	kc := requireCluster(t)
+	cfg := kubernetes.DefaultConfig()
+	cfg.Kubeconfig = kc
+	cfg.System = sut.Etcd{}
+	c := startCluster(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if c.HasClockHook() || c.AdminAddr("n1") != "" {
+		t.Error("etcd has no admin port, but the cluster says it has a clock hook")
+	}
+	cl, err := cfg.System.NewClient(ctx, sut.ClientConfig{Addrs: c.ClientAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Put(ctx, "k", []byte("v1")); err != nil {
+		t.Fatalf("Put through the forwarded client port: %v", err)
+	}
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Put(ctx, "k", []byte("v2")); err != nil {
+		t.Fatalf("Put with the old leader down: %v", err)
+	}
+	if err := c.Start(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, c)
+	if v, ok, err := cl.Get(ctx, "k"); err != nil || !ok || string(v) != "v2" {
+		t.Fatalf("Get after restart = %q, %v, %v", v, ok, err)
+	}
+}
+
 // TestStartMissingImage fails fast, saying what to do, when the nodes
 // cannot get the node image, and leaves nothing behind.
 func TestStartMissingImage(t *testing.T) {
@@ -252,8 +294,9 @@ func TestValidate(t *testing.T) {
 		{"nodes", func(c *kubernetes.Config) { c.Nodes = 10 }, "Nodes = 10"},
 		{"run id", func(c *kubernetes.Config) { c.RunID = "Bad_ID" }, "RunID"},
 		{"label", func(c *kubernetes.Config) { c.Labels = map[string]string{"faultline.run": "x"} }, "reserved"},
-		{"read mode", func(c *kubernetes.Config) { c.Node.ReadMode = "eventual" }, "ReadMode"},
-		{"reserved flag", func(c *kubernetes.Config) { c.Node.Args = []string{"--peers=x"} }, "--peers"},
+		{"read mode", func(c *kubernetes.Config) { c.Options.ReadMode = "eventual" }, "eventual"},
+		{"etcd bug", func(c *kubernetes.Config) { c.System = sut.Etcd{}; c.Options.Bugs = []string{"no-dedup"} }, "no-dedup"},
+		{"no system", func(c *kubernetes.Config) { c.System = nil }, "System is nil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := kubernetes.DefaultConfig()

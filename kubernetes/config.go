@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/sut"
 )
 
 // Config describes a cluster to Start. Use DefaultConfig and change fields.
@@ -21,18 +22,22 @@ type Config struct {
 	Context string
 	// Nodes is the cluster size: pods n1..nN. Default 3; at most 9.
 	Nodes int
+	// System is the system under test; nil means sut.Default() (our
+	// store). It says what the node image holds and how each node runs.
+	System sut.System
+	// Options configure the system (read mode, planted bugs, ...); they
+	// must pass System.Validate.
+	Options sut.Options
 	// Image is the node image. The cluster's nodes must have it or be able
-	// to pull it (see LoadImages). Empty builds it on the local Docker
-	// engine with docker.BuildImage (using Build).
+	// to pull it (see LoadImages). Empty builds System's image on the
+	// local Docker engine with docker.BuildImage (using Build).
 	Image string
-	// Build configures that build when Image is empty.
+	// Build configures that build when Image is empty; Start builds the
+	// image of System whatever Build.System says.
 	Build docker.BuildConfig
 	// AgentImage is the image holding the faultline-agent binary (see
 	// package agent). Empty builds it on the local Docker engine.
 	AgentImage string
-	// Node is the system-specific part: the node's command line and its
-	// flags. Its zero value is a plain kvnode.
-	Node KVNode
 	// LoadImages makes images available to the cluster's nodes before the
 	// pods start (a cluster without a registry). Nil uses the kubeconfig's
 	// image-loader extension when it has one (the local cluster of
@@ -55,13 +60,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultConfig is a 3-node cluster built from the working tree, with fault
-// injection enabled and namespaces of dead runs reaped.
+// DefaultConfig is a 3-node cluster of our store built from the working
+// tree, with namespaces of dead runs reaped.
 func DefaultConfig() Config {
 	return Config{
 		Nodes:        3,
+		System:       sut.Default(),
 		Build:        docker.DefaultBuildConfig(),
-		Node:         KVNode{EnableFaultInjection: true},
 		StartTimeout: 3 * time.Minute,
 		Reap:         true,
 	}
@@ -87,8 +92,10 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("Labels[%q]: the faultline label namespace is reserved; pick another key", k))
 		}
 	}
-	if err := c.Node.validate(); err != nil {
-		errs = append(errs, err)
+	if c.System == nil {
+		errs = append(errs, fmt.Errorf("System is nil: use sut.ByName(one of %s)", strings.Join(sut.Names(), ", ")))
+	} else if err := c.System.Validate(c.Options, nil); err != nil {
+		errs = append(errs, fmt.Errorf("Options: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -102,9 +109,10 @@ func (c Config) withDefaults() Config {
 	if c.StartTimeout == 0 {
 		c.StartTimeout = d.StartTimeout
 	}
-	if c.Build.System == nil {
-		c.Build.System = d.Build.System
+	if c.System == nil {
+		c.System = d.System
 	}
+	c.Build.System = c.System
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -70,7 +70,7 @@ func (Etcd) Node(layout Layout, _ Options, id string) NodeSpec {
 	for i, p := range layout.Nodes {
 		peers[i] = fmt.Sprintf("%s=http://%s:%d", p, layout.Host(p), etcdPeerPort)
 	}
-	const data = "/data/etcd"
+	const data = DataRoot + "/etcd"
 	host := layout.Host(id)
 	return NodeSpec{
 		Command: []string{

@@ -61,7 +61,7 @@ func (KVNode) Node(layout Layout, opts Options, id string) NodeSpec {
 	for i, p := range layout.Nodes {
 		peers[i] = fmt.Sprintf("%s=%s:%d", p, layout.Host(p), kvnodeRaftPort)
 	}
-	const data = "/data"
+	const data = DataRoot
 	args := []string{
 		BinDir + "/kvnode",
 		"--id", id,

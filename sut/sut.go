@@ -129,6 +129,11 @@ func (o Options) readMode() ReadMode {
 // BinDir is where the runtime puts every binary of the node image.
 const BinDir = "/usr/local/bin"
 
+// DataRoot is the node's data volume, which the runtime mounts writable by
+// the node's user and keeps across a kill and restart. NodeSpec.DataDir
+// lies under it.
+const DataRoot = "/data"
+
 // Binary is one static binary of a system's node image, built with
 // `go build` (CGO_ENABLED=0) from a Go module in the faultline repository
 // (whose own dependencies, e.g. a server from the Go module proxy, stay in
@@ -188,9 +193,8 @@ type NodeSpec struct {
 	Env map[string]string
 	// Ports are the ports it listens on.
 	Ports []Port
-	// DataDir is the directory holding its durable state; it must survive
-	// a kill and restart of the node and lie under /data (owned by the
-	// unprivileged user the node runs as).
+	// DataDir is the directory holding its durable state; it lies under
+	// DataRoot, so it survives a kill and restart of the node.
 	DataDir string
 }
 

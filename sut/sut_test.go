@@ -49,7 +49,7 @@ func TestSystemsDeclareSanely(t *testing.T) {
 			t.Errorf("%s: the safe options and its own faults are refused: %v", name, err)
 		}
 		spec := s.Node(Layout{Nodes: []string{"n1", "n2", "n3"}}, Options{}, "n1")
-		if spec.Port(PortClient) == 0 || !strings.HasPrefix(spec.Command[0], BinDir+"/") || !strings.HasPrefix(spec.DataDir, "/data") {
+		if spec.Port(PortClient) == 0 || !strings.HasPrefix(spec.Command[0], BinDir+"/") || !strings.HasPrefix(spec.DataDir, DataRoot) {
 			t.Errorf("%s: node spec %+v", name, spec)
 		}
 		if hasAdmin := spec.Port(PortAdmin) != 0; hasAdmin != slices.Contains(s.Faults(), "clock") {
