@@ -142,6 +142,14 @@ func TestCluster(t *testing.T) {
 	}
 	t.Logf("kill took %v", time.Since(t0).Round(time.Millisecond))
 	wantState(t, c, leader, kubernetes.StateKilled)
+	// Connections to a killed node are refused in the pod; its forwarded
+	// ports must still reach it once it runs again (with containerd they
+	// hung for good until the forwarder re-dialed after such errors).
+	for range 3 {
+		if _, err := c.Status(ctx, leader); err == nil {
+			t.Error("a killed node answered its probe")
+		}
+	}
 	if err := c.Kill(ctx, leader); err == nil {
 		t.Error("killing a killed node succeeded")
 	}
@@ -250,8 +258,18 @@ func TestEtcd(t *testing.T) {
 	if err := c.Kill(ctx, leader); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.Put(ctx, "k", []byte("v2")); err != nil {
-		t.Fatalf("Put with the old leader down: %v", err)
+	// A write is retried until the survivors elect a leader (the
+	// client's Unavailable is indefinite: the workloads record it as
+	// info).
+	for {
+		err := cl.Put(ctx, "k", []byte("v2"))
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("Put with the old leader down: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	if err := c.Start(ctx, leader); err != nil {
 		t.Fatal(err)

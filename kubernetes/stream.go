@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -160,6 +161,10 @@ func (f *forwarder) stream() (httpstream.Connection, error) {
 	return conn, nil
 }
 
+// errStreamWait bounds the wait for the error stream of a forwarded
+// connection that the pod side ended.
+const errStreamWait = time.Second
+
 // handle copies between a local connection and a new stream pair to port.
 func (f *forwarder) handle(local net.Conn, port int) {
 	defer local.Close()
@@ -202,20 +207,34 @@ func (f *forwarder) handle(local net.Conn, port int) {
 		b, _ := io.ReadAll(errStream)
 		msg <- b
 	}()
+	var b []byte
 	select {
 	case <-remoteDone:
-	case b := <-msg:
-		if len(b) > 0 {
-			// The pod refused or dropped this connection (e.g. the
-			// node is killed); the stream connection itself is fine.
-			f.log.Debug("kubernetes: port-forward: connection ended in the pod", "port", port, "msg", string(b))
-			break
-		}
-		select { // the pod is done: let the data drain
-		case <-remoteDone:
+		// The stream server writes its error, if any, before it closes
+		// the data stream.
+		select {
+		case b = <-msg:
+		case <-time.After(errStreamWait):
 		case <-conn.CloseChan():
 		}
+	case b = <-msg:
+		if len(b) == 0 {
+			select { // the pod is done: let the data drain
+			case <-remoteDone:
+			case <-conn.CloseChan():
+			}
+		}
 	case <-conn.CloseChan():
+	}
+	if len(b) > 0 {
+		// The pod refused or dropped this connection (the node is
+		// killed, or not listening yet). After such an error the stream
+		// server stops serving new streams on this stream connection
+		// (containerd 1.6: every later local connection hung, so a
+		// killed and restarted node stayed unreachable), so the next
+		// local connection dials a new one.
+		f.log.Debug("kubernetes: port-forward: connection ended in the pod; re-dialing", "port", port, "msg", string(b))
+		conn.Close()
 	}
 	data.Reset()
 	errStream.Reset()
