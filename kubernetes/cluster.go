@@ -547,11 +547,23 @@ func (c *Cluster) transition(ctx context.Context, id, op string) error {
 }
 
 // Kill SIGKILLs the node's process (its agent does, in the pod) and waits
-// until it has ended. The pod, its address, its network rules and its data
-// volume stay: Start runs the process again on the same disk. Killing a
-// paused node is allowed.
+// until it has ended, then removes the node's netctl rules: the nemesis
+// takes a killed node's rules as gone (a container's die with it), and the
+// pod's network namespace would keep them. The pod, its address and its
+// data volume stay: Start runs the process again on the same disk. Killing
+// a paused node is allowed.
 func (c *Cluster) Kill(ctx context.Context, id string) error {
-	return c.transition(ctx, id, agent.OpKill)
+	if err := c.transition(ctx, id, agent.OpKill); err != nil {
+		return err
+	}
+	code, out, err := c.Exec(ctx, id, []string{docker.NetctlPath, "heal"})
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exit code %d: %s", code, strings.TrimSpace(out))
+	}
+	if err != nil {
+		return fmt.Errorf("kubernetes: kill node %s: removing its netctl rules: %w", id, err)
+	}
+	return nil
 }
 
 // Start starts the node's process: the first time, or after a kill. It

@@ -94,6 +94,16 @@ func kvClient(t *testing.T, c *kubernetes.Cluster) *system.Client {
 	return cl
 }
 
+// netctl runs netctl with args on node id and returns its output.
+func netctl(t *testing.T, c *kubernetes.Cluster, id string, args ...string) string {
+	t.Helper()
+	code, out, err := c.Exec(context.Background(), id, append([]string{docker.NetctlPath}, args...))
+	if err != nil || code != 0 {
+		t.Fatalf("netctl %s on %s: code %d, %v: %s", strings.Join(args, " "), id, code, err, out)
+	}
+	return out
+}
+
 func waitHealthy(t *testing.T, c *kubernetes.Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -135,13 +145,18 @@ func TestCluster(t *testing.T) {
 	}
 	ip := c.IP(leader)
 
-	// Kill the leader: its process is gone, its pod, address and disk stay.
+	// Kill the leader: its process is gone, its pod, address and disk
+	// stay; its netctl rules go, as a container's do.
+	netctl(t, c, leader, "drop", "--from", c.IP(c.Nodes()[0]))
 	t0 := time.Now()
 	if err := c.Kill(ctx, leader); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("kill took %v", time.Since(t0).Round(time.Millisecond))
 	wantState(t, c, leader, kubernetes.StateKilled)
+	if out := netctl(t, c, leader, "list"); strings.TrimSpace(out) != "" {
+		t.Errorf("netctl rules survived the kill:\n%s", out)
+	}
 	// Connections to a killed node are refused in the pod; its forwarded
 	// ports must still reach it once it runs again (with containerd they
 	// hung for good until the forwarder re-dialed after such errors).
