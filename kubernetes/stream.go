@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,21 +64,23 @@ func (c *Cluster) execIn(ctx context.Context, pod, container string, cmd []strin
 	return -1, out.String(), err
 }
 
-// forwarder forwards local TCP listeners on 127.0.0.1 to ports of one pod
-// over one multiplexed stream connection to the apiserver, re-dialed when
-// it drops. Unlike client-go's PortForwarder, an error on one forwarded
-// connection (the node was killed: connection refused inside the pod)
-// closes only that connection: the listeners, and so the node's client
-// addresses, stay the same for the cluster's lifetime.
+// forwarder forwards local TCP listeners on 127.0.0.1 to ports of one pod.
+// Each local connection gets a stream connection of its own to the
+// apiserver, which ends with it. Sharing one multiplexed connection among
+// them, as client-go's PortForwarder does, let one connection the pod
+// refused (a killed node) stall every later one: containerd stopped
+// serving new streams on it, and a killed and restarted node stayed
+// unreachable for the rest of the run. Unlike client-go's PortForwarder,
+// an error on one connection closes only that connection: the listeners,
+// and so the node's addresses, stay the same for the cluster's lifetime.
 type forwarder struct {
 	log  *slog.Logger
 	dial func() (httpstream.Connection, error)
 
 	mu        sync.Mutex
-	conn      httpstream.Connection
 	listeners []net.Listener
+	conns     map[httpstream.Connection]bool // open stream connections
 	closed    bool
-	nextID    atomic.Int64
 	wg        sync.WaitGroup
 }
 
@@ -89,14 +90,15 @@ func (c *Cluster) newForwarder(pod string) (*forwarder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: port forwarding: %w", err)
 	}
-	sp := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, u)
+	sp := spdy.NewDialer(upgrader, &http.Client{Transport: rt, Timeout: dialTimeout}, http.MethodPost, u)
 	ws, err := portforward.NewSPDYOverWebsocketDialer(u, c.rest)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: port forwarding: %w", err)
 	}
 	d := portforward.NewFallbackDialer(ws, sp, fallback)
 	return &forwarder{
-		log: c.log.With("pod", pod),
+		log:   c.log.With("pod", pod),
+		conns: map[httpstream.Connection]bool{},
 		dial: func() (httpstream.Connection, error) {
 			conn, proto, err := d.Dial(portforward.PortForwardProtocolV1Name)
 			if err != nil {
@@ -110,6 +112,9 @@ func (c *Cluster) newForwarder(pod string) (*forwarder, error) {
 		},
 	}, nil
 }
+
+// dialTimeout bounds the SPDY fallback's dial of a stream connection.
+const dialTimeout = 10 * time.Second
 
 // forward listens on 127.0.0.1 (a free port) and forwards every connection
 // to the pod's port; it returns the local address.
@@ -130,7 +135,14 @@ func (f *forwarder) forward(port int) (string, error) {
 		for {
 			local, err := l.Accept()
 			if err != nil {
-				return
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// Out of file descriptors or the like: the listener
+				// stays, so the node's address does too.
+				f.log.Warn("kubernetes: port-forward: accept", "port", port, "err", err)
+				time.Sleep(50 * time.Millisecond)
+				continue
 			}
 			f.wg.Go(func() { f.handle(local, port) })
 		}
@@ -138,59 +150,60 @@ func (f *forwarder) forward(port int) (string, error) {
 	return l.Addr().String(), nil
 }
 
-// stream returns the live stream connection, dialing a new one if needed.
-func (f *forwarder) stream() (httpstream.Connection, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return nil, errors.New("closed")
-	}
-	if f.conn != nil {
-		select {
-		case <-f.conn.CloseChan():
-			f.conn = nil
-		default:
-			return f.conn, nil
-		}
-	}
+// open dials a stream connection for one local connection and tracks it,
+// so that close ends it; nil when the forwarder is closed.
+func (f *forwarder) open() (httpstream.Connection, error) {
 	conn, err := f.dial()
 	if err != nil {
 		return nil, err
 	}
-	f.conn = conn
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		conn.Close()
+		return nil, errors.New("closed")
+	}
+	f.conns[conn] = true
 	return conn, nil
 }
 
-// errStreamWait bounds the wait for the error stream of a forwarded
-// connection that the pod side ended.
-const errStreamWait = time.Second
+// done closes a stream connection open returned.
+func (f *forwarder) done(conn httpstream.Connection) {
+	f.mu.Lock()
+	delete(f.conns, conn)
+	f.mu.Unlock()
+	conn.Close()
+}
 
-// handle copies between a local connection and a new stream pair to port.
+// handle copies between a local connection and a stream pair to port on a
+// stream connection of its own.
 func (f *forwarder) handle(local net.Conn, port int) {
 	defer local.Close()
-	conn, err := f.stream()
+	conn, err := f.open()
 	if err != nil {
 		f.log.Debug("kubernetes: port-forward: no stream connection", "port", port, "err", err)
 		return
 	}
+	defer f.done(conn)
 	h := http.Header{}
 	h.Set(corev1.StreamType, corev1.StreamTypeError)
 	h.Set(corev1.PortHeader, strconv.Itoa(port))
-	h.Set(corev1.PortForwardRequestIDHeader, strconv.FormatInt(f.nextID.Add(1), 10))
+	h.Set(corev1.PortForwardRequestIDHeader, "0")
 	errStream, err := conn.CreateStream(h)
 	if err != nil {
-		conn.Close() // broken: the next connection re-dials
 		return
 	}
 	errStream.Close()
-	defer conn.RemoveStreams(errStream)
 	h.Set(corev1.StreamType, corev1.StreamTypeData)
 	data, err := conn.CreateStream(h)
 	if err != nil {
-		conn.Close()
 		return
 	}
-	defer conn.RemoveStreams(data)
+	msg := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(errStream)
+		msg <- b
+	}()
 	remoteDone := make(chan struct{})
 	go func() {
 		io.Copy(local, data)
@@ -202,47 +215,23 @@ func (f *forwarder) handle(local net.Conn, port int) {
 		data.Close() // half-close: nothing more to send
 		close(localDone)
 	}()
-	msg := make(chan []byte, 1)
-	go func() {
-		b, _ := io.ReadAll(errStream)
-		msg <- b
-	}()
-	var b []byte
 	select {
 	case <-remoteDone:
-		// The stream server writes its error, if any, before it closes
-		// the data stream.
-		select {
-		case b = <-msg:
-		case <-time.After(errStreamWait):
-		case <-conn.CloseChan():
-		}
-	case b = <-msg:
-		if len(b) == 0 {
-			select { // the pod is done: let the data drain
-			case <-remoteDone:
-			case <-conn.CloseChan():
-			}
-		}
 	case <-conn.CloseChan():
 	}
-	if len(b) > 0 {
-		// The pod refused or dropped this connection (the node is
-		// killed, or not listening yet). After such an error the stream
-		// server stops serving new streams on this stream connection
-		// (containerd 1.6: every later local connection hung, so a
-		// killed and restarted node stayed unreachable), so the next
-		// local connection dials a new one.
-		f.log.Debug("kubernetes: port-forward: connection ended in the pod; re-dialing", "port", port, "msg", string(b))
-		conn.Close()
+	select {
+	case b := <-msg:
+		if len(b) > 0 { // the pod refused or dropped it (e.g. the node is killed)
+			f.log.Debug("kubernetes: port-forward: connection ended in the pod", "port", port, "msg", string(b))
+		}
+	default:
 	}
-	data.Reset()
-	errStream.Reset()
+	conn.Close()
 	local.Close()
 	<-localDone
 }
 
-// close stops the listeners and the stream connection and waits for the
+// close stops the listeners and the stream connections and waits for the
 // forwarding goroutines.
 func (f *forwarder) close() {
 	f.mu.Lock()
@@ -250,8 +239,8 @@ func (f *forwarder) close() {
 	for _, l := range f.listeners {
 		l.Close()
 	}
-	if f.conn != nil {
-		f.conn.Close()
+	for conn := range f.conns {
+		conn.Close()
 	}
 	f.mu.Unlock()
 	f.wg.Wait()

@@ -165,10 +165,17 @@ const LeaderWait = 5 * time.Second
 
 // waitLeader asks cl for its leader until one is agreed, for up to
 // LeaderWait: an election in progress is not a reason to skip a fault.
-// When no node is up there is no leader to ask: it fails at once.
+// When no node is up, or no majority is running (the others paused or
+// killed), no leader can be agreed: it fails at once, so that the schedule
+// can try another option while there is time.
 func waitLeader(ctx context.Context, cl Cluster) (string, error) {
-	if states := nodeStates(ctx, cl); len(where(cl, states, isUp)) == 0 {
+	states := nodeStates(ctx, cl)
+	if len(where(cl, states, isUp)) == 0 {
 		return "", fmt.Errorf("nemesis: no leader: every node is down (%s)", describeStates(cl, states, isUp))
+	}
+	if running := where(cl, states, isRunning); len(running) <= len(cl.Nodes())/2 {
+		return "", fmt.Errorf("nemesis: no leader: %d of %d nodes are running, not a majority (%s)",
+			len(running), len(cl.Nodes()), describeStates(cl, states, isRunning))
 	}
 	ctx, cancel := context.WithTimeout(ctx, LeaderWait)
 	defer cancel()

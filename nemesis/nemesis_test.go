@@ -388,6 +388,9 @@ func TestUnappliedFaultsAreInfo(t *testing.T) {
 				f.state["n1"], f.state["n2"], f.state["n3"] = StateKilled, StateKilled, StateKilled
 			},
 			"no leader: every node is down (n1 is killed, n2 is killed, n3 is killed)"},
+		{"majority paused: no leader to wait for", "kill", history.Op{F: FKill, Value: TargetLeader},
+			func(f *fakeCluster) { f.state["n1"], f.state["n2"] = StatePaused, StatePaused },
+			"no leader: 1 of 3 nodes are running, not a majority (n1 is paused, n2 is paused)"},
 		{"partition with every node down", "partition", history.Op{F: FStartPartition, Value: GrudgeHalves},
 			func(f *fakeCluster) {
 				f.state["n1"], f.state["n2"], f.state["n3"] = StateKilled, StateKilled, StateKilled
