@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"time"
 )
 
@@ -152,14 +153,19 @@ func ReadJSON(path string, v any) error {
 	return nil
 }
 
-// relink atomically replaces the symlink at path with one to target.
+// relinkSeq tells apart the temporary links of concurrent relinks.
+var relinkSeq atomic.Int64
+
+// relink atomically replaces the symlink at path with one to target. Runs
+// in parallel (suite --parallel) relink the same path at once: each one
+// uses a temporary link of its own, and the last rename wins.
 func relink(path, target string) error {
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp)
+	tmp := fmt.Sprintf("%s.%d-%d.tmp", path, os.Getpid(), relinkSeq.Add(1))
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("link %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("link %s: %w", path, err)
 	}
 	return nil

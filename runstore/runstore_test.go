@@ -1,9 +1,11 @@
 package runstore
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -49,6 +51,37 @@ func TestLayout(t *testing.T) {
 	}
 	if runs, _ := List(filepath.Join(store, "missing"), TestJSON); len(runs) != 0 {
 		t.Errorf("List of a missing store = %v", runs)
+	}
+}
+
+// TestCreateConcurrently: parallel suite runs create their runs, and so
+// relink store/latest, at the same time (a shared temporary link made one
+// of them fail with "rename store/latest.tmp: no such file").
+func TestCreateConcurrently(t *testing.T) {
+	store := t.TempDir()
+	t0 := time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			_, err := Create(store, fmt.Sprintf("test%d", i%4), t0.Add(time.Duration(i)*time.Millisecond))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := filepath.EvalSymlinks(filepath.Join(store, Latest)); err != nil {
+		t.Errorf("store/latest: %v", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(store, "*.tmp"))
+	more, _ := filepath.Glob(filepath.Join(store, "*", "*.tmp"))
+	if len(left)+len(more) > 0 {
+		t.Errorf("temporary links left: %v %v", left, more)
 	}
 }
 
