@@ -48,12 +48,31 @@ type Run struct {
 }
 
 // Create makes <store>/<test>/<start>/ (with its logs directory) and
-// points <store>/latest and <store>/<test>/latest at it.
+// points <store>/latest and <store>/<test>/latest at it. A run of the same
+// test that started in the same millisecond (suite --parallel) has the
+// directory already: the start moves on a millisecond, so no two runs
+// share a directory.
 func Create(store, test string, start time.Time) (Run, error) {
-	stamp := start.UTC().Format(timeLayout)
-	r := Run{Dir: filepath.Join(store, test, stamp)}
-	if err := os.MkdirAll(filepath.Join(r.Dir, LogsDir), 0o755); err != nil {
-		return Run{}, fmt.Errorf("create run directory %s: %w (check that --store is writable)", r.Dir, err)
+	parent := filepath.Join(store, test)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return Run{}, fmt.Errorf("create run directory in %s: %w (check that --store is writable)", parent, err)
+	}
+	var r Run
+	var stamp string
+	for {
+		stamp = start.UTC().Format(timeLayout)
+		r = Run{Dir: filepath.Join(parent, stamp)}
+		err := os.Mkdir(r.Dir, 0o755)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return Run{}, fmt.Errorf("create run directory %s: %w (check that --store is writable)", r.Dir, err)
+		}
+		start = start.Add(time.Millisecond)
+	}
+	if err := os.Mkdir(filepath.Join(r.Dir, LogsDir), 0o755); err != nil {
+		return Run{}, fmt.Errorf("create run directory %s: %w", r.Dir, err)
 	}
 	if err := relink(filepath.Join(store, Latest), filepath.Join(test, stamp)); err != nil {
 		return r, err

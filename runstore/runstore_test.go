@@ -62,14 +62,27 @@ func TestCreateConcurrently(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
+	dirs := make(chan string, 16)
 	for i := range 16 {
 		wg.Go(func() {
-			_, err := Create(store, fmt.Sprintf("test%d", i%4), t0.Add(time.Duration(i)*time.Millisecond))
+			// Four tests, four runs each starting in the same millisecond.
+			r, err := Create(store, fmt.Sprintf("test%d", i%4), t0)
+			if err == nil {
+				dirs <- r.Dir
+			}
 			errs <- err
 		})
 	}
 	wg.Wait()
 	close(errs)
+	close(dirs)
+	seen := map[string]bool{}
+	for d := range dirs {
+		if seen[d] {
+			t.Errorf("two runs share %s", d)
+		}
+		seen[d] = true
+	}
 	for err := range errs {
 		if err != nil {
 			t.Error(err)
