@@ -15,9 +15,6 @@ import (
 // NodeStatus is what a node's probe says (the system's sut.Status).
 type NodeStatus = sut.Status
 
-// ErrNoLeader is wrapped by Leader's error when no leader is agreed on.
-var ErrNoLeader = sut.ErrNoLeader
-
 // probeTimeout bounds one probe of one node, so that a paused or
 // partitioned node cannot stall Leader or WaitHealthy.
 const probeTimeout = 2 * time.Second
@@ -51,7 +48,7 @@ func (c *Cluster) statuses(ctx context.Context) (map[string]NodeStatus, map[stri
 // Leader returns the id of the node that a majority of the cluster's ready
 // nodes name as their leader (sut.AgreedLeader). Paused, killed and
 // unreachable nodes do not vote, so a leader needs a reachable majority.
-// The error wraps ErrNoLeader.
+// The error wraps sut.ErrNoLeader.
 func (c *Cluster) Leader(ctx context.Context) (string, error) {
 	sts, errs := c.statuses(ctx)
 	leader, err := sut.AgreedLeader(len(c.ids), sts, errs)

@@ -158,8 +158,9 @@ func TestCluster(t *testing.T) {
 		t.Errorf("netctl rules survived the kill:\n%s", out)
 	}
 	// Connections to a killed node are refused in the pod; its forwarded
-	// ports must still reach it once it runs again (with containerd they
-	// hung for good until the forwarder re-dialed after such errors).
+	// ports must still reach it once it runs again (over one shared
+	// stream connection, containerd served no stream after such a refusal
+	// and the restarted node stayed unreachable).
 	for range 3 {
 		if _, err := c.Status(ctx, leader); err == nil {
 			t.Error("a killed node answered its probe")

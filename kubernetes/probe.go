@@ -8,9 +8,6 @@ import (
 	"github.com/faultline/faultline/sut"
 )
 
-// ErrNoLeader is wrapped by Leader's error when no leader is agreed on.
-var ErrNoLeader = sut.ErrNoLeader
-
 // probeTimeout bounds one probe of one node: a paused or partitioned node
 // must not stall Leader or WaitHealthy.
 const probeTimeout = 2 * time.Second
@@ -43,7 +40,7 @@ func (c *Cluster) statuses(ctx context.Context) (map[string]sut.Status, map[stri
 
 // Leader returns the id of the node that a majority of the nodes name as
 // their leader (sut.AgreedLeader). Paused, killed and unreachable nodes do
-// not vote. The error wraps ErrNoLeader.
+// not vote. The error wraps sut.ErrNoLeader.
 func (c *Cluster) Leader(ctx context.Context) (string, error) {
 	sts, errs := c.statuses(ctx)
 	leader, err := sut.AgreedLeader(len(c.ids), sts, errs)

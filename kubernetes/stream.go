@@ -151,7 +151,7 @@ func (f *forwarder) forward(port int) (string, error) {
 }
 
 // open dials a stream connection for one local connection and tracks it,
-// so that close ends it; nil when the forwarder is closed.
+// so that close ends it; it fails once the forwarder is closed.
 func (f *forwarder) open() (httpstream.Connection, error) {
 	conn, err := f.dial()
 	if err != nil {
