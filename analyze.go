@@ -9,27 +9,23 @@ import (
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/runstore"
-	"github.com/faultline/faultline/workload"
 )
 
 // Analyze re-checks a stored run from its history.jsonl and test.json: it
 // works on the directory of a run whose harness was killed (a torn last
 // line is tolerated), rewrites results.json, history.edn and report.html,
-// and returns the verdict.
+// and returns the verdict. checkTimeout, when positive, replaces the
+// run's own check timeout.
 func Analyze(ctx context.Context, dir string, checkTimeout time.Duration) (Result, error) {
 	run := runstore.Open(dir)
-	var t Test
-	if err := runstore.ReadJSON(run.Path(runstore.TestJSON), &t); err != nil {
-		return Result{}, err
-	}
-	if checkTimeout > 0 {
-		t.CheckTimeout = checkTimeout
-	}
-	ops, err := history.ReadFile(run.Path(runstore.HistoryJSONL))
+	plan, err := storedPlan(run)
 	if err != nil {
 		return Result{}, fmt.Errorf("analyze %s: %w", run.Dir, err)
 	}
-	wl, err := workload.ByName(string(t.Workload), workload.DefaultOptions())
+	if checkTimeout > 0 {
+		plan.Test.CheckTimeout = checkTimeout
+	}
+	ops, err := history.ReadFile(run.Path(runstore.HistoryJSONL))
 	if err != nil {
 		return Result{}, fmt.Errorf("analyze %s: %w", run.Dir, err)
 	}
@@ -38,7 +34,7 @@ func Analyze(ctx context.Context, dir string, checkTimeout time.Duration) (Resul
 	if n := len(ops); n > 0 {
 		took = time.Duration(ops[n-1].Time)
 	}
-	return analyze(ctx, run, t, wl.Info(), ops, start, took)
+	return checkRun(ctx, run, plan, ops, start, took)
 }
 
 // Report regenerates a stored run's report.html from history.jsonl,
@@ -57,16 +53,30 @@ func Report(dir string) (string, error) {
 	if sum, err := reports.ReadSummary(run.Dir); err == nil {
 		info = sum.Info
 	} else {
-		var t Test
-		if err := runstore.ReadJSON(run.Path(runstore.TestJSON), &t); err != nil {
-			return "", err
+		plan, err := storedPlan(run)
+		if err != nil {
+			return "", fmt.Errorf("report %s: %w", run.Dir, err)
 		}
 		start, _ := run.Start()
-		info = runInfo(t, start, 0, nil, nil)
+		info = runInfo(plan, start, 0, run.Dir)
 	}
-	if err := reports.WriteRun(run.Dir, info, ops, results); err != nil {
+	if _, err := reports.WriteRun(run.Dir, info, ops, results); err != nil {
 		return "", fmt.Errorf("report %s: %w", run.Dir, err)
 	}
 	_ = reports.WriteIndex(run.Store())
 	return run.Path(runstore.ReportHTML), nil
+}
+
+// storedPlan resolves a stored run's test.json, read over DefaultTest (a
+// run stored by an older faultline lacks the fields added since).
+func storedPlan(run runstore.Run) (Plan, error) {
+	t := DefaultTest()
+	if err := runstore.ReadJSON(run.Path(runstore.TestJSON), &t); err != nil {
+		return Plan{}, err
+	}
+	plan, err := t.resolve()
+	if err != nil {
+		return plan, fmt.Errorf("test.json: %w", err)
+	}
+	return plan, nil
 }

@@ -1,7 +1,6 @@
 package faultline
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -20,8 +19,8 @@ type Test struct {
 	// Name names the test in the store (store/<name>/<start-time>/);
 	// empty means "<workload>-<faults>".
 	Name string `json:"name"`
-	// System is the system under test (sut.ByName): "kvnode" (our store)
-	// or "etcd".
+	// System is the system under test (sut.ByName): "kvnode" (our store),
+	// "etcd", or a system a program registered.
 	System string `json:"system"`
 	// Workload is register, bank, list-append or set.
 	Workload workload.Name `json:"workload"`
@@ -106,78 +105,11 @@ const (
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// Validate reports every problem with t at once, each saying how to fix it.
+// Validate reports every problem with t at once, each saying how to fix
+// it (Plan).
 func (t Test) Validate() error {
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if err := new(workload.Name).Set(string(t.Workload)); err != nil {
-		errs = append(errs, err)
-	}
-	if sys, opts, err := t.system(); err != nil {
-		errs = append(errs, err)
-	} else if err := sys.Validate(opts, t.Nemesis.Kinds()); err != nil {
-		errs = append(errs, err) // read mode, planted bugs, lease, fault kinds
-	}
-	switch {
-	case t.Runtime != "" && t.Runtime != RuntimeDocker && t.Runtime != RuntimeKubernetes:
-		bad("runtime %q is unknown: use %s or %s", t.Runtime, RuntimeDocker, RuntimeKubernetes)
-	case t.Kubeconfig != "" && t.Runtime != RuntimeKubernetes:
-		bad("kubeconfig is for --runtime %s: add it, or drop --kubeconfig", RuntimeKubernetes)
-	}
-	if t.Name != "" && !nameRE.MatchString(t.Name) {
-		bad("name %q: use letters, digits, '.', '_' and '-' only", t.Name)
-	}
-	if t.Nodes < 1 || t.Nodes > 9 {
-		bad("nodes = %d: use 1 to 9 (3 or 5 for fault tests)", t.Nodes)
-	}
-	if t.Concurrency < 0 || t.Concurrency > 1024 {
-		bad("concurrency = %d: use 0 (2 per node) to 1024", t.Concurrency)
-	}
-	if t.Rate < 0 {
-		bad("rate = %v: use 0 (unlimited) or a positive ops/s", t.Rate)
-	}
-	if t.TimeLimit <= 0 {
-		bad("time limit = %v: must be positive, e.g. 30s", t.TimeLimit)
-	}
-	if t.OpTimeout <= 0 {
-		bad("op timeout = %v: must be positive, e.g. 2s", t.OpTimeout)
-	}
-	if t.NemesisInterval <= 0 {
-		bad("nemesis interval = %v: must be positive, e.g. 5s", t.NemesisInterval)
-	}
-	if t.RecoveryTimeout <= 0 || t.CheckTimeout <= 0 {
-		bad("recovery and check timeouts must be positive")
-	}
-	if t.Store == "" {
-		bad("store directory is empty: pass --store DIR")
-	}
-	if ncfg, err := t.nemesisConfig(); err != nil {
-		errs = append(errs, err)
-	} else if t.NemesisInterval > 0 && t.TimeLimit > 0 {
-		if err := ncfg.CheckTimeLimit(t.TimeLimit); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// system returns t's system under test and its options.
-func (t Test) system() (sut.System, sut.Options, error) {
-	sys, err := sut.ByName(t.System)
-	return sys, sut.Options{ReadMode: t.ReadMode, Bugs: t.Unsafe, LeaseDuration: t.LeaseDuration}, err
-}
-
-// nemesisConfig is the nemesis configuration of t: its spec's faults and
-// options, its interval, schedule shape and seed.
-func (t Test) nemesisConfig() (nemesis.Config, error) {
-	cfg, err := t.Nemesis.Apply(nemesis.DefaultConfig())
-	if err != nil {
-		return cfg, fmt.Errorf("nemesis: %w", err)
-	}
-	cfg.Interval = t.NemesisInterval
-	cfg.Concurrent = t.NemesisConcurrent
-	cfg.Seed = uint64(t.Seed)
-	return cfg, nil
+	_, err := t.Plan()
+	return err
 }
 
 // TestName returns t.Name or the name derived from workload and faults,

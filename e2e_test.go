@@ -18,8 +18,10 @@ import (
 
 	"github.com/faultline/faultline"
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/runstore"
@@ -35,10 +37,10 @@ var (
 )
 
 // requireE2E skips t without Docker (failing it instead in CI, see
-// dockertest.RequireDocker) and under -short.
+// enginetest.RequireDocker) and under -short.
 func requireE2E(t *testing.T) {
 	t.Helper()
-	dockertest.RequireDocker(t)
+	enginetest.RequireDocker(t)
 	if testing.Short() {
 		t.Skip("end-to-end: runs clusters for a minute or more; -short skips it")
 	}
@@ -51,7 +53,7 @@ func nodeImage(t *testing.T) string {
 	imageOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		imageTag, imageErr = docker.BuildImage(ctx, docker.DefaultBuildConfig())
+		imageTag, imageErr = engine.BuildImage(ctx, engine.DefaultBuildConfig())
 	})
 	if imageErr != nil {
 		t.Fatalf("build node image: %v", imageErr)
@@ -167,7 +169,7 @@ func firstName(names []string, id string) string {
 
 // ownLabel is the label on every container and network this process
 // (the test binary, running faultline.Run in-process) creates.
-func ownLabel() string { return docker.LabelPID + "=" + strconv.Itoa(os.Getpid()) }
+func ownLabel() string { return cluster.LabelPID + "=" + strconv.Itoa(os.Getpid()) }
 
 // assertNoLeftovers fails t if anything labelled label still exists.
 func assertNoLeftovers(t *testing.T, label string) {
@@ -180,6 +182,11 @@ func assertNoLeftovers(t *testing.T, label string) {
 	}
 }
 
+// dockerRuntime starts the end-to-end tests' clusters on the local engine.
+func dockerRuntime(ctx context.Context, spec cluster.Spec) (faultline.Cluster, error) {
+	return docker.Start(ctx, spec)
+}
+
 // runE2E runs tc in-process, making sure nothing survives it.
 func runE2E(t *testing.T, tc faultline.Test, timeout time.Duration) faultline.Result {
 	t.Helper()
@@ -187,7 +194,7 @@ func runE2E(t *testing.T, tc faultline.Test, timeout time.Duration) faultline.Re
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	res, err := faultline.Run(ctx, tc)
+	res, err := faultline.Run(ctx, tc, faultline.Env{Runtime: dockerRuntime})
 	t.Logf("%s: %v in %v: %d ops (%d ok, %d fail, %d info), faults %v",
 		tc.TestName(), res.Valid, time.Since(start).Round(time.Millisecond), res.Ops, res.OK, res.Fail, res.Info, res.Faults)
 	if err != nil {
@@ -332,13 +339,13 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 
 	// results.json: one entry per checker the workload wants, composed
 	// into the verdict the run returned.
-	wl, err := workload.ByName(string(tc.Workload), workload.DefaultOptions())
+	plan, err := tc.Plan()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var results checker.Results
 	readJSON(t, filepath.Join(res.Dir, runstore.ResultsJSON), &results)
-	cs, err := faultline.Checkers(wl.Info(), tc, t.TempDir())
+	cs, err := plan.Checkers(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,8 +359,8 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 			t.Errorf("checker %s says %v without an explanation", c.Checker, c.Valid)
 		}
 	}
-	if len(wantNames) != len(wl.Info().Checkers) || !slices.Equal(names, wantNames) {
-		t.Errorf("results.json checkers %v, want one per checker of the workload: %v (%v)", names, wantNames, wl.Info().Checkers)
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("results.json checkers %v, want one per checker of the run: %v", names, wantNames)
 	}
 	if results.Valid != res.Valid {
 		t.Errorf("results.json says %v, the run returned %v", results.Valid, res.Valid)
@@ -376,7 +383,7 @@ func readJSON(t *testing.T, path string, v any) {
 // did not.
 func requireValid(t *testing.T, res faultline.Result) {
 	t.Helper()
-	if res.Valid == checker.Valid && res.ExitCode() == 0 {
+	if res.Valid == checker.Valid {
 		return
 	}
 	for _, c := range res.Checkers.Checkers {
@@ -384,7 +391,7 @@ func requireValid(t *testing.T, res faultline.Result) {
 			t.Errorf("checker %s: %v: %s %s", c.Checker, c.Valid, c.Explanation, c.Error)
 		}
 	}
-	t.Fatalf("verdict %v (exit code %d), want valid (0); run directory %s", res.Valid, res.ExitCode(), res.Dir)
+	t.Fatalf("verdict %v, want valid; run directory %s", res.Valid, res.Dir)
 }
 
 // TestRunWorkloads runs every workload without faults on 3 nodes: each

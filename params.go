@@ -1,11 +1,14 @@
 package faultline
 
 import (
+	"slices"
 	"strings"
 
+	"github.com/spf13/pflag"
+
+	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/workload"
-	"github.com/spf13/pflag"
 )
 
 // param ties one field of Test to its flag, its test.json key (the flag's
@@ -30,7 +33,7 @@ type param struct {
 var params = []param{
 	{flag: "workload", always: true, usage: "workload:", list: func() string { return strings.Join(workload.Names(), ", ") },
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Workload, n, u) }},
-	{flag: "nemesis", always: true, usage: "faults: none, all, or a comma-separated list of partition, loss, kill, pause, clock, each with options (e.g. partition:leader+bridge,kill:one)",
+	{flag: "nemesis", always: true, usage: "faults: none, all, or a comma-separated list of kinds, each with options after ':' joined by '+' (e.g. partition:leader+bridge,kill:one):", list: faultKinds,
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Nemesis, n, u) }},
 	{flag: "time-limit", always: true, usage: "length of the main phase",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.DurationVar(&t.TimeLimit, n, t.TimeLimit, u) }},
@@ -83,9 +86,14 @@ var params = []param{
 }
 
 // BindFlags registers a flag for every field of the run configuration on
-// fs, bound to t; t's values are the defaults shown in --help.
-func BindFlags(fs *pflag.FlagSet, t *Test) {
+// fs, bound to t, or, when only names flags, for those alone (a command
+// that takes a few of them: suite's --store, analyze's --check-timeout).
+// t's values are the defaults shown in --help.
+func BindFlags(fs *pflag.FlagSet, t *Test, only ...string) {
 	for _, p := range params {
+		if len(only) > 0 && !slices.Contains(only, p.flag) {
+			continue
+		}
 		u := p.usage
 		if p.list != nil {
 			u += " " + p.list()
@@ -94,24 +102,34 @@ func BindFlags(fs *pflag.FlagSet, t *Test) {
 	}
 }
 
-// unsafeReadModes lists each system's planted-bug read modes (all but
-// the first, safe one).
+// faultKinds lists the fault kinds, each with what it takes.
+func faultKinds() string {
+	var l []string
+	for _, k := range nemesis.Kinds {
+		l = append(l, k.Name+" ("+k.Doc+")")
+	}
+	return strings.Join(l, "; ")
+}
+
+// unsafeReadModes lists each system's unsafe read modes (planted bugs).
 func unsafeReadModes() string {
-	return perSystem(func(s sut.System) []string {
+	return perSystem(func(i sut.Info) []string {
 		var modes []string
-		for _, m := range s.ReadModes()[1:] {
+		for _, m := range i.ReadModes()[1:] {
 			modes = append(modes, string(m))
 		}
 		return modes
 	})
 }
 
-// plantedBugs lists each system's planted bugs.
+// plantedBugs lists each system's --unsafe bugs.
 func plantedBugs() string {
-	return perSystem(func(s sut.System) []string {
+	return perSystem(func(i sut.Info) []string {
 		var bugs []string
-		for _, b := range s.Bugs() {
-			bugs = append(bugs, b.Name)
+		for _, b := range i.Bugs {
+			if !b.ReadMode {
+				bugs = append(bugs, b.Name)
+			}
 		}
 		return bugs
 	})
@@ -119,11 +137,11 @@ func plantedBugs() string {
 
 // perSystem lists names(s) for each system that has any:
 // "(kvnode: a, b; etcd: c)".
-func perSystem(names func(sut.System) []string) string {
+func perSystem(names func(sut.Info) []string) string {
 	var per []string
 	for _, name := range sut.Names() {
 		s, _ := sut.ByName(name)
-		if l := names(s); len(l) > 0 {
+		if l := names(s.Info()); len(l) > 0 {
 			per = append(per, name+": "+strings.Join(l, ", "))
 		}
 	}
@@ -175,9 +193,9 @@ func (t Test) Config() map[string]any {
 	return out
 }
 
-// ParseArgs parses faultline run arguments (as Args writes them) over
+// parseArgs parses faultline run arguments (as Args writes them) over
 // DefaultTest.
-func ParseArgs(args []string) (Test, error) {
+func parseArgs(args []string) (Test, error) {
 	t := DefaultTest()
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	BindFlags(fs, &t)

@@ -48,7 +48,7 @@ func TestRerunCommandRoundTrips(t *testing.T) {
 		if !slices.Equal(words[:2], []string{"faultline", "run"}) {
 			t.Fatalf("rerun %q does not start with faultline run", cmd)
 		}
-		got, err := ParseArgs(words[2:])
+		got, err := parseArgs(words[2:])
 		if err != nil {
 			t.Fatalf("parse rerun %q: %v", cmd, err)
 		}

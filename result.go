@@ -40,19 +40,6 @@ type Result struct {
 	Report string `json:"report"`
 }
 
-// ExitCode maps the run's verdict to the process exit code: 0 valid,
-// 1 invalid, 2 unknown (see ExitUsage and ExitHarnessError for the rest).
-func (r Result) ExitCode() int { return r.Valid.ExitCode() }
-
-// Exit codes besides the verdicts', as Jepsen's CLI.
-const (
-	// ExitUsage: bad arguments or usage.
-	ExitUsage = 254
-	// ExitHarnessError: the harness itself failed (or was interrupted
-	// before it had a verdict).
-	ExitHarnessError = 255
-)
-
 // firstAnomaly returns how far into the run the earliest anomaly that
 // carries a time happened; false when none does.
 func firstAnomaly(rs checker.Results) (time.Duration, bool) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/reports"
@@ -40,21 +41,65 @@ const (
 	PhaseCheck = "check"
 )
 
-// Run runs t: build the node image, start the cluster, run the workload and
-// the nemesis for t.TimeLimit, heal, run the final reads, check and report,
-// and tear everything down. When ctx is cancelled (first interrupt) the
-// main phase stops early and the run still heals, checks what was recorded
-// and reports. A harness failure returns an error; a verdict never does.
-func Run(ctx context.Context, t Test) (Result, error) {
-	return RunWithAbort(ctx, context.Background(), t)
+// Cluster is what a run needs from a started cluster, whatever runtime
+// hosts it (Docker or Kubernetes): the nemesis's view of the nodes, where
+// clients connect, the nodes' logs, and teardown.
+type Cluster interface {
+	nemesis.Cluster
+	// ClientAddrs maps each node to the host:port the harness dials.
+	ClientAddrs() map[string]string
+	// SaveLogs writes each node's log to dir/<node>.log.
+	SaveLogs(ctx context.Context, dir string) error
+	// Close removes every node and network of the cluster.
+	Close(ctx context.Context) error
 }
 
-// RunWithAbort is Run with a second context: when abort is cancelled
-// (second interrupt) the cluster is torn down at once and the run returns
-// ErrAborted with the history saved.
-func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
-	if err := t.Validate(); err != nil {
+// Runtime starts a run's cluster as spec says: docker.Start, or
+// kubernetes.Start with a kubeconfig, behind a small closure (the
+// command line's are in cmd/faultline). The cluster is not used when the
+// error is not nil.
+type Runtime func(ctx context.Context, spec cluster.Spec) (Cluster, error)
+
+// Env is what a run uses besides its configuration.
+type Env struct {
+	// Runtime starts the cluster; it must match Test.Runtime.
+	Runtime Runtime
+	// Abort, when cancelled (a second interrupt), tears the cluster down
+	// at once and ends the run with ErrAborted, the history saved. Nil:
+	// never.
+	Abort context.Context
+	// Progress, if set, is started with the main phase and stopped when
+	// it ends (the command line's progress line).
+	Progress func(ctx context.Context, m MainPhase) (stop func())
+}
+
+// MainPhase is what a progress display reads while the main phase runs.
+type MainPhase struct {
+	// Test is the run's configuration (its time limit, Quiet).
+	Test Test
+	// Counts returns the client ops so far by outcome.
+	Counts func() workload.Counts
+	// Fault names the last nemesis op recorded, e.g. "nemesis: kill ok".
+	Fault func() string
+}
+
+// Run runs t: build the node image, start the cluster on env's runtime,
+// run the workload and the nemesis for t.TimeLimit, heal, run the final
+// reads, check and report, and tear everything down. When ctx is
+// cancelled (first interrupt) the main phase stops early and the run still
+// heals, checks what was recorded and reports. A harness failure returns
+// an error; a verdict never does.
+func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
+	plan, err := t.Plan()
+	if err != nil {
 		return Result{}, fmt.Errorf("invalid test: %w", err)
+	}
+	if env.Runtime == nil {
+		return Result{}, fmt.Errorf("no runtime to start the %s cluster on: set Env.Runtime", t.Runtime)
+	}
+	abort := env.Abort
+	if abort == nil {
+		abort = context.Background()
 	}
 	start := time.Now()
 	res.Test = t
@@ -62,49 +107,22 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	dir := run.Dir
-	res.Dir = dir
+	res.Dir = run.Dir
 	if err := runstore.WriteJSON(run.Path(runstore.TestJSON), t); err != nil {
 		return res, err
 	}
 	log := slog.With("test", t.TestName())
-	log.Info("run starting", "dir", dir, "seed", t.Seed, "rerun", t.RerunCommand())
+	log.Info("run starting", "dir", run.Dir, "seed", t.Seed, "rerun", t.RerunCommand())
 
-	// The cluster lives until the deferred Close, whatever happens; an
-	// abort closes it at once.
-	startCtx, cancelStart := mergeCancel(ctx, abort)
-	stopSay := context.AfterFunc(startCtx, func() {
-		log.Warn("interrupted during cluster start: removing what was created so far")
-	})
-	cl, err := startCluster(startCtx, t, log)
-	stopSay()
-	cancelStart()
+	cl, err := startCluster(ctx, abort, env.Runtime, plan.Spec(log), log)
 	if err != nil {
 		if ctx.Err() != nil || abort.Err() != nil {
-			log.Warn("cluster start interrupted: the containers and network created so far were removed; nothing was recorded",
-				"dir", dir)
-			return res, fmt.Errorf("%w: the containers and network created so far were removed; nothing was recorded (%s holds only the configuration)",
-				ErrInterruptedStart, dir)
+			return res, fmt.Errorf("%w: the nodes created so far were removed; nothing was recorded (%s holds only the configuration)",
+				ErrInterruptedStart, run.Dir)
 		}
 		return res, fmt.Errorf("start cluster: %w", err)
 	}
-	var closeOnce sync.Once
-	closeCluster := func() {
-		closeOnce.Do(func() {
-			// Node logs are kept on every exit path: they explain a failed
-			// run best.
-			lctx, cancelLogs := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := cl.SaveLogs(lctx, run.Path(runstore.LogsDir)); err != nil {
-				log.Warn("save node logs", "err", err)
-			}
-			cancelLogs()
-			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if cerr := cl.Close(cctx); cerr != nil {
-				log.Error("tear down cluster", "err", cerr, "hint", "remove leftovers with: docker rm -f $(docker ps -aq --filter label=faultline=1)")
-			}
-		})
-	}
+	closeCluster := closer(cl, run, t.Runtime, log)
 	defer closeCluster()
 
 	// The history's clock starts once the cluster is up: time 0 is when
@@ -119,64 +137,121 @@ func RunWithAbort(ctx, abort context.Context, t Test) (res Result, err error) {
 			err = fmt.Errorf("close history: %w", cerr)
 		}
 	}()
-	aborted := make(chan struct{})
-	stopWatch := context.AfterFunc(abort, func() { closeCluster(); close(aborted) })
-	defer stopWatch()
-	stopSay = context.AfterFunc(ctx, func() {
+	defer context.AfterFunc(abort, closeCluster)()
+	defer context.AfterFunc(ctx, func() {
 		log.Warn("interrupted: stopping the workload, then healing, checking what was recorded and reporting (interrupt again to abort)")
-	})
-	defer stopSay()
+	})()
 
-	out, err := exercise(ctx, abort, t, cl, rec, log)
+	err = exercise(ctx, abort, plan, cl, rec, env.Progress, log)
 	if abort.Err() != nil {
-		return res, fmt.Errorf("%w: history kept in %s (check it with: faultline analyze %s)", ErrAborted, dir, dir)
+		return res, fmt.Errorf("%w: history kept in %s (check it with: faultline analyze %s)", ErrAborted, run.Dir, run.Dir)
 	}
 	if err != nil {
-		return res, fmt.Errorf("%w (history kept in %s)", err, dir)
+		return res, fmt.Errorf("%w (history kept in %s)", err, run.Dir)
 	}
-
 	closeCluster()
 	_ = rec.Phase(PhaseCheck)
 	if err := rec.Flush(); err != nil {
 		return res, fmt.Errorf("flush history: %w", err)
 	}
-
-	ops := rec.Ops()
-	res, err = analyze(context.WithoutCancel(ctx), run, t, out.info, ops, start, time.Since(start))
-	return res, err
+	return checkRun(context.WithoutCancel(ctx), run, plan, rec.Ops(), start, time.Since(start))
 }
 
-// exercised is what the cluster phases produced.
-type exercised struct {
-	info   workload.Info
-	faults []nemesis.Fault
+// startCluster starts the run's cluster; an interrupt (ctx) or an abort
+// during the start removes what was created so far.
+func startCluster(ctx, abort context.Context, rt Runtime, spec cluster.Spec, log *slog.Logger) (Cluster, error) {
+	startCtx, cancel := mergeCancel(ctx, abort)
+	defer cancel()
+	defer context.AfterFunc(startCtx, func() {
+		log.Warn("interrupted during cluster start: removing what was created so far")
+	})()
+	return rt(startCtx, spec)
+}
+
+// closer returns the function that saves the nodes' logs (they explain a
+// failed run best) and removes the cluster, once, on any exit path.
+func closer(cl Cluster, run runstore.Run, runtime string, log *slog.Logger) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			lctx, cancelLogs := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := cl.SaveLogs(lctx, run.Path(runstore.LogsDir)); err != nil {
+				log.Warn("save node logs", "err", err)
+			}
+			cancelLogs()
+			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := cl.Close(cctx); err != nil {
+				log.Error("tear down cluster", "err", err, "hint", "remove the leftovers with: faultline reap --runtime "+runtime)
+			}
+		})
+	}
 }
 
 // exercise runs setup, the main phase with the nemesis, the heal and the
 // final phase against cl, recording into rec.
-func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recorder, log *slog.Logger) (exercised, error) {
-	var out exercised
-	opts := workload.DefaultOptions()
-	wl, err := workload.ByName(string(t.Workload), opts)
+func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Recorder,
+	progress func(context.Context, MainPhase) func(), log *slog.Logger) error {
+	runner, closeClients, err := newRunner(ctx, plan, cl, rec)
 	if err != nil {
-		return out, err
+		return err
 	}
-	out.info = wl.Info()
+	defer closeClients()
+	_ = rec.Phase(PhaseSetup)
+	setupCtx, cancelSetup := mergeCancel(ctx, abort)
+	err = runner.Setup(setupCtx)
+	cancelSetup()
+	if err != nil {
+		return fmt.Errorf("workload setup: %w", err)
+	}
+	nem, err := mainPhase(ctx, plan, cl, rec, runner, progress, log)
+	if err != nil {
+		return err
+	}
+	if abort.Err() != nil {
+		return ErrAborted
+	}
 
-	sys, sysOpts, err := t.system()
-	if err != nil {
-		return out, err
+	// Heal everything and wait for recovery, even after an interrupt.
+	_ = rec.Phase(PhaseHeal)
+	healCtx, cancelHeal := mergeCancel(context.WithoutCancel(ctx), abort)
+	defer cancelHeal()
+	log.Info("healing: resuming, restarting, removing firewall rules, resetting clocks")
+	healErr := nemesis.HealAll(healCtx, cl, rec, plan.Test.RecoveryTimeout)
+	if nem != nil {
+		if err := nem.Teardown(healCtx); err != nil {
+			log.Warn("nemesis teardown", "err", err)
+		}
 	}
-	var clientsMu sync.Mutex
+	if healErr != nil {
+		return fmt.Errorf("final heal: %w", healErr)
+	}
+	_ = rec.Phase(PhaseFinal)
+	log.Info("final phase: final reads")
+	finalCtx, cancelFinal := context.WithTimeout(healCtx, plan.Test.RecoveryTimeout)
+	defer cancelFinal()
+	if err := runner.RunFinal(finalCtx); err != nil && abort.Err() == nil {
+		return fmt.Errorf("final reads: %w", err)
+	}
+	return nil
+}
+
+// newRunner returns the workload's runner with a client per worker, and
+// the function that closes every client.
+func newRunner(ctx context.Context, plan Plan, cl Cluster, rec *history.Recorder) (*workload.Runner, func(), error) {
+	var mu sync.Mutex
 	var clients []sut.Client
-	defer func() {
+	closeAll := func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range clients {
 			_ = c.Close()
 		}
-	}()
+	}
 	nodes := cl.Nodes()
+	t := plan.Test
 	newClient := func(worker int) (workload.KV, error) {
-		c, err := sys.NewClient(ctx, sut.ClientConfig{
+		c, err := plan.System.NewClient(ctx, sut.ClientConfig{
 			Addrs: cl.ClientAddrs(),
 			// Worker i is bound to node i mod N, as Jepsen binds clients.
 			Home: nodes[worker%len(nodes)],
@@ -184,69 +259,57 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 			// hung on a dead or paused node is retried elsewhere before
 			// the op gives up as info.
 			AttemptTimeout: max(t.OpTimeout/3, 200*time.Millisecond),
-			Options:        sysOpts,
+			Options:        plan.Options,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
 		}
-		clientsMu.Lock()
+		mu.Lock()
 		clients = append(clients, c)
-		clientsMu.Unlock()
+		mu.Unlock()
 		return c, nil
 	}
 	rcfg := workload.DefaultRunConfig()
-	rcfg.Concurrency = t.Workers()
-	rcfg.Seed = t.Seed
-	rcfg.OpTimeout = t.OpTimeout
-	rcfg.Rate = t.Rate
-	rcfg.TimeLimit = t.TimeLimit
-	runner, err := workload.NewRunner(rcfg, wl, newClient, rec)
-	if err != nil {
-		return out, err
-	}
+	rcfg.Concurrency, rcfg.Seed, rcfg.OpTimeout, rcfg.Rate, rcfg.TimeLimit = t.Workers(), t.Seed, t.OpTimeout, t.Rate, t.TimeLimit
+	runner, err := workload.NewRunner(rcfg, plan.Workload, newClient, rec)
+	return runner, closeAll, err
+}
 
-	// Nemesis.
-	ncfg, err := t.nemesisConfig()
-	if err != nil {
-		return out, err
-	}
+// mainPhase runs the workload and the nemesis side by side until the time
+// limit or the first interrupt, and returns the nemesis (nil without
+// faults) for the heal's teardown.
+func mainPhase(ctx context.Context, plan Plan, cl Cluster, rec *history.Recorder, runner *workload.Runner,
+	progress func(context.Context, MainPhase) func(), log *slog.Logger) (nemesis.Nemesis, error) {
+	t := plan.Test
 	var nem nemesis.Nemesis
 	var sched nemesis.Schedule
-	if len(ncfg.Faults) > 0 {
-		if nem, err = nemesis.New(cl, ncfg); err != nil {
-			return out, fmt.Errorf("nemesis: %w", err)
+	if len(plan.Nemesis.Faults) > 0 {
+		var err error
+		if nem, err = nemesis.New(cl, plan.Nemesis); err != nil {
+			return nil, fmt.Errorf("nemesis: %w", err)
 		}
-		if sched, err = nemesis.NewSchedule(ncfg, t.TimeLimit); err != nil {
-			return out, fmt.Errorf("nemesis schedule: %w", err)
+		if sched, err = nemesis.NewSchedule(plan.Nemesis, t.TimeLimit); err != nil {
+			return nil, fmt.Errorf("nemesis schedule: %w", err)
 		}
 	}
-
-	_ = rec.Phase(PhaseSetup)
-	setupCtx, cancelSetup := mergeCancel(ctx, abort)
-	err = runner.Setup(setupCtx)
-	cancelSetup()
-	if err != nil {
-		return out, fmt.Errorf("workload setup: %w", err)
-	}
-
-	// Main phase: workload and nemesis side by side until the time limit
-	// or the first interrupt.
 	_ = rec.Phase(PhaseMain)
-	log.Info("main phase", "time_limit", t.TimeLimit, "workers", rcfg.Concurrency, "nemesis", t.Nemesis)
+	log.Info("main phase", "time_limit", t.TimeLimit, "workers", t.Workers(), "nemesis", t.Nemesis)
 	mainCtx, cancelMain := context.WithTimeout(ctx, t.TimeLimit)
+	defer cancelMain()
 	nrec := &nemesisRecorder{rec: rec}
-	stopProgress := startProgress(mainCtx, t, runner, nrec, log)
+	stopProgress := func() {}
+	if progress != nil {
+		stopProgress = progress(mainCtx, MainPhase{Test: t, Counts: runner.Counts, Fault: nrec.current})
+	}
 	var wg sync.WaitGroup
 	if nem != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := nemesis.Run(mainCtx, sched, nem, nrec); err != nil {
-				// An interrupt ends the schedule early; the summary says
+				// An interrupt ends the schedule early; the result says
 				// which required faults never happened.
 				log.Warn("nemesis worker", "err", err)
 			}
-		}()
+		})
 	}
 	// The runner ends the phase itself at its TimeLimit and lets ops in
 	// flight finish within their own deadline, as Jepsen does; only an
@@ -256,97 +319,49 @@ func exercise(ctx, abort context.Context, t Test, cl Cluster, rec *history.Recor
 	wg.Wait()
 	stopProgress()
 	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, context.DeadlineExceeded) {
-		return out, fmt.Errorf("workload: %w", runErr)
+		return nem, fmt.Errorf("workload: %w", runErr)
 	}
-	out.faults = nemesis.Happened(rec.Ops())
-	if abort.Err() != nil {
-		return out, ErrAborted
-	}
-
-	// Heal everything and wait for recovery, even after an interrupt.
-	_ = rec.Phase(PhaseHeal)
-	healCtx, cancelHeal := mergeCancel(context.WithoutCancel(ctx), abort)
-	defer cancelHeal()
-	log.Info("healing: resuming, restarting, removing firewall rules, resetting clocks")
-	healErr := nemesis.HealAllWithin(healCtx, cl, rec, t.RecoveryTimeout)
-	if nem != nil {
-		if err := nem.Teardown(healCtx); err != nil {
-			log.Warn("nemesis teardown", "err", err)
-		}
-	}
-	if healErr != nil {
-		return out, fmt.Errorf("final heal: %w", healErr)
-	}
-
-	_ = rec.Phase(PhaseFinal)
-	log.Info("final phase: final reads")
-	finalCtx, cancelFinal := context.WithTimeout(healCtx, t.RecoveryTimeout)
-	defer cancelFinal()
-	if err := runner.RunFinal(finalCtx); err != nil && abort.Err() == nil {
-		return out, fmt.Errorf("final reads: %w", err)
-	}
-	return out, nil
+	return nem, nil
 }
 
-// Checkers returns the checkers for a workload, writing artifacts into dir:
-// its model checkers (checker.New, the models `faultline check` knows)
-// and the figures every run gets.
-func Checkers(info workload.Info, t Test, dir string) ([]checker.Checker, error) {
-	var cs []checker.Checker
-	for _, name := range info.Checkers {
-		var c checker.Checker
-		switch name {
-		case "stats":
-			c = checker.NewStats()
-		case "latency":
-			c = checker.NewLatency()
-		case "availability":
-			c = checker.NewAvailability(checker.AvailabilityConfig{Concurrency: t.Workers()})
-		default:
-			model := name
-			if name == "linearizable" {
-				model = info.Model
-			}
-			cfg := checker.DefaultConfig()
-			cfg.OutDir, cfg.BankTotal, cfg.BankAccounts = dir, info.Total, info.Accounts
-			m, err := checker.New(model, cfg)
-			if err != nil {
-				return nil, fmt.Errorf("workload %s: checker %q: %w", info.Name, name, err)
-			}
-			c = m
-		}
-		cs = append(cs, checker.WithTimeLimit(c, t.CheckTimeout))
-	}
-	return cs, nil
+// nemesisRecorder records nemesis ops and remembers the last one, so the
+// progress line can show the current fault without copying the history.
+type nemesisRecorder struct {
+	rec  *history.Recorder
+	mu   sync.Mutex
+	last history.Op
+	seen bool
 }
 
-// analyze checks ops, writes results.json, history.edn and the report, and
-// refreshes the store index.
-func analyze(ctx context.Context, run runstore.Run, t Test, info workload.Info, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
-	dir := run.Dir
-	res := Result{Test: t, Dir: dir, Duration: took, Faults: nemesis.Happened(ops)}
-	if ncfg, err := t.nemesisConfig(); err == nil {
-		res.MissingFaults = nemesis.Missing(ncfg.Required(), res.Faults)
+// Record implements nemesis.Recorder.
+func (n *nemesisRecorder) Record(op history.Op) history.Op {
+	op = n.rec.Record(op)
+	n.mu.Lock()
+	n.last, n.seen = op, true
+	n.mu.Unlock()
+	return op
+}
+
+// current names the last nemesis op recorded, e.g. "nemesis: kill ok".
+func (n *nemesisRecorder) current() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.seen {
+		return "nemesis: -"
 	}
-	for _, o := range ops {
-		if o.IsNemesis() {
-			continue
-		}
-		switch o.Type {
-		case history.Invoke:
-			res.Ops++
-		case history.OK:
-			res.OK++
-		case history.Fail:
-			res.Fail++
-		case history.Info:
-			res.Info++
-		}
-	}
+	return fmt.Sprintf("nemesis: %s %s", n.last.F, n.last.Type)
+}
+
+// checkRun checks ops, writes results.json, history.edn and the report,
+// and refreshes the store index.
+func checkRun(ctx context.Context, run runstore.Run, plan Plan, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
+	t := plan.Test
+	res := Result{Test: t, Dir: run.Dir, Duration: took, Faults: nemesis.Happened(ops)}
+	res.MissingFaults = nemesis.Missing(plan.Nemesis.Required(), res.Faults)
 	if err := runstore.WriteStream(run.Path(runstore.HistoryEDN), func(w io.Writer) error { return history.WriteEDN(w, ops) }); err != nil {
 		return res, err
 	}
-	cs, err := Checkers(info, t, dir)
+	cs, err := plan.Checkers(run.Dir)
 	if err != nil {
 		return res, err
 	}
@@ -357,22 +372,13 @@ func analyze(ctx context.Context, run runstore.Run, t Test, info workload.Info, 
 	if err := runstore.WriteJSON(run.Path(runstore.ResultsJSON), results); err != nil {
 		return res, err
 	}
-	nodes := make([]string, t.Nodes)
-	var logs []string
-	for i := range nodes {
-		nodes[i] = fmt.Sprintf("n%d", i+1)
-		if _, err := os.Stat(filepath.Join(dir, runstore.NodeLog(nodes[i]))); err == nil {
-			logs = append(logs, runstore.NodeLog(nodes[i]))
-		}
-	}
-	if err := reports.WriteRun(dir, runInfo(t, start, took, nodes, logs), ops, results); err != nil {
+	sum, err := reports.WriteRun(run.Dir, runInfo(plan, start, took, run.Dir), ops, results)
+	if err != nil {
 		return res, fmt.Errorf("write report: %w", err)
 	}
 	res.Report = run.Path(runstore.ReportHTML)
-	if sum, err := reports.ReadSummary(dir); err == nil {
-		res.OpsPerSec = sum.OpsPerSec
-		res.P99 = time.Duration(sum.P99Ms * float64(time.Millisecond))
-	}
+	res.Ops, res.OK, res.Fail, res.Info = sum.Ops, sum.OK, sum.Fail, sum.InfoOps
+	res.OpsPerSec, res.P99 = sum.OpsPerSec, time.Duration(sum.P99Ms*float64(time.Millisecond))
 	if err := reports.WriteIndex(run.Store()); err != nil {
 		slog.Warn("store index", "err", err)
 	}
@@ -386,23 +392,24 @@ func analyze(ctx context.Context, run runstore.Run, t Test, info workload.Info, 
 	return res, nil
 }
 
-// runInfo is what the report needs to know about t.
-func runInfo(t Test, start time.Time, took time.Duration, nodes, logs []string) reports.RunInfo {
+// runInfo is what the report needs to know about the run: its plan, and
+// the node logs saved in dir.
+func runInfo(plan Plan, start time.Time, took time.Duration, dir string) reports.RunInfo {
+	t := plan.Test
+	nodes := cluster.NodeIDs(t.Nodes)
+	var logs []string
+	for _, n := range nodes {
+		if _, err := os.Stat(filepath.Join(dir, runstore.NodeLog(n))); err == nil {
+			logs = append(logs, runstore.NodeLog(n))
+		}
+	}
+	var bugs []string
+	for _, b := range plan.Bugs() {
+		bugs = append(bugs, b.Flag()+": "+b.Doc)
+	}
 	return reports.RunInfo{Name: t.TestName(), System: t.System, Workload: string(t.Workload), Nemeses: t.Nemesis.Kinds(),
 		Seed: t.Seed, Rerun: t.RerunCommand(), Config: t.Config(), Start: start, Duration: took, Nodes: nodes,
-		NodeLogs: logs, Expect: string(t.Expect), Bug: t.plantedBugs()}
-}
-
-// plantedBugs describes the planted bugs t turns on, for reports.
-func (t Test) plantedBugs() string {
-	var bugs []string
-	if t.ReadMode != sut.Linearizable {
-		bugs = append(bugs, "--read-mode="+string(t.ReadMode))
-	}
-	for _, u := range t.Unsafe {
-		bugs = append(bugs, "--unsafe="+u)
-	}
-	return strings.Join(bugs, " ")
+		NodeLogs: logs, Expect: string(t.Expect), Bug: strings.Join(bugs, "; ")}
 }
 
 func firstLines(s string, n int) string {
@@ -412,12 +419,6 @@ func firstLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// WriteIndex regenerates store/index.html.
-func WriteIndex(store string) error { return reports.WriteIndex(store) }
-
-// Serve serves the store's reports on addr until ctx is done.
-func Serve(ctx context.Context, store, addr string) error { return reports.Serve(ctx, store, addr) }
 
 // mergeCancel returns a context done when either a or b is done; its
 // values and deadline are a's.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/engine"
 	"github.com/faultline/faultline/sut"
 )
 
@@ -176,7 +177,7 @@ func restartAll(ctx context.Context, c *docker.Cluster, _ string) error {
 }
 
 func exec(ctx context.Context, c *docker.Cluster, id string, args ...string) error {
-	code, out, err := c.Exec(ctx, id, append([]string{docker.NetctlPath}, args...))
+	code, out, err := c.Exec(ctx, id, append([]string{engine.NetctlPath}, args...))
 	if err == nil && code != 0 {
 		err = fmt.Errorf("netctl %s on %s: exit %d: %s", strings.Join(args, " "), id, code, strings.TrimSpace(out))
 	}

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/sut"
 )
 
@@ -32,26 +34,26 @@ func TestMain(m *testing.M) {
 // sub-benchmarks end.
 func dockerCluster(b *testing.B, sys sut.System, n int) *docker.Cluster {
 	b.Helper()
-	dockertest.RequireDocker(b)
+	enginetest.RequireDocker(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	bcfg := docker.DefaultBuildConfig()
+	bcfg := engine.DefaultBuildConfig()
 	bcfg.System = sys
-	image, err := docker.BuildImage(ctx, bcfg)
+	image, err := engine.BuildImage(ctx, bcfg)
 	if err != nil {
-		b.Fatalf("build the %s node image: %v", sys.Name(), err)
+		b.Fatalf("build the %s node image: %v", sys.Info().Name, err)
 	}
-	dcfg := docker.DefaultConfig()
+	dcfg := cluster.DefaultSpec()
 	dcfg.Nodes, dcfg.Image, dcfg.System = n, image, sys
 	t0 := time.Now()
 	c, err := docker.Start(ctx, dcfg)
 	if err != nil {
-		b.Fatalf("start a %d-node %s cluster: %v", n, sys.Name(), err)
+		b.Fatalf("start a %d-node %s cluster: %v", n, sys.Info().Name, err)
 	}
-	b.Logf("%s: %d-node cluster up in %v", sys.Name(), n, time.Since(t0).Round(time.Millisecond))
-	stop := docker.CloseOnSignal(c)
+	b.Logf("%s: %d-node cluster up in %v", sys.Info().Name, n, time.Since(t0).Round(time.Millisecond))
+	// An interrupted benchmark leaves the cluster to the next start's
+	// reaping (its owner is gone).
 	b.Cleanup(func() {
-		stop()
 		if err := c.Close(context.Background()); err != nil {
 			b.Errorf("close the cluster: %v", err)
 		}

@@ -58,7 +58,7 @@ func NewStore(ctx context.Context, tgt Target, conns int, cfg Config) (*Store, e
 		c, err := tgt.System.NewClient(ctx, sut.ClientConfig{Addrs: tgt.Addrs, Home: tgt.Home})
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("bench: new %s client: %w", tgt.System.Name(), err)
+			return nil, fmt.Errorf("bench: new %s client: %w", tgt.System.Info().Name, err)
 		}
 		s.Clients = append(s.Clients, c)
 		if err := warm(ctx, c, s.keys[0], s.value); err != nil {

@@ -69,7 +69,7 @@ type storeTarget struct {
 func dockerTarget(tb testing.TB, sys sut.System, c *docker.Cluster) storeTarget {
 	addrs := dockerAddrs(tb, c)
 	return storeTarget{
-		name: sys.Name(),
+		name: sys.Info().Name,
 		target: func(ctx context.Context) (Target, error) {
 			leader, err := c.Leader(ctx)
 			return Target{System: sys, Addrs: addrs, Home: leader}, err

@@ -7,20 +7,8 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
 )
-
-// faultKinds maps each nemesis f to the fault kind it starts or ends
-// (start true: it starts one).
-var faultKinds = map[string]struct {
-	kind  string
-	start bool
-}{
-	"start-partition": {"partition", true}, "stop-partition": {"partition", false},
-	"start-loss": {"loss", true}, "stop-loss": {"loss", false},
-	"kill": {"kill", true}, "start": {"kill", false},
-	"pause": {"pause", true}, "resume": {"pause", false},
-	"bump-clock": {"clock", true}, "strobe-clock": {"clock", true}, "reset-clock": {"clock", false},
-}
 
 // Window is a span of time during which a fault was in effect, from the
 // completion of the nemesis op that started it to the completion of the
@@ -46,21 +34,21 @@ func FaultWindows(ops []history.Op) []Window {
 		if o.Process != history.NemesisProcess || o.Type == history.Invoke || o.Type == history.Fail {
 			continue
 		}
-		fk, ok := faultKinds[o.F]
+		k, starts, ok := nemesis.KindOfOp(o.F)
 		if !ok {
 			continue
 		}
-		i, isOpen := open[fk.kind]
-		if fk.start {
+		i, isOpen := open[k.Name]
+		if starts {
 			if !isOpen {
-				open[fk.kind] = len(out)
-				out = append(out, Window{Kind: fk.kind, Start: time.Duration(o.Time), Open: true})
+				open[k.Name] = len(out)
+				out = append(out, Window{Kind: k.Name, Start: time.Duration(o.Time), Open: true})
 			}
 			continue
 		}
 		if isOpen {
 			out[i].End, out[i].Open = time.Duration(o.Time), false
-			delete(open, fk.kind)
+			delete(open, k.Name)
 		}
 	}
 	for _, i := range open {

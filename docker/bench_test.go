@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/sut"
 )
 
@@ -15,19 +17,19 @@ import (
 // started, every node ready, a leader agreed) with the image already
 // built, for every system. Target for our store: 5 nodes in <= 3 s.
 func BenchmarkStartToLeader(b *testing.B) {
-	dockertest.RequireDocker(b)
+	enginetest.RequireDocker(b)
 	ctx := context.Background()
 	for _, name := range sut.Names() {
 		sys, _ := sut.ByName(name)
-		bcfg := docker.DefaultBuildConfig()
+		bcfg := engine.DefaultBuildConfig()
 		bcfg.System = sys
-		image, err := docker.BuildImage(ctx, bcfg)
+		image, err := engine.BuildImage(ctx, bcfg)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, n := range []int{3, 5} {
 			b.Run(fmt.Sprintf("system=%s/nodes=%d", name, n), func(b *testing.B) {
-				cfg := docker.DefaultConfig()
+				cfg := cluster.DefaultSpec()
 				cfg.Nodes, cfg.Image, cfg.System = n, image, sys
 				var total time.Duration
 				for b.Loop() {

@@ -2,18 +2,12 @@ package docker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
-	"maps"
 	mathrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +23,8 @@ import (
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/engine"
 	"github.com/faultline/faultline/internal/syncbuf"
 	"github.com/faultline/faultline/sut"
 )
@@ -37,29 +33,22 @@ import (
 // node on a private network. All methods are safe for concurrent use;
 // operations on one node are serialized.
 type Cluster struct {
-	cfg   Config
-	log   *slog.Logger
-	runID string
+	cluster.Core
+	cfg   cluster.Spec
 	image string
 	cli   *testcontainers.DockerClient
-	ids   []string
 	nodes map[string]*node
 
 	mu      sync.Mutex // guards netID, netName
 	netID   string
 	netName string
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // node is one member: its spec, the fixed host ports of its exposed ports
 // and its lifecycle state.
 type node struct {
-	id   string
-	spec sut.NodeSpec
-
-	mu        sync.Mutex     // serializes operations on this node
+	cluster.Member
+	// serializes operations on this node
 	hostPorts map[string]int // exposed port name -> host port on 127.0.0.1
 	st        nodeState
 	lastIP    string // last known address on the private network
@@ -68,7 +57,7 @@ type node struct {
 // exposed returns the spec's exposed ports.
 func (n *node) exposed() []sut.Port {
 	var out []sut.Port
-	for _, p := range n.spec.Ports {
+	for _, p := range n.Spec.Ports {
 		if p.Exposed {
 			out = append(out, p)
 		}
@@ -91,64 +80,49 @@ func (n *node) pickPorts() error {
 	return nil
 }
 
-// Start creates a cluster as cfg says and returns once every node is ready
-// (the system's Probe) and they agree on a leader (bounded by
-// cfg.StartTimeout). On failure everything created so far is removed.
-func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("docker: invalid config: %w", err)
+// Start creates a cluster as spec says and returns once every node is
+// ready (the system's Probe) and they agree on a leader (bounded by
+// spec.StartTimeout, default DefaultStartTimeout). On failure everything
+// created so far is removed.
+func Start(ctx context.Context, spec cluster.Spec) (_ *Cluster, err error) {
+	cfg, err := spec.WithDefaults(DefaultStartTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("docker: invalid spec: %w", err)
 	}
 	t0 := time.Now()
 	log := cfg.Logger
-	cli, err := newClient(ctx)
+	cli, err := engine.Client(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// Reap concurrently with the start: it only removes resources whose
-	// owner is dead, never this run's.
-	reaped := make(chan struct{})
-	go func() {
-		defer close(reaped)
-		if cfg.Reap {
-			if err := reap(ctx, cli, log); err != nil {
-				log.Warn("docker: reaping leftovers of earlier runs failed", "err", err)
-			}
-		}
-	}()
-	defer func() { <-reaped }()
+	reaped := cluster.ReapBeside(ctx, cfg.Reap, log, func(ctx context.Context) error { return reap(ctx, cli, log) })
+	defer reaped()
 	image := cfg.Image
 	if image == "" {
 		b := cfg.Build
-		b.System = cfg.System
 		if b.Logger == nil {
 			b.Logger = log
 		}
-		if image, err = BuildImage(ctx, b); err != nil {
-			<-reaped
+		if image, err = engine.BuildImage(ctx, b); err != nil {
+			reaped()
 			cli.Close()
 			return nil, err
 		}
 	} else if _, err := cli.ImageInspect(ctx, image); err != nil {
 		// testcontainers-go would try to pull a missing image; there is no
 		// registry, so say what to do instead.
-		<-reaped
+		reaped()
 		cli.Close()
-		return nil, fmt.Errorf("docker: image %s: %w (nothing is pulled: build it with docker.BuildImage or make image, or leave Config.Image empty)", image, err)
-	}
-	runID := cfg.RunID
-	if runID == "" {
-		runID = newRunID()
+		return nil, fmt.Errorf("docker: image %s: %w (nothing is pulled: build it with engine.BuildImage or make image, or leave Spec.Image empty)", image, err)
 	}
 	c := &Cluster{
 		cfg:   cfg,
-		log:   log.With("run", runID),
-		runID: runID,
 		image: image,
 		cli:   cli,
-		ids:   NodeIDs(cfg.Nodes),
 		nodes: map[string]*node{},
 	}
+	c.Core = cluster.Core{Runtime: "docker", RunID: cfg.RunID, Log: log.With("run", cfg.RunID), System: cfg.System, IDs: cluster.NodeIDs(cfg.Nodes),
+		StateOf: c.stateOf, AddrsOf: c.exposedAddrs, LogsOf: c.Logs, Exited: c.checkExited}
 	defer func() {
 		if err != nil {
 			if cerr := c.Close(context.WithoutCancel(ctx)); cerr != nil {
@@ -157,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		}
 	}()
 
-	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(c.labels("")), tcnetwork.WithAttachable())
+	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(cluster.Labels(c.cfg.Labels, c.RunID, "")), tcnetwork.WithAttachable())
 	if err != nil {
 		return nil, fmt.Errorf("docker: create network: %w", err)
 	}
@@ -165,14 +139,15 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	c.netID, c.netName = nw.ID, nw.Name
 	c.mu.Unlock()
 
-	for id, spec := range cfg.specs() {
-		n := &node{id: id, spec: spec, st: stCreated{}}
+	layout := cfg.Layout()
+	for _, id := range layout.Nodes {
+		n := &node{Member: cluster.Member{ID: id, Spec: cfg.System.Node(layout, cfg.Options, id)}, st: stCreated{}}
 		if err := n.pickPorts(); err != nil {
 			return nil, err
 		}
 		c.nodes[id] = n
 	}
-	c.log.Info("docker: starting cluster", "system", cfg.System.Name(), "nodes", cfg.Nodes, "image", image, "network", nw.Name)
+	c.Log.Info("docker: starting cluster", "system", cfg.System.Info().Name, "nodes", cfg.Nodes, "image", image, "network", nw.Name)
 	// Create every container first, then start them all: the engine
 	// serializes much of the start work, and starts bunched together let
 	// the late nodes join the first election instead of waiting out the
@@ -180,65 +155,44 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	var g errgroup.Group
-	for _, id := range c.ids {
+	for _, id := range c.IDs {
 		g.Go(func() error { return c.createContainer(wctx, c.nodes[id]) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	for _, id := range c.ids {
+	for _, id := range c.IDs {
 		g.Go(func() error { return c.startFirst(wctx, c.nodes[id]) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	c.log.Info("docker: containers started", "elapsed", time.Since(t0).Round(time.Millisecond))
-	if err := c.WaitHealthy(wctx); err != nil {
-		return nil, fmt.Errorf("docker: cluster did not come up (start timeout %v): %w", cfg.StartTimeout, err)
+	c.Log.Info("docker: containers started", "elapsed", time.Since(t0).Round(time.Millisecond))
+	if err := c.Up(ctx, wctx, c.Log, t0, cfg.StartTimeout); err != nil {
+		return nil, err
 	}
-	leader, _ := c.Leader(ctx)
-	c.log.Info("docker: cluster up", "leader", leader, "elapsed", time.Since(t0).Round(time.Millisecond))
 	return c, nil
-}
-
-// labels are the labels of every resource of this run; node adds the node
-// label for a container.
-func (c *Cluster) labels(nodeID string) map[string]string {
-	l := maps.Clone(c.cfg.Labels)
-	if l == nil {
-		l = map[string]string{}
-	}
-	host, _ := os.Hostname()
-	l[LabelFaultline] = "1"
-	l[LabelRun] = c.runID
-	l[LabelPID] = strconv.Itoa(os.Getpid())
-	l[LabelPIDStart] = procStart(os.Getpid())
-	l[LabelHost] = host
-	if nodeID != "" {
-		l[LabelNode] = nodeID
-	}
-	return l
 }
 
 // startFirst starts n's freshly created container, recreating it with new
 // host ports when the chosen ones were taken in the meantime.
 func (c *Cluster) startFirst(ctx context.Context, n *node) error {
 	for attempt := 1; ; attempt++ {
-		err := c.Start(ctx, n.id)
+		err := c.Start(ctx, n.ID)
 		if err == nil || attempt == 3 || !isPortConflict(err) {
 			return err
 		}
-		c.log.Warn("docker: host port taken, retrying with new ports", "node", n.id, "err", err)
-		n.mu.Lock()
+		c.Log.Warn("docker: host port taken, retrying with new ports", "node", n.ID, "err", err)
+		n.Lock()
 		id := containerOf(n.st)
-		n.mu.Unlock()
+		n.Unlock()
 		if _, rerr := c.cli.ContainerRemove(context.WithoutCancel(ctx), id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
 			return errors.Join(err, rerr)
 		}
-		n.mu.Lock()
+		n.Lock()
 		perr := n.pickPorts()
 		n.st = stCreated{}
-		n.mu.Unlock()
+		n.Unlock()
 		if perr != nil {
 			return perr
 		}
@@ -250,7 +204,7 @@ func (c *Cluster) startFirst(ctx context.Context, n *node) error {
 
 // createContainer creates (without starting) n's container with
 // testcontainers-go: the spec's command and environment, private network
-// with alias n.id, the exposed ports bound to 127.0.0.1 at n's host ports,
+// with alias n.ID, the exposed ports bound to 127.0.0.1 at n's host ports,
 // CAP_NET_ADMIN, run labels.
 func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 	c.mu.Lock()
@@ -259,24 +213,24 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 	loopback := netip.MustParseAddr("127.0.0.1")
 	bindings := network.PortMap{}
 	var exposed []string
-	n.mu.Lock()
+	n.Lock()
 	for _, p := range n.exposed() {
 		port := fmt.Sprintf("%d/tcp", p.Number)
 		exposed = append(exposed, port)
 		bindings[network.MustParsePort(port)] = []network.PortBinding{{HostIP: loopback, HostPort: strconv.Itoa(n.hostPorts[p.Name])}}
 	}
-	n.mu.Unlock()
+	n.Unlock()
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:          c.image,
-			Name:           fmt.Sprintf("faultline-%s-%s", c.runID, n.id),
-			Entrypoint:     n.spec.Command,
-			Env:            n.spec.Env,
-			Labels:         c.labels(n.id),
+			Name:           fmt.Sprintf("faultline-%s-%s", c.RunID, n.ID),
+			Entrypoint:     n.Spec.Command,
+			Env:            n.Spec.Env,
+			Labels:         cluster.Labels(c.cfg.Labels, c.RunID, n.ID),
 			ExposedPorts:   exposed,
 			Networks:       []string{netName},
-			NetworkAliases: map[string][]string{netName: {n.id}},
-			ConfigModifier: func(cc *container.Config) { cc.Hostname = n.id },
+			NetworkAliases: map[string][]string{netName: {n.ID}},
+			ConfigModifier: func(cc *container.Config) { cc.Hostname = n.ID },
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.CapAdd = []string{"NET_ADMIN"}
 				hc.PortBindings = bindings
@@ -291,7 +245,7 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 			},
 		},
 		Started: false,
-		Logger:  slogPrintf{},
+		Logger:  engine.Printf{},
 	}
 	// The create itself is not cancelled with ctx: a request cancelled in
 	// flight can still create the container in the engine, after this
@@ -302,15 +256,15 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 	defer cancel()
 	ctr, err := testcontainers.GenericContainer(cctx, req)
 	if ctr != nil && ctr.GetContainerID() != "" {
-		n.mu.Lock()
+		n.Lock()
 		n.st = stCreated{container: ctr.GetContainerID()}
-		n.mu.Unlock()
+		n.Unlock()
 	}
 	if err != nil {
-		return fmt.Errorf("docker: create node %s: %w", n.id, err)
+		return fmt.Errorf("docker: create node %s: %w", n.ID, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("docker: create node %s: %w", n.id, err)
+		return fmt.Errorf("docker: create node %s: %w", n.ID, err)
 	}
 	return nil
 }
@@ -395,15 +349,6 @@ func portPool() (lo, hi int) {
 	return lo, hi
 }
 
-func newRunID() string {
-	var b [3]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
-}
-
-// RunID is the run's id, the value of the faultline.run label.
-func (c *Cluster) RunID() string { return c.runID }
-
 // Image is the node image tag the cluster runs.
 func (c *Cluster) Image() string { return c.image }
 
@@ -413,26 +358,11 @@ func (c *Cluster) ContainerID(id string) string {
 	return c.read(id, func(n *node) string { return containerOf(n.st) })
 }
 
-// Nodes returns the node ids, n1..nN.
-func (c *Cluster) Nodes() []string { return slices.Clone(c.ids) }
-
-func (c *Cluster) node(id string) (*node, error) {
-	n, ok := c.nodes[id]
-	if !ok {
-		return nil, fmt.Errorf("docker: unknown node %q: use one of %s", id, strings.Join(c.ids, ", "))
-	}
-	return n, nil
-}
+func (c *Cluster) node(id string) (*node, error) { return cluster.Node(&c.Core, c.nodes, id) }
 
 // read returns f(node id) under the node's lock, or "" for an unknown node.
 func (c *Cluster) read(id string, f func(n *node) string) string {
-	n, err := c.node(id)
-	if err != nil {
-		return ""
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return f(n)
+	return cluster.Read(&c.Core, c.nodes, id, f)
 }
 
 // IP returns the node's address on the private network: the current one,
@@ -446,46 +376,13 @@ func (c *Cluster) IP(id string) string {
 	})
 }
 
-// HasClockHook reports whether the system's nodes have a clock hook (the
-// admin port's /fault/clock): only then is there a clock to reset.
-func (c *Cluster) HasClockHook() bool { return slices.Contains(c.cfg.System.Faults(), "clock") }
-
-// ClientAddrs maps every node id to its client address, 127.0.0.1:port.
-// The ports stay the same across kill and restart.
-func (c *Cluster) ClientAddrs() map[string]string {
-	m := make(map[string]string, len(c.ids))
-	for _, id := range c.ids {
-		m[id] = c.ClientAddr(id)
-	}
-	return m
-}
-
-// ClientAddr returns the node's client address, 127.0.0.1:port.
-func (c *Cluster) ClientAddr(id string) string { return c.Addr(id, sut.PortClient) }
-
-// AdminAddr returns the node's admin HTTP address, 127.0.0.1:port, or ""
-// when the system has no admin port (no clock hook).
-func (c *Cluster) AdminAddr(id string) string { return c.Addr(id, sut.PortAdmin) }
-
-// Addr returns the host address (127.0.0.1:port) of the node's exposed
-// port of that name, or "" when it has none. The ports stay the same
-// across kill and restart.
-func (c *Cluster) Addr(id, port string) string {
-	return c.read(id, func(n *node) string {
-		if hp, ok := n.hostPorts[port]; ok {
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(hp))
-		}
-		return ""
-	})
-}
-
 // PrivateAddr returns the node's address on the private network for the
 // named port (container IP and port number), for clients that bypass
 // docker-proxy; "" when the node has no such port or no address.
 func (c *Cluster) PrivateAddr(id, port string) string {
 	ip := c.IP(id)
 	num := c.read(id, func(n *node) string {
-		if p := n.spec.Port(port); p != 0 {
+		if p := n.Spec.Port(port); p != 0 {
 			return strconv.Itoa(p)
 		}
 		return ""
@@ -498,27 +395,19 @@ func (c *Cluster) PrivateAddr(id, port string) string {
 
 // exposedAddrs maps the node's exposed port names to their host addresses.
 func (c *Cluster) exposedAddrs(id string) map[string]string {
-	n, err := c.node(id)
-	if err != nil {
-		return nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make(map[string]string, len(n.hostPorts))
-	for name, hp := range n.hostPorts {
-		out[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(hp))
-	}
-	return out
+	return cluster.Read(&c.Core, c.nodes, id, func(n *node) map[string]string {
+		out := make(map[string]string, len(n.hostPorts))
+		for name, hp := range n.hostPorts {
+			out[name] = cluster.HostAddr(hp)
+		}
+		return out
+	})
 }
 
-// State returns the node's lifecycle state as this package drove it:
-// "created", "running", "paused", "killed" or "removed" (see
-// ObservedState for what Docker reports).
-func (c *Cluster) State(id string) string {
-	if s := c.read(id, func(n *node) string { return n.st.state().String() }); s != "" {
-		return s
-	}
-	return "unknown"
+// stateOf is the node's lifecycle state as this package drove it (the
+// state machine), "" for an unknown node.
+func (c *Cluster) stateOf(id string) string {
+	return c.read(id, func(n *node) string { return n.st.state().String() })
 }
 
 // ObservedState reads the container's state back from Docker, mapped onto
@@ -561,8 +450,8 @@ func (c *Cluster) transition(ctx context.Context, id, op string, do func(ctx con
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.Lock()
+	defer n.Unlock()
 	if _, err := checkTransition(id, op, n.st.state()); err != nil {
 		return err
 	}
@@ -572,7 +461,7 @@ func (c *Cluster) transition(ctx context.Context, id, op string, do func(ctx con
 	if err != nil {
 		return err
 	}
-	c.log.Info("docker: node "+op, "node", id, "from", n.st.state(), "to", next.state(), "elapsed", time.Since(t0).Round(time.Millisecond))
+	c.Log.Info("docker: node "+op, "node", id, "from", n.st.state(), "to", next.state(), "elapsed", time.Since(t0).Round(time.Millisecond))
 	n.st = next
 	return nil
 }
@@ -634,7 +523,7 @@ func (c *Cluster) Start(ctx context.Context, id string) error {
 			return nil, err
 		}
 		if n.lastIP != "" && ip != n.lastIP {
-			c.log.Info("docker: node address changed on restart", "node", id, "old", n.lastIP, "new", ip)
+			c.Log.Info("docker: node address changed on restart", "node", id, "old", n.lastIP, "new", ip)
 		}
 		n.lastIP = ip
 		return stRunning{container: cid, ip: ip, since: time.Now()}, nil
@@ -670,9 +559,9 @@ func (c *Cluster) Exec(ctx context.Context, id string, cmd []string) (exitCode i
 	if err != nil {
 		return -1, "", err
 	}
-	n.mu.Lock()
+	n.Lock()
 	st, cid := n.st.state(), containerOf(n.st)
-	n.mu.Unlock()
+	n.Unlock()
 	if st != StateRunning {
 		return -1, "", fmt.Errorf("docker: exec on node %s: it is %s; exec needs a running node", id, st)
 	}
@@ -754,30 +643,9 @@ func (c *Cluster) containerFor(id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.Lock()
+	defer n.Unlock()
 	return containerOf(n.st), nil
-}
-
-// SaveLogs writes every node's log to dir/<node>.log (dir is created).
-func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("docker: save logs: %w", err)
-	}
-	var errs []error
-	for _, id := range c.ids {
-		logs, err := c.Logs(ctx, id)
-		if err != nil {
-			errs = append(errs, err)
-			if logs == "" {
-				continue
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, id+".log"), []byte(logs), 0o644); err != nil {
-			errs = append(errs, fmt.Errorf("docker: save logs of %s: %w", id, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // closeTimeout bounds Close.
@@ -788,7 +656,7 @@ const closeTimeout = 30 * time.Second
 // (ctx's values only) so that it works even when the run's context is
 // already cancelled.
 func (c *Cluster) Close(ctx context.Context) error {
-	c.closeOnce.Do(func() {
+	return c.CloseOnce(func() error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
 		var (
@@ -798,14 +666,14 @@ func (c *Cluster) Close(ctx context.Context) error {
 		)
 		for _, n := range c.nodes {
 			wg.Go(func() {
-				n.mu.Lock()
-				defer n.mu.Unlock()
+				n.Lock()
+				defer n.Unlock()
 				cid := containerOf(n.st)
 				if cid != "" {
 					_, err := c.cli.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 					if err != nil && !isNotFound(err) {
 						emu.Lock()
-						errs = append(errs, fmt.Errorf("remove node %s (container %.12s): %w", n.id, cid, err))
+						errs = append(errs, fmt.Errorf("remove node %s (container %.12s): %w", n.ID, cid, err))
 						emu.Unlock()
 						return
 					}
@@ -827,26 +695,25 @@ func (c *Cluster) Close(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("remove network %s: %w", netName, err))
 			}
 		}
-		if len(errs) > 0 {
-			c.closeErr = fmt.Errorf("docker: close cluster %s: %w (leftovers are labelled %s=%s; remove them with docker rm -f / docker network rm)", c.runID, errors.Join(errs...), LabelRun, c.runID)
-		} else {
-			c.log.Info("docker: cluster removed")
-		}
 		c.cli.Close()
+		if len(errs) > 0 {
+			return fmt.Errorf("docker: close cluster %s: %w (leftovers are labelled %s=%s; remove them with docker rm -f / docker network rm)", c.RunID, errors.Join(errs...), cluster.LabelRun, c.RunID)
+		}
+		c.Log.Info("docker: cluster removed")
+		return nil
 	})
-	return c.closeErr
 }
 
 // removeStray removes the containers labelled with this run that Close
 // did not know of.
 func (c *Cluster) removeStray(ctx context.Context) error {
-	f := make(client.Filters).Add("label", LabelRun+"="+c.runID)
+	f := make(client.Filters).Add("label", cluster.LabelRun+"="+c.RunID)
 	err := removeContainers(ctx, c.cli, f, func(name string, _ map[string]string, _ time.Time) bool {
-		c.log.Warn("docker: removing a container of this run the cluster did not know of", "container", name)
+		c.Log.Warn("docker: removing a container of this run the cluster did not know of", "container", name)
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("containers of run %s: %w", c.runID, err)
+		return fmt.Errorf("containers of run %s: %w", c.RunID, err)
 	}
 	return nil
 }

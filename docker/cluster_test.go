@@ -10,71 +10,35 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
-	"github.com/faultline/faultline/nemesis"
-	"github.com/faultline/faultline/sut"
-	"github.com/faultline/faultline/system"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-)
 
-// *docker.Cluster must satisfy the consumer interfaces the nemesis
-// package declares.
-var (
-	_ nemesis.Cluster       = (*docker.Cluster)(nil)
-	_ nemesis.StateObserver = (*docker.Cluster)(nil)
-	_ nemesis.ClockHooker   = (*docker.Cluster)(nil)
+	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/cluster/clustertest"
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/engine/enginetest"
+	"github.com/faultline/faultline/sut"
+	"github.com/faultline/faultline/system"
 )
 
 // startCluster starts a cluster and registers its removal, plus a check
 // that nothing labelled with its run id survives.
-func startCluster(t *testing.T, cfg docker.Config) *docker.Cluster {
+func startCluster(t *testing.T, cfg cluster.Spec) *docker.Cluster {
 	t.Helper()
-	dockertest.RequireDocker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	t0 := time.Now()
-	c, err := docker.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Logf("cluster %s up in %v", c.RunID(), time.Since(t0).Round(time.Millisecond))
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if t.Failed() {
-			dir := t.TempDir()
-			if err := c.SaveLogs(ctx, dir); err == nil {
-				for _, id := range c.Nodes() {
-					if l, err := c.Logs(ctx, id); err == nil {
-						t.Logf("---- %s log (tail) ----\n%s", id, tail(l, 30))
-					}
-				}
+	enginetest.RequireDocker(t)
+	var c *docker.Cluster
+	c = clustertest.Start(t, 2*time.Minute, func(ctx context.Context) (*docker.Cluster, error) { return docker.Start(ctx, cfg) },
+		func(ctx context.Context) {
+			cs, ns, err := enginetest.Leftovers(ctx, c.RunID)
+			if err != nil {
+				t.Errorf("Leftovers: %v", err)
 			}
-		}
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("second Close: %v", err)
-		}
-		cs, ns, err := docker.Leftovers(ctx, c.RunID())
-		if err != nil {
-			t.Errorf("Leftovers: %v", err)
-		}
-		if len(cs)+len(ns) > 0 {
-			t.Errorf("run %s left containers %v and networks %v", c.RunID(), cs, ns)
-		}
-	})
+			if len(cs)+len(ns) > 0 {
+				t.Errorf("run %s left containers %v and networks %v", c.RunID, cs, ns)
+			}
+		})
 	return c
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func newClient(t *testing.T, c *docker.Cluster) *system.Client {
@@ -111,7 +75,7 @@ func netctl(t *testing.T, c *docker.Cluster, node string, args ...string) string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	code, out, err := c.Exec(ctx, node, append([]string{docker.NetctlPath}, args...))
+	code, out, err := c.Exec(ctx, node, append([]string{engine.NetctlPath}, args...))
 	if err != nil || code != 0 {
 		t.Fatalf("netctl %v on %s: exit %d, err %v, output %q", args, node, code, err, out)
 	}
@@ -120,7 +84,7 @@ func netctl(t *testing.T, c *docker.Cluster, node string, args ...string) string
 
 // TestCluster runs the 3-node scenarios on one shared cluster, in order.
 func TestCluster(t *testing.T) {
-	c := startCluster(t, docker.DefaultConfig())
+	c := startCluster(t, cluster.DefaultSpec())
 	kv := newClient(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -238,7 +202,7 @@ func TestCluster(t *testing.T) {
 		if err := c.Pause(ctx, follower); !isIllegal(err) {
 			t.Errorf("second Pause: err = %v, want ErrIllegalTransition", err)
 		}
-		if _, _, err := c.Exec(ctx, follower, []string{docker.NetctlPath, "list"}); err == nil {
+		if _, _, err := c.Exec(ctx, follower, []string{engine.NetctlPath, "list"}); err == nil {
 			t.Errorf("Exec on a paused node succeeded")
 		}
 		sctx, scancel := context.WithTimeout(ctx, 1500*time.Millisecond)
@@ -355,7 +319,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("NetctlRules", func(t *testing.T) {
-		code, out, err := c.Exec(ctx, "n1", []string{docker.NetctlPath, "drop"})
+		code, out, err := c.Exec(ctx, "n1", []string{engine.NetctlPath, "drop"})
 		if err != nil || code != 2 || !strings.Contains(out, "usage:") {
 			t.Errorf("netctl drop: exit %d, err %v, output %q; want exit 2 with usage", code, err, out)
 		}
@@ -397,8 +361,8 @@ func TestCluster(t *testing.T) {
 			if err != nil {
 				break
 			}
-			if h.Uid != docker.NodeUID {
-				t.Errorf("%s owned by uid %d, want %d", h.Name, h.Uid, docker.NodeUID)
+			if h.Uid != engine.NodeUID {
+				t.Errorf("%s owned by uid %d, want %d", h.Name, h.Uid, engine.NodeUID)
 			}
 			files++
 		}
@@ -426,9 +390,9 @@ func isIllegal(err error) bool {
 // TestStartFailureCleansUp: a node that cannot start fails Start quickly
 // with its log, and nothing of the run is left behind.
 func TestStartFailureCleansUp(t *testing.T) {
-	dockertest.RequireDocker(t)
+	enginetest.RequireDocker(t)
 	ctx := context.Background()
-	cfg := docker.DefaultConfig()
+	cfg := cluster.DefaultSpec()
 	cfg.Nodes = 1
 	cfg.RunID = fmt.Sprintf("failtest-%d", time.Now().UnixNano())
 	cfg.System = badFlag{}
@@ -446,7 +410,7 @@ func TestStartFailureCleansUp(t *testing.T) {
 	if !strings.Contains(err.Error(), "exited") || !strings.Contains(err.Error(), "no-such-flag") {
 		t.Errorf("error does not explain the exit: %v", err)
 	}
-	cs, ns, lerr := docker.Leftovers(ctx, cfg.RunID)
+	cs, ns, lerr := enginetest.Leftovers(ctx, cfg.RunID)
 	if lerr != nil || len(cs)+len(ns) > 0 {
 		t.Errorf("leftovers after failed Start: containers %v networks %v (%v)", cs, ns, lerr)
 	}

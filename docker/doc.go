@@ -2,11 +2,10 @@
 // store, etcd, ...) in Docker containers for the faultline harness, through
 // testcontainers-go.
 //
-// The node image is FROM scratch plus the system's static binaries and
-// netctl (nothing is ever pulled: there is no registry). [BuildImage]
-// compiles them into a temporary build context and tags the image
-// faultline-node:<system>-<hash12>, the hash being over the Dockerfile and
-// the binaries, so an unchanged build is never repeated.
+// The node image is package engine's (FROM scratch, the system's static
+// binaries and netctl; nothing is ever pulled). What both runtimes do
+// alike (probing with the system's Probe, addresses, logs, labels, the
+// reaping of dead runs' leftovers) is package cluster's.
 //
 // [Start] creates a private bridge network per run and containers n1..nN
 // (network aliases n1..nN) running each node's spec (sut.NodeSpec: command,
@@ -22,8 +21,8 @@
 // node, fails with an error wrapping [ErrIllegalTransition].
 //
 // [Cluster.Close] removes everything and works with a cancelled context;
-// [CloseOnSignal] tears a cluster down on SIGINT/SIGTERM.
+// [Reap] removes what runs whose harness died left behind.
 //
-// The package sets TESTCONTAINERS_RYUK_DISABLED=true and
-// TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 when they are unset, at init.
+// The engine connection (engine.Client) sets TESTCONTAINERS_RYUK_DISABLED=true
+// and TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 when they are unset.
 package docker

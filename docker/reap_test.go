@@ -8,16 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/engine/enginetest"
 )
 
 // TestReap: a network of a dead owner is reaped, one of a live owner (this
 // process) is kept.
 func TestReap(t *testing.T) {
-	dockertest.RequireDocker(t)
+	enginetest.RequireDocker(t)
 	ctx := context.Background()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
@@ -28,7 +30,7 @@ func TestReap(t *testing.T) {
 	mk := func(pid int) string {
 		run := fmt.Sprintf("reaptest-%d-%d", pid, time.Now().UnixNano())
 		_, err := cli.NetworkCreate(ctx, "faultline-"+run, client.NetworkCreateOptions{Labels: map[string]string{
-			docker.LabelFaultline: "1", docker.LabelRun: run, docker.LabelPID: strconv.Itoa(pid), docker.LabelHost: host,
+			cluster.LabelFaultline: "1", cluster.LabelRun: run, cluster.LabelPID: strconv.Itoa(pid), cluster.LabelHost: host,
 		}})
 		if err != nil {
 			t.Fatal(err)
@@ -41,10 +43,10 @@ func TestReap(t *testing.T) {
 	if err := docker.Reap(ctx); err != nil {
 		t.Fatalf("Reap: %v", err)
 	}
-	if _, ns, _ := docker.Leftovers(ctx, dead); len(ns) != 0 {
+	if _, ns, _ := enginetest.Leftovers(ctx, dead); len(ns) != 0 {
 		t.Errorf("network of a dead run survived: %v", ns)
 	}
-	if _, ns, _ := docker.Leftovers(ctx, live); len(ns) != 1 {
+	if _, ns, _ := enginetest.Leftovers(ctx, live); len(ns) != 1 {
 		t.Errorf("network of a live run was reaped: %v", ns)
 	}
 }

@@ -2,18 +2,12 @@ package kubernetes
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -23,18 +17,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/engine"
 	"github.com/faultline/faultline/kubernetes/agent"
 	"github.com/faultline/faultline/sut"
-)
-
-// Node states as Cluster.State reports them (the nemesis's names).
-const (
-	StateCreated = "created" // pod up, process not started yet
-	StateRunning = "running"
-	StatePaused  = "paused"
-	StateKilled  = "killed"
-	StateRemoved = "removed"
 )
 
 // Container names in a node pod.
@@ -47,26 +33,19 @@ const (
 // All methods are safe for concurrent use; operations on one node are
 // serialized.
 type Cluster struct {
+	cluster.Core
 	cfg   Config
-	log   *slog.Logger
-	runID string
 	ns    string
 	cs    kubernetes.Interface
 	rest  *rest.Config
-	ids   []string
 	nodes map[string]*node
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // node is one member: how it runs, its pod's address, its forwarded
 // ports and the state its agent last reported.
 type node struct {
-	id   string
-	spec sut.NodeSpec
-
-	mu    sync.Mutex // serializes operations on this node
+	cluster.Member
+	// serializes operations on this node
 	state string
 	ip    string // the pod's address: stable, the pod lives for the run
 	fwd   *forwarder
@@ -77,9 +56,9 @@ type node struct {
 // /healthz and they agree on a leader (bounded by cfg.StartTimeout). On
 // failure everything created so far is removed.
 func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("kubernetes: invalid config: %w", err)
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	t0 := time.Now()
 	restCfg, loader, err := loadKubeconfig(cfg.Kubeconfig, cfg.Context)
@@ -91,39 +70,26 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("kubernetes: client: %w", err)
 	}
 	log := cfg.Logger
-	reaped := make(chan struct{})
-	go func() {
-		defer close(reaped)
-		if cfg.Reap {
-			if err := reap(ctx, cs, log); err != nil {
-				log.Warn("kubernetes: reaping namespaces of earlier runs failed", "err", err)
-			}
-		}
-	}()
-	defer func() { <-reaped }()
+	defer cluster.ReapBeside(ctx, cfg.Reap, log, func(ctx context.Context) error { return reap(ctx, cs, log) })()
 	images, err := prepareImages(ctx, &cfg, loader)
 	if err != nil {
 		return nil, err
 	}
 	runID := cfg.RunID
-	if runID == "" {
-		runID = newRunID()
-	}
 	c := &Cluster{
 		cfg:   cfg,
-		log:   log.With("run", runID),
-		runID: runID,
 		ns:    "faultline-" + runID,
 		cs:    cs,
 		rest:  restCfg,
-		ids:   docker.NodeIDs(cfg.Nodes),
 		nodes: map[string]*node{},
 	}
+	c.Core = cluster.Core{Runtime: "kubernetes", RunID: runID, Log: log.With("run", runID), System: cfg.System, IDs: cluster.NodeIDs(cfg.Nodes),
+		StateOf: c.stateOf, AddrsOf: c.exposedAddrs, LogsOf: c.Logs}
 	// Peers reach each other by node id: the agent writes the pods'
 	// addresses into /etc/hosts before the first start.
-	layout := sut.Layout{Nodes: c.ids}
-	for _, id := range c.ids {
-		c.nodes[id] = &node{id: id, spec: cfg.System.Node(layout, cfg.Options, id)}
+	layout := cfg.Layout()
+	for _, id := range c.IDs {
+		c.nodes[id] = &node{Member: cluster.Member{ID: id, Spec: cfg.System.Node(layout, cfg.Options, id)}}
 	}
 	defer func() {
 		if err != nil {
@@ -137,9 +103,9 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err := c.createNamespace(wctx); err != nil {
 		return nil, err
 	}
-	c.log.Info("kubernetes: starting cluster", "system", cfg.System.Name(), "nodes", cfg.Nodes, "namespace", c.ns, "image", images.node, "server", restCfg.Host)
+	c.Log.Info("kubernetes: starting cluster", "system", cfg.System.Info().Name, "nodes", cfg.Nodes, "namespace", c.ns, "image", images.node, "server", restCfg.Host)
 	var g errgroup.Group
-	for _, id := range c.ids {
+	for _, id := range c.IDs {
 		g.Go(func() error { return c.createPod(wctx, id, images) })
 	}
 	if err := g.Wait(); err != nil {
@@ -148,11 +114,11 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err := c.waitPods(wctx); err != nil {
 		return nil, err
 	}
-	c.log.Info("kubernetes: pods running", "elapsed", time.Since(t0).Round(time.Millisecond))
+	c.Log.Info("kubernetes: pods running", "elapsed", time.Since(t0).Round(time.Millisecond))
 	// Every node learns the others' pod addresses, then all start at once
 	// (so that they join the first election together).
 	hosts := agent.HostsArgs(c.ipMap())
-	for _, id := range c.ids {
+	for _, id := range c.IDs {
 		g.Go(func() error {
 			n := c.nodes[id]
 			if err := c.forwardPorts(n); err != nil {
@@ -165,46 +131,23 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	for _, id := range c.ids {
+	for _, id := range c.IDs {
 		g.Go(func() error { return c.Start(wctx, id) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := c.WaitHealthy(wctx); err != nil {
-		return nil, fmt.Errorf("kubernetes: cluster did not come up (start timeout %v): %w", cfg.StartTimeout, err)
+	if err := c.Up(ctx, wctx, c.Log, t0, cfg.StartTimeout); err != nil {
+		return nil, err
 	}
-	leader, _ := c.Leader(ctx)
-	c.log.Info("kubernetes: cluster up", "leader", leader, "elapsed", time.Since(t0).Round(time.Millisecond))
 	return c, nil
-}
-
-func newRunID() string {
-	var b [3]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
-}
-
-// labels are the labels of the namespace and every pod; node adds the
-// node label for a pod.
-func (c *Cluster) labels(nodeID string) map[string]string {
-	l := maps.Clone(c.cfg.Labels)
-	if l == nil {
-		l = map[string]string{}
-	}
-	maps.Copy(l, ownerLabels())
-	l[docker.LabelRun] = c.runID
-	if nodeID != "" {
-		l[docker.LabelNode] = nodeID
-	}
-	return l
 }
 
 // createNamespace creates the run's namespace and its default service
 // account (pods are refused until the controller-manager makes it; making
 // it here saves waiting for that).
 func (c *Cluster) createNamespace(ctx context.Context) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns, Labels: c.labels("")}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns, Labels: cluster.Labels(c.cfg.Labels, c.RunID, "")}}
 	if _, err := c.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("kubernetes: create namespace %s: %w", c.ns, err)
 	}
@@ -222,7 +165,7 @@ func (c *Cluster) createNamespace(ctx context.Context) error {
 // long as the pod, which lives as long as the run: kills end the process,
 // not the pod.
 func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
-	spec := c.nodes[id].spec
+	spec := c.nodes[id].Spec
 	var ports []corev1.ContainerPort
 	for _, p := range spec.Ports {
 		ports = append(ports, corev1.ContainerPort{Name: p.Name, ContainerPort: int32(p.Number)})
@@ -236,7 +179,7 @@ func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
 	no := false
 	mounts := []corev1.VolumeMount{{Name: "agent", MountPath: agent.Dir}}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: id, Labels: c.labels(id)},
+		ObjectMeta: metav1.ObjectMeta{Name: id, Labels: cluster.Labels(c.cfg.Labels, c.RunID, id)},
 		Spec: corev1.PodSpec{
 			Hostname:                      id,
 			RestartPolicy:                 corev1.RestartPolicyNever,
@@ -256,7 +199,7 @@ func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
 				ImagePullPolicy: images.pull,
 				Command: agent.RunArgs(agent.RunConfig{
 					Command: spec.Command,
-					UID:     docker.NodeUID, GID: docker.NodeUID,
+					UID:     engine.NodeUID, GID: engine.NodeUID,
 					Wait: true,
 				}),
 				Env:   env,
@@ -280,9 +223,9 @@ func (c *Cluster) createPod(ctx context.Context, id string, images imageSet) err
 	if _, err := c.cs.CoreV1().Pods(c.ns).Create(ctx, c.podSpec(id, images), metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("kubernetes: create pod %s/%s: %w", c.ns, id, err)
 	}
-	c.nodes[id].mu.Lock()
-	c.nodes[id].state = StateCreated
-	c.nodes[id].mu.Unlock()
+	c.nodes[id].Lock()
+	c.nodes[id].state = cluster.StateCreated
+	c.nodes[id].Unlock()
 	return nil
 }
 
@@ -304,14 +247,14 @@ func (c *Cluster) waitPods(ctx context.Context) error {
 				if p.Status.PodIP != "" && nodeRunning(p) {
 					ready++
 					n := c.nodes[p.Name]
-					n.mu.Lock()
+					n.Lock()
 					n.ip = p.Status.PodIP
-					n.mu.Unlock()
+					n.Unlock()
 				} else {
 					waiting = append(waiting, p.Name+": "+podProgress(p))
 				}
 			}
-			if ready == len(c.ids) {
+			if ready == len(c.IDs) {
 				return nil
 			}
 			last = strings.Join(waiting, "; ")
@@ -373,7 +316,7 @@ func podProgress(p *corev1.Pod) string {
 
 func (c *Cluster) ipMap() map[string]string {
 	m := map[string]string{}
-	for _, id := range c.ids {
+	for _, id := range c.IDs {
 		m[id] = c.IP(id)
 	}
 	return m
@@ -381,12 +324,12 @@ func (c *Cluster) ipMap() map[string]string {
 
 // forwardPorts starts n's port forwards to its exposed ports.
 func (c *Cluster) forwardPorts(n *node) error {
-	f, err := c.newForwarder(n.id)
+	f, err := c.newForwarder(n.ID)
 	if err != nil {
 		return err
 	}
 	addrs := map[string]string{}
-	for _, p := range n.spec.Ports {
+	for _, p := range n.Spec.Ports {
 		if !p.Exposed {
 			continue
 		}
@@ -395,90 +338,35 @@ func (c *Cluster) forwardPorts(n *node) error {
 			return err
 		}
 	}
-	n.mu.Lock()
+	n.Lock()
 	n.fwd, n.addrs = f, addrs
-	n.mu.Unlock()
+	n.Unlock()
 	return nil
 }
-
-// RunID is the run's id, the value of the faultline.run label.
-func (c *Cluster) RunID() string { return c.runID }
 
 // Namespace is the run's namespace.
 func (c *Cluster) Namespace() string { return c.ns }
 
-// Nodes returns the node ids, n1..nN.
-func (c *Cluster) Nodes() []string { return slices.Clone(c.ids) }
+func (c *Cluster) node(id string) (*node, error) { return cluster.Node(&c.Core, c.nodes, id) }
 
-func (c *Cluster) node(id string) (*node, error) {
-	n, ok := c.nodes[id]
-	if !ok {
-		return nil, fmt.Errorf("kubernetes: unknown node %q: use one of %s", id, strings.Join(c.ids, ", "))
-	}
-	return n, nil
-}
-
-// read returns f(node) under the node's lock, or "" for an unknown node.
+// read returns f(node id) under the node's lock, or "" for an unknown node.
 func (c *Cluster) read(id string, f func(n *node) string) string {
-	n, err := c.node(id)
-	if err != nil {
-		return ""
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return f(n)
+	return cluster.Read(&c.Core, c.nodes, id, f)
 }
 
 // IP returns the node's pod address ("" for an unknown node). It does not
 // change across kills: the pod lives for the whole run.
 func (c *Cluster) IP(id string) string { return c.read(id, func(n *node) string { return n.ip }) }
 
-// HasClockHook reports whether the system's nodes have a clock hook (the
-// admin port's /fault/clock): only then is there a clock to reset.
-func (c *Cluster) HasClockHook() bool { return slices.Contains(c.cfg.System.Faults(), "clock") }
-
-// ClientAddr returns the node's client address, 127.0.0.1:port, forwarded
-// to the pod through the apiserver.
-func (c *Cluster) ClientAddr(id string) string { return c.Addr(id, sut.PortClient) }
-
-// ClientAddrs maps every node id to its client address.
-func (c *Cluster) ClientAddrs() map[string]string {
-	m := make(map[string]string, len(c.ids))
-	for _, id := range c.ids {
-		m[id] = c.ClientAddr(id)
-	}
-	return m
-}
-
-// AdminAddr returns the node's admin HTTP address, 127.0.0.1:port, or ""
-// when the system has no admin port (no clock hook).
-func (c *Cluster) AdminAddr(id string) string { return c.Addr(id, sut.PortAdmin) }
-
-// Addr returns the local address (127.0.0.1:port) forwarded to the node's
-// exposed port of that name, or "" when it has none. It stays the same
-// across kill and restart.
-func (c *Cluster) Addr(id, port string) string {
-	return c.read(id, func(n *node) string { return n.addrs[port] })
-}
-
 // exposedAddrs maps the node's exposed port names to their local addresses.
 func (c *Cluster) exposedAddrs(id string) map[string]string {
-	n, err := c.node(id)
-	if err != nil {
-		return nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return maps.Clone(n.addrs)
+	return cluster.Read(&c.Core, c.nodes, id, func(n *node) map[string]string { return maps.Clone(n.addrs) })
 }
 
-// State returns the node's state as its agent last reported it: "created",
-// "running", "paused", "killed" or "removed" (see ObservedState).
-func (c *Cluster) State(id string) string {
-	if s := c.read(id, func(n *node) string { return n.state }); s != "" {
-		return s
-	}
-	return "unknown"
+// stateOf is the node's state as its agent last reported it, "" for an
+// unknown node.
+func (c *Cluster) stateOf(id string) string {
+	return c.read(id, func(n *node) string { return n.state })
 }
 
 // ObservedState asks the node's agent for the process's state now, mapped
@@ -488,8 +376,8 @@ func (c *Cluster) ObservedState(ctx context.Context, id string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if c.State(id) == StateRemoved {
-		return StateRemoved, nil
+	if c.State(id) == cluster.StateRemoved {
+		return cluster.StateRemoved, nil
 	}
 	reply, err := c.ctl(ctx, n, agent.OpState)
 	if err != nil {
@@ -502,9 +390,9 @@ func (c *Cluster) ObservedState(ctx context.Context, id string) (string, error) 
 func stateOf(reply string) string {
 	switch s, _, _ := strings.Cut(reply, " "); s {
 	case agent.StateWaiting:
-		return StateCreated
+		return cluster.StateCreated
 	case agent.StateExited:
-		return StateKilled
+		return cluster.StateKilled
 	default:
 		return s
 	}
@@ -512,13 +400,13 @@ func stateOf(reply string) string {
 
 // ctl runs the agent's op in n's pod and returns its reply.
 func (c *Cluster) ctl(ctx context.Context, n *node, op string, args ...string) (string, error) {
-	code, out, err := c.execIn(ctx, n.id, nodeContainer, agent.CtlArgs(op, args...))
+	code, out, err := c.execIn(ctx, n.ID, nodeContainer, agent.CtlArgs(op, args...))
 	out = strings.TrimSpace(out)
 	if err != nil {
-		return "", fmt.Errorf("kubernetes: %s node %s: %w", op, n.id, err)
+		return "", fmt.Errorf("kubernetes: %s node %s: %w", op, n.ID, err)
 	}
 	if code != 0 {
-		return "", fmt.Errorf("kubernetes: %s node %s: %s", op, n.id, out)
+		return "", fmt.Errorf("kubernetes: %s node %s: %s", op, n.ID, out)
 	}
 	return out, nil
 }
@@ -530,9 +418,9 @@ func (c *Cluster) transition(ctx context.Context, id, op string) error {
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.state == StateRemoved {
+	n.Lock()
+	defer n.Unlock()
+	if n.state == cluster.StateRemoved {
 		return fmt.Errorf("kubernetes: %s node %s: the cluster was closed", op, id)
 	}
 	t0 := time.Now()
@@ -542,7 +430,7 @@ func (c *Cluster) transition(ctx context.Context, id, op string) error {
 	}
 	from := n.state
 	n.state = stateOf(reply)
-	c.log.Info("kubernetes: node "+op, "node", id, "from", from, "to", n.state, "elapsed", time.Since(t0).Round(time.Millisecond))
+	c.Log.Info("kubernetes: node "+op, "node", id, "from", from, "to", n.state, "elapsed", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
@@ -556,7 +444,7 @@ func (c *Cluster) Kill(ctx context.Context, id string) error {
 	if err := c.transition(ctx, id, agent.OpKill); err != nil {
 		return err
 	}
-	code, out, err := c.Exec(ctx, id, []string{docker.NetctlPath, "heal"})
+	code, out, err := c.Exec(ctx, id, []string{engine.NetctlPath, "heal"})
 	if err == nil && code != 0 {
 		err = fmt.Errorf("exit code %d: %s", code, strings.TrimSpace(out))
 	}
@@ -609,27 +497,6 @@ func (c *Cluster) Logs(ctx context.Context, id string) (string, error) {
 	return string(b), nil
 }
 
-// SaveLogs writes every node's log to dir/<node>.log (dir is created).
-func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("kubernetes: save logs: %w", err)
-	}
-	var errs []error
-	for _, id := range c.ids {
-		logs, err := c.Logs(ctx, id)
-		if err != nil {
-			errs = append(errs, err)
-			if logs == "" {
-				continue
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, id+".log"), []byte(logs), 0o644); err != nil {
-			errs = append(errs, fmt.Errorf("kubernetes: save logs of %s: %w", id, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // closeTimeout bounds Close.
 const closeTimeout = 90 * time.Second
 
@@ -637,24 +504,23 @@ const closeTimeout = 90 * time.Second
 // until it is gone. It is idempotent, safe after a partial Start, and
 // works when ctx is already cancelled.
 func (c *Cluster) Close(ctx context.Context) error {
-	c.closeOnce.Do(func() {
+	return c.CloseOnce(func() error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
 		for _, n := range c.nodes {
-			n.mu.Lock()
+			n.Lock()
 			if n.fwd != nil {
 				n.fwd.close()
 			}
-			n.state = StateRemoved
-			n.mu.Unlock()
+			n.state = cluster.StateRemoved
+			n.Unlock()
 		}
 		if err := deleteNamespace(ctx, c.cs, c.ns); err != nil {
-			c.closeErr = fmt.Errorf("kubernetes: close cluster %s: %w (remove it with kubectl delete namespace %s)", c.runID, err, c.ns)
-			return
+			return fmt.Errorf("kubernetes: close cluster %s: %w (remove it with kubectl delete namespace %s)", c.RunID, err, c.ns)
 		}
-		c.log.Info("kubernetes: cluster removed", "namespace", c.ns)
+		c.Log.Info("kubernetes: cluster removed", "namespace", c.ns)
+		return nil
 	})
-	return c.closeErr
 }
 
 // deleteNamespace deletes ns and waits until it is gone.
@@ -682,5 +548,5 @@ func deleteNamespace(ctx context.Context, cs kubernetes.Interface, ns string) er
 
 // String is for logs: the namespace and the server.
 func (c *Cluster) String() string {
-	return c.ns + "@" + c.rest.Host + " (" + strconv.Itoa(len(c.ids)) + " nodes)"
+	return c.ns + "@" + c.rest.Host + " (" + strconv.Itoa(len(c.IDs)) + " nodes)"
 }

@@ -12,17 +12,12 @@ import (
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/cluster/clustertest"
+	"github.com/faultline/faultline/engine"
 	"github.com/faultline/faultline/kubernetes"
-	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/system"
-)
-
-// *kubernetes.Cluster satisfies the nemesis package's interfaces.
-var (
-	_ nemesis.Cluster       = (*kubernetes.Cluster)(nil)
-	_ nemesis.StateObserver = (*kubernetes.Cluster)(nil)
 )
 
 // EnvKubeconfig names the kubeconfig of the cluster the tests run against
@@ -44,42 +39,8 @@ func requireCluster(t *testing.T) string {
 
 func startCluster(t *testing.T, cfg kubernetes.Config) *kubernetes.Cluster {
 	t.Helper()
-	docker.SetEnvDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	t0 := time.Now()
-	c, err := kubernetes.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Logf("cluster %s up in %v", c, time.Since(t0).Round(time.Millisecond))
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if t.Failed() {
-			for _, id := range c.Nodes() {
-				if l, err := c.Logs(ctx, id); err == nil {
-					t.Logf("---- %s log (tail) ----\n%s", id, tail(l, 30))
-				}
-			}
-		}
-		t0 := time.Now()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		t.Logf("closed in %v", time.Since(t0).Round(time.Millisecond))
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("second Close: %v", err)
-		}
-	})
-	return c
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	engine.SetEnvDefaults()
+	return clustertest.Start(t, 5*time.Minute, func(ctx context.Context) (*kubernetes.Cluster, error) { return kubernetes.Start(ctx, cfg) }, nil)
 }
 
 func kvClient(t *testing.T, c *kubernetes.Cluster) *system.Client {
@@ -97,7 +58,7 @@ func kvClient(t *testing.T, c *kubernetes.Cluster) *system.Client {
 // netctl runs netctl with args on node id and returns its output.
 func netctl(t *testing.T, c *kubernetes.Cluster, id string, args ...string) string {
 	t.Helper()
-	code, out, err := c.Exec(context.Background(), id, append([]string{docker.NetctlPath}, args...))
+	code, out, err := c.Exec(context.Background(), id, append([]string{engine.NetctlPath}, args...))
 	if err != nil || code != 0 {
 		t.Fatalf("netctl %s on %s: code %d, %v: %s", strings.Join(args, " "), id, code, err, out)
 	}
@@ -153,7 +114,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("kill took %v", time.Since(t0).Round(time.Millisecond))
-	wantState(t, c, leader, kubernetes.StateKilled)
+	wantState(t, c, leader, cluster.StateKilled)
 	if out := netctl(t, c, leader, "list"); strings.TrimSpace(out) != "" {
 		t.Errorf("netctl rules survived the kill:\n%s", out)
 	}
@@ -178,7 +139,7 @@ func TestCluster(t *testing.T) {
 	if err := c.Start(ctx, leader); err != nil {
 		t.Fatal(err)
 	}
-	wantState(t, c, leader, kubernetes.StateRunning)
+	wantState(t, c, leader, cluster.StateRunning)
 	if got := c.IP(leader); got != ip {
 		t.Errorf("IP after restart %s, before %s", got, ip)
 	}
@@ -200,7 +161,7 @@ func TestCluster(t *testing.T) {
 	if err := c.Pause(ctx, follower); err != nil {
 		t.Fatal(err)
 	}
-	wantState(t, c, follower, kubernetes.StatePaused)
+	wantState(t, c, follower, cluster.StatePaused)
 	hctx, hcancel := context.WithTimeout(ctx, 3*time.Second)
 	if _, err := c.Status(hctx, follower); err == nil {
 		t.Error("a paused node answered /status")
@@ -209,7 +170,7 @@ func TestCluster(t *testing.T) {
 	if err := c.Resume(ctx, follower); err != nil {
 		t.Fatal(err)
 	}
-	wantState(t, c, follower, kubernetes.StateRunning)
+	wantState(t, c, follower, cluster.StateRunning)
 	waitHealthy(t, c)
 
 	// netctl in the node's network namespace: isolate one node, see the
@@ -220,18 +181,18 @@ func TestCluster(t *testing.T) {
 			others = append(others, c.IP(id))
 		}
 	}
-	code, out, err := c.Exec(ctx, follower, []string{docker.NetctlPath, "drop", "--from", strings.Join(others, ",")})
+	code, out, err := c.Exec(ctx, follower, []string{engine.NetctlPath, "drop", "--from", strings.Join(others, ",")})
 	if err != nil || code != 0 {
 		t.Fatalf("netctl drop: code %d, %v: %s", code, err, out)
 	}
-	code, out, err = c.Exec(ctx, follower, []string{docker.NetctlPath, "list"})
+	code, out, err = c.Exec(ctx, follower, []string{engine.NetctlPath, "list"})
 	if err != nil || code != 0 || !strings.Contains(out, others[0]) {
 		t.Fatalf("netctl list: code %d, %v: %q, want a rule for %s", code, err, out, others[0])
 	}
-	if code, out, err = c.Exec(ctx, follower, []string{docker.NetctlPath, "heal"}); err != nil || code != 0 {
+	if code, out, err = c.Exec(ctx, follower, []string{engine.NetctlPath, "heal"}); err != nil || code != 0 {
 		t.Fatalf("netctl heal: code %d, %v: %s", code, err, out)
 	}
-	if code, _, err = c.Exec(ctx, follower, []string{docker.NetctlPath, "no-such-command"}); err != nil || code == 0 {
+	if code, _, err = c.Exec(ctx, follower, []string{engine.NetctlPath, "no-such-command"}); err != nil || code == 0 {
 		t.Errorf("a failing command: code %d, err %v; want a non-zero code and no error", code, err)
 	}
 
@@ -241,7 +202,7 @@ func TestCluster(t *testing.T) {
 	}
 	b, err := os.ReadFile(dir + "/" + leader + ".log")
 	if err != nil || !strings.Contains(string(b), "faultline-agent: kill") {
-		t.Errorf("the leader's log does not show the kill (%v):\n%s", err, tail(string(b), 20))
+		t.Errorf("the leader's log does not show the kill (%v):\n%s", err, clustertest.Tail(string(b), 20))
 	}
 }
 

@@ -1,8 +1,10 @@
 // Package kubernetes runs a cluster under test on any Kubernetes, through
 // client-go: one pod per node (n1..nN) in a namespace of its own per run,
-// faultline-<run id>, labelled like the Docker runtime's containers
-// (faultline=1, faultline.run, faultline.pid, faultline.host) so that the
-// namespaces of crashed runs are reaped.
+// faultline-<run id>, labelled as every runtime labels what it creates
+// (package cluster: faultline=1, faultline.run, faultline.pid,
+// faultline.host) so that the namespaces of crashed runs are reaped. What
+// both runtimes do alike (probing, addresses, logs, labels) is package
+// cluster's; the node image is package engine's.
 //
 // Each node pod runs the node image with the faultline agent (package
 // agent) as its entrypoint; an init container copies the agent in from the

@@ -1,30 +1,22 @@
 package kubernetes
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 
-	"github.com/moby/moby/client"
-	"github.com/testcontainers/testcontainers-go"
 	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/engine"
 	"github.com/faultline/faultline/kubernetes/agent"
+	"github.com/faultline/faultline/sut"
 )
 
 // ImageLoaderExtension names the kubeconfig cluster extension that tells
@@ -118,7 +110,7 @@ func prepareImages(ctx context.Context, cfg *Config, loader []string) (imageSet,
 		if b.Logger == nil {
 			b.Logger = cfg.Logger
 		}
-		if im.node, err = docker.BuildImage(ctx, b); err != nil {
+		if im.node, err = engine.BuildImage(ctx, b); err != nil {
 			return im, fmt.Errorf("kubernetes: node image: %w", err)
 		}
 	}
@@ -154,63 +146,11 @@ func prepareImages(ctx context.Context, cfg *Config, loader []string) (imageSet,
 // from the module b.ModuleDir names (default: the one around the working
 // directory), and returns its tag, faultline-agent:<content hash>. An
 // existing tag is not rebuilt.
-func BuildAgentImage(ctx context.Context, b docker.BuildConfig) (string, error) {
-	dir, err := os.MkdirTemp("", "faultline-agent-image-")
+func BuildAgentImage(ctx context.Context, b engine.BuildConfig) (string, error) {
+	tag, err := engine.Build(ctx, b, engine.Image{Repo: AgentImageRepo, Dockerfile: agentDockerfile,
+		Binaries: []sut.Binary{{Name: "faultline-agent", Module: ".", Package: agentPackage}}})
 	if err != nil {
 		return "", fmt.Errorf("kubernetes: agent image: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	gobin := orDefault(b.GoBin, "go")
-	if b.ModuleDir == "" {
-		// The module around the working directory (tests run in their
-		// package's directory).
-		out, err := exec.CommandContext(ctx, gobin, "env", "GOMOD").Output()
-		if gomod := strings.TrimSpace(string(out)); err == nil && gomod != "" && gomod != os.DevNull {
-			b.ModuleDir = filepath.Dir(gomod)
-		}
-	}
-	build := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "faultline-agent"), agentPackage)
-	build.Dir = b.ModuleDir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-buildvcs=false")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("kubernetes: agent image: go build %s: %w\n%s\n(run from the faultline repository, or set BuildConfig.ModuleDir)", agentPackage, err, out)
-	}
-	bin, err := os.ReadFile(filepath.Join(dir, "faultline-agent"))
-	if err != nil {
-		return "", fmt.Errorf("kubernetes: agent image: %w", err)
-	}
-	sum := sha256.Sum256(append(slices.Clone(agentDockerfile), bin...))
-	tag := AgentImageRepo + ":" + hex.EncodeToString(sum[:])[:12]
-	docker.SetEnvDefaults()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return "", fmt.Errorf("kubernetes: agent image: connect to the Docker engine: %w", err)
-	}
-	defer cli.Close()
-	if _, err := cli.ImageInspect(ctx, tag); err == nil {
-		return tag, nil
-	}
-	var tarball bytes.Buffer
-	tw := tar.NewWriter(&tarball)
-	for _, f := range []struct {
-		name string
-		body []byte
-		mode int64
-	}{{"Dockerfile", agentDockerfile, 0o644}, {"faultline-agent", bin, 0o755}} {
-		tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), Typeflag: tar.TypeReg})
-		tw.Write(f.body)
-	}
-	if err := tw.Close(); err != nil {
-		return "", fmt.Errorf("kubernetes: agent image: build context: %w", err)
-	}
-	resp, err := cli.ImageBuild(ctx, &tarball, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
-	if err != nil {
-		return "", fmt.Errorf("kubernetes: agent image: docker build: %w", err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if _, err := cli.ImageInspect(ctx, tag); err != nil {
-		return "", fmt.Errorf("kubernetes: agent image: docker build %s failed: %s", tag, out)
 	}
 	return tag, nil
 }
@@ -219,4 +159,4 @@ func BuildAgentImage(ctx context.Context, b docker.BuildConfig) (string, error) 
 const agentPackage = "./kubernetes/cmd/faultline-agent"
 
 // agentDockerfile is the agent image: one static binary.
-var agentDockerfile = []byte("FROM scratch\nCOPY faultline-agent " + agent.ImagePath + "\nENTRYPOINT [\"" + agent.ImagePath + "\"]\n")
+var agentDockerfile = []byte("FROM scratch\nCOPY bin/faultline-agent " + agent.ImagePath + "\nENTRYPOINT [\"" + agent.ImagePath + "\"]\n")

@@ -97,7 +97,7 @@ func (c *Cluster) newForwarder(pod string) (*forwarder, error) {
 	}
 	d := portforward.NewFallbackDialer(ws, sp, fallback)
 	return &forwarder{
-		log:   c.log.With("pod", pod),
+		log:   c.Log.With("pod", pod),
 		conns: map[httpstream.Connection]bool{},
 		dial: func() (httpstream.Connection, error) {
 			conn, proto, err := d.Dial(portforward.PortForwardProtocolV1Name)

@@ -108,9 +108,6 @@ func abs(x int64) int64 {
 
 // ClockConfig configures the clock nemesis.
 type ClockConfig struct {
-	// Modes are the start ops to choose from: "bump", "strobe" (in a
-	// Config, empty means both, each one named is a required fault).
-	Modes []string
 	// Targets choose the nodes whose clocks move (in a Config, empty
 	// means DefaultClockTargets).
 	Targets []string
@@ -122,6 +119,28 @@ type ClockConfig struct {
 	StrobeDeltaMs    int64
 	StrobePeriodMs   int64
 	StrobeDurationMs int64
+}
+
+// validate checks the parameters the modes use.
+func (cc ClockConfig) validate(modes []string) error {
+	var errs []error
+	for i, t := range cc.Targets {
+		if !slices.Contains(Targets, t) || slices.Contains(cc.Targets[:i], t) {
+			errs = append(errs, fmt.Errorf("clock target %q: want distinct targets of %v", t, Targets))
+		}
+	}
+	if len(modes) == 0 || slices.Contains(modes, ClockBump) {
+		if cc.MaxBumpMs <= 0 {
+			errs = append(errs, fmt.Errorf("clock max bump %d ms must be > 0", cc.MaxBumpMs))
+		}
+	}
+	if len(modes) == 0 || slices.Contains(modes, ClockStrobe) {
+		if cc.StrobeDeltaMs <= 0 || cc.StrobePeriodMs <= 0 || cc.StrobeDurationMs <= 0 {
+			errs = append(errs, fmt.Errorf("clock strobe delta/period/duration %d/%d/%d ms must all be > 0",
+				cc.StrobeDeltaMs, cc.StrobePeriodMs, cc.StrobeDurationMs))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 type clockNemesis struct {

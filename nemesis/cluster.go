@@ -9,7 +9,7 @@ import (
 )
 
 // Cluster is what the nemesis needs from the runtime that hosts the nodes.
-// The Docker runtime (*docker.Cluster) implements it.
+// Both runtimes (*docker.Cluster, *kubernetes.Cluster) implement it.
 type Cluster interface {
 	// Nodes returns the node names, e.g. ["n1","n2","n3"].
 	Nodes() []string
@@ -67,6 +67,16 @@ type ClockHooker interface {
 func hasClockHook(cl Cluster) bool {
 	h, ok := cl.(ClockHooker)
 	return !ok || h.HasClockHook()
+}
+
+// provides reports whether cl can give everything needs lists.
+func provides(cl Cluster, needs []Need) bool {
+	for _, n := range needs {
+		if n == NeedClockHook && !hasClockHook(cl) {
+			return false
+		}
+	}
+	return true
 }
 
 // observe returns the node's state as the runtime reports it when cl can

@@ -12,8 +12,8 @@ func TestConcurrentSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Seed, cfg.Interval, cfg.Concurrent = 9, 3*time.Second, true
-	if cfg.Clock.Targets[0] != TargetAll || cfg.Clock.Modes[0] != ClockBump {
-		t.Fatalf("clock spec: modes %v targets %v, want [bump] [all]", cfg.Clock.Modes, cfg.Clock.Targets)
+	if cfg.Clock.Targets[0] != TargetAll || cfg.Options[FaultClock][0] != ClockBump {
+		t.Fatalf("clock spec: modes %v targets %v, want [bump] [all]", cfg.Options[FaultClock], cfg.Clock.Targets)
 	}
 	s, err := NewSchedule(cfg, 30*time.Second)
 	if err != nil {

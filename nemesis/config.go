@@ -5,73 +5,34 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
 
-// Fault kinds, the names used in a spec ("partition,kill,pause,clock,loss").
-const (
-	FaultPartition = "partition"
-	FaultLoss      = "loss"
-	FaultKill      = "kill"
-	FaultPause     = "pause"
-	FaultClock     = "clock"
-)
-
-// FaultKinds lists every fault kind in canonical order.
-var FaultKinds = []string{FaultPartition, FaultLoss, FaultKill, FaultPause, FaultClock}
-
-// Clock modes.
-const (
-	ClockBump   = "bump"
-	ClockStrobe = "strobe"
-)
-
 // Config configures the nemesis and its schedule.
 //
-// The option lists (Grudges, KillTargets, PauseTargets, LossTargets,
-// Clock.Modes) say which options a fault kind rotates through. Left empty,
-// a kind rotates through its defaults (DefaultOptions) and any one of them
-// satisfies it; given (WithSpec fills them from "kind:opt+opt"), every
-// option listed is a fault the schedule must run (Required).
+// Options say which options a fault kind rotates through. A kind they do
+// not name rotates through its defaults (Kind.Options) and any one of them
+// satisfies it; a kind they name (WithSpec fills them from
+// "kind:opt+opt") must run every option listed (Required).
 type Config struct {
-	// Faults are the enabled fault kinds (FaultKinds); empty means none.
+	// Faults are the enabled fault kinds (Kind.Name); empty means none.
 	Faults []string
-	// Interval is the time between schedule steps (--nemesis-interval):
-	// a fault starts, Interval later it stops, Interval later the next
-	// starts.
+	// Options are the options named per kind.
+	Options map[string][]string
+	// Interval is the time between schedule steps (--nemesis-interval).
 	Interval time.Duration
 	// Seed drives every random choice (schedule, nodes, deltas).
 	Seed uint64
-	// Grudges are the partition shapes (GrudgeKinds); empty: all of them.
-	Grudges []string
-	// KillTargets and PauseTargets are the targets (Targets); empty: all.
-	KillTargets  []string
-	PauseTargets []string
 	// LossPercent is the packet loss percentage (1..100).
 	LossPercent int
-	// LossTargets choose the nodes whose links lose packets; empty: all,
-	// one and leader.
-	LossTargets []string
-	// Clock configures clock faults; its Modes are the clock fault's
-	// options (empty: bump and strobe), its Targets rotate too (empty:
-	// one, minority, all) but are not separate faults.
+	// Clock configures clock faults: its Targets rotate (empty:
+	// DefaultClockTargets) but are not separate faults.
 	Clock ClockConfig
 	// Concurrent gives each enabled fault kind its own start/stop cycle,
 	// staggered, so faults of different kinds overlap (e.g. a clock bump
 	// while the leader is partitioned away); false runs one fault at a time.
 	Concurrent bool
-}
-
-// DefaultOptions are the options each fault kind rotates through when
-// Config names none.
-var DefaultOptions = map[string][]string{
-	FaultPartition: GrudgeKinds,
-	FaultLoss:      {TargetAll, TargetOne, TargetLeader},
-	FaultKill:      Targets,
-	FaultPause:     Targets,
-	FaultClock:     {ClockBump, ClockStrobe},
 }
 
 // DefaultClockTargets are the clock fault's targets when Config.Clock
@@ -95,31 +56,15 @@ func DefaultConfig() Config {
 	}
 }
 
-// named returns the option list c holds for kind (nil when c names none).
-func (c Config) named(kind string) []string {
-	switch kind {
-	case FaultPartition:
-		return c.Grudges
-	case FaultLoss:
-		return c.LossTargets
-	case FaultKill:
-		return c.KillTargets
-	case FaultPause:
-		return c.PauseTargets
-	case FaultClock:
-		return c.Clock.Modes
-	}
-	return nil
-}
-
-// Options returns the options the schedule rotates through for kind, and
-// whether c names them (then each one is required) rather than leaving
+// KindOptions returns the options the schedule rotates through for kind,
+// and whether c names them (then each one is required) rather than leaving
 // kind to its defaults (then any one of them satisfies kind).
-func (c Config) Options(kind string) (opts []string, named bool) {
-	if l := c.named(kind); len(l) > 0 {
+func (c Config) KindOptions(kind string) (opts []string, named bool) {
+	if l := c.Options[kind]; len(l) > 0 {
 		return slices.Clone(l), true
 	}
-	return slices.Clone(DefaultOptions[kind]), false
+	k, _ := KindOf(kind)
+	return slices.Clone(k.Options), false
 }
 
 // clockTargets returns the clock targets to rotate through.
@@ -130,76 +75,50 @@ func (c Config) clockTargets() []string {
 	return slices.Clone(DefaultClockTargets)
 }
 
-// WithSpec returns c with the faults (and sub-options) of spec enabled.
-// spec is a comma-separated list of fault kinds, each optionally followed
-// by ":" and "+"-separated options:
-//
-//	partition[:halves+majority-ring+...]  grudges
-//	kill[:one+leader+...]                 kill targets
-//	pause[:minority+...]                  pause targets
-//	clock[:bump+strobe]                   clock modes
-//	loss[:30+all+one]                     a number is the percentage, the rest targets
-//
+// WithSpec returns c with the faults (and options) of spec enabled. spec
+// is a comma-separated list of fault kinds (Kinds), each optionally
+// followed by ":" and "+"-separated options: the kind's options (grudges,
+// targets, modes) or its parameters (a loss percentage, a clock target),
+// e.g. "partition:leader+bridge,kill:one,loss:30+all,clock:bump+all".
 // "" and "none" enable nothing; "all" enables every kind.
 func (c Config) WithSpec(spec string) (Config, error) {
-	c.Faults = nil
+	c.Faults, c.Options = nil, nil
 	spec = strings.TrimSpace(spec)
 	if spec == "" || spec == "none" {
 		return c, nil
 	}
 	if spec == "all" {
-		c.Faults = slices.Clone(FaultKinds)
+		c.Faults = KindNames()
 		return c, nil
 	}
 	for _, part := range strings.Split(spec, ",") {
-		kind, opts, _ := strings.Cut(strings.TrimSpace(part), ":")
-		if !slices.Contains(FaultKinds, kind) {
-			return c, fmt.Errorf("nemesis: spec %q: unknown fault %q (want some of %v)", spec, kind, FaultKinds)
+		name, opts, _ := strings.Cut(strings.TrimSpace(part), ":")
+		k, ok := KindOf(name)
+		if !ok {
+			return c, fmt.Errorf("nemesis: spec %q: unknown fault %q (want some of %v)", spec, name, KindNames())
 		}
-		if slices.Contains(c.Faults, kind) {
-			return c, fmt.Errorf("nemesis: spec %q: fault %q given twice", spec, kind)
+		if slices.Contains(c.Faults, name) {
+			return c, fmt.Errorf("nemesis: spec %q: fault %q given twice", spec, name)
 		}
-		c.Faults = append(c.Faults, kind)
+		c.Faults = append(c.Faults, name)
 		if opts == "" {
 			continue
 		}
-		list := strings.Split(opts, "+")
-		switch kind {
-		case FaultPartition:
-			c.Grudges = list
-		case FaultKill:
-			c.KillTargets = list
-		case FaultPause:
-			c.PauseTargets = list
-		case FaultClock:
-			// Options are modes (bump, strobe) or targets (one, all, ...).
-			var modes, targets []string
-			for _, o := range list {
-				if slices.Contains(Targets, o) {
-					targets = append(targets, o)
-				} else {
-					modes = append(modes, o)
-				}
+		var named []string
+		for _, o := range strings.Split(opts, "+") {
+			switch {
+			case slices.Contains(k.allowed(), o):
+				named = append(named, o)
+			case k.parse != nil && k.parse(&c, o):
+			default:
+				return c, fmt.Errorf("nemesis: spec %q: %s: unknown option %q (want some of %v)", spec, name, o, k.allowed())
 			}
-			if len(modes) > 0 {
-				c.Clock.Modes = modes
+		}
+		if len(named) > 0 {
+			if c.Options == nil {
+				c.Options = map[string][]string{}
 			}
-			if len(targets) > 0 {
-				c.Clock.Targets = targets
-			}
-		case FaultLoss:
-			// A lone percentage ("loss:30") keeps the default targets.
-			var targets []string
-			for _, o := range list {
-				if p, err := strconv.Atoi(o); err == nil {
-					c.LossPercent = p
-				} else {
-					targets = append(targets, o)
-				}
-			}
-			if len(targets) > 0 {
-				c.LossTargets = targets
-			}
+			c.Options[name] = named
 		}
 	}
 	return c, c.Validate()
@@ -209,51 +128,33 @@ func (c Config) WithSpec(spec string) (Config, error) {
 func (c Config) Validate() error {
 	var errs []error
 	for _, f := range c.Faults {
-		if !slices.Contains(FaultKinds, f) {
-			errs = append(errs, fmt.Errorf("unknown fault %q (want some of %v)", f, FaultKinds))
+		k, ok := KindOf(f)
+		if !ok {
+			errs = append(errs, fmt.Errorf("unknown fault %q (want some of %v)", f, KindNames()))
+			continue
+		}
+		named := c.Options[f]
+		for i, o := range named {
+			if !slices.Contains(k.allowed(), o) {
+				errs = append(errs, fmt.Errorf("%s: unknown option %q (want some of %v)", f, o, k.allowed()))
+			}
+			if slices.Contains(named[:i], o) {
+				errs = append(errs, fmt.Errorf("%s: option %q given twice", f, o))
+			}
+		}
+		if k.validate != nil {
+			if err := k.validate(c); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f, err))
+			}
+		}
+	}
+	for f := range c.Options {
+		if !slices.Contains(c.Faults, f) {
+			errs = append(errs, fmt.Errorf("options for %q, which is not enabled", f))
 		}
 	}
 	if len(c.Faults) > 0 && c.Interval <= 0 {
 		errs = append(errs, fmt.Errorf("interval %v must be > 0", c.Interval))
-	}
-	check := func(name string, got, allowed []string) {
-		for i, g := range got {
-			if !slices.Contains(allowed, g) {
-				errs = append(errs, fmt.Errorf("%s: unknown %q (want some of %v)", name, g, allowed))
-			}
-			if slices.Contains(got[:i], g) {
-				errs = append(errs, fmt.Errorf("%s: %q given twice", name, g))
-			}
-		}
-	}
-	on := func(f string) bool { return slices.Contains(c.Faults, f) }
-	if on(FaultPartition) {
-		check("grudges", c.Grudges, GrudgeKinds)
-	}
-	if on(FaultKill) {
-		check("kill targets", c.KillTargets, Targets)
-	}
-	if on(FaultPause) {
-		check("pause targets", c.PauseTargets, Targets)
-	}
-	if on(FaultLoss) {
-		check("loss targets", c.LossTargets, Targets)
-		if c.LossPercent < 1 || c.LossPercent > 100 {
-			errs = append(errs, fmt.Errorf("loss percent %d out of range 1..100", c.LossPercent))
-		}
-	}
-	if on(FaultClock) {
-		check("clock modes", c.Clock.Modes, []string{ClockBump, ClockStrobe})
-		check("clock targets", c.Clock.Targets, Targets)
-		modes, _ := c.Options(FaultClock)
-		if slices.Contains(modes, ClockBump) && c.Clock.MaxBumpMs <= 0 {
-			errs = append(errs, fmt.Errorf("clock max bump %d ms must be > 0", c.Clock.MaxBumpMs))
-		}
-		if slices.Contains(modes, ClockStrobe) &&
-			(c.Clock.StrobeDeltaMs <= 0 || c.Clock.StrobePeriodMs <= 0 || c.Clock.StrobeDurationMs <= 0) {
-			errs = append(errs, fmt.Errorf("clock strobe delta/period/duration %d/%d/%d ms must all be > 0",
-				c.Clock.StrobeDeltaMs, c.Clock.StrobePeriodMs, c.Clock.StrobeDurationMs))
-		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("nemesis: invalid config: %w", err)
@@ -269,29 +170,18 @@ func New(cl Cluster, cfg Config) (Nemesis, error) {
 		return nil, err
 	}
 	var ns []Nemesis
-	// Compose tears down in reverse order: resume and restart nodes first,
-	// then remove netctl rules (exec needs running containers), then reset
-	// clocks (the admin endpoint needs running nodes).
-	for _, f := range []string{FaultClock, FaultLoss, FaultPartition, FaultKill, FaultPause} {
-		if !slices.Contains(cfg.Faults, f) {
+	// Compose tears down in reverse order, the heal's: resume and restart
+	// nodes first, then remove netctl rules (exec needs running
+	// containers), then reset clocks (the admin endpoint needs running
+	// nodes).
+	for _, k := range slices.Backward(healOrder()) {
+		if !slices.Contains(cfg.Faults, k.Name) {
 			continue
 		}
-		rng := rand.New(rand.NewPCG(cfg.Seed, 0x6e656d65+uint64(slices.Index(FaultKinds, f))))
-		opts, _ := cfg.Options(f)
-		switch f {
-		case FaultPartition:
-			ns = append(ns, NewPartition(cl, rng, opts))
-		case FaultLoss:
-			ns = append(ns, NewLoss(cl, rng, cfg.LossPercent, opts))
-		case FaultKill:
-			ns = append(ns, NewKill(cl, rng, opts))
-		case FaultPause:
-			ns = append(ns, NewPause(cl, rng, opts))
-		case FaultClock:
-			cc := cfg.Clock
-			cc.Modes, cc.Targets = opts, cfg.clockTargets()
-			ns = append(ns, NewClock(cl, rng, cc))
-		}
+		i := slices.IndexFunc(Kinds, func(x Kind) bool { return x.Name == k.Name })
+		rng := rand.New(rand.NewPCG(cfg.Seed, 0x6e656d65+uint64(i)))
+		opts, _ := cfg.KindOptions(k.Name)
+		ns = append(ns, k.new(cl, rng, cfg, opts))
 	}
 	return Compose(ns...)
 }

@@ -13,8 +13,9 @@ import (
 	mobyclient "github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/system"
 )
@@ -28,10 +29,10 @@ var (
 // checks each is in effect from the outside, heals, and ends with a
 // healthy cluster and no netctl rule anywhere.
 func TestDockerFaults(t *testing.T) {
-	dockertest.RequireDocker(t)
+	enginetest.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cl, err := docker.Start(ctx, docker.DefaultConfig())
+	cl, err := docker.Start(ctx, cluster.DefaultSpec())
 	if err != nil {
 		t.Fatalf("docker.Start: %v", err)
 	}
@@ -233,7 +234,7 @@ func TestDockerFaults(t *testing.T) {
 			t.Fatalf("n2: observed %s, bookkeeping %s", observe(ctx, cl, "n2"), cl.State("n2"))
 		}
 		start := len(rec.all())
-		if err := HealAll(ctx, cl, rec); err != nil {
+		if err := HealAll(ctx, cl, rec, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		var restarted history.Op
@@ -265,7 +266,7 @@ func TestDockerFaults(t *testing.T) {
 				t.Errorf("scheduled op could not be applied: %v", op)
 			}
 		}
-		if err := HealAll(ctx, cl, rec); err != nil {
+		if err := HealAll(ctx, cl, rec, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -276,7 +277,7 @@ func TestDockerFaults(t *testing.T) {
 		apply(t, history.Op{F: FBumpClock, Value: map[string]any{"target": TargetAll}})
 		apply(t, history.Op{F: FPause, Value: TargetOne})
 		start := len(rec.all())
-		if err := HealAll(ctx, cl, rec); err != nil {
+		if err := HealAll(ctx, cl, rec, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		for _, op := range rec.all()[start:] {

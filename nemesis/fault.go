@@ -40,7 +40,7 @@ func (f Fault) Satisfies(r Fault) bool {
 func (c Config) Required() []Fault {
 	var out []Fault
 	for _, kind := range c.Faults {
-		opts, named := c.Options(kind)
+		opts, named := c.KindOptions(kind)
 		if !named {
 			out = append(out, Fault{Kind: kind})
 			continue
@@ -112,25 +112,17 @@ func (c Config) concurrent() bool { return c.Concurrent && len(c.Faults) > 1 }
 // staggerOrder returns the kinds in the order of their stagger offsets in
 // a concurrent schedule: first the kinds that keep nodes up, those with
 // more required faults first (so the longest cycle starts earliest), ties
-// in c.Faults order; then pause, then kill. So in every cycle the other
-// faults start while every node is up (a partition needs running nodes to
-// take its rules, a clock bump an admin endpoint that answers), pause and
-// kill land on top of them, and the restart comes before the next cycle's
-// starts.
+// in c.Faults order; then the kinds that take nodes down (Kind.Downs:
+// pause, then kill). So in every cycle the other faults start while every
+// node is up (a partition needs running nodes to take its rules, a clock
+// bump an admin endpoint that answers), pause and kill land on top of
+// them, and the restart comes before the next cycle's starts.
 func (c Config) staggerOrder() []string {
 	n := c.required()
-	rank := func(kind string) int {
-		switch kind {
-		case FaultPause:
-			return 1
-		case FaultKill:
-			return 2
-		}
-		return 0
-	}
+	downs := func(kind string) int { k, _ := KindOf(kind); return k.Downs }
 	kinds := slices.Clone(c.Faults)
 	slices.SortStableFunc(kinds, func(a, b string) int {
-		if d := rank(a) - rank(b); d != 0 {
+		if d := downs(a) - downs(b); d != 0 {
 			return d
 		}
 		return n[b] - n[a]
@@ -146,32 +138,21 @@ func (c Config) stagger(j int) time.Duration {
 // faultOf returns the fault a nemesis completion started, from its f and
 // value: ok is false for ops that start no fault (stops, heals, client
 // ops).
-func faultOf(op history.Op) (f Fault, ok bool) {
-	switch op.F {
-	case FStartPartition:
-		return Fault{FaultPartition, stringArg(op.Value, "kind", "")}, true
-	case FStartLoss:
-		return Fault{FaultLoss, stringArg(op.Value, "target", "")}, true
-	case FKill:
-		return Fault{FaultKill, stringArg(op.Value, "target", "")}, true
-	case FPause:
-		return Fault{FaultPause, stringArg(op.Value, "target", "")}, true
-	case FBumpClock:
-		return Fault{FaultClock, ClockBump}, true
-	case FStrobeClock:
-		return Fault{FaultClock, ClockStrobe}, true
+func faultOf(op history.Op) (f Fault, k Kind, ok bool) {
+	k, starts, ok := KindOfOp(op.F)
+	if !ok || !starts {
+		return Fault{}, k, false
 	}
-	return Fault{}, false
+	return Fault{Kind: k.Name, Option: k.option(op)}, k, true
 }
 
 // inEffect reports whether a completion's value shows its fault in effect
-// on at least one node: a non-empty grudge (partition), loss links, node
-// list (kill, pause) or offsets (clock).
-func inEffect(op history.Op) bool {
+// on at least one node: its kind's effect key (the grudge of a partition,
+// the loss links, the nodes of a kill or pause, the clock offsets) is not
+// empty.
+func inEffect(op history.Op, k Kind) bool {
 	m, _ := op.Value.(map[string]any)
-	key := map[string]string{FStartPartition: "grudge", FStartLoss: "from", FKill: "nodes", FPause: "nodes",
-		FBumpClock: "offsets_ms", FStrobeClock: "offsets_ms"}[op.F]
-	switch v := m[key].(type) {
+	switch v := m[k.effect].(type) {
 	case map[string]any:
 		return len(v) > 0
 	case []any:
@@ -193,7 +174,7 @@ func Happened(ops []history.Op) []Fault {
 		if !op.IsNemesis() || op.Type != history.OK {
 			continue
 		}
-		if f, ok := faultOf(op); ok && f.Option != "" && inEffect(op) {
+		if f, k, ok := faultOf(op); ok && f.Option != "" && inEffect(op, k) {
 			out = append(out, f)
 		}
 	}

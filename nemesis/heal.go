@@ -18,57 +18,42 @@ type healer struct {
 }
 
 func (h *healer) Fs() []string {
-	return []string{FResume, FStart, FStopPartition, FStopLoss, FResetClock}
+	var fs []string
+	for _, k := range healOrder() {
+		fs = append(fs, k.Stop)
+	}
+	return fs
 }
 
 func (h *healer) Teardown(context.Context) error { return nil }
 
 func (h *healer) Invoke(ctx context.Context, op history.Op) (history.Op, error) {
-	switch op.F {
-	case FResume:
-		value, _, err := resume(ctx, h.cl)
-		return complete(op, value, err)
-	case FStart:
-		// The runtime's own view of each node decides, so a node that
-		// crashed by itself is restarted too (and named under "crashed").
-		value, _, err := restart(ctx, h.cl)
-		return complete(op, value, err)
-	case FStopPartition, FStopLoss:
-		healed, down, err := healNet(ctx, h.cl)
-		return complete(op, healValue(healed, down), err)
-	case FResetClock:
-		offsets, err := resetClocksUntil(ctx, h.cl, h.deadline)
-		return complete(op, map[string]any{"offsets_ms": offsets}, err)
+	for _, k := range healOrder() {
+		if k.Stop == op.F {
+			value, err := k.heal(ctx, h)
+			return complete(op, value, err)
+		}
 	}
 	return complete(op, op.Value, fmt.Errorf("nemesis: heal cannot do f %q", op.F))
 }
 
-// DefaultHealTimeout bounds how long HealAll waits for the cluster to be
-// healthy again.
-const DefaultHealTimeout = 30 * time.Second
-
-// HealAll is the final phase: it stops every fault whatever started it and
-// waits until the cluster is healthy, within DefaultHealTimeout.
-func HealAll(ctx context.Context, cl Cluster, rec Recorder) error {
-	return HealAllWithin(ctx, cl, rec, DefaultHealTimeout)
-}
-
-// HealAllWithin resumes every paused node, starts every killed node,
-// removes every netctl rule on every node (recorded as stop-partition and
-// stop-loss), resets every clock (when the nodes have a clock hook), and
-// then waits until cl.WaitHealthy succeeds. Each step is recorded as a nemesis invoke/completion pair. The
+// HealAll is the final phase: it runs every fault kind's heal step, in heal order (resume
+// every paused node, start every killed node, remove every netctl rule on
+// every node, reset every clock when the nodes have a clock hook), each
+// recorded as the kind's stop op, and then waits until cl.WaitHealthy
+// succeeds. The
 // wait is bounded by timeout, counted from the start of the heal; when the
 // cluster does not recover the error names the state of every node.
-func HealAllWithin(ctx context.Context, cl Cluster, rec Recorder, timeout time.Duration) error {
+func HealAll(ctx context.Context, cl Cluster, rec Recorder, timeout time.Duration) error {
 	h := &healer{cl: cl, deadline: time.Now().Add(timeout)}
 	var errs []error
-	// Containers must run before netctl can exec in them and before the
-	// admin endpoint answers: resume and start first.
-	for _, f := range []string{FResume, FStart, FStopPartition, FStopLoss, FResetClock} {
-		if f == FResetClock && !hasClockHook(cl) {
-			continue
+	// Every kind's heal step, in heal order: containers must run before
+	// netctl can exec in them and before the admin endpoint answers.
+	for _, k := range healOrder() {
+		if !provides(cl, k.Needs) {
+			continue // nothing of the kind to undo here (no clock hook)
 		}
-		if _, err := Apply(ctx, h, rec, history.Op{F: f, Value: "all"}); err != nil {
+		if _, err := Apply(ctx, h, rec, history.Op{F: k.Stop, Value: "all"}); err != nil {
 			errs = append(errs, err)
 		}
 	}

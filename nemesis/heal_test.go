@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faultline/faultline/history"
 )
@@ -70,7 +71,7 @@ func TestHealRestartsCrashedNode(t *testing.T) {
 		t.Fatalf("bookkeeping says %s", s)
 	}
 	rec := &memRecorder{}
-	if err := HealAll(ctx, f, rec); err != nil {
+	if err := HealAll(ctx, f, rec, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var start history.Op

@@ -78,10 +78,10 @@ func TestConfigSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(cfg.Faults, []string{FaultPartition, FaultKill, FaultLoss, FaultClock}) ||
-		!reflect.DeepEqual(cfg.Grudges, []string{GrudgeMajorityRing, GrudgeBridge}) ||
-		!reflect.DeepEqual(cfg.KillTargets, []string{TargetLeader}) ||
-		cfg.LossPercent != 35 || !reflect.DeepEqual(cfg.LossTargets, []string{TargetOne}) ||
-		!reflect.DeepEqual(cfg.Clock.Modes, []string{ClockBump}) {
+		!reflect.DeepEqual(cfg.Options[FaultPartition], []string{GrudgeMajorityRing, GrudgeBridge}) ||
+		!reflect.DeepEqual(cfg.Options[FaultKill], []string{TargetLeader}) ||
+		cfg.LossPercent != 35 || !reflect.DeepEqual(cfg.Options[FaultLoss], []string{TargetOne}) ||
+		!reflect.DeepEqual(cfg.Options[FaultClock], []string{ClockBump}) {
 		t.Fatalf("parsed %+v", cfg)
 	}
 	for _, bad := range []string{"partition,flood", "kill:everyone", "partition:nope", "loss:0", "kill,kill"} {
@@ -458,7 +458,7 @@ func TestRunSchedule(t *testing.T) {
 	if err := nem.Teardown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := HealAll(context.Background(), f, rec); err != nil {
+	if err := HealAll(context.Background(), f, rec, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -497,7 +497,7 @@ func TestHealAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &memRecorder{}
-	if err := HealAll(ctx, f, rec); err != nil {
+	if err := HealAll(ctx, f, rec, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var fs []string
@@ -530,7 +530,7 @@ func TestHealAll(t *testing.T) {
 	// A cluster that never recovers: a clear, bounded error.
 	f.set(func() { f.unhealthy = errors.New("no leader") })
 	start := time.Now()
-	err := HealAllWithin(ctx, f, &memRecorder{}, 300*time.Millisecond)
+	err := HealAll(ctx, f, &memRecorder{}, 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "cluster did not recover within 300ms after heal: n1 is running") ||
 		!strings.Contains(err.Error(), "no leader") {
 		t.Fatalf("err %v", err)
@@ -608,7 +608,7 @@ func (noClock) AdminAddr(string) string { return "" }
 func TestHealAllWithoutClockHook(t *testing.T) {
 	f := noClock{newFake(t, 3)}
 	rec := &memRecorder{}
-	if err := HealAll(context.Background(), f, rec); err != nil {
+	if err := HealAll(context.Background(), f, rec, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var fs []string
@@ -634,7 +634,7 @@ func TestTeardownAfterHealAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := HealAll(ctx, f, rec); err != nil {
+	if err := HealAll(ctx, f, rec, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing is left to undo: teardown must not try to resume a running node.

@@ -30,15 +30,6 @@ type Step struct {
 // Schedule is a list of steps in offset order.
 type Schedule []Step
 
-// kindFs maps each fault kind to its start and stop fs.
-var kindFs = map[string][2]string{
-	FaultPartition: {FStartPartition, FStopPartition},
-	FaultLoss:      {FStartLoss, FStopLoss},
-	FaultKill:      {FKill, FStart},
-	FaultPause:     {FPause, FResume},
-	FaultClock:     {"", FResetClock}, // start is bump-clock or strobe-clock
-}
-
 // NewSchedule returns the seeded schedule of cfg for a main phase of
 // length limit, or an error when limit is too short for every required
 // fault (Config.CheckTimeLimit): faults are never skipped silently.
@@ -71,49 +62,41 @@ func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7363686564)) // "sched"
-	clockTargets := newRotation(rng, cfg.clockTargets())
-	startOp := func(f Fault) history.Op {
-		op := history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: kindFs[f.Kind][0]}
-		switch f.Kind {
-		case FaultPartition:
-			op.Value = f.Option
-		case FaultLoss:
-			op.Value = map[string]any{"percent": int64(cfg.LossPercent), "target": f.Option}
-		case FaultKill, FaultPause:
-			op.Value = f.Option
-		case FaultClock:
-			target := clockTargets.next()
-			if f.Option == ClockBump {
-				op.F = FBumpClock
-				op.Value = map[string]any{"target": target, "max_ms": cfg.Clock.MaxBumpMs}
-			} else {
-				op.F = FStrobeClock
-				op.Value = map[string]any{"target": target, "delta_ms": cfg.Clock.StrobeDeltaMs,
-					"period_ms": cfg.Clock.StrobePeriodMs, "duration_ms": cfg.Clock.StrobeDurationMs}
-			}
+	// Secondary lists (the clock's targets) rotate on their own, in the
+	// order the starts draw from them.
+	rotations := map[string]*rotation{}
+	draw := func(list []string) string {
+		key := strings.Join(list, "+")
+		r := rotations[key]
+		if r == nil {
+			r = newRotation(rng, list)
+			rotations[key] = r
 		}
-		return op
+		return r.next()
+	}
+	startOp := func(f Fault) history.Op {
+		k, _ := KindOf(f.Kind)
+		fn, v := k.value(cfg, f.Option, draw)
+		return history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: fn, Value: v}
 	}
 	start := func(f Fault) Step {
 		st := Step{Op: startOp(f), Fault: f}
-		if f.Kind == FaultClock {
-			st.Retry = st.Op // the same targets and mode again
-			return st
-		}
-		retry := f
-		if _, named := cfg.Options(f.Kind); !named && f.Option == TargetLeader {
+		st.Retry = st.Op // the same op again (a clock fault's targets too)
+		if _, named := cfg.KindOptions(f.Kind); !named && f.Option == TargetLeader {
+			retry := f
 			retry.Option = TargetOne // GrudgeOne for a partition: the same word
+			st.Retry = startOp(retry)
 		}
-		st.Retry = startOp(retry)
 		return st
 	}
 	stop := func(f Fault) Step {
-		return Step{Op: history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: kindFs[f.Kind][1]}}
+		k, _ := KindOf(f.Kind)
+		return Step{Op: history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: k.Stop}}
 	}
 	var s Schedule
 	if cfg.concurrent() {
 		for j, kind := range cfg.staggerOrder() {
-			opts, _ := cfg.Options(kind)
+			opts, _ := cfg.KindOptions(kind)
 			rot := newRotation(rng, opts)
 			var on *Fault
 			for t := cfg.Interval + cfg.stagger(j); t < limit; t += cfg.Interval {
@@ -167,7 +150,7 @@ func serialCycle(cfg Config, rng *rand.Rand) []Fault {
 	first := map[string][]string{}
 	later := map[string][]string{}
 	for _, kind := range cfg.Faults {
-		opts, named := cfg.Options(kind)
+		opts, named := cfg.KindOptions(kind)
 		rng.Shuffle(len(opts), func(i, j int) { opts[i], opts[j] = opts[j], opts[i] })
 		if named {
 			first[kind] = opts

@@ -165,7 +165,7 @@ func TestRotationCoversOptions(t *testing.T) {
 			seqs := map[string][]Fault{"": got}
 			total := 0
 			for _, kind := range cfg.Faults {
-				opts, _ := cfg.Options(kind)
+				opts, _ := cfg.KindOptions(kind)
 				total += len(opts)
 				if concurrent {
 					seqs[kind] = slices.DeleteFunc(slices.Clone(got), func(f Fault) bool { return f.Kind != kind })
@@ -177,7 +177,7 @@ func TestRotationCoversOptions(t *testing.T) {
 			for name, seq := range seqs {
 				cycle := total
 				if name != "" {
-					opts, _ := cfg.Options(name)
+					opts, _ := cfg.KindOptions(name)
 					cycle = len(opts)
 				}
 				if len(seq) < 2*cycle {
@@ -227,10 +227,8 @@ func TestScheduleStopsWhatItStarts(t *testing.T) {
 				if st.Fault != (Fault{}) {
 					on[st.Fault.Kind] = true
 				} else {
-					for k, fs := range kindFs {
-						if fs[1] == st.Op.F {
-							on[k] = false
-						}
+					if k, starts, ok := KindOfOp(st.Op.F); ok && !starts {
+						on[k.Name] = false
 					}
 				}
 			}

@@ -16,7 +16,7 @@ func TestParseSpec(t *testing.T) {
 	}{
 		{in: "", text: "none"},
 		{in: " none ", text: "none"},
-		{in: "all", text: "all", kinds: FaultKinds},
+		{in: "all", text: "all", kinds: KindNames()},
 		{in: "partition:leader+bridge,kill", text: "partition:leader+bridge,kill", kinds: []string{FaultPartition, FaultKill}},
 		{in: "meteor", err: `"meteor"`},
 		{in: "kill,kill", err: "twice"},

@@ -276,7 +276,7 @@ func TestBrowserReportAndIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := analyze(goldenRunHistory(caught))
+	a := digest(goldenRunHistory(caught))
 	want := map[string]int{"plot-latency": scatterSeries(a), "plot-quantiles": 3, "plot-throughput": 3}
 	wantMarks := map[string]int{"plot-latency": 3, "plot-quantiles": 0, "plot-throughput": 3}
 	if len(plots) != 3 {
@@ -393,7 +393,7 @@ func TestBrowserLargeReport(t *testing.T) {
 	ce := watchConsole(t, ctx)
 	dir := t.TempDir()
 	h := largeHistory()
-	if err := WriteRun(dir, goldenInfo("register-large", time.Now()), h, invalidResults(h)); err != nil {
+	if _, err := WriteRun(dir, goldenInfo("register-large", time.Now()), h, invalidResults(h)); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(dir, "report.html"))
@@ -437,7 +437,7 @@ func BenchmarkBrowserRender100k(b *testing.B) {
 	ctx := browser(b)
 	dir := b.TempDir()
 	h := largeHistory()
-	if err := WriteRun(dir, goldenInfo("register-large", time.Now()), h, invalidResults(h)); err != nil {
+	if _, err := WriteRun(dir, goldenInfo("register-large", time.Now()), h, invalidResults(h)); err != nil {
 		b.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(dir, "report.html"))
@@ -461,7 +461,7 @@ func BenchmarkWriteRun100k(b *testing.B) {
 	res := invalidResults(h)
 	dir := b.TempDir()
 	for b.Loop() {
-		if err := WriteRun(dir, goldenInfo("register-large", time.Now()), h, res); err != nil {
+		if _, err := WriteRun(dir, goldenInfo("register-large", time.Now()), h, res); err != nil {
 			b.Fatal(err)
 		}
 	}

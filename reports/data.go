@@ -9,6 +9,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
 )
 
 // latencyPoint is one completed client operation.
@@ -28,28 +29,6 @@ type faultInterval struct {
 	StartIndex int64    // index of the start op's completion
 	EndIndex   int64    // index of the stop op's completion; -1 if still active at the end
 }
-
-// faultKinds maps the f of an op that starts a fault to the fault kind.
-var faultStarts = map[string]string{
-	"start-partition": "partition",
-	"start-loss":      "loss",
-	"kill":            "kill",
-	"pause":           "pause",
-	"bump-clock":      "clock",
-	"strobe-clock":    "clock",
-}
-
-// faultStops maps the f of an op that ends a fault to the fault kind.
-var faultStops = map[string]string{
-	"stop-partition": "partition",
-	"stop-loss":      "loss",
-	"start":          "kill",
-	"resume":         "pause",
-	"reset-clock":    "clock",
-}
-
-// perNodeKinds are the faults tracked node by node.
-var perNodeKinds = map[string]bool{"kill": true, "pause": true, "clock": true}
 
 // windowStat is one time window of the quantile and throughput plots.
 type windowStat struct {
@@ -117,8 +96,8 @@ func quantileNs(h *hdrhistogram.Histogram, q float64) int64 {
 	return h.ValueAtQuantile(q) * 1000
 }
 
-// analyze computes the plot data and figures of a history.
-func analyze(ops []history.Op) analysis {
+// digest computes the plot data and figures of a history.
+func digest(ops []history.Op) analysis {
 	a := analysis{Counts: map[string]int{}, Avail: availability{LastFaultEnd: -1}}
 	for i, o := range ops {
 		a.End = max(a.End, o.Time)
@@ -127,16 +106,16 @@ func analyze(ops []history.Op) analysis {
 		}
 	}
 	a.Begin = max(a.Begin, 0)
-	var client, nemesis []history.Op
+	var client, nemOps []history.Op
 	for _, o := range ops {
 		if o.IsNemesis() {
-			nemesis = append(nemesis, o)
+			nemOps = append(nemOps, o)
 		} else {
 			client = append(client, o)
 		}
 	}
-	a.NemesisOps = len(nemesis)
-	a.Intervals = faultIntervals(nemesis, a.End)
+	a.NemesisOps = len(nemOps)
+	a.Intervals = faultIntervals(nemOps, a.End)
 
 	byF := map[string]*fCount{}
 	okHist := newHist()
@@ -242,8 +221,8 @@ func windows(points []latencyPoint, origin, end, width int64) []windowStat {
 // op starting the fault and ends at the completion of the op stopping it,
 // or at end. kill/start, pause/resume and clock faults are tracked per node
 // when the ops name their nodes; an op naming no nodes stops them all.
-func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
-	pairs := history.Pairs(nemesis)
+func faultIntervals(nemOps []history.Op, end int64) []faultInterval {
+	pairs := history.Pairs(nemOps)
 	sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].Complete.Time < pairs[j].Complete.Time })
 	type key struct{ kind, node string }
 	open := map[key]int{} // -> index into out
@@ -253,7 +232,12 @@ func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
 			continue
 		}
 		f, c := p.Invoke.F, p.Complete
-		if kind, ok := faultStarts[f]; ok {
+		k, starts, ok := nemesis.KindOfOp(f)
+		if !ok {
+			continue
+		}
+		kind, perNode := k.Name, k.PerNode
+		if starts {
 			nodes, known := nodesOf(c.Value)
 			if !known {
 				nodes, known = nodesOf(p.Invoke.Value)
@@ -261,7 +245,7 @@ func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
 			if known && len(nodes) == 0 {
 				continue // the op names its nodes and there are none: nothing was done
 			}
-			if !perNodeKinds[kind] {
+			if !perNode {
 				if _, active := open[key{kind, ""}]; !active {
 					open[key{kind, ""}] = len(out)
 					out = append(out, faultInterval{Kind: kind, Nodes: nodes, Start: c.Time, End: end, StartIndex: c.Index, EndIndex: -1})
@@ -284,16 +268,12 @@ func faultIntervals(nemesis []history.Op, end int64) []faultInterval {
 			}
 			continue
 		}
-		kind, ok := faultStops[f]
-		if !ok {
-			continue
-		}
 		nodes, _ := nodesOf(c.Value) // a stop naming no nodes stops them all
 		for k, i := range open {
 			if k.kind != kind {
 				continue
 			}
-			if perNodeKinds[kind] && len(nodes) > 0 && k.node != "" && !slices.Contains(nodes, k.node) {
+			if perNode && len(nodes) > 0 && k.node != "" && !slices.Contains(nodes, k.node) {
 				continue
 			}
 			out[i].End, out[i].EndIndex = c.Time, c.Index

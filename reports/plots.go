@@ -18,6 +18,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
 )
 
 // MaxScatterPoints is the number of points above which the latency scatter
@@ -44,19 +45,17 @@ var typeColors = map[history.Type]color.Color{
 	history.Info: color.RGBA{0xff, 0x7f, 0x0e, 0xff},
 }
 
-var faultColors = map[string]color.RGBA{
-	"partition": {0x94, 0x67, 0xbd, 0xff},
-	"kill":      {0x8c, 0x56, 0x4b, 0xff},
-	"pause":     {0xe3, 0x77, 0xc2, 0xff},
-	"clock":     {0x17, 0xbe, 0xcf, 0xff},
-	"loss":      {0xbc, 0xbd, 0x22, 0xff},
+// kindColor is the fault kind's colour (nemesis.Kind.Color), grey for a
+// kind this build does not know (a history from elsewhere).
+func kindColor(kind string) color.RGBA {
+	if k, ok := nemesis.KindOf(kind); ok {
+		return k.Color
+	}
+	return color.RGBA{0x7f, 0x7f, 0x7f, 0xff}
 }
 
 func faultColor(kind string, alpha uint8) color.Color {
-	c, ok := faultColors[kind]
-	if !ok {
-		c = color.RGBA{0x7f, 0x7f, 0x7f, 0xff}
-	}
+	c := kindColor(kind)
 	// premultiplied alpha, as image/color expects
 	return color.RGBA{uint8(uint16(c.R) * uint16(alpha) / 255), uint8(uint16(c.G) * uint16(alpha) / 255), uint8(uint16(c.B) * uint16(alpha) / 255), alpha}
 }
@@ -260,10 +259,7 @@ const swatchW, swatchH = 16, 10
 
 // faultSwatch is the legend thumbnail of a fault kind: its lane colour.
 func faultSwatch(kind string) template.HTML {
-	c := faultColors[kind]
-	if _, ok := faultColors[kind]; !ok {
-		c = color.RGBA{0x7f, 0x7f, 0x7f, 0xff}
-	}
+	c := kindColor(kind)
 	return template.HTML(fmt.Sprintf(`<svg class="swatch" width="%d" height="%d" viewBox="0 0 %d %d"><rect width="%d" height="%d" fill="#%02x%02x%02x"/></svg>`,
 		swatchW, swatchH, swatchW, swatchH, swatchW, swatchH, c.R, c.G, c.B))
 }

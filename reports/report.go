@@ -30,12 +30,13 @@ type RunInfo struct {
 	Nodes    []string       `json:"nodes,omitempty"`
 	// NodeLogs are file names relative to report.html, e.g. "logs/n1.log".
 	NodeLogs []string `json:"node_logs,omitempty"`
-	// System names the system under test, e.g. "faultkv" or "etcd".
+	// System names the system under test, e.g. "kvnode" or "etcd".
 	System string `json:"system,omitempty"`
 	// Expect is the verdict a suite scenario expects: "valid" for a safe
 	// configuration, "invalid" for a planted bug; empty outside a suite.
 	Expect string `json:"expect,omitempty"`
-	// Bug describes the planted bug of an "invalid" expectation.
+	// Bug describes the planted bugs the run turns on, in the system's
+	// words, with the flags that turn them on.
 	Bug string `json:"bug,omitempty"`
 }
 
@@ -78,30 +79,31 @@ func ReadSummary(dir string) (Summary, error) {
 }
 
 // WriteRun writes dir/report.html and dir/summary.json for one run (dir is
-// created if needed). The report is one self-contained file; artifacts and
-// node logs are linked by names relative to dir. ReadSummary(dir).Info
-// gives back info, so a report can be regenerated from a stored run.
-func WriteRun(dir string, info RunInfo, ops []history.Op, res checker.Results) error {
-	a := analyze(ops)
+// created if needed) and returns the summary. The report is one
+// self-contained file; artifacts and node logs are linked by names
+// relative to dir. ReadSummary(dir).Info gives back info, so a report can
+// be regenerated from a stored run.
+func WriteRun(dir string, info RunInfo, ops []history.Op, res checker.Results) (Summary, error) {
+	a := digest(ops)
 	sum := summarize(info, a, res)
 	page, err := buildPage(info, ops, res, &a)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("reports: %w", err)
+		return sum, fmt.Errorf("reports: %w", err)
 	}
 	var buf bytes.Buffer
 	if err := reportTmpl.Execute(&buf, page); err != nil {
-		return fmt.Errorf("reports: rendering report: %w", err)
+		return sum, fmt.Errorf("reports: rendering report: %w", err)
 	}
 	if err := runstore.WriteFile(filepath.Join(dir, runstore.ReportHTML), buf.Bytes()); err != nil {
-		return fmt.Errorf("reports: %w", err)
+		return sum, fmt.Errorf("reports: %w", err)
 	}
 	if err := runstore.WriteJSON(filepath.Join(dir, runstore.SummaryJSON), sum); err != nil {
-		return fmt.Errorf("reports: %w", err)
+		return sum, fmt.Errorf("reports: %w", err)
 	}
-	return nil
+	return sum, nil
 }
 
 func summarize(info RunInfo, a analysis, res checker.Results) Summary {

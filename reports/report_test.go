@@ -21,7 +21,7 @@ func writeGolden(t *testing.T, dir string, n int, res func([]history.Op) checker
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteRun(dir, goldenInfo("register-partition-kill", time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)), h, res(h)); err != nil {
+	if _, err := WriteRun(dir, goldenInfo("register-partition-kill", time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)), h, res(h)); err != nil {
 		t.Fatalf("WriteRun: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
@@ -33,7 +33,7 @@ func writeGolden(t *testing.T, dir string, n int, res func([]history.Op) checker
 
 func TestFaultIntervalsGolden(t *testing.T) {
 	h := goldenHistory(500, 1)
-	a := analyze(h)
+	a := digest(h)
 	if len(a.Intervals) != len(goldenIntervals) {
 		t.Fatalf("got %d intervals %+v, want %d", len(a.Intervals), a.Intervals, len(goldenIntervals))
 	}
@@ -102,7 +102,7 @@ var (
 func TestWriteRunInvalid(t *testing.T) {
 	dir := t.TempDir()
 	html, h := writeGolden(t, dir, 2000, invalidResults)
-	a := analyze(h)
+	a := digest(h)
 
 	for _, id := range []string{`id="summary"`, `id="checkers"`, `id="anomalies"`, `id="plots"`, `id="faults"`, `id="availability"`, `id="stats"`, `id="details"`, `id="logs"`} {
 		if !strings.Contains(html, id) {
@@ -264,7 +264,7 @@ func TestWriteRunValid(t *testing.T) {
 
 func TestWriteRunEmpty(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteRun(dir, RunInfo{Name: "empty"}, nil, checker.Results{}); err != nil {
+	if _, err := WriteRun(dir, RunInfo{Name: "empty"}, nil, checker.Results{}); err != nil {
 		t.Fatalf("WriteRun on an empty history: %v", err)
 	}
 	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
@@ -410,7 +410,7 @@ func TestLateStart(t *testing.T) {
 	for i := range h {
 		h[i].Time += late
 	}
-	a := analyze(h)
+	a := digest(h)
 	if a.Origin != late || a.Windows[0].Start != late || a.Window != windowWidth(a.End-late) {
 		t.Errorf("origin %d, first window %d, width %d; want the plots to start at %d", a.Origin, a.Windows[0].Start, a.Window, late)
 	}
@@ -421,7 +421,7 @@ func TestLateStart(t *testing.T) {
 	if n != len(a.Points) {
 		t.Errorf("windows hold %d ops, want %d", n, len(a.Points))
 	}
-	if b := analyze(goldenHistory(500, 1)); b.Origin != 0 {
+	if b := digest(goldenHistory(500, 1)); b.Origin != 0 {
 		t.Errorf("a history starting at once has origin %d", b.Origin)
 	}
 }

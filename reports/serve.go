@@ -24,6 +24,11 @@ func Serve(ctx context.Context, storeDir, addr string) error {
 	if err != nil {
 		return fmt.Errorf("reports: serve: %w", err)
 	}
+	return serve(ctx, storeDir, ln)
+}
+
+// serve serves storeDir on ln until ctx is done.
+func serve(ctx context.Context, storeDir string, ln net.Listener) error {
 	srv := &http.Server{Handler: http.FileServer(http.Dir(storeDir)), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/workload"
 )
@@ -19,17 +21,17 @@ import (
 // image) and removes it when t ends.
 func startCluster(t *testing.T, sys sut.System) *docker.Cluster {
 	t.Helper()
-	dockertest.RequireDocker(t)
+	enginetest.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cfg := docker.DefaultConfig()
+	cfg := cluster.DefaultSpec()
 	cfg.System = sys
 	t0 := time.Now()
 	c, err := docker.Start(ctx, cfg)
 	if err != nil {
-		t.Fatalf("start a %s cluster: %v", sys.Name(), err)
+		t.Fatalf("start a %s cluster: %v", sys.Info().Name, err)
 	}
-	t.Logf("%s cluster up in %v (image build included)", sys.Name(), time.Since(t0).Round(time.Millisecond))
+	t.Logf("%s cluster up in %v (image build included)", sys.Info().Name, time.Since(t0).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, id := range c.Nodes() {
@@ -55,7 +57,7 @@ func newClient(t *testing.T, sys sut.System, c *docker.Cluster, home string, opt
 	kv, err := sys.NewClient(context.Background(), sut.ClientConfig{
 		Addrs: c.ClientAddrs(), Home: home, AttemptTimeout: time.Second, Options: opts})
 	if err != nil {
-		t.Fatalf("%s client: %v", sys.Name(), err)
+		t.Fatalf("%s client: %v", sys.Info().Name, err)
 	}
 	t.Cleanup(func() { kv.Close() })
 	return kv
@@ -230,7 +232,7 @@ func TestEtcdSerializableReadsAreStale(t *testing.T) {
 		}
 	}
 	writer := newClient(t, sys, c, leader, sut.Options{})
-	stale := newClient(t, sys, c, victim, sut.Options{ReadMode: sut.Serializable})
+	stale := newClient(t, sys, c, victim, sut.Options{ReadMode: sut.EtcdReadSerializable})
 	linear := newClient(t, sys, c, victim, sut.Options{})
 	if err := writer.Put(ctx, "k", []byte("old")); err != nil {
 		t.Fatal(err)
@@ -248,7 +250,7 @@ func TestEtcdSerializableReadsAreStale(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	netctl := func(node string, args ...string) {
-		code, out, err := c.Exec(ctx, node, append([]string{docker.NetctlPath}, args...))
+		code, out, err := c.Exec(ctx, node, append([]string{engine.NetctlPath}, args...))
 		if err != nil || code != 0 {
 			t.Fatalf("netctl %v on %s: exit %d, %v: %s", args, node, code, err, out)
 		}

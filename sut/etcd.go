@@ -2,8 +2,7 @@ package sut
 
 import (
 	"context"
-	"errors"
-	"fmt"
+		"fmt"
 	"strings"
 )
 
@@ -13,17 +12,18 @@ const (
 	etcdPeerPort   = 2380 // raft between members
 )
 
-// Serializable is etcd's unsafe read mode: reads are served from the local
-// member's state without a quorum round (clientv3.WithSerializable), which
-// etcd documents as possibly stale. A planted bug for the checkers.
-const Serializable ReadMode = "serializable"
+// EtcdReadSerializable is etcd's unsafe read mode: reads are served from
+// the local member's state without a quorum round
+// (clientv3.WithSerializable), which etcd documents as possibly stale. A
+// planted bug for the checkers.
+const EtcdReadSerializable ReadMode = "serializable"
 
 // Etcd is etcd 3.7 (go.etcd.io/etcd/server/v3, built from the Go module
 // proxy by the nested module sut/etcdserver) with a static initial cluster,
 // driven through go.etcd.io/etcd/client/v3. It has no clock hook, so the
 // clock fault is refused; partitions, loss, kills and pauses work through
 // the runtime and netctl like for any system. Its unsafe read mode is
-// Serializable; it has no other planted bugs.
+// EtcdReadSerializable; it has no other planted bugs.
 //
 // This is the worked example of a System: the server is somebody else's
 // binary, configured entirely by its command line; readiness and the
@@ -35,25 +35,10 @@ type Etcd struct{}
 
 var _ System = Etcd{}
 
-// Name implements System.
-func (Etcd) Name() string { return "etcd" }
-
-// ReadModes implements System.
-func (Etcd) ReadModes() []ReadMode { return []ReadMode{Linearizable, Serializable} }
-
-// Bugs implements System: none besides the Serializable read mode.
-func (Etcd) Bugs() []Bug { return nil }
-
-// Faults implements System.
-func (Etcd) Faults() []string { return []string{"partition", "loss", "kill", "pause"} }
-
-// Validate implements System.
-func (s Etcd) Validate(opts Options, faults []string) error {
-	err := validate(s, opts, faults, map[string]string{"clock": "no clock hook"})
-	if opts.LeaseDuration != 0 {
-		err = errors.Join(err, errors.New("etcd has no read lease to set: drop the lease duration (it is kvnode's)"))
-	}
-	return err
+// Info implements System: no clock hook, no lease, one unsafe read mode.
+func (Etcd) Info() Info {
+	return Info{Name: "etcd", Bugs: []Bug{{Name: string(EtcdReadSerializable), ReadMode: true,
+		Doc: "a member cut off by a partition serves stale reads"}}}
 }
 
 // Binaries implements System: etcd's own main, from a module of its own so

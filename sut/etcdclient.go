@@ -22,7 +22,7 @@ import (
 // NewClient implements System: a clientv3 client bound to cfg.Home alone,
 // as Jepsen's etcd client is bound to its node (etcd forwards writes to the
 // leader itself); without a Home, to every member. Reads are linearizable
-// unless cfg.Options.ReadMode is Serializable. The whole request's context
+// unless cfg.Options.ReadMode is EtcdReadSerializable. The whole request's context
 // bounds it: a bound client has no other member to retry on, so
 // cfg.AttemptTimeout does not apply.
 func (Etcd) NewClient(_ context.Context, cfg ClientConfig) (Client, error) {
@@ -48,7 +48,7 @@ func (Etcd) NewClient(_ context.Context, cfg ClientConfig) (Client, error) {
 		return nil, fmt.Errorf("etcd: client for %v: %w", endpoints, err)
 	}
 	ec := &etcdClient{c: c, node: cfg.Home}
-	if cfg.Options.readMode() == Serializable {
+	if cfg.Options.ReadMode == EtcdReadSerializable {
 		ec.readOpts = []clientv3.OpOption{clientv3.WithSerializable()}
 	}
 	return ec, nil

@@ -18,35 +18,28 @@ const (
 
 // KVNode is our own store (system/, cmd/kvnode): every fault kind,
 // including clock skew through its admin /fault/clock hook; unsafe read
-// modes lease and stale; planted bugs passed as kvnode --unsafe-<name>.
+// modes lease and stale; planted bugs passed as kvnode --unsafe-<name>,
+// from the store's own table (system.PlantedBugs).
 type KVNode struct{}
 
 var _ System = KVNode{}
 
-// Name implements System.
-func (KVNode) Name() string { return "kvnode" }
+// kvnode's unsafe read modes, for scenarios and tests.
+const (
+	KVNodeReadLease = ReadMode(system.ReadLease)
+	KVNodeReadStale = ReadMode(system.ReadStale)
+)
 
-// ReadModes implements System: kvnode --read-mode.
-func (KVNode) ReadModes() []ReadMode {
-	return []ReadMode{Linearizable, ReadMode(system.ReadLease), ReadMode(system.ReadStale)}
-}
-
-// Bugs implements System: the store's planted bugs, each a kvnode
-// --unsafe-<name> flag.
-func (KVNode) Bugs() []Bug {
-	var out []Bug
-	for _, b := range system.PlantedBugs() {
-		out = append(out, Bug{Name: b.Name, Doc: strings.TrimPrefix(b.Help, "UNSAFE: ")})
+// Info implements System.
+func (KVNode) Info() Info {
+	bugs := []Bug{
+		{Name: string(KVNodeReadLease), ReadMode: true, Doc: "a deposed leader trusts its wall-clock lease under clock skew"},
+		{Name: string(KVNodeReadStale), ReadMode: true, Doc: "any node answers reads from local state"},
 	}
-	return out
-}
-
-// Faults implements System.
-func (KVNode) Faults() []string { return []string{"partition", "loss", "kill", "pause", "clock"} }
-
-// Validate implements System.
-func (s KVNode) Validate(opts Options, faults []string) error {
-	return validate(s, opts, faults, nil)
+	for _, b := range system.PlantedBugs() {
+		bugs = append(bugs, Bug{Name: b.Name, Doc: strings.TrimPrefix(b.Help, "UNSAFE: ")})
+	}
+	return Info{Name: "kvnode", Bugs: bugs, ClockHook: true, Lease: true}
 }
 
 // Binaries implements System: kvnode from this module.

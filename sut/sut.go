@@ -16,9 +16,13 @@
 //     (Probe); a node logs to stdout and stderr, which the runtime keeps;
 //   - a client that implements the workloads' interface, workload.KV, with
 //     Jepsen's ok/fail/info error contract (NewClient);
-//   - which fault kinds it supports and which options it accepts
-//     (Faults, ReadModes, Bugs, Validate). The clock fault needs a clock
-//     hook: an admin port (PortAdmin) serving /fault/clock as kvnode does.
+//   - what it declares in one table (Info): its name, its planted bugs
+//     (unsafe read modes and --unsafe bugs), and what the faults can
+//     reach: the clock fault needs a clock hook, an admin port
+//     (PortAdmin) serving /fault/clock as kvnode does.
+//
+// Our systems are known by name; a program registers its own with
+// Register.
 //
 // Nothing here knows a runtime: the runtime passes the layout in and the
 // addresses of a node's ports (as the harness reaches them) to Probe and
@@ -31,6 +35,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/faultline/faultline/workload"
@@ -39,23 +44,13 @@ import (
 // System is a distributed system the harness can test. Implementations are
 // stateless values; every method is safe for concurrent use.
 type System interface {
-	// Name is the system's name in --system, test.json and reports.
-	Name() string
-	// ReadModes lists the read modes Options.ReadMode may name, the safe
-	// one (Linearizable) first; the others are planted bugs.
-	ReadModes() []ReadMode
-	// Bugs lists the planted bugs Options.Bugs may name.
-	Bugs() []Bug
-	// Faults lists the fault kinds (nemesis names: partition, loss, kill,
-	// pause, clock) the system can be put under.
-	Faults() []string
-	// Validate checks opts and the fault kinds of a run for this system;
-	// every error names the system and says what to use instead.
-	Validate(opts Options, faults []string) error
+	// Info is what the system declares about itself, in one table: its
+	// name, read modes and planted bugs, and what the faults can reach.
+	Info() Info
 	// Binaries are the static binaries of the node image.
 	Binaries() []Binary
 	// Node is node id's process in layout, configured by opts (which
-	// passed Validate).
+	// passed Info().Validate).
 	Node(layout Layout, opts Options, id string) NodeSpec
 	// Probe asks one node whether it is ready and whom it follows. addrs
 	// maps the node's exposed port names to addresses the harness can
@@ -63,6 +58,23 @@ type System interface {
 	Probe(ctx context.Context, addrs map[string]string) (Status, error)
 	// NewClient returns a client of the cluster for one worker.
 	NewClient(ctx context.Context, cfg ClientConfig) (Client, error)
+}
+
+// Info is what a system declares about itself. Everything the harness
+// checks a run's options against, lists in --help and writes into reports
+// comes from here.
+type Info struct {
+	// Name is the system's name in --system, test.json and reports.
+	Name string
+	// Bugs are its planted bugs: its unsafe read modes (Bug.ReadMode)
+	// and the bugs Options.Bugs may name. Linearizable reads are always
+	// offered and are the only safe read mode.
+	Bugs []Bug
+	// ClockHook says its nodes serve /fault/clock on the admin port
+	// (PortAdmin), as kvnode's do: only then can the clock fault skew them.
+	ClockHook bool
+	// Lease says it takes Options.LeaseDuration (kvnode's read lease).
+	Lease bool
 }
 
 // Client is what NewClient returns: the workloads' client, which the
@@ -73,9 +85,10 @@ type Client interface {
 	Close() error
 }
 
-// ReadMode names how a system serves reads. Each system lists the modes it
-// offers, the safe one first; the others are planted bugs (stale, lease,
-// serializable reads) that exist to prove the checkers.
+// ReadMode names how a system serves reads: Linearizable, the safe mode
+// every system offers, or one of its unsafe read modes (a Bug with
+// ReadMode set: stale, lease, serializable reads), which exist to prove the
+// checkers.
 type ReadMode string
 
 // Linearizable is the safe read mode every system offers.
@@ -99,10 +112,58 @@ func (m ReadMode) Type() string { return "mode" }
 // Bug is a planted bug: a deliberately unsafe mode of a system that exists
 // to prove the checkers catch what it breaks. It is never on by default.
 type Bug struct {
-	// Name is how Options.Bugs and --bug name it, e.g. "no-dedup".
+	// Name is the bug's name: the unsafe read mode itself (--read-mode
+	// NAME) when ReadMode is set, else the name Options.Bugs and --unsafe
+	// take (e.g. "no-dedup").
 	Name string
+	// ReadMode says the bug is an unsafe read mode.
+	ReadMode bool
 	// Doc says in one line what it breaks.
 	Doc string
+}
+
+// Flag is how a run turns the bug on: "--read-mode=stale" or
+// "--unsafe=no-dedup".
+func (b Bug) Flag() string {
+	if b.ReadMode {
+		return "--read-mode=" + b.Name
+	}
+	return "--unsafe=" + b.Name
+}
+
+// ReadModes lists the read modes the system offers: Linearizable first,
+// then its unsafe ones.
+func (i Info) ReadModes() []ReadMode {
+	out := []ReadMode{Linearizable}
+	for _, b := range i.Bugs {
+		if b.ReadMode {
+			out = append(out, ReadMode(b.Name))
+		}
+	}
+	return out
+}
+
+// Bug returns the planted bug named name (a read mode or an --unsafe
+// name).
+func (i Info) Bug(name string) (Bug, bool) {
+	for _, b := range i.Bugs {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Bug{}, false
+}
+
+// On returns the planted bugs opts turn on: its unsafe read mode, then
+// its Bugs, in the system's table's words.
+func (i Info) On(opts Options) []Bug {
+	var out []Bug
+	for _, b := range i.Bugs {
+		if b.ReadMode && ReadMode(b.Name) == opts.ReadMode || !b.ReadMode && slices.Contains(opts.Bugs, b.Name) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Options are a run's per-system settings. The zero value is the safe
@@ -113,17 +174,9 @@ type Options struct {
 	// Bugs names planted bugs to turn on (Bug.Name).
 	Bugs []string `json:"bugs,omitempty"`
 	// LeaseDuration is kvnode's read lease under the lease read mode
-	// (kvnode --lease-duration); 0 keeps the node's default. Other
-	// systems refuse it.
+	// (kvnode --lease-duration); 0 keeps the node's default. Systems
+	// without a lease (Info.Lease) refuse it.
 	LeaseDuration time.Duration `json:"lease_duration,omitempty"`
-}
-
-// readMode returns the effective read mode.
-func (o Options) readMode() ReadMode {
-	if o.ReadMode == "" {
-		return Linearizable
-	}
-	return o.ReadMode
 }
 
 // BinDir is where the runtime puts every binary of the node image.
@@ -241,65 +294,89 @@ type ClientConfig struct {
 	Options Options
 }
 
-// systems are the known systems, by name.
-var systems = []System{KVNode{}, Etcd{}}
+// registry holds the systems --system can name: ours, then any a program
+// registers (Register).
+var registry = struct {
+	sync.RWMutex
+	systems []System
+}{systems: []System{KVNode{}, Etcd{}}}
+
+// Register adds a system that runs can name by its Info().Name: a user's
+// own system, from the user's own program or test (see the README's
+// "Testing another system"). A name that is taken, or an empty one, is an
+// error.
+func Register(s System) error {
+	name := s.Info().Name
+	if name == "" {
+		return errors.New("sut: register: the system's Info().Name is empty")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	for _, x := range registry.systems {
+		if x.Info().Name == name {
+			return fmt.Errorf("sut: register: a system named %q is already registered", name)
+		}
+	}
+	registry.systems = append(registry.systems, s)
+	return nil
+}
 
 // Names returns the known systems' names.
 func Names() []string {
-	names := make([]string, len(systems))
-	for i, s := range systems {
-		names[i] = s.Name()
+	registry.RLock()
+	defer registry.RUnlock()
+	names := make([]string, len(registry.systems))
+	for i, s := range registry.systems {
+		names[i] = s.Info().Name
 	}
 	return names
 }
 
 // ByName returns the named system.
 func ByName(name string) (System, error) {
-	for _, s := range systems {
-		if s.Name() == name {
+	registry.RLock()
+	for _, s := range registry.systems {
+		if s.Info().Name == name {
+			registry.RUnlock()
 			return s, nil
 		}
 	}
+	registry.RUnlock()
 	return nil, fmt.Errorf("unknown system %q: use one of %s", name, strings.Join(Names(), ", "))
 }
 
 // Default is the system a run tests unless told otherwise: our store.
 func Default() System { return KVNode{} }
 
-// validate is the common part of every system's Validate: the read mode,
-// the bugs and the fault kinds must be among the system's own. noFault
-// explains, per fault kind the system lacks, why (e.g. "no clock hook").
-func validate(s System, opts Options, faults []string, noFault map[string]string) error {
+// Validate checks opts against the system's table: the read mode and the
+// planted bugs must be its own, the lease only for a system that has one.
+// Every error names the system and says what to use instead.
+func (i Info) Validate(opts Options) error {
 	var errs []string
-	name := s.Name()
-	if m := opts.readMode(); !slices.Contains(s.ReadModes(), m) {
-		errs = append(errs, fmt.Sprintf("%s: unknown read mode %q: use %s", name, m, joinModes(s.ReadModes())))
+	name := i.Name
+	if m := opts.ReadMode; m != "" && !slices.Contains(i.ReadModes(), m) {
+		errs = append(errs, fmt.Sprintf("%s: unknown read mode %q: use %s", name, m, joinModes(i.ReadModes())))
 	}
 	var names []string
-	for _, b := range s.Bugs() {
-		names = append(names, b.Name)
+	for _, b := range i.Bugs {
+		if !b.ReadMode {
+			names = append(names, b.Name)
+		}
 	}
 	for _, b := range opts.Bugs {
 		if !slices.Contains(names, b) {
 			if len(names) == 0 {
-				errs = append(errs, fmt.Sprintf("%s: unknown planted bug %q: it has none (its unsafe read modes are %s)", name, b, joinModes(s.ReadModes()[1:])))
+				errs = append(errs, fmt.Sprintf("%s: unknown planted bug %q: it has none (its unsafe read modes are %s)", name, b, joinModes(i.ReadModes()[1:])))
 			} else {
 				errs = append(errs, fmt.Sprintf("%s: unknown planted bug %q: use %s", name, b, strings.Join(names, ", ")))
 			}
 		}
 	}
-	if opts.LeaseDuration < 0 {
+	switch {
+	case opts.LeaseDuration < 0:
 		errs = append(errs, fmt.Sprintf("%s: lease duration %v: use 0 (the node's default) or a positive duration", name, opts.LeaseDuration))
-	}
-	for _, f := range faults {
-		if slices.Contains(s.Faults(), f) {
-			continue
-		}
-		why := noFault[f]
-		if why != "" {
-			why = " (" + why + ")"
-		}
-		errs = append(errs, fmt.Sprintf("%s does not support the %s fault%s; use %s", name, f, why, orList(s.Faults())))
+	case opts.LeaseDuration != 0 && !i.Lease:
+		errs = append(errs, fmt.Sprintf("%s has no read lease to set: drop the lease duration (it is kvnode's)", name))
 	}
 	if len(errs) == 0 {
 		return nil

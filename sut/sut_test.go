@@ -9,51 +9,76 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/faultline/faultline/nemesis"
 )
 
 func TestByName(t *testing.T) {
-	if got := Names(); !slices.Equal(got, []string{"kvnode", "etcd"}) {
+	if got := Names(); !slices.Equal(got[:2], []string{"kvnode", "etcd"}) {
 		t.Errorf("Names() = %v", got)
 	}
 	for _, n := range Names() {
 		s, err := ByName(n)
-		if err != nil || s.Name() != n {
+		if err != nil || s.Info().Name != n {
 			t.Errorf("ByName(%q) = %v, %v", n, s, err)
 		}
 	}
 	if _, err := ByName("zookeeper"); err == nil || !strings.Contains(err.Error(), "use one of kvnode, etcd") {
 		t.Errorf("ByName(zookeeper) error = %v", err)
 	}
-	if Default().Name() != "kvnode" {
-		t.Errorf("Default() = %s", Default().Name())
+	if Default().Info().Name != "kvnode" {
+		t.Errorf("Default() = %s", Default().Info().Name)
 	}
 }
 
-// TestSystemsDeclareSanely: every system's safe read mode comes first, its
-// fault kinds are the nemesis's, its safe options validate, and it exposes
-// a client port.
+// ownSystem is a user's system, registered by name.
+type ownSystem struct{ Etcd }
+
+func (ownSystem) Info() Info { return Info{Name: "own-store"} }
+
+// TestRegister: a program adds its own system, which is then known by
+// name; a taken or empty name is refused.
+func TestRegister(t *testing.T) {
+	if err := Register(ownSystem{}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := ByName("own-store"); err != nil || s.Info().Name != "own-store" {
+		t.Fatalf("ByName(own-store) = %v, %v", s, err)
+	}
+	if !slices.Contains(Names(), "own-store") {
+		t.Errorf("Names() = %v", Names())
+	}
+	if err := Register(ownSystem{}); err == nil || !strings.Contains(err.Error(), "already registered") {
+		t.Errorf("registering own-store twice: %v", err)
+	}
+	if err := Register(KVNode{}); err == nil {
+		t.Errorf("registering a second kvnode was accepted")
+	}
+}
+
+// TestSystemsDeclareSanely: every system's read modes start with the safe
+// one, its bug names are distinct, its safe options validate, it exposes a
+// client port, and it has an admin port exactly when it declares a clock
+// hook.
 func TestSystemsDeclareSanely(t *testing.T) {
-	for _, name := range Names() {
-		s, _ := ByName(name)
-		if m := s.ReadModes(); len(m) == 0 || m[0] != Linearizable {
+	for _, s := range []System{KVNode{}, Etcd{}} {
+		info := s.Info()
+		name := info.Name
+		if m := info.ReadModes(); len(m) == 0 || m[0] != Linearizable {
 			t.Errorf("%s: read modes %v: the safe one must come first", name, m)
 		}
-		for _, f := range s.Faults() {
-			if !slices.Contains(nemesis.FaultKinds, f) {
-				t.Errorf("%s: fault kind %q is not the nemesis's (%v)", name, f, nemesis.FaultKinds)
+		for i, b := range info.Bugs {
+			if b.Name == "" || b.Doc == "" || slices.ContainsFunc(info.Bugs[:i], func(x Bug) bool { return x.Name == b.Name }) {
+				t.Errorf("%s: bug %+v: a distinct name and a doc each", name, b)
 			}
 		}
-		if err := s.Validate(Options{}, s.Faults()); err != nil {
-			t.Errorf("%s: the safe options and its own faults are refused: %v", name, err)
+		if err := info.Validate(Options{}); err != nil {
+			t.Errorf("%s: the safe options are refused: %v", name, err)
 		}
 		spec := s.Node(Layout{Nodes: []string{"n1", "n2", "n3"}}, Options{}, "n1")
 		if spec.Port(PortClient) == 0 || !strings.HasPrefix(spec.Command[0], BinDir+"/") || !strings.HasPrefix(spec.DataDir, DataRoot) {
 			t.Errorf("%s: node spec %+v", name, spec)
 		}
-		if hasAdmin := spec.Port(PortAdmin) != 0; hasAdmin != slices.Contains(s.Faults(), "clock") {
-			t.Errorf("%s: the clock fault needs the admin port's clock hook (admin port %v, faults %v)", name, hasAdmin, s.Faults())
+		if hasAdmin := spec.Port(PortAdmin) != 0; hasAdmin != info.ClockHook {
+			t.Errorf("%s: the clock hook is the admin port's (admin port %v, clock hook %v)", name, hasAdmin, info.ClockHook)
 		}
 		if !slices.ContainsFunc(s.Binaries(), func(b Binary) bool { return BinDir+"/"+b.Name == spec.Command[0] }) {
 			t.Errorf("%s: command %s is none of its binaries %v", name, spec.Command[0], s.Binaries())
@@ -63,31 +88,41 @@ func TestSystemsDeclareSanely(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
-		sys    System
-		opts   Options
-		faults []string
-		want   string // "" valid
+		sys  System
+		opts Options
+		want string // "" valid
 	}{
-		{KVNode{}, Options{}, []string{"partition", "clock"}, ""},
-		{KVNode{}, Options{ReadMode: "lease", LeaseDuration: time.Second, Bugs: []string{"no-dedup"}}, nil, ""},
-		{KVNode{}, Options{ReadMode: "serializable"}, nil, `kvnode: unknown read mode "serializable": use linearizable, lease or stale`},
-		{KVNode{}, Options{Bugs: []string{"x"}}, nil, `kvnode: unknown planted bug "x": use no-dedup, nonatomic-txn`},
-		{KVNode{}, Options{Bugs: []string{"ack-before-commit", "definite-timeouts"}}, nil, ""},
-		{KVNode{}, Options{LeaseDuration: -time.Second}, nil, "kvnode: lease duration -1s"},
-		{Etcd{}, Options{ReadMode: Serializable}, []string{"partition", "loss", "kill", "pause"}, ""},
-		{Etcd{}, Options{}, []string{"partition", "clock"},
-			"etcd does not support the clock fault (no clock hook); use partition, loss, kill or pause"},
-		{Etcd{}, Options{ReadMode: "stale"}, nil, `etcd: unknown read mode "stale": use linearizable or serializable`},
-		{Etcd{}, Options{Bugs: []string{"no-dedup"}}, nil, `etcd: unknown planted bug "no-dedup": it has none (its unsafe read modes are serializable)`},
-		{Etcd{}, Options{LeaseDuration: time.Second}, nil, "etcd has no read lease to set"},
+		{KVNode{}, Options{}, ""},
+		{KVNode{}, Options{ReadMode: "lease", LeaseDuration: time.Second, Bugs: []string{"no-dedup"}}, ""},
+		{KVNode{}, Options{ReadMode: "serializable"}, `kvnode: unknown read mode "serializable": use linearizable, lease or stale`},
+		{KVNode{}, Options{Bugs: []string{"x"}}, `kvnode: unknown planted bug "x": use no-dedup, nonatomic-txn`},
+		{KVNode{}, Options{Bugs: []string{"ack-before-commit", "definite-timeouts"}}, ""},
+		{KVNode{}, Options{LeaseDuration: -time.Second}, "kvnode: lease duration -1s"},
+		{Etcd{}, Options{ReadMode: EtcdReadSerializable}, ""},
+		{Etcd{}, Options{ReadMode: "stale"}, `etcd: unknown read mode "stale": use linearizable or serializable`},
+		{Etcd{}, Options{Bugs: []string{"no-dedup"}}, `etcd: unknown planted bug "no-dedup": it has none (its unsafe read modes are serializable)`},
+		{Etcd{}, Options{LeaseDuration: time.Second}, "etcd has no read lease to set"},
 	} {
-		err := tc.sys.Validate(tc.opts, tc.faults)
+		name := tc.sys.Info().Name
+		err := tc.sys.Info().Validate(tc.opts)
 		switch {
 		case tc.want == "" && err != nil:
-			t.Errorf("%s.Validate(%+v, %v) = %v, want nil", tc.sys.Name(), tc.opts, tc.faults, err)
+			t.Errorf("%s.Validate(%+v) = %v, want nil", name, tc.opts, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%s.Validate(%+v, %v) = %v, want %q", tc.sys.Name(), tc.opts, tc.faults, err, tc.want)
+			t.Errorf("%s.Validate(%+v) = %v, want %q", name, tc.opts, err, tc.want)
 		}
+	}
+}
+
+// TestBugs: the planted bugs a run turns on come back in the table's
+// words, each with the flag that turns it on.
+func TestBugs(t *testing.T) {
+	on := KVNode{}.Info().On(Options{ReadMode: KVNodeReadStale, Bugs: []string{"no-dedup"}})
+	if len(on) != 2 || on[0].Flag() != "--read-mode=stale" || on[1].Flag() != "--unsafe=no-dedup" || on[1].Doc == "" {
+		t.Errorf("On = %+v", on)
+	}
+	if on := (Etcd{}).Info().On(Options{}); len(on) != 0 {
+		t.Errorf("the safe options turn on %+v", on)
 	}
 }
 
@@ -109,7 +144,7 @@ func TestKVNodeNode(t *testing.T) {
 
 func TestEtcdNode(t *testing.T) {
 	l := Layout{Nodes: []string{"n1", "n2", "n3"}}
-	s := Etcd{}.Node(l, Options{ReadMode: Serializable}, "n3")
+	s := Etcd{}.Node(l, Options{ReadMode: EtcdReadSerializable}, "n3")
 	want := []string{
 		"/usr/local/bin/etcd", "--name", "n3", "--data-dir", "/data/etcd",
 		"--listen-client-urls", "http://0.0.0.0:2379", "--advertise-client-urls", "http://n3:2379",

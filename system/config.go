@@ -303,14 +303,23 @@ type PlantedBug struct {
 // Switch returns the field of c that turns the bug on.
 func (b PlantedBug) Switch(c *NodeConfig) *bool { return b.on(c) }
 
+// Planted bugs' names, for code that turns one on (the chaos suite's
+// scenarios).
+const (
+	BugNoDedup          = "no-dedup"
+	BugNonatomicTxn     = "nonatomic-txn"
+	BugAckBeforeCommit  = "ack-before-commit"
+	BugDefiniteTimeouts = "definite-timeouts"
+)
+
 var plantedBugs = []PlantedBug{
-	{"no-dedup", "UNSAFE: ignore client ids and sequence numbers, so retried mutations apply twice",
+	{BugNoDedup, "UNSAFE: ignore client ids and sequence numbers, so retried mutations apply twice",
 		func(c *NodeConfig) *bool { return &c.UnsafeNoDedup }},
-	{"nonatomic-txn", "UNSAFE: apply a transaction's micro-ops as separate log entries, so transactions interleave (bank totals break; G0/G1/G2 anomalies)",
+	{BugNonatomicTxn, "UNSAFE: apply a transaction's micro-ops as separate log entries, so transactions interleave (bank totals break; G0/G1/G2 anomalies)",
 		func(c *NodeConfig) *bool { return &c.UnsafeNonatomicTxn }},
-	{"ack-before-commit", "UNSAFE: the leader acknowledges SET/CLEAR/APPEND once they are in its own log, before a quorum has them (writes lost when the leader is cut off)",
+	{BugAckBeforeCommit, "UNSAFE: the leader acknowledges SET/CLEAR/APPEND once they are in its own log, before a quorum has them (writes lost when the leader is cut off)",
 		func(c *NodeConfig) *bool { return &c.UnsafeAckBeforeCommit }},
-	{"definite-timeouts", "UNSAFE: give up on a request after 100ms and answer BUSY (not applied) although it may still apply (failed writes take effect; G1a)",
+	{BugDefiniteTimeouts, "UNSAFE: give up on a request after 100ms and answer BUSY (not applied) although it may still apply (failed writes take effect; G1a)",
 		func(c *NodeConfig) *bool { return &c.UnsafeDefiniteTimeouts }},
 }
 

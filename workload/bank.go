@@ -68,7 +68,7 @@ func (w *Bank) Info() Info {
 	for i := range accts {
 		accts[i] = strconv.Itoa(i)
 	}
-	return Info{Name: "bank", Checkers: checkers("bank"), Accounts: accts, Total: w.cfg.Total}
+	return Info{Name: "bank", Model: "bank", Accounts: accts, Total: w.cfg.Total}
 }
 
 // Setup implements Workload: writes the initial balances in one TXN.

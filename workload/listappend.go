@@ -66,7 +66,7 @@ func listKey(k int64) string { return "list/" + strconv.FormatInt(k, 10) }
 
 // Info implements Workload.
 func (w *ListAppend) Info() Info {
-	return Info{Name: "list-append", Checkers: checkers("list-append")}
+	return Info{Name: "list-append", Model: "list-append"}
 }
 
 // Generator implements Workload. Each worker slides its window of Keys

@@ -15,11 +15,10 @@ import (
 type Info struct {
 	// Name is the workload's registry name.
 	Name string
-	// Checkers are the names of the checkers the workload wants:
-	// "linearizable", "bank", "list-append", "set", "stats", "latency",
-	// "availability".
-	Checkers []string
-	// Model is the porcupine model for "linearizable" ("cas-register").
+	// Model is the checker model (checker.New) that judges the
+	// workload's histories: "cas-register", "bank", "list-append", "set".
+	// Every run adds the figures every workload gets (stats, latency,
+	// availability).
 	Model string
 	// Accounts and Total configure the "bank" checker: the account names
 	// (the keys of a read's Value map) and the constant total.

@@ -69,7 +69,7 @@ func NewSet(cfg SetConfig) (*Set, error) {
 func setKey(i int64) string { return "set/" + strconv.FormatInt(i, 10) }
 
 // Info implements Workload.
-func (w *Set) Info() Info { return Info{Name: "set", Checkers: checkers("set")} }
+func (w *Set) Info() Info { return Info{Name: "set", Model: "set"} }
 
 // Generator implements Workload.
 func (w *Set) Generator() Generator {

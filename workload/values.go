@@ -107,10 +107,3 @@ type noSetup struct{}
 
 // Setup implements Workload: nothing to prepare.
 func (noSetup) Setup(context.Context, KV) error { return nil }
-
-// commonCheckers are wanted by every workload.
-var commonCheckers = []string{"stats", "latency", "availability"}
-
-func checkers(own ...string) []string {
-	return append(own, commonCheckers...)
-}

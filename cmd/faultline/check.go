@@ -42,7 +42,7 @@ func checkCmd() *cobra.Command {
 			} else {
 				printCheck(os.Stdout, args[0], cfg, r)
 			}
-			return withCode(r.Valid)
+			return withVerdict(r.Valid)
 		},
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -76,9 +76,7 @@ Models:
 		fmt.Fprintf(tw, "  %s\t%s\n", m.Name, m.Summary)
 	}
 	tw.Flush()
-	b.WriteString(`
-Exit codes: 0 valid, 1 invalid, 2 unknown (time limit, too large), 254 bad
-arguments or an unreadable history, 255 harness error.`)
+	b.WriteString("\n" + exitCodesHelp())
 	return b.String()
 }
 

@@ -1,5 +1,6 @@
-// Command faultline runs Jepsen-style chaos tests against a Raft-replicated
-// key-value store in Docker containers, checks the histories they record and
+// Command faultline runs Jepsen-style chaos tests against a distributed
+// system (our Raft-replicated key-value store, etcd, or one a program
+// registers) on Docker or Kubernetes, checks the histories they record and
 // reports on them.
 //
 //	faultline run --workload register --nemesis partition,kill --time-limit 60s --seed 42
@@ -8,7 +9,7 @@
 //	faultline check --model cas-register history.edn
 //	faultline list | report DIR | serve
 //
-// Exit codes, as Jepsen's CLI:
+// Exit codes, as Jepsen's CLI (exit.go):
 //
 //	0    valid
 //	1    invalid
@@ -28,38 +29,25 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/faultline/faultline"
-	"github.com/faultline/faultline/docker"
+	"github.com/faultline/faultline/engine"
 )
 
-// exitCodesHelp documents the exit codes in --help.
-const exitCodesHelp = `Exit codes, as Jepsen's CLI:
-  0    valid
-  1    invalid
-  2    unknown (a checker could not decide)
-  254  bad arguments or usage
-  255  harness error (or interrupted before a verdict)`
-
-// exitError carries an exit code out of a cobra command.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
-
 func main() {
-	docker.SetEnvDefaults()
+	engine.SetEnvDefaults()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	root := &cobra.Command{
 		Use:   "faultline",
-		Short: "Jepsen-style chaos tests for a Raft-replicated KV store",
-		Long: `faultline runs Jepsen-style chaos tests against a Raft-replicated key-value
-store in Docker containers, checks the histories they record and reports on them.
+		Short: "Jepsen-style chaos tests of distributed systems",
+		Long: `faultline runs Jepsen-style chaos tests against a distributed system (our
+Raft-replicated key-value store, etcd, ...) on Docker or Kubernetes, checks the
+histories they record and reports on them.
 
-` + exitCodesHelp,
+` + exitCodesHelp(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} }) // inherited: a bad flag on any command exits 254
-	root.AddCommand(runCmd(), suiteCmd(), analyzeCmd(), checkCmd(), listCmd(), reportCmd(), serveCmd(), imageCmd())
+	root.AddCommand(runCmd(), suiteCmd(), analyzeCmd(), checkCmd(), listCmd(), reportCmd(), serveCmd(), imageCmd(), reapCmd())
 	err := root.Execute()
 	var ee exitError
 	switch {
@@ -69,9 +57,9 @@ store in Docker containers, checks the histories they record and reports on them
 	default:
 		fmt.Fprintln(os.Stderr, "faultline:", err)
 		if isUsage(err) {
-			os.Exit(faultline.ExitUsage)
+			os.Exit(exitUsage)
 		}
-		os.Exit(faultline.ExitHarnessError)
+		os.Exit(exitHarnessError)
 	}
 }
 
@@ -107,11 +95,4 @@ func signalContexts() (stop, abort context.Context, done func()) {
 		}
 	}()
 	return stop, abort, func() { signal.Stop(ch); cancelStop(); cancelAbort() }
-}
-
-func withCode(res interface{ ExitCode() int }) error {
-	if c := res.ExitCode(); c != 0 {
-		return exitError{c}
-	}
-	return nil
 }

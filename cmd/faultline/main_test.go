@@ -370,3 +370,51 @@ func TestCLIAnalyze(t *testing.T) {
 		})
 	}
 }
+
+// TestCLIAnalyzeKeepsCheckTimeout: analyze checks a stored run with the
+// run's own check timeout unless --check-timeout says otherwise (it used
+// to replace it with the flag's default, 2 minutes, always).
+func TestCLIAnalyzeKeepsCheckTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "7m0s"},
+		{[]string{"--check-timeout", "90s"}, "1m30s"},
+	} {
+		wd := t.TempDir()
+		dir := copyRun(t, filepath.Join(wd, "store"), "register-valid", "register-kill", "20260101T000000.000Z")
+		p := filepath.Join(dir, "test.json")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.Replace(b, []byte(`"check_timeout": 120000000000`), []byte(`"check_timeout": 420000000000`), 1)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, stdout, stderr := cli(t, wd, append(append([]string{"analyze"}, tc.args...), dir)...); code != 0 {
+			t.Fatalf("analyze %v: exit %d\n%s%s", tc.args, code, stdout, stderr)
+		}
+		var sum struct {
+			Info struct {
+				Config map[string]any `json:"config"`
+			} `json:"info"`
+		}
+		readJSONFile(t, filepath.Join(dir, "summary.json"), &sum)
+		if got := sum.Info.Config["check_timeout"]; got != tc.want {
+			t.Errorf("analyze %v: the report's check_timeout is %v, want %s", tc.args, got, tc.want)
+		}
+	}
+}
+
+func readJSONFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}

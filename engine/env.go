@@ -1,4 +1,4 @@
-package docker
+package engine
 
 import (
 	"context"
@@ -34,19 +34,20 @@ func SetEnvDefaults() {
 			os.Setenv(kv[0], kv[1])
 		}
 	}
-	tcLoggerOnce.Do(func() { tclog.SetDefault(slogPrintf{}) })
+	tcLoggerOnce.Do(func() { tclog.SetDefault(Printf{}) })
 }
 
-// slogPrintf adapts slog to testcontainers-go's Printf logger.
-type slogPrintf struct{}
+// Printf adapts slog to testcontainers-go's Printf logger (at debug level).
+type Printf struct{}
 
-func (slogPrintf) Printf(format string, v ...any) {
+// Printf implements testcontainers-go's log.Logger.
+func (Printf) Printf(format string, v ...any) {
 	slog.Debug("testcontainers: " + fmt.Sprintf(format, v...))
 }
 
-// newClient returns a Docker engine client configured like testcontainers-go
+// Client returns a Docker engine client configured like testcontainers-go
 // (DOCKER_HOST, docker context, ~/.testcontainers.properties).
-func newClient(ctx context.Context) (*testcontainers.DockerClient, error) {
+func Client(ctx context.Context) (*testcontainers.DockerClient, error) {
 	SetEnvDefaults()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
@@ -60,7 +61,7 @@ func newClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 func Available(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cli, err := newClient(ctx)
+	cli, err := Client(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package docker
+package engine
 
 import (
 	"archive/tar"
@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/faultline/faultline/sut"
 )
@@ -91,28 +90,3 @@ func TestFollowBuild(t *testing.T) {
 		t.Errorf("followBuild error = %v", err)
 	}
 }
-
-func TestOwnerAlive(t *testing.T) {
-	host := "h"
-	self := map[string]string{LabelPID: "1", LabelHost: host}
-	if !ownerAlive(self, host, nowMinus(0)) {
-		t.Error("pid 1 reported dead")
-	}
-	dead := map[string]string{LabelPID: "999999999", LabelHost: host}
-	if ownerAlive(dead, host, nowMinus(0)) {
-		t.Error("a non-existent pid reported alive")
-	}
-	reused := map[string]string{LabelPID: "1", LabelHost: host, LabelPIDStart: "not-the-start-time"}
-	if ownerAlive(reused, host, nowMinus(0)) {
-		t.Error("a reused pid reported as the owner")
-	}
-	foreign := map[string]string{LabelPID: "999999999", LabelHost: "other"}
-	if !ownerAlive(foreign, host, nowMinus(1)) || ownerAlive(foreign, host, nowMinus(foreignHostMaxAge*2)) {
-		t.Error("foreign-host age rule")
-	}
-	if !ownerAlive(map[string]string{}, host, nowMinus(0)) {
-		t.Error("resources without a pid label must be kept")
-	}
-}
-
-func nowMinus(d time.Duration) time.Time { return time.Now().Add(-d) }

@@ -1,4 +1,4 @@
-package faultline
+package suite
 
 import (
 	"fmt"
@@ -6,16 +6,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline"
+
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/sut"
+	"github.com/faultline/faultline/system"
 	"github.com/faultline/faultline/workload"
 )
 
-// DefaultSuite is the matrix `make chaos` runs in CI: every workload and
+// Default is the matrix `make chaos` runs in CI: every workload and
 // every fault kind on the safe configuration (must be valid), and every
 // planted bug (must be caught), on our store and on etcd. timeLimit is each
 // scenario's main phase (raised where the named faults need longer).
-func DefaultSuite(timeLimit time.Duration) []Scenario {
+func Default(timeLimit time.Duration) []Scenario {
 	var out []Scenario
 	for _, s := range scenarios(timeLimit) {
 		if !s.Nightly {
@@ -27,8 +30,8 @@ func DefaultSuite(timeLimit time.Duration) []Scenario {
 
 // scenarios is every scenario, the nightly-only ones marked.
 func scenarios(timeLimit time.Duration) []Scenario {
-	t := func(w, spec string, expect Expect) Test {
-		x := DefaultTest()
+	t := func(w, spec string, expect faultline.Expect) faultline.Test {
+		x := faultline.DefaultTest()
 		x.Workload = workload.Name(w)
 		x.Nemesis = nemesis.MustParseSpec(spec)
 		x.TimeLimit = timeLimit
@@ -43,14 +46,14 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		}
 		return fitTimeLimit(x)
 	}
-	safe := func(w, spec string) Test { return t(w, spec, ExpectValid) }
-	stale := t("register", "partition", ExpectInvalid)
-	stale.ReadMode = "stale"
+	safe := func(w, spec string) faultline.Test { return t(w, spec, faultline.ExpectValid) }
+	stale := t("register", "partition", faultline.ExpectInvalid)
+	stale.ReadMode = sut.KVNodeReadStale
 	// The lease bug shows when a deposed leader keeps serving reads: isolate
 	// the leader while clocks jump (a backward jump revives an expired
 	// lease), faults overlapping, with more cycles than the default.
-	lease := t("register", "partition:leader,clock:bump+all", ExpectInvalid)
-	lease.ReadMode = "lease"
+	lease := t("register", "partition:leader,clock:bump+all", faultline.ExpectInvalid)
+	lease.ReadMode = sut.KVNodeReadLease
 	lease.NemesisConcurrent = true
 	lease.NemesisInterval = 2 * time.Second
 	lease.LeaseDuration = 5 * time.Second // ten election timeouts
@@ -66,8 +69,8 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	// fault at a time, many of them: with pause and kill overlapping the
 	// cluster is leaderless for long stretches and the retries time out
 	// too; packet loss on the leader moves the leadership away instead.
-	nodedup := t("set", "pause:leader,kill:leader", ExpectInvalid)
-	nodedup.Unsafe = []string{"no-dedup"}
+	nodedup := t("set", "pause:leader,kill:leader", faultline.ExpectInvalid)
+	nodedup.Unsafe = []string{system.BugNoDedup}
 	nodedup.OpTimeout = 3 * time.Second // room for a retry on the new leader
 	nodedup.Concurrency = 16            // more requests in flight when the leader goes
 	nodedup.NemesisInterval = 1500 * time.Millisecond
@@ -76,19 +79,19 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	nodedup = fitTimeLimit(nodedup)
 	// A transaction applied as one log entry per micro-op: the bank sees
 	// totals break, no fault needed.
-	nonatomic := t("bank", "none", ExpectInvalid)
-	nonatomic.Unsafe = []string{"nonatomic-txn"}
+	nonatomic := t("bank", "none", faultline.ExpectInvalid)
+	nonatomic.Unsafe = []string{system.BugNonatomicTxn}
 	// A write acknowledged before a quorum has it is lost when the leader
 	// is cut off: isolate the leader again and again.
-	ackEarly := t("set", "partition:leader", ExpectInvalid)
-	ackEarly.Unsafe = []string{"ack-before-commit"}
+	ackEarly := t("set", "partition:leader", faultline.ExpectInvalid)
+	ackEarly.Unsafe = []string{system.BugAckBeforeCommit}
 	ackEarly.NemesisInterval = 2 * time.Second
 	ackEarly = fitTimeLimit(ackEarly)
 	// A timeout answered "not applied" while the entry still commits: slow
 	// the leader's links so commits take longer than the node waits; the
 	// list-append checker sees failed appends read back (G1a).
-	definite := t("list-append", "loss:40+leader", ExpectInvalid)
-	definite.Unsafe = []string{"definite-timeouts"}
+	definite := t("list-append", "loss:40+leader", faultline.ExpectInvalid)
+	definite.Unsafe = []string{system.BugDefiniteTimeouts}
 	// Several loss cycles per run: with one (the 3 s default interval in
 	// 12 s), 2 of 10 quiet runs saw no failed append read back.
 	definite.NemesisInterval = 1500 * time.Millisecond
@@ -100,9 +103,9 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	// etcd: the same workloads and checkers on a system we did not write,
 	// every fault kind it supports (it has no clock hook); its planted bug
 	// is serializable reads, served by a member cut off by a partition.
-	etcd := func(x Test) Test { x.System = "etcd"; return x }
-	serializable := etcd(t("register", "partition", ExpectInvalid))
-	serializable.ReadMode = sut.Serializable
+	etcd := func(x faultline.Test) faultline.Test { x.System = sut.Etcd{}.Info().Name; return x }
+	serializable := etcd(t("register", "partition", faultline.ExpectInvalid))
+	serializable.ReadMode = sut.EtcdReadSerializable
 	// The views of two planted bugs by a second checker, nightly.
 	nonatomicLA := nonatomic
 	nonatomicLA.Workload = "list-append"
@@ -116,45 +119,36 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "set-kill-all", Test: killAll},
 		{Name: "register-partition", Test: safe("register", "partition"), Nightly: true},
 		{Name: "set-loss-kill-clock", Test: safe("set", "loss,kill,clock"), Nightly: true},
-		{Name: "bug-stale-read", Test: stale,
-			Bug: "--read-mode=stale: any node answers reads from local state"},
-		{Name: "bug-lease-clock", Test: lease,
-			Bug: "--read-mode=lease: a deposed leader trusts its wall-clock lease under clock skew"},
-		{Name: "bug-no-dedup", Test: nodedup,
-			Bug: "--unsafe=no-dedup: retried appends apply twice"},
-		{Name: "bug-nonatomic-txn", Test: nonatomic,
-			Bug: "--unsafe=nonatomic-txn: a transaction's micro-ops apply as separate log entries"},
-		{Name: "bug-ack-before-commit", Test: ackEarly,
-			Bug: "--unsafe=ack-before-commit: the leader acknowledges writes in its own log before a quorum has them"},
-		{Name: "bug-definite-timeouts", Test: definite,
-			Bug: "--unsafe=definite-timeouts: a request that times out is answered 'not applied' though it may commit"},
-		{Name: "bug-nonatomic-txn-list-append", Test: nonatomicLA, Nightly: true,
-			Bug: "--unsafe=nonatomic-txn: a transaction's micro-ops apply as separate log entries (G1/G2 anomalies)"},
-		{Name: "bug-ack-before-commit-register", Test: ackEarlyReg, Nightly: true,
-			Bug: "--unsafe=ack-before-commit: acknowledged writes lost, reads not linearizable"},
+		{Name: "bug-stale-read", Test: stale},
+		{Name: "bug-lease-clock", Test: lease},
+		{Name: "bug-no-dedup", Test: nodedup},
+		{Name: "bug-nonatomic-txn", Test: nonatomic},
+		{Name: "bug-ack-before-commit", Test: ackEarly},
+		{Name: "bug-definite-timeouts", Test: definite},
+		{Name: "bug-nonatomic-txn-list-append", Test: nonatomicLA, Nightly: true},
+		{Name: "bug-ack-before-commit-register", Test: ackEarlyReg, Nightly: true},
 		{Name: "etcd-register-partition-pause", Test: etcd(safe("register", "partition,pause"))},
 		{Name: "etcd-bank-partition-kill", Test: etcd(safe("bank", "partition,kill"))},
 		{Name: "etcd-list-append-kill-pause", Test: etcd(safe("list-append", "kill,pause"))},
 		{Name: "etcd-set-loss-partition", Test: etcd(safe("set", "loss,partition"))},
-		{Name: "etcd-bug-serializable-read", Test: serializable,
-			Bug: "--system=etcd --read-mode=serializable: a member cut off by a partition serves stale reads"},
+		{Name: "etcd-bug-serializable-read", Test: serializable},
 	}
 }
 
 // fitTimeLimit raises t's main phase to the shortest one in which every
 // fault t names happens (nemesis.Config.MinTimeLimit), so a scenario never
 // names a fault it has no time for.
-func fitTimeLimit(t Test) Test {
-	if ncfg, err := t.nemesisConfig(); err == nil {
+func fitTimeLimit(t faultline.Test) faultline.Test {
+	if ncfg, err := t.NemesisConfig(); err == nil {
 		t.TimeLimit = max(t.TimeLimit, ncfg.MinTimeLimit())
 	}
 	return t
 }
 
-// NightlySuite is the longer matrix for nightly runs: every scenario
+// Nightly is the longer matrix for nightly runs: every scenario
 // (the CI ones and the nightly-only ones: more fault mixes, and the planted
 // bugs seen by their second checker) on 5 nodes with a longer main phase.
-func NightlySuite(timeLimit time.Duration) []Scenario {
+func Nightly(timeLimit time.Duration) []Scenario {
 	s := scenarios(timeLimit)
 	for i := range s {
 		s[i].Test.Nodes = 5
@@ -164,10 +158,10 @@ func NightlySuite(timeLimit time.Duration) []Scenario {
 	return s
 }
 
-// SelectScenarios keeps the scenarios whose name equals, or starts with,
+// Select keeps the scenarios whose name equals, or starts with,
 // one of only; an empty only keeps all. A name that matches nothing is an
 // error listing the valid names.
-func SelectScenarios(all []Scenario, only []string) ([]Scenario, error) {
+func Select(all []Scenario, only []string) ([]Scenario, error) {
 	if len(only) == 0 {
 		return all, nil
 	}

@@ -1,10 +1,11 @@
-package faultline
+package main
 
 import (
 	"os"
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline"
 	"github.com/faultline/faultline/runstore"
 )
 
@@ -17,7 +18,7 @@ func TestListRunsSkipsUnreadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DefaultTest()
+	want := faultline.DefaultTest()
 	want.Name = "good"
 	if err := runstore.WriteJSON(good.Path(runstore.TestJSON), want); err != nil {
 		t.Fatal(err)
@@ -29,11 +30,11 @@ func TestListRunsSkipsUnreadable(t *testing.T) {
 	if err := os.WriteFile(bad.Path(runstore.TestJSON), []byte(`{"workload": "tor`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runs, err := ListRuns(store)
+	runs, err := listRuns(store)
 	if err != nil {
-		t.Fatalf("ListRuns: %v", err)
+		t.Fatalf("listRuns: %v", err)
 	}
-	if len(runs) != 1 || runs[0].Test.Name != "good" || !runs[0].Start.Equal(t0) {
-		t.Fatalf("ListRuns = %+v, want only the good run", runs)
+	if len(runs) != 1 || runs[0].test.Name != "good" || !runs[0].start.Equal(t0) {
+		t.Fatalf("listRuns = %+v, want only the good run", runs)
 	}
 }

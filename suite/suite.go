@@ -1,4 +1,4 @@
-package faultline
+package suite
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/faultline/faultline"
+
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/nemesis"
 )
@@ -23,19 +25,17 @@ type Scenario struct {
 	Name string
 	// Test is the run's configuration; its Seed is replaced per repeat,
 	// and its Expect is the verdict the scenario must produce.
-	Test Test
-	// Bug describes the planted bug of an ExpectInvalid scenario.
-	Bug string
+	Test faultline.Test
 	// Nightly keeps the scenario out of the CI matrix (make chaos): it
 	// runs only in the nightly one.
 	Nightly bool
 }
 
-// RunFunc runs one test; Run is the real one, tests use fakes.
-type RunFunc func(ctx context.Context, t Test) (Result, error)
+// RunFunc runs one test; faultline.Run is the real one, tests use fakes.
+type RunFunc func(ctx context.Context, t faultline.Test) (faultline.Result, error)
 
-// SuiteConfig configures RunSuite.
-type SuiteConfig struct {
+// Config configures Run.
+type Config struct {
 	// Scenarios is the matrix to run, in order.
 	Scenarios []Scenario
 	// Repeat runs each scenario this many times with different seeds.
@@ -48,14 +48,23 @@ type SuiteConfig struct {
 	// time well). Each run has its own cluster (a namespace per run under
 	// the Kubernetes runtime) and writes into the same store.
 	Parallel int
-	// Run runs one test (Run in production).
+	// TimeLimit is each scenario's main phase, raised where the faults it
+	// names need longer (Default and Nightly take it).
+	TimeLimit time.Duration
+	// Run runs one test (faultline.Run in production).
 	Run RunFunc
 	// Out receives progress and the summary table; nil discards.
 	Out io.Writer
 }
 
+// DefaultConfig is one run of each scenario, one at a time, 12 s main
+// phases, from a seed taken from the clock (each run's seed is printed).
+func DefaultConfig() Config {
+	return Config{Repeat: 1, Seed: time.Now().Unix() % 100000, Parallel: 1, TimeLimit: 12 * time.Second}
+}
+
 // Validate checks the configuration.
-func (c SuiteConfig) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	if len(c.Scenarios) == 0 {
 		errs = append(errs, errors.New("suite: no scenarios selected: check --only"))
@@ -70,7 +79,7 @@ func (c SuiteConfig) Validate() error {
 		errs = append(errs, errors.New("suite: no run function"))
 	}
 	for _, s := range c.Scenarios {
-		if s.Test.Expect == ExpectNone {
+		if s.Test.Expect == faultline.ExpectNone {
 			errs = append(errs, fmt.Errorf("suite: scenario %s: no expectation: set Test.Expect to valid or invalid", s.Name))
 		}
 		if err := s.Test.Validate(); err != nil {
@@ -84,7 +93,7 @@ func (c SuiteConfig) Validate() error {
 type Outcome struct {
 	Scenario Scenario
 	Seed     int64
-	Result   Result
+	Result   faultline.Result
 	// Err is a harness error (the run did not produce a verdict).
 	Err error
 }
@@ -97,7 +106,7 @@ func (o Outcome) Passed() bool {
 	if o.Err != nil || len(o.Result.MissingFaults) > 0 {
 		return false
 	}
-	if o.Scenario.Test.Expect == ExpectInvalid {
+	if o.Scenario.Test.Expect == faultline.ExpectInvalid {
 		return o.Result.Valid == checker.Invalid
 	}
 	return o.Result.Valid == checker.Valid
@@ -110,25 +119,25 @@ func (o Outcome) Status() string {
 		return "ERROR"
 	case len(o.Result.MissingFaults) > 0:
 		return "FAULTS-MISSING"
-	case o.Passed() && o.Scenario.Test.Expect == ExpectInvalid:
+	case o.Passed() && o.Scenario.Test.Expect == faultline.ExpectInvalid:
 		return "caught"
 	case o.Passed():
 		return "ok"
-	case o.Scenario.Test.Expect == ExpectInvalid:
+	case o.Scenario.Test.Expect == faultline.ExpectInvalid:
 		return "MISSED"
 	}
 	return "FALSE-ALARM"
 }
 
-// SuiteResult holds every outcome of a suite.
-type SuiteResult struct {
+// Result holds every outcome of a suite.
+type Result struct {
 	Outcomes []Outcome
 	Duration time.Duration
 }
 
 // Passed reports whether every safe scenario was valid and every planted
 // bug was caught, in every repeat.
-func (r SuiteResult) Passed() bool {
+func (r Result) Passed() bool {
 	for _, o := range r.Outcomes {
 		if !o.Passed() {
 			return false
@@ -137,18 +146,10 @@ func (r SuiteResult) Passed() bool {
 	return len(r.Outcomes) > 0
 }
 
-// ExitCode is 0 when the suite passed, 1 otherwise.
-func (r SuiteResult) ExitCode() int {
-	if r.Passed() {
-		return 0
-	}
-	return 1
-}
-
 // Rate is a count of passes over runs for one scenario.
 type Rate struct {
 	Scenario string
-	Expect   Expect
+	Expect   faultline.Expect
 	Passed   int
 	Runs     int
 }
@@ -164,7 +165,7 @@ func (r Rate) Fraction() float64 {
 // Rates returns, per scenario in suite order, how often it met its
 // expectation: the detection rate of a planted bug, or one minus the
 // false-alarm rate of a safe scenario.
-func (r SuiteResult) Rates() []Rate {
+func (r Result) Rates() []Rate {
 	idx := map[string]int{}
 	var out []Rate
 	for _, o := range r.Outcomes {
@@ -182,13 +183,13 @@ func (r SuiteResult) Rates() []Rate {
 	return out
 }
 
-// RunSuite runs every scenario cfg.Repeat times, cfg.Parallel at a time
+// Run runs every scenario cfg.Repeat times, cfg.Parallel at a time
 // (default one after another), prints progress and a summary table, and
 // returns all outcomes in matrix order. It stops starting runs only when
 // ctx is cancelled; the outcomes so far are returned with ctx's error.
-func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
+func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
-		return SuiteResult{}, err
+		return Result{}, err
 	}
 	out := cfg.Out
 	if out == nil {
@@ -234,7 +235,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 		}
 	}
 	wg.Wait()
-	var res SuiteResult
+	var res Result
 	for _, o := range outcomes {
 		if o != nil {
 			res.Outcomes = append(res.Outcomes, *o)
@@ -250,7 +251,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 
 // WriteSummary prints the summary table, the rates when scenarios repeat,
 // and a rerun command for every failure.
-func (r SuiteResult) WriteSummary(w io.Writer) {
+func (r Result) WriteSummary(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tEXPECTED\tVERDICT\tSTATUS\tDETECTED\tOPS\tOK%\tP99\tFAULTS\tSEED\tREPORT")
 	for _, o := range r.Outcomes {
@@ -272,7 +273,7 @@ func (r SuiteResult) WriteSummary(w io.Writer) {
 		for _, rt := range rates {
 			what := "false alarms"
 			v := float64(rt.Runs-rt.Passed) / float64(rt.Runs)
-			if rt.Expect == ExpectInvalid {
+			if rt.Expect == faultline.ExpectInvalid {
 				what = "detection"
 				v = rt.Fraction()
 			}
@@ -294,16 +295,16 @@ func (r SuiteResult) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "suite FAILED: %d of %d runs did not meet expectations (%s):\n", len(failed), len(r.Outcomes),
 		r.Duration.Round(time.Second))
 	for _, o := range failed {
-		why := "the harness missed a known bug (" + o.Scenario.Bug + ")"
+		why := "the harness missed a known bug (" + o.Scenario.bugs() + ")"
 		switch {
 		case o.Err != nil:
 			why = "harness error: " + o.Err.Error()
 		case len(o.Result.MissingFaults) > 0:
 			why = fmt.Sprintf("faults the scenario names never took effect: %s (the run did not test what its name says; see the report's nemesis ops)",
 				joinFaults(o.Result.MissingFaults))
-		case o.Scenario.Test.Expect == ExpectValid && o.Result.Valid == checker.Unknown:
+		case o.Scenario.Test.Expect == faultline.ExpectValid && o.Result.Valid == checker.Unknown:
 			why = "a checker could not decide (unknown); see the report"
-		case o.Scenario.Test.Expect == ExpectValid:
+		case o.Scenario.Test.Expect == faultline.ExpectValid:
 			why = "a safe configuration came back invalid: a real bug or a checker false alarm; see the report"
 		}
 		fmt.Fprintf(w, "  %s seed %d: %s\n    rerun: %s\n", o.Scenario.Name, o.Seed, why, o.Scenario.withSeed(o.Seed).RerunCommand())
@@ -319,7 +320,21 @@ func (o Outcome) detected() string {
 	return "at " + o.Result.FirstAnomaly.Round(100*time.Millisecond).String()
 }
 
-func (s Scenario) withSeed(seed int64) Test {
+// bugs describes the planted bugs the scenario turns on, in the system's
+// words.
+func (s Scenario) bugs() string {
+	plan, err := s.Test.Plan()
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, b := range plan.Bugs() {
+		out = append(out, b.Flag()+": "+b.Doc)
+	}
+	return strings.Join(out, "; ")
+}
+
+func (s Scenario) withSeed(seed int64) faultline.Test {
 	t := s.Test
 	t.Seed = seed
 	if t.Name == "" {

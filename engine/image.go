@@ -1,4 +1,4 @@
-package docker
+package engine
 
 import (
 	"archive/tar"
@@ -29,7 +29,7 @@ import (
 	"github.com/faultline/faultline/sut"
 )
 
-// Dockerfile is the node image recipe (docker/Dockerfile).
+// Dockerfile is the node image recipe (engine/Dockerfile).
 //
 //go:embed Dockerfile
 var Dockerfile []byte
@@ -97,26 +97,37 @@ func BuildImage(ctx context.Context, cfg BuildConfig) (string, error) {
 	if cfg.System == nil {
 		cfg.System = sut.Default()
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	key := fmt.Sprint(cfg.ModuleDir, cfg.GoBin, cfg.System.Name())
+	cfg.Logger = orDefaultLogger(cfg.Logger)
+	name := cfg.System.Info().Name
+	key := fmt.Sprint(cfg.ModuleDir, cfg.GoBin, name)
 	if tag, ok := built[key]; ok && !cfg.Force && imageExists(ctx, tag) {
-		log.Info("docker: image already built by this process", "tag", tag)
+		cfg.Logger.Info("docker: image already built by this process", "tag", tag)
 		return tag, nil
 	}
-	tag, err := buildImage(ctx, cfg, log)
+	tag, err := Build(ctx, cfg, Image{Repo: ImageRepo, Name: name, Dockerfile: Dockerfile, Binaries: cfg.binaries()})
 	if err == nil {
 		built[key] = tag
 	}
 	return tag, err
 }
 
+// Image is an image of static Go binaries to Build: each binary is
+// compiled into bin/<name> of the build context, beside an empty data/
+// directory owned by NodeUID and the Dockerfile.
+type Image struct {
+	// Repo is the tag's repository; Name, if set, prefixes its version:
+	// <Repo>:<Name>-<hash12>, else <Repo>:<hash12>.
+	Repo, Name string
+	// Dockerfile is the recipe.
+	Dockerfile []byte
+	// Binaries are built from the faultline repository (cfg.ModuleDir).
+	Binaries []sut.Binary
+}
+
 // imageExists reports whether tag is present in the engine (it may have
 // been pruned since this process built it).
 func imageExists(ctx context.Context, tag string) bool {
-	cli, err := newClient(ctx)
+	cli, err := Client(ctx)
 	if err != nil {
 		return false
 	}
@@ -125,7 +136,12 @@ func imageExists(ctx context.Context, tag string) bool {
 	return err == nil
 }
 
-func buildImage(ctx context.Context, cfg BuildConfig, log *slog.Logger) (string, error) {
+// Build compiles img's binaries (with cfg's module, go command and
+// logger; cfg.System is not used) and builds img, tagged by the content
+// hash of its Dockerfile and binaries. An existing tag is not rebuilt
+// unless cfg.Force. It returns the tag.
+func Build(ctx context.Context, cfg BuildConfig, img Image) (string, error) {
+	log := orDefaultLogger(cfg.Logger)
 	dir, err := os.MkdirTemp("", "faultline-image-")
 	if err != nil {
 		return "", fmt.Errorf("create build context: %w", err)
@@ -133,22 +149,25 @@ func buildImage(ctx context.Context, cfg BuildConfig, log *slog.Logger) (string,
 	defer os.RemoveAll(dir)
 
 	start := time.Now()
-	if err := goBuild(ctx, cfg, dir, log); err != nil {
+	if err := goBuild(ctx, cfg, img.Binaries, dir, log); err != nil {
 		return "", err
 	}
-	log.Info("docker: binaries built", "system", cfg.System.Name(), "elapsed", time.Since(start).Round(time.Millisecond))
+	log.Info("docker: binaries built", "image", img.Repo, "name", img.Name, "elapsed", time.Since(start).Round(time.Millisecond))
 
 	files := map[string][]byte{}
-	for _, bin := range cfg.binaries() {
+	for _, bin := range img.Binaries {
 		b, err := os.ReadFile(filepath.Join(dir, bin.Name))
 		if err != nil {
 			return "", fmt.Errorf("read built %s: %w", bin.Name, err)
 		}
 		files[bin.Name] = b
 	}
-	tag := ImageRepo + ":" + cfg.System.Name() + "-" + contentHash(Dockerfile, files)
+	tag := img.Repo + ":" + contentHash(img.Dockerfile, files)
+	if img.Name != "" {
+		tag = img.Repo + ":" + img.Name + "-" + contentHash(img.Dockerfile, files)
+	}
 
-	cli, err := newClient(ctx)
+	cli, err := Client(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -162,7 +181,7 @@ func buildImage(ctx context.Context, cfg BuildConfig, log *slog.Logger) (string,
 		}
 	}
 
-	tarball, err := buildContext(Dockerfile, files)
+	tarball, err := buildContext(img.Dockerfile, files)
 	if err != nil {
 		return "", err
 	}
@@ -189,8 +208,15 @@ func buildImage(ctx context.Context, cfg BuildConfig, log *slog.Logger) (string,
 	return tag, nil
 }
 
-// goBuild compiles every binary of cfg into dir/<name>.
-func goBuild(ctx context.Context, cfg BuildConfig, dir string, log *slog.Logger) error {
+func orDefaultLogger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.Default()
+	}
+	return l
+}
+
+// goBuild compiles every binary of bins into dir/<name>.
+func goBuild(ctx context.Context, cfg BuildConfig, bins []sut.Binary, dir string, log *slog.Logger) error {
 	root := cfg.ModuleDir
 	if root == "" {
 		var err error
@@ -207,7 +233,7 @@ func goBuild(ctx context.Context, cfg BuildConfig, dir string, log *slog.Logger)
 	// other than faultline's may download its dependencies first (etcd's
 	// from the Go module proxy: minutes on a cold cache).
 	var g errgroup.Group
-	for _, bin := range cfg.binaries() {
+	for _, bin := range bins {
 		g.Go(func() error {
 			mod := filepath.Join(root, bin.Module)
 			pkg := bin.Package
@@ -333,37 +359,4 @@ func followBuild(r io.Reader, log *slog.Logger) error {
 
 func sortedKeys(m map[string][]byte) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-// PruneImages removes the faultline-node images other than keep (a tag;
-// empty keeps none), skipping those a container still uses. It returns the
-// tags removed.
-func PruneImages(ctx context.Context, keep string) ([]string, error) {
-	cli, err := newClient(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cli.Close()
-	res, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", ImageRepo)})
-	if err != nil {
-		return nil, fmt.Errorf("docker: list %s images: %w", ImageRepo, err)
-	}
-	var removed []string
-	var errs []error
-	for _, img := range res.Items {
-		for _, tag := range img.RepoTags {
-			if tag == keep || !strings.HasPrefix(tag, ImageRepo+":") {
-				continue
-			}
-			if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
-				if errdefs.IsConflict(err) {
-					continue // in use by a container
-				}
-				errs = append(errs, fmt.Errorf("docker: remove image %s: %w", tag, err))
-				continue
-			}
-			removed = append(removed, tag)
-		}
-	}
-	return removed, errors.Join(errs...)
 }

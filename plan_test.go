@@ -1,0 +1,41 @@
+package faultline
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/faultline/faultline/nemesis"
+)
+
+func TestTestValidate(t *testing.T) {
+	good := DefaultTest()
+	if err := good.Validate(); err != nil {
+		t.Fatalf("default test invalid: %v", err)
+	}
+	tests := []struct {
+		name string
+		mod  func(*Test)
+		want string
+	}{
+		{"workload", func(t *Test) { t.Workload = "queue" }, `unknown workload "queue"`},
+		{"nodes", func(t *Test) { t.Nodes = 0 }, "nodes = 0"},
+		{"read mode", func(t *Test) { t.ReadMode = "eventual" }, `read mode "eventual"`},
+		{"unsafe", func(t *Test) { t.Unsafe = []string{"meteor"} }, `kvnode: unknown planted bug "meteor"`},
+		{"system", func(t *Test) { t.System = "zookeeper" }, `unknown system "zookeeper": use one of kvnode, etcd`},
+		{"etcd clock", func(t *Test) { t.System, t.Nemesis = "etcd", nemesis.MustParseSpec("partition,clock") },
+			"etcd does not support the clock fault (it has no clock hook); use partition, loss, kill or pause"},
+		{"etcd lease read", func(t *Test) { t.System, t.ReadMode = "etcd", "lease" }, `etcd: unknown read mode "lease"`},
+		{"time limit", func(t *Test) { t.TimeLimit = 0 }, "time limit"},
+		{"name", func(t *Test) { t.Name = "../x" }, "name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x := DefaultTest()
+			tc.mod(&x)
+			err := x.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
