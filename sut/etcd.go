@@ -2,7 +2,7 @@ package sut
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"strings"
 )
 
