@@ -20,8 +20,12 @@ type Config struct {
 	Faults []string
 	// Options are the options named per kind.
 	Options map[string][]string
-	// Interval is the time between schedule steps (--nemesis-interval).
+	// Interval is the time between schedule steps (--nemesis-interval),
+	// counted from the completion of the previous op, as Jepsen's.
 	Interval time.Duration
+	// OpAllowance is what MinTimeLimit allows for each op to take
+	// (a kill, an exec of netctl): the time limit must leave room for it.
+	OpAllowance time.Duration
 	// Seed drives every random choice (schedule, nodes, deltas).
 	Seed uint64
 	// LossPercent is the packet loss percentage (1..100).
@@ -45,6 +49,7 @@ var DefaultClockTargets = []string{TargetOne, TargetMinority, TargetAll}
 func DefaultConfig() Config {
 	return Config{
 		Interval:    5 * time.Second,
+		OpAllowance: 500 * time.Millisecond,
 		Seed:        1,
 		LossPercent: 20,
 		Clock: ClockConfig{
@@ -155,6 +160,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Faults) > 0 && c.Interval <= 0 {
 		errs = append(errs, fmt.Errorf("interval %v must be > 0", c.Interval))
+	}
+	if c.OpAllowance < 0 {
+		errs = append(errs, fmt.Errorf("op allowance %v must be >= 0", c.OpAllowance))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("nemesis: invalid config: %w", err)

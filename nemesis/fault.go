@@ -63,25 +63,29 @@ func (c Config) required() map[string]int {
 
 // MinTimeLimit returns the shortest main phase in which a schedule of c
 // starts and stops every required fault and leaves the cluster one
-// Interval to recover before the phase ends.
+// Interval to recover before the phase ends, allowing each op
+// OpAllowance to complete (the interval counts from an op's completion).
 //
-// One at a time, N required faults take (2N+1) x Interval: they start at
-// Interval, 3 x Interval, ... and each stops Interval after it started.
-// Concurrently, each kind runs its own cycle, offset by its stagger, so the
-// kind with the most required faults decides. 0 when no fault is enabled.
+// One at a time, N required faults take (2N+1) x Interval + 2N x
+// OpAllowance: they start at Interval, and each op waits Interval after
+// the previous one completed. Concurrently, each kind runs its own cycle,
+// offset by its stagger, so the kind with the most required faults
+// decides. 0 when no fault is enabled.
 func (c Config) MinTimeLimit() time.Duration {
 	if len(c.Faults) == 0 {
 		return 0
 	}
+	need := func(n int) time.Duration {
+		return time.Duration(2*n+1)*c.Interval + time.Duration(2*n)*c.OpAllowance
+	}
 	if !c.concurrent() {
-		return time.Duration(2*len(c.Required())+1) * c.Interval
+		return need(len(c.Required()))
 	}
-	var need time.Duration
+	var most time.Duration
 	for j, kind := range c.staggerOrder() {
-		n := c.required()[kind]
-		need = max(need, time.Duration(2*n+1)*c.Interval+c.stagger(j))
+		most = max(most, need(c.required()[kind])+c.stagger(j))
 	}
-	return need
+	return most
 }
 
 // CheckTimeLimit reports, with what to change, when a main phase of limit

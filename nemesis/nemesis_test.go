@@ -22,7 +22,9 @@ func allConfig(t *testing.T, seed uint64) Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Seed = seed
+	// Ops of the fake cluster take no time: steps are due at multiples of
+	// the interval.
+	cfg.Seed, cfg.OpAllowance = seed, 0
 	return cfg
 }
 

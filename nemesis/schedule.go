@@ -8,19 +8,26 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/faultline/faultline/history"
 )
 
-// Step is one scheduled nemesis op: at Offset after the schedule starts,
-// invoke Op (Type Invoke, Process NemesisProcess). Fault is the fault a
-// start step starts (zero for a stop step). Retry, when set, is invoked
+// Step is one scheduled nemesis op: invoke Op (Type Invoke, Process
+// NemesisProcess) in its Lane, Wait after the lane's previous op completed
+// (after the schedule started, for the first), as Jepsen's nemesis sleeps
+// after an op completes: slow ops (an exec through an apiserver) push
+// later steps back instead of eating the time a fault is in effect.
+// Offset is when it is due if every op takes Config.OpAllowance. Fault is the fault
+// a start step starts (zero for a stop step). Retry, when set, is invoked
 // once at once if Op's fault does not take effect (e.g. no leader to
 // target while other faults are in effect), so a named fault is not lost
 // to bad timing: the same op, or, when the spec left the kind's options to
 // the defaults, the same fault on "one" node instead of the leader.
 type Step struct {
+	Lane   int
+	Wait   time.Duration
 	Offset time.Duration
 	Op     history.Op
 	Fault  Fault
@@ -34,14 +41,16 @@ type Schedule []Step
 // length limit, or an error when limit is too short for every required
 // fault (Config.CheckTimeLimit): faults are never skipped silently.
 //
-// One at a time (the default): at Interval a fault starts, at 2 x Interval
-// it stops, at 3 x Interval the next starts, and so on while a fault can
-// start and stop before limit. The order is a seeded, shuffled rotation, kinds first, then
+// One at a time (the default): Interval after the start a fault starts,
+// Interval after that op completed it stops, Interval after the stop
+// completed the next starts, and so on while a fault can start, stop and
+// leave one Interval to recover before limit (allowing each op
+// OpAllowance). The order is a seeded, shuffled rotation, kinds first, then
 // options: the first len(cfg.Faults) faults are one of each kind, then
 // come the remaining options cfg names, then the remaining default
 // options; every (kind, option) pair runs once before any runs again.
-// With Concurrent, each kind cycles on its own (start, Interval later
-// stop, ...) through its own shuffled rotation of options, the kinds
+// With Concurrent, each kind cycles on its own lane (start, stop, ...,
+// each Interval after the lane's previous op) through its own shuffled rotation of options, the kinds
 // staggered by Interval/len(Faults) so faults of different kinds overlap;
 // pause and kill are staggered last (see Config.staggerOrder), so no fault
 // starts while every node is down.
@@ -93,50 +102,58 @@ func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 		k, _ := KindOf(f.Kind)
 		return Step{Op: history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: k.Stop}}
 	}
-	var s Schedule
+	// A lane's k-th step (1-based) waits Interval after the previous one
+	// completed (the first also the lane's stagger); allowing each op
+	// OpAllowance, it is due at stagger + k x Interval + (k-1) x
+	// OpAllowance. A fault starts only when its stop's completion and one
+	// Interval of recovery fit within the main phase.
+	due := func(stagger time.Duration, k int) time.Duration {
+		return stagger + time.Duration(k)*cfg.Interval + time.Duration(k-1)*cfg.OpAllowance
+	}
+	fits := func(stagger time.Duration, k int) bool {
+		return due(stagger, k+1)+cfg.OpAllowance+cfg.Interval <= limit
+	}
+	lane := func(j int, stagger time.Duration, next func() Fault) Schedule {
+		var out Schedule
+		var on *Fault
+		for k := 1; due(stagger, k) < limit; k++ {
+			var st Step
+			if on != nil {
+				st, on = stop(*on), nil
+			} else {
+				if !fits(stagger, k) {
+					break // no time to stop it within the main phase
+				}
+				f := next()
+				st, on = start(f), &f
+			}
+			st.Lane, st.Offset, st.Wait = j, due(stagger, k), cfg.Interval
+			if k == 1 {
+				st.Wait += stagger
+			}
+			out = append(out, st)
+		}
+		return out
+	}
 	if cfg.concurrent() {
+		var s Schedule
 		for j, kind := range cfg.staggerOrder() {
 			opts, _ := cfg.KindOptions(kind)
 			rot := newRotation(rng, opts)
-			var on *Fault
-			for t := cfg.Interval + cfg.stagger(j); t < limit; t += cfg.Interval {
-				var st Step
-				if on != nil {
-					st, on = stop(*on), nil
-				} else {
-					if t+cfg.Interval >= limit {
-						break // no time to stop it within the main phase
-					}
-					f := Fault{Kind: kind, Option: rot.next()}
-					st, on = start(f), &f
-				}
-				st.Offset = t
-				s = append(s, st)
-			}
+			s = append(s, lane(j, cfg.stagger(j), func() Fault { return Fault{Kind: kind, Option: rot.next()} })...)
 		}
 		slices.SortStableFunc(s, func(a, b Step) int { return cmp.Compare(a.Offset, b.Offset) })
 		return s, nil
 	}
 	var queue []Fault
-	var on *Fault
-	for i := 1; time.Duration(i)*cfg.Interval < limit; i++ {
-		var st Step
-		if on != nil {
-			st, on = stop(*on), nil
-		} else {
-			if time.Duration(i+1)*cfg.Interval >= limit {
-				break // no time to stop it within the main phase
-			}
-			if len(queue) == 0 {
-				queue = serialCycle(cfg, rng)
-			}
-			f := queue[0]
-			queue = queue[1:]
-			st, on = start(f), &f
+	s := lane(0, 0, func() Fault {
+		if len(queue) == 0 {
+			queue = serialCycle(cfg, rng)
 		}
-		st.Offset = time.Duration(i) * cfg.Interval
-		s = append(s, st)
-	}
+		f := queue[0]
+		queue = queue[1:]
+		return f
+	})
 	return s, nil
 }
 
@@ -218,30 +235,65 @@ func (s Schedule) Fs() []string {
 // scheduled faults started.
 var ErrSkipped = errors.New("scheduled faults did not start")
 
-// Run is the nemesis worker: it sleeps until each step's offset (counted
-// from the call), records the invoke, performs it with nem and records the
-// completion (ok, or info with the error). A fault that fails does not
-// stop the schedule. ctx ends the schedule between steps; an op in
-// progress is finished first. Run returns nil when every step ran; when
-// ctx ended before some fault started, an error wrapping ErrSkipped that
-// names them (never a silent skip); other errors are bad arguments. Faults
-// still in effect are left for HealAll / Teardown.
+// Run is the nemesis worker: each lane of sched (one when faults run one
+// at a time, one per kind when they overlap) runs its steps in order,
+// waiting before each its Wait, counted from when the previous op
+// completed (from the call for the first). Each op's invoke and completion (ok, or info with the error) is
+// recorded; ops of different lanes never run at the same moment. A fault
+// that fails does not stop the schedule. ctx ends the schedule between
+// steps, and a fault is not started when ctx's deadline comes before its
+// stop is due; an op in progress is finished first. Run returns nil when
+// every step ran; when some fault never started, an error wrapping
+// ErrSkipped that names them (never a silent skip); other errors are bad
+// arguments. Faults still in effect are left for HealAll / Teardown.
 func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 	if nem == nil || rec == nil {
 		return fmt.Errorf("nemesis: run: nil nemesis or recorder")
 	}
 	start := time.Now()
-	for i, st := range sched {
-		if !sleepUntil(ctx, start.Add(st.Offset)) {
-			return skipped(sched[i:], context.Cause(ctx))
+	lanes := map[int]Schedule{}
+	var order []int
+	for _, st := range sched {
+		if _, ok := lanes[st.Lane]; !ok {
+			order = append(order, st.Lane)
+		}
+		lanes[st.Lane] = append(lanes[st.Lane], st)
+	}
+	var mu sync.Mutex // one op at a time, whatever its lane
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, l := range order {
+		wg.Go(func() { errs[i] = runLane(ctx, start, lanes[l], nem, rec, &mu) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// runLane runs one lane's steps, each its gap after the previous one
+// completed.
+func runLane(ctx context.Context, start time.Time, lane Schedule, nem Nemesis, rec Recorder, mu *sync.Mutex) error {
+	prevDone := start
+	for i, st := range lane {
+		due := prevDone.Add(st.Wait)
+		if st.Fault != (Fault{}) && i+1 < len(lane) {
+			// No time to stop it within the main phase: do not start it.
+			if dl, ok := ctx.Deadline(); ok && !due.Add(lane[i+1].Wait).Before(dl) {
+				return skipped(lane[i:], fmt.Errorf("main phase ends before its stop is due"))
+			}
+		}
+		if !sleepUntil(ctx, due) {
+			return skipped(lane[i:], context.Cause(ctx))
 		}
 		// Once invoked, a fault runs to completion (bounded by OpTimeout)
 		// even if ctx ends meanwhile: a kill cut off mid-call may have
 		// happened without being recorded, and the final heal would then
 		// not know to restart the node.
+		mu.Lock()
 		if _, err := Apply(context.WithoutCancel(ctx), nem, rec, st.Op); err != nil && st.Retry.F != "" && ctx.Err() == nil {
 			Apply(context.WithoutCancel(ctx), nem, rec, st.Retry)
 		}
+		mu.Unlock()
+		prevDone = time.Now()
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,19 +63,20 @@ func TestMinTimeLimit(t *testing.T) {
 		concurrent bool
 		want       time.Duration
 	}{
-		// 4 faults one at a time: start 3s, stop 6s, ... last stop 24s, +3s.
-		{"partition,kill,pause,clock", 3 * time.Second, false, 27 * time.Second},
-		{"partition:leader+bridge,kill", 3 * time.Second, false, 21 * time.Second},
-		{"kill", 5 * time.Second, false, 15 * time.Second},
+		// 4 faults one at a time: 8 ops, each 3s after the previous one
+		// completed (500ms allowed for each), then 3s to recover.
+		{"partition,kill,pause,clock", 3 * time.Second, false, 31 * time.Second},
+		{"partition:leader+bridge,kill", 3 * time.Second, false, 24 * time.Second},
+		{"kill", 5 * time.Second, false, 16 * time.Second},
 		{"none", 5 * time.Second, false, 0},
 		// Concurrent: partition has 2 required faults and goes first
-		// (5 intervals); kill and clock one each (3 intervals) staggered
-		// by 1s and 2s.
-		{"kill,partition:leader+bridge,clock", 3 * time.Second, true, 15 * time.Second},
+		// (5 intervals, 4 allowances); kill and clock one each (3
+		// intervals, 2 allowances) staggered by 1s and 2s.
+		{"kill,partition:leader+bridge,clock", 3 * time.Second, true, 17 * time.Second},
 		// All kinds at one required fault: the last stagger decides.
-		{"partition,kill,pause,clock", 4 * time.Second, true, 15 * time.Second},
+		{"partition,kill,pause,clock", 4 * time.Second, true, 16 * time.Second},
 		// One kind only: concurrency changes nothing.
-		{"kill:one+all", 2 * time.Second, true, 10 * time.Second},
+		{"kill:one+all", 2 * time.Second, true, 12 * time.Second},
 	} {
 		cfg := specConfig(t, tc.spec, tc.interval, tc.concurrent)
 		if got := cfg.MinTimeLimit(); got != tc.want {
@@ -95,7 +97,7 @@ func TestMinTimeLimit(t *testing.T) {
 		}
 	}
 	err := specConfig(t, "partition,kill,pause,clock", 3*time.Second, false).CheckTimeLimit(12 * time.Second)
-	want := "nemesis: --time-limit 12s is too short for 4 faults (partition, kill, pause, clock) at --nemesis-interval 3s, one at a time: needs at least 27s"
+	want := "nemesis: --time-limit 12s is too short for 4 faults (partition, kill, pause, clock) at --nemesis-interval 3s, one at a time: needs at least 31s"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("CheckTimeLimit(12s) = %v\nwant it to start with %q", err, want)
 	}
@@ -267,7 +269,7 @@ func TestRetryKeepsTheNamedFault(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Interval = 10 * time.Millisecond
+		cfg.Interval, cfg.OpAllowance = 10*time.Millisecond, 0
 		sched, err := NewSchedule(cfg, 200*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
@@ -295,6 +297,71 @@ func TestRetryKeepsTheNamedFault(t *testing.T) {
 		happened := Happened(rec.all())
 		if want := tc.retry == TargetOne; (len(happened) == 1) != want {
 			t.Errorf("%s: happened %v", tc.spec, happened)
+		}
+	}
+}
+
+// slowNemesis takes d over every op and notes, in the order they ran,
+// each op's f and when it began and ended.
+type slowNemesis struct {
+	d   time.Duration
+	mu  sync.Mutex
+	ran []ranOp
+}
+
+type ranOp struct {
+	f          string
+	began, end time.Time
+}
+
+func (n *slowNemesis) Invoke(_ context.Context, op history.Op) (history.Op, error) {
+	r := ranOp{f: op.F, began: time.Now()}
+	time.Sleep(n.d) // the op itself, not synchronisation
+	r.end = time.Now()
+	n.mu.Lock()
+	n.ran = append(n.ran, r)
+	n.mu.Unlock()
+	return history.Op{Type: history.OK, F: op.F, Value: op.Value}, nil
+}
+func (n *slowNemesis) Teardown(context.Context) error { return nil }
+func (n *slowNemesis) Fs() []string                   { return KindNames() }
+
+// TestIntervalCountsFromCompletion: each op waits the interval after the
+// previous op of its lane completed, as Jepsen's nemesis does, so an op
+// slower than the interval does not shorten the time a fault is in
+// effect; ops of different lanes never run at the same moment.
+func TestIntervalCountsFromCompletion(t *testing.T) {
+	for _, concurrent := range []bool{false, true} {
+		cfg := specConfig(t, "kill,partition", 20*time.Millisecond, concurrent)
+		cfg.OpAllowance = 0
+		sched, err := NewSchedule(cfg, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nem := &slowNemesis{d: 30 * time.Millisecond}
+		if err := Run(context.Background(), sched, nem, &memRecorder{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(nem.ran) != len(sched) {
+			t.Fatalf("concurrent %v: %d ops for %d steps", concurrent, len(nem.ran), len(sched))
+		}
+		lane := func(f string) string {
+			if !concurrent {
+				return ""
+			}
+			k, _, _ := KindOfOp(f)
+			return k.Name
+		}
+		last := map[string]time.Time{}
+		for i, r := range nem.ran {
+			if prev, ok := last[lane(r.f)]; ok && r.began.Sub(prev) < cfg.Interval {
+				t.Errorf("concurrent %v: op %d (%s) began %v after its lane's previous op ended, want >= %v",
+					concurrent, i, r.f, r.began.Sub(prev), cfg.Interval)
+			}
+			last[lane(r.f)] = r.end
+			if i > 0 && r.began.Before(nem.ran[i-1].end) {
+				t.Errorf("concurrent %v: op %d began before op %d ended", concurrent, i, i-1)
+			}
 		}
 	}
 }
