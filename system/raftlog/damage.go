@@ -54,9 +54,13 @@ type Damage struct {
 }
 
 func (d Damage) String() string {
-	s := fmt.Sprintf("%s in %s at offset %d: kept the log up to index %d", d.Reason, d.File, d.Offset, d.LastGood)
+	s := fmt.Sprintf("%s: %s", d.Reason, d.File)
+	if d.Offset > 0 {
+		s += fmt.Sprintf(" at offset %d", d.Offset)
+	}
+	s += fmt.Sprintf("; log kept up to index %d", d.LastGood)
 	if d.Beyond > 0 {
-		s += fmt.Sprintf(", dropped entries seen up to index %d", d.Beyond)
+		s += fmt.Sprintf(", lost entries seen up to index %d", d.Beyond)
 	}
 	return s
 }
