@@ -25,7 +25,7 @@ type recovery struct {
 	active  atomic.Bool
 	target  atomic.Uint64 // the commit index to reach, 0 until a leader of a later term has one
 	refused atomic.Uint64 // vote requests refused or not sent
-	mu      sync.Mutex    // serializes leaving
+	leaving sync.Mutex    // one AppendEntries at a time ends the recovery
 }
 
 func newRecovery(log *slog.Logger, aboveTerm uint64, termAt func(uint64) (uint64, error), clear func() error) *recovery {
@@ -75,8 +75,8 @@ func (r *recovery) appended(req *raft.AppendEntriesRequest) {
 		term = req.Entries[commit-req.PrevLogEntry-1].Term
 	case commit < req.PrevLogEntry:
 		t, err := r.termAt(commit)
-		if err != nil {
-			r.log.Warn("recovery: read the term of a committed entry", "index", commit, "err", err)
+		if err != nil { // not in the log (a snapshot was just installed): a later request will tell
+			r.log.Debug("recovery: read the term of a committed entry", "index", commit, "err", err)
 			return
 		}
 		term = t
@@ -88,8 +88,8 @@ func (r *recovery) appended(req *raft.AppendEntriesRequest) {
 	if last < commit {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.leaving.Lock()
+	defer r.leaving.Unlock()
 	if !r.active.Load() {
 		return
 	}
