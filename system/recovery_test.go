@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,42 +239,51 @@ func retryRead(ctx context.Context, c *Client, key string, out *[]byte) error {
 	}
 }
 
-// TestDamagedSnapshotIsMovedAside: a follower whose snapshots fail their
-// checks starts anyway (raft alone refuses to: none of its snapshots
-// restores), with them moved aside and its log emptied (it no longer
-// connects to a snapshot), in recovery until the leader has sent it
-// everything again.
-func TestDamagedSnapshotIsMovedAside(t *testing.T) {
+// TestDamagedSnapshotOrLogBelowIt: a follower whose snapshots fail their
+// checks starts anyway (raft alone refuses to, or panics: none of its
+// snapshots restores, or one claims entries it lacks), with them moved
+// aside and its log emptied (it no longer follows a snapshot). A follower
+// whose log is cut below its snapshot's index by damage has its log
+// emptied too (raft would append past the snapshot, leaving a gap). Both
+// stay in recovery until the leader has sent them everything again.
+func TestDamagedSnapshotOrLogBelowIt(t *testing.T) {
+	flipFile := func(t *testing.T, path string, at func(b []byte) int) {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[at(b)] ^= 0x01
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct {
-		name   string
-		damage func(t *testing.T, snap string)
+		name string
+		// damage damages the stopped follower's files: its snapshots
+		// and log, and below, an entry of its log before the snapshot.
+		damage    func(t *testing.T, snaps []string, log string, below []byte)
+		snapshots bool // the damage is to the snapshots (else the log)
 	}{
-		{"state fails its CRC", func(t *testing.T, snap string) {
-			path := filepath.Join(snap, "state.bin")
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
+		{"state fails its CRC", func(t *testing.T, snaps []string, _ string, _ []byte) {
+			for _, s := range snaps {
+				flipFile(t, filepath.Join(s, "state.bin"), func(b []byte) int { return len(b) / 2 })
 			}
-			b[len(b)/2] ^= 0x04
-			if err := os.WriteFile(path, b, 0o644); err != nil {
-				t.Fatal(err)
+		}, true},
+		{"meta.json names another index", func(t *testing.T, snaps []string, _ string, _ []byte) {
+			for _, s := range snaps {
+				flipFile(t, filepath.Join(s, "meta.json"), func(b []byte) int {
+					i := bytes.Index(b, []byte(`"Index":`))
+					if i < 0 {
+						t.Fatalf("no index in %s", b)
+					}
+					return i + len(`"Index":`) // a digit stays a digit
+				})
 			}
-		}},
-		{"meta.json names another index", func(t *testing.T, snap string) {
-			path := filepath.Join(snap, "meta.json")
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			i := bytes.Index(b, []byte(`"Index":`))
-			if i < 0 {
-				t.Fatalf("no index in %s", b)
-			}
-			b[i+len(`"Index":`)] ^= 0x01 // a digit stays a digit
-			if err := os.WriteFile(path, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		}, true},
+		{"log cut below the snapshot", func(t *testing.T, _ []string, log string, below []byte) {
+			flipIn(t, log, below)
+		}, false},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,36 +299,45 @@ func TestDamagedSnapshotIsMovedAside(t *testing.T) {
 			c := tc.client(nil)
 			ctx := ctxT(t, 90*time.Second)
 			for i := range 150 {
-				if err := c.Append(ctx, "l", fmt.Appendf(nil, "%d", i)); err != nil {
+				if err := c.Append(ctx, "l", fmt.Appendf(nil, "element-%d", i)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			na := tc.nodes[a]
+			var snapIndex uint64
 			if !waitFor(30*time.Second, func() bool {
 				_ = na.Snapshot()
 				first, _ := na.raftLog.FirstIndex()
-				return first > 2
+				snapIndex, _ = strconv.ParseUint(na.raft.Stats()["last_snapshot_index"], 10, 64)
+				return first > 2 && snapIndex >= first+3
 			}) {
 				t.Fatalf("n%d did not snapshot and compact its log", a+1)
 			}
+			var below raft.Log
+			if err := na.raftLog.GetLog(snapIndex-2, &below); err != nil {
+				t.Fatal(err)
+			}
 			tc.stop(a)
-			snaps, err := filepath.Glob(filepath.Join(tc.cfgs[a].DataDir, "snapshots", "*"))
+			dir := tc.cfgs[a].DataDir
+			snaps, err := filepath.Glob(filepath.Join(dir, "snapshots", "*"))
 			if err != nil || len(snaps) == 0 {
 				t.Fatalf("no snapshots (%v)", err)
 			}
-			for _, s := range snaps {
-				tt.damage(t, s)
-			}
+			tt.damage(t, snaps, filepath.Join(dir, "raftlog"), below.Data)
 			tc.start(a)
 			na = tc.nodes[a]
 			st := na.Status()
-			if !st.Recovering || len(st.Damage) != len(snaps) || !strings.Contains(st.Damage[0], string(reasonSnapshot)) {
-				t.Fatalf("after damaging %d snapshots: %+v", len(snaps), st)
+			aside, _ := filepath.Glob(filepath.Join(dir, damagedDir, "*"))
+			first, _ := na.raftLog.FirstIndex()
+			want := 1
+			if tt.snapshots {
+				want = len(snaps)
 			}
-			aside, _ := filepath.Glob(filepath.Join(tc.cfgs[a].DataDir, damagedDir, "*"))
-			left, _ := filepath.Glob(filepath.Join(tc.cfgs[a].DataDir, "snapshots", "*"))
-			if len(aside) != len(snaps) || len(left) != 0 {
-				t.Fatalf("%d snapshots moved aside, %d left; want %d and 0", len(aside), len(left), len(snaps))
+			if !st.Recovering || len(st.Damage) != want || tt.snapshots != strings.Contains(st.Damage[0], string(reasonSnapshot)) {
+				t.Fatalf("after the damage: %+v", st)
+			}
+			if tt.snapshots != (len(aside) == len(snaps)) || first != 0 {
+				t.Fatalf("%d of %d snapshots moved aside, log starts at %d; want them moved aside: %v, the log empty", len(aside), len(snaps), first, tt.snapshots)
 			}
 			if !waitFor(60*time.Second, func() bool { return !na.Status().Recovering }) {
 				t.Fatalf("n%d never left recovery: %+v", a+1, na.Status())

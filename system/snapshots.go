@@ -24,12 +24,13 @@ const reasonSnapshot raftlog.Reason = "snapshot fails its checks"
 const damagedDir = "damaged"
 
 // checkSnapshots moves aside, into DataDir/damaged/, every snapshot in
-// DataDir/snapshots/ that fails its checks (checkSnapshot). If the newest
-// snapshot left does not reach the log's first entry, the log cannot be
-// applied and is emptied; with no snapshot and no log left the node
-// starts empty. Each damaged snapshot is recorded as damage in the raft
-// log before anything moves, so the node recovers even if it crashes
-// right after.
+// DataDir/snapshots/ that fails its checks (checkSnapshot), and empties
+// the log when it cannot follow the newest snapshot left: it starts past
+// it (the log cannot be applied), or ends before it (damage cut it there,
+// and raft would append past the snapshot, leaving a gap in the log). With
+// no snapshot and no log left the node starts empty. Each damaged
+// snapshot is recorded as damage in the raft log before anything moves,
+// so the node recovers even if it crashes right after.
 func (n *Node) checkSnapshots(store *raft.FileSnapshotStore, wal *raftlog.Log) error {
 	dir := filepath.Join(n.cfg.DataDir, "snapshots")
 	ents, err := os.ReadDir(dir)
@@ -54,12 +55,12 @@ func (n *Node) checkSnapshots(store *raft.FileSnapshotStore, wal *raftlog.Log) e
 			newest = max(newest, index)
 		}
 	}
-	if len(damaged) == 0 {
-		return nil
-	}
 	first, _ := wal.FirstIndex()
 	last, _ := wal.LastIndex()
-	empty := first > newest+1
+	empty := last > 0 && (first > newest+1 || last < newest)
+	if len(damaged) == 0 && !empty {
+		return nil
+	}
 	kept := last
 	if empty {
 		kept = 0
@@ -71,10 +72,10 @@ func (n *Node) checkSnapshots(store *raft.FileSnapshotStore, wal *raftlog.Log) e
 		}
 	}
 	aside := filepath.Join(n.cfg.DataDir, damagedDir)
-	if err := os.MkdirAll(aside, 0o755); err != nil {
-		return fmt.Errorf("move damaged snapshots aside: %w", err)
-	}
 	for _, d := range damaged {
+		if err := os.MkdirAll(aside, 0o755); err != nil {
+			return fmt.Errorf("move damaged snapshots aside: %w", err)
+		}
 		path := filepath.Join(dir, d.name)
 		dst := filepath.Join(aside, d.name+"."+strconv.FormatInt(time.Now().UnixNano(), 10))
 		if err := os.Rename(path, dst); err != nil {
@@ -83,7 +84,7 @@ func (n *Node) checkSnapshots(store *raft.FileSnapshotStore, wal *raftlog.Log) e
 		n.log.Warn("moved a damaged snapshot aside", "snapshot", path, "to", dst, "problem", d.problem)
 	}
 	if empty {
-		n.log.Warn("the raft log starts after the newest snapshot left, so it cannot be applied: emptying it",
+		n.log.Warn("the raft log does not follow the newest snapshot left: emptying it",
 			"snapshot_index", newest, "log_first", first, "log_last", last)
 		if err := wal.DeleteRange(first, last); err != nil {
 			return fmt.Errorf("empty the raft log: %w", err)
