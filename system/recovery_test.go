@@ -244,8 +244,9 @@ func retryRead(ctx context.Context, c *Client, key string, out *[]byte) error {
 // snapshots restores, or one claims entries it lacks), with them moved
 // aside and its log emptied (it no longer follows a snapshot). A follower
 // whose log is cut below its snapshot's index by damage has its log
-// emptied too (raft would append past the snapshot, leaving a gap). Both
-// stay in recovery until the leader has sent them everything again.
+// emptied too (raft's appends past the snapshot would be refused as a
+// gap). Both stay in recovery until the leader has sent them everything
+// again.
 func TestDamagedSnapshotOrLogBelowIt(t *testing.T) {
 	flipFile := func(t *testing.T, path string, at func(b []byte) int) {
 		t.Helper()

@@ -26,8 +26,9 @@ const damagedDir = "damaged"
 // checkSnapshots moves aside, into DataDir/damaged/, every snapshot in
 // DataDir/snapshots/ that fails its checks (checkSnapshot), and empties
 // the log when it cannot follow the newest snapshot left: it starts past
-// it (the log cannot be applied), or ends before it (damage cut it there,
-// and raft would append past the snapshot, leaving a gap in the log). With
+// it (the log cannot be applied), or ends before it (damage cut it there:
+// raft's next append, past the snapshot, would be refused as a gap until
+// the leader sent the node a snapshot of its own). With
 // no snapshot and no log left the node starts empty. Each damaged
 // snapshot is recorded as damage in the raft log before anything moves,
 // so the node recovers even if it crashes right after.
