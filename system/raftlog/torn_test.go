@@ -66,6 +66,10 @@ func TestTornTail(t *testing.T) {
 	s := l.segs[0]
 	path, offs, end := s.path, s.offs, s.end
 	crash(l)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := rand.New(rand.NewPCG(seed, 2))
 	// Cuts around every record boundary of the batch, inside each
 	// record's header and body, and a few random ones.
@@ -97,6 +101,9 @@ func TestTornTail(t *testing.T) {
 				g := make([]byte, end-cut)
 				for i := range g {
 					g[i] = byte(r.Uint32())
+				}
+				if len(g) > 0 && g[0] == orig[cut] { // garbage, not the byte that was there
+					g[0] ^= 0xff
 				}
 				patchFile(t, seg, cut, g)
 			case "hole": // an early page lost, the rest of the batch written
