@@ -117,4 +117,11 @@ func (n *Node) writeMetrics(w io.Writer) {
 		leader = 1
 	}
 	fmt.Fprintf(w, "raft_is_leader %d\n", leader)
+	recovering := 0
+	if st.Recovering {
+		recovering = 1
+	}
+	fmt.Fprintf(w, "kv_recovering %d\n", recovering)
+	fmt.Fprintf(w, "kv_recovery_votes_refused_total %d\n", n.rec.Refused())
+	fmt.Fprintf(w, "raftlog_syncs_total %d\n", n.raftLog.Syncs())
 }

@@ -130,6 +130,10 @@ type NodeConfig struct {
 	// answers BUSY, which says "not applied", although its log entry may
 	// still commit (UNSAFE: failed writes take effect).
 	UnsafeDefiniteTimeouts bool
+	// UnsafeNoFsync makes the raft log acknowledge entries once written,
+	// without fdatasync, and write its meta file (term, vote) without
+	// fsync (UNSAFE: a power failure loses acknowledged writes).
+	UnsafeNoFsync bool
 	// EnableFaultInjection allows POST /fault/* on the admin port.
 	EnableFaultInjection bool
 
@@ -321,6 +325,8 @@ var plantedBugs = []PlantedBug{
 		func(c *NodeConfig) *bool { return &c.UnsafeAckBeforeCommit }},
 	{BugDefiniteTimeouts, "UNSAFE: give up on a request after 100ms and answer BUSY (not applied) although it may still apply (failed writes take effect; G1a)",
 		func(c *NodeConfig) *bool { return &c.UnsafeDefiniteTimeouts }},
+	{"no-fsync", "UNSAFE: the raft log acknowledges entries after write(), never fdatasync, and the term and vote are not synced either (a power failure loses acknowledged writes)",
+		func(c *NodeConfig) *bool { return &c.UnsafeNoFsync }},
 }
 
 // PlantedBugs lists the store's planted bugs; the unsafe read modes are

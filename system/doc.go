@@ -47,16 +47,66 @@
 // applied. ReadLease and ReadStale are deliberately UNSAFE modes used to
 // prove the checkers can fail.
 //
+// # Damaged storage
+//
+// A node's files can be damaged while it is down: a flipped bit, a
+// truncated segment, a file rolled back. Opening the raft log tells a torn
+// write (a crash: nothing synced is lost) from corruption, cuts the log at
+// the first bad point either way, and records the corruption (package
+// raftlog). Snapshots that fail their checks (state CRC; meta.json naming
+// the snapshot its directory names) are moved aside into DataDir/damaged/
+// rather than stopping the node, and the log is emptied if it no longer
+// connects to a snapshot; with nothing usable left the node starts empty.
+//
+// Such a node may have forgotten entries it acknowledged, and raft's
+// safety rests on every acknowledgement being kept: if it voted, a
+// candidate lacking a committed entry could win with its vote, and the
+// write would be lost. So it starts in recovery mode (protocol-aware
+// recovery, Alagappan et al., FAST 2018, without changing hashicorp/raft):
+//
+//   - its stored term is raised by one before raft starts, so the leader
+//     of the term it had steps down on hearing from it, and the next
+//     leader, elected without this node, counts only what the node
+//     acknowledges from now on;
+//   - its transport answers RequestVote and RequestPreVote with not
+//     granted, refuses leadership transfers, and fails the node's own
+//     vote requests (raft's pre-vote, on by default, then never raises
+//     the node's term, so it does not disrupt the others);
+//   - it leaves recovery once it has accepted an AppendEntries from a
+//     leader of a later term whose commit index covers an entry of that
+//     leader's term and lies within what the node now holds. Such a
+//     leader's log holds every entry committed before its term (its
+//     voters' logs are whole, the damaged nodes being a minority that
+//     does not vote), and its commit index is past them, so the node
+//     again holds everything it may have acknowledged. The recorded damage
+//     is cleared then, not before: a node restarted during recovery
+//     recovers again.
+//
+// The node logs entering and leaving recovery; /status shows
+// "recovering", "recovery_target" (the leader's commit index to reach,
+// once known) and "damage". A torn tail or a clean end is not damage:
+// the node starts normally. Refusing to start instead would leave the
+// cluster a node short for good.
+//
+// What recovery cannot help: damage it cannot see (the tail of the log
+// rolled back to an earlier state that is valid in itself reads as a log
+// never written further; see package raftlog), damage on a majority (the
+// recovering nodes cannot elect a leader among the rest), a damaged meta
+// file (the term and vote: the node refuses to start, saying what to do),
+// and a one-node cluster (there is no leader to recover from).
+//
 // # Planted bugs
 //
 // Each is off by default and on only with its --unsafe-* flag:
-// UnsafeNoDedup (retried mutations apply twice), and, in unsafe.go,
-// UnsafeNonatomicTxn (a TXN's micro-ops are separate log entries:
-// interleaving, wrong bank totals, G0/G1/G2), UnsafeAckBeforeCommit (the
-// leader acknowledges SET/CLEAR/APPEND once in its own log: writes lost
-// when it is cut off) and UnsafeDefiniteTimeouts (a timeout is answered
-// BUSY, "not applied", though the write commits: G1a). NodeStatus.Unsafe
-// lists those a node runs with.
+// UnsafeNoDedup (retried mutations apply twice), UnsafeNoFsync (the raft
+// log acknowledges after write() and never syncs: a power failure loses
+// acknowledged writes), and, in unsafe.go, UnsafeNonatomicTxn (a TXN's
+// micro-ops are separate log entries: interleaving, wrong bank totals,
+// G0/G1/G2), UnsafeAckBeforeCommit (the leader acknowledges
+// SET/CLEAR/APPEND once in its own log: writes lost when it is cut off)
+// and UnsafeDefiniteTimeouts (a timeout is answered BUSY, "not applied",
+// though the write commits: G1a). NodeStatus.Unsafe lists those a node
+// runs with.
 //
 // # Performance
 //

@@ -45,6 +45,11 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 			break
 		}
 	}
+	if bytes.Contains(line, []byte(errRecovering.Error())) {
+		// Raft logs as an error each vote request that recovery mode
+		// keeps the node from sending; the node logs the mode itself.
+		level = slog.LevelDebug
+	}
 	w.l.Log(context.Background(), level, string(line))
 	return len(p), nil
 }

@@ -29,6 +29,10 @@ type Node struct {
 	raft      *raft.Raft
 	raftLog   *raftlog.Log // raft log and stable store
 	transport *raft.NetworkTransport
+	// rec and recTrans are set when the node started in recovery mode
+	// (damage in its files); see recovery.go.
+	rec      *recovery
+	recTrans *recoveryTransport
 
 	clientLn  net.Listener
 	adminLn   net.Listener
@@ -159,6 +163,7 @@ func (n *Node) startRaft(ctx context.Context) error {
 	lcfg := raftlog.DefaultConfig()
 	lcfg.Dir = filepath.Join(cfg.DataDir, "raftlog")
 	lcfg.SegmentSize = cfg.LogSegmentSize
+	lcfg.UnsafeNoSync = cfg.UnsafeNoFsync
 	wal, err := raftlog.Open(lcfg)
 	if err != nil {
 		return fmt.Errorf("open raft log: %w", err)
@@ -167,6 +172,14 @@ func (n *Node) startRaft(ctx context.Context) error {
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
 	if err != nil {
 		return fmt.Errorf("open snapshot store in %s: %w", cfg.DataDir, err)
+	}
+	if err := n.checkSnapshots(snaps, wal); err != nil {
+		return err
+	}
+	if damage := wal.Damage(); len(damage) > 0 {
+		if err := n.enterRecovery(wal, damage); err != nil {
+			return err
+		}
 	}
 	self, _ := cfg.peer(cfg.ID)
 	advStr := cfg.RaftAdvertise
@@ -182,6 +195,11 @@ func (n *Node) startRaft(ctx context.Context) error {
 		return fmt.Errorf("raft transport on %s (advertising %s): %w", cfg.RaftAddr, adv, err)
 	}
 	n.transport = trans
+	var rtrans raft.Transport = trans
+	if n.rec != nil {
+		n.recTrans = newRecoveryTransport(trans, n.rec)
+		rtrans = n.recTrans
+	}
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -213,7 +231,7 @@ func (n *Node) startRaft(ctx context.Context) error {
 		n.acks = newLocalAckStore(logs)
 		store = n.acks
 	}
-	r, err := raft.NewRaft(rc, n.fsm, store, wal, snaps, trans)
+	r, err := raft.NewRaft(rc, n.fsm, store, wal, snaps, rtrans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -231,11 +249,48 @@ func (n *Node) startRaft(ctx context.Context) error {
 	return nil
 }
 
+// raftCurrentTermKey is where hashicorp/raft keeps its current term in
+// the stable store.
+const raftCurrentTermKey = "CurrentTerm"
+
+// enterRecovery starts the node in recovery mode (see the package
+// documentation, Damaged storage). It raises the stored raft term by one
+// before raft starts: the leader of the term the node had makes the node's
+// higher term step it down, and the next leader, elected without this
+// node, tracks what each follower holds afresh, instead of counting on
+// what this node acknowledged before the damage.
+func (n *Node) enterRecovery(wal *raftlog.Log, damage []raftlog.Damage) error {
+	term, err := wal.GetUint64([]byte(raftCurrentTermKey))
+	if err != nil && !errors.Is(err, raftlog.ErrKeyNotFound) {
+		return fmt.Errorf("read the raft term: %w", err)
+	}
+	if err := wal.SetUint64([]byte(raftCurrentTermKey), term+1); err != nil {
+		return fmt.Errorf("raise the raft term: %w", err)
+	}
+	termAt := func(index uint64) (uint64, error) {
+		var e raft.Log
+		if err := wal.GetLog(index, &e); err != nil {
+			return 0, err
+		}
+		return e.Term, nil
+	}
+	n.rec = newRecovery(n.log, term, termAt, wal.ClearDamage)
+	for _, d := range damage {
+		n.log.Warn("damaged storage", "damage", d.String())
+	}
+	n.log.Warn("entering recovery: not voting until caught up with a leader of a later term",
+		"term", term+1, "damage", len(damage))
+	return nil
+}
+
 func (n *Node) shutdownRaft() {
 	if n.raft != nil {
 		if err := n.raft.Shutdown().Error(); err != nil {
 			n.log.Warn("raft shutdown", "err", err)
 		}
+	}
+	if n.recTrans != nil {
+		n.recTrans.Close()
 	}
 	if n.transport != nil {
 		n.transport.Close()
@@ -634,25 +689,38 @@ type NodeStatus struct {
 	// without --unsafe-), empty when it is safe.
 	Unsafe []string `json:"unsafe"`
 	Keys   int      `json:"keys"`
+	// Recovering: the node found damage in its files and neither grants
+	// nor asks for votes until it has caught up with a leader of a later
+	// term; RecoveryTarget is the leader's commit index it must reach (0
+	// until such a leader has committed an entry of its own term).
+	// Damage lists what was found, until the node has caught up.
+	Recovering     bool     `json:"recovering"`
+	RecoveryTarget uint64   `json:"recovery_target,omitempty"`
+	Damage         []string `json:"damage,omitempty"`
 }
 
 // Status returns the node's current status.
 func (n *Node) Status() NodeStatus {
 	lid, laddr := n.Leader()
 	st := NodeStatus{
-		ID:            n.cfg.ID,
-		State:         n.raft.State().String(),
-		LeaderID:      lid,
-		LeaderAddr:    laddr,
-		Term:          n.raft.CurrentTerm(),
-		CommitIndex:   n.raft.CommitIndex(),
-		AppliedIndex:  n.fsm.AppliedIndex(),
-		LastContactMS: -1,
-		ReadMode:      string(n.cfg.ReadMode),
-		ClockOffsetMS: n.clock.Offset().Milliseconds(),
-		UnsafeNoDedup: n.cfg.UnsafeNoDedup,
-		Unsafe:        n.cfg.UnsafeFlags(),
-		Keys:          n.fsm.Len(),
+		ID:             n.cfg.ID,
+		State:          n.raft.State().String(),
+		LeaderID:       lid,
+		LeaderAddr:     laddr,
+		Term:           n.raft.CurrentTerm(),
+		CommitIndex:    n.raft.CommitIndex(),
+		AppliedIndex:   n.fsm.AppliedIndex(),
+		LastContactMS:  -1,
+		ReadMode:       string(n.cfg.ReadMode),
+		ClockOffsetMS:  n.clock.Offset().Milliseconds(),
+		UnsafeNoDedup:  n.cfg.UnsafeNoDedup,
+		Unsafe:         n.cfg.UnsafeFlags(),
+		Keys:           n.fsm.Len(),
+		Recovering:     n.rec.Recovering(),
+		RecoveryTarget: n.rec.Target(),
+	}
+	for _, d := range n.raftLog.Damage() {
+		st.Damage = append(st.Damage, d.String())
 	}
 	if n.raft.State() == raft.Leader {
 		st.LastContactMS = 0

@@ -481,7 +481,7 @@ func TestAdminHTTP(t *testing.T) {
 	})
 	var raw map[string]any
 	json.Unmarshal(body, &raw)
-	for _, k := range []string{"id", "state", "leader_id", "leader_addr", "term", "commit_index", "applied_index", "last_contact_ms", "read_mode", "clock_offset_ms", "unsafe_no_dedup"} {
+	for _, k := range []string{"id", "state", "leader_id", "leader_addr", "term", "commit_index", "applied_index", "last_contact_ms", "read_mode", "clock_offset_ms", "unsafe_no_dedup", "recovering"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("/status lacks %q", k)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -437,5 +438,31 @@ func TestPlantedBugsOffByDefault(t *testing.T) {
 		if got := cfg.UnsafeFlags(); len(got) != 1 || got[0] != b.Name || !strings.HasPrefix(b.Help, "UNSAFE") {
 			t.Fatalf("%s: switch turns on %v; help %q", b.Name, got, b.Help)
 		}
+	}
+}
+
+// TestUnsafeNoFsync: with the planted bug the store's raft log never
+// syncs; without it, every acknowledged write was synced. (Only a power
+// failure, which the harness's file system injects, turns the missing
+// syncs into lost writes.)
+func TestUnsafeNoFsync(t *testing.T) {
+	for _, unsafe := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unsafe=%v", unsafe), func(t *testing.T) {
+			tc := newTestCluster(t, 3, func(c *NodeConfig) { fastConfig(c); c.UnsafeNoFsync = unsafe })
+			tc.leader(30 * time.Second)
+			ctx := ctxT(t, 30*time.Second)
+			c := tc.client(nil)
+			for i := range 20 {
+				if err := c.Put(ctx, fmt.Sprintf("k%d", i), []byte("v")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, n := range tc.nodes {
+				syncs := n.raftLog.Syncs()
+				if unsafe != (syncs == 0) || unsafe != slices.Contains(n.Status().Unsafe, "no-fsync") {
+					t.Fatalf("%s with --unsafe-no-fsync=%v: %d syncs, unsafe %v", n.ID(), unsafe, syncs, n.Status().Unsafe)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -120,6 +121,20 @@ func (pc *procCluster) killAll() {
 	}
 }
 
+// status reads node i's /status.
+func (pc *procCluster) status(i int) system.NodeStatus {
+	resp, err := http.Get("http://" + pc.admin[i] + "/status")
+	if err != nil {
+		pc.t.Fatalf("n%d /status: %v", i+1, err)
+	}
+	defer resp.Body.Close()
+	var st system.NodeStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		pc.t.Fatalf("n%d /status: %v", i+1, err)
+	}
+	return st
+}
+
 func (pc *procCluster) client() *system.Client {
 	cfg := system.DefaultClientConfig()
 	cfg.Addrs = pc.addrs
@@ -210,6 +225,13 @@ func TestKillAllNodesLosesNoAcknowledgedWrite(t *testing.T) {
 		restart := time.Now()
 		for i := range pc.cmds {
 			pc.start(i)
+		}
+		// A kill is never damage: a node that took it for damage would
+		// not vote, and a kill of every node would leave no quorum.
+		for i := range pc.cmds {
+			if st := pc.status(i); st.Recovering {
+				t.Fatalf("cycle %d: n%d took the kill for damaged storage: %v", cycle, i+1, st.Damage)
+			}
 		}
 		c := pc.client()
 		for k, v := range acked {

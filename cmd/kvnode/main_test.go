@@ -54,7 +54,7 @@ func TestHelpMentionsUnsafe(t *testing.T) {
 	if code := run([]string{"--help"}, &stderr); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, flag := range []string{"-read-mode", "-unsafe-no-dedup", "-lease-duration", "-unsafe-nonatomic-txn", "-unsafe-ack-before-commit", "-unsafe-definite-timeouts"} {
+	for _, flag := range []string{"-read-mode", "-unsafe-no-dedup", "-lease-duration", "-unsafe-nonatomic-txn", "-unsafe-ack-before-commit", "-unsafe-definite-timeouts", "-unsafe-no-fsync"} {
 		i := strings.Index(stderr.String(), flag)
 		if i < 0 || !strings.Contains(stderr.String()[i:min(len(stderr.String()), i+250)], "UNSAFE") {
 			t.Errorf("help for %s does not say UNSAFE", flag)
@@ -74,7 +74,7 @@ func TestParsePeersDockerForm(t *testing.T) {
 	cfg, _, err := parseFlags([]string{"--id", "n2", "--peers", "n1=n1:7000,n2=n2:7000,n3=n3:7000", "--data", "/data",
 		"--client-addr", "0.0.0.0:7001", "--read-mode", "lease", "--lease-duration", "3s", "--unsafe-no-dedup",
 		"--max-conns", "64", "--max-inflight-per-conn", "8", "--idle-timeout", "30s",
-		"--unsafe-nonatomic-txn", "--unsafe-ack-before-commit", "--unsafe-definite-timeouts"}, &bytes.Buffer{})
+		"--unsafe-nonatomic-txn", "--unsafe-ack-before-commit", "--unsafe-definite-timeouts", "--unsafe-no-fsync"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestParsePeersDockerForm(t *testing.T) {
 	}
 	if cfg.ReadMode != system.ReadLease || cfg.LeaseDuration != 3*time.Second || !cfg.UnsafeNoDedup ||
 		cfg.MaxConns != 64 || cfg.MaxInflightPerConn != 8 || cfg.IdleTimeout != 30*time.Second ||
-		!cfg.UnsafeNonatomicTxn || !cfg.UnsafeAckBeforeCommit || !cfg.UnsafeDefiniteTimeouts {
+		!cfg.UnsafeNonatomicTxn || !cfg.UnsafeAckBeforeCommit || !cfg.UnsafeDefiniteTimeouts || !cfg.UnsafeNoFsync {
 		t.Fatalf("cfg %+v", cfg)
 	}
 }

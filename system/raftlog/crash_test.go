@@ -220,6 +220,9 @@ func TestKillDuringWrites(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: open after the kill (%d ops acknowledged, %s in progress): %v", round, acked, pending.kind, err)
 		}
+		if d := l.Damage(); len(d) > 0 {
+			t.Fatalf("round %d: a kill during %s was taken for damage: %v", round, pending.kind, d)
+		}
 		got, err := readModel(l)
 		l.Close()
 		if err != nil {

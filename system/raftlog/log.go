@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -25,6 +27,10 @@ type Config struct {
 	// does not fit in what is left of the active segment starts a new one
 	// (a batch larger than SegmentSize gets a segment of its own).
 	SegmentSize int64
+	// UnsafeNoSync (UNSAFE) never fsyncs: appends and stable-store writes
+	// are acknowledged once written to the page cache, and a power failure
+	// loses them. A planted bug, for proving that checkers catch it.
+	UnsafeNoSync bool
 }
 
 // DefaultConfig returns the defaults; set Dir.
@@ -57,6 +63,10 @@ var ErrClosed = errors.New("raftlog: closed")
 type Log struct {
 	cfg  Config
 	lock *os.File
+	// prealloc: the file system preallocates, so every segment is at
+	// least SegmentSize long and a shorter one was truncated.
+	prealloc bool
+	syncs    atomic.Uint64
 
 	// wmu serializes writers (StoreLogs, DeleteRange, Set). Fields below
 	// it are owned by the writer holding it.
@@ -72,6 +82,7 @@ type Log struct {
 	segs        []*segment
 	first, last uint64 // both 0 when empty
 	kv          map[string][]byte
+	damage      []Damage // recorded, not yet cleared
 }
 
 var (
@@ -81,8 +92,11 @@ var (
 )
 
 // Open opens (or creates) the log in cfg.Dir and recovers it: a torn tail
-// left by a crash is cut off; corruption anywhere else is an error that
-// says what to do.
+// left by a crash is cut off; corruption is cut off too, so that the log
+// is a prefix of what was written, and recorded (Damage): the entries it
+// held may have been acknowledged, and raft must not count on them. An
+// unreadable meta file (the raft term and vote) is an error that says
+// what to do.
 func Open(cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -95,17 +109,15 @@ func Open(cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("raftlog: %w", err)
 	}
 	l := &Log{cfg: cfg, lock: lock, nextSeq: 1}
+	if l.prealloc, err = canPreallocate(lock); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("raftlog: %w", err)
+	}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, fmt.Errorf("raftlog: open %s: %w", cfg.Dir, err)
 	}
 	return l, nil
-}
-
-// corrupt wraps a recovery error with what the operator can do.
-func corrupt(format string, args ...any) error {
-	return fmt.Errorf(format+": the log is corrupt; restore the data directory from a backup or, "+
-		"if the other nodes hold a quorum, empty it so the node resyncs from the leader", args...)
 }
 
 func (l *Log) recover() error {
@@ -115,54 +127,51 @@ func (l *Log) recover() error {
 		return err
 	}
 	l.head, l.kv = m.head, m.kv
-	ents, err := os.ReadDir(dir)
+	if l.damage, err = decodeDamage(l.kv[damageKey]); err != nil {
+		return fmt.Errorf("%w: restore the data directory from a backup, or empty it so the node resyncs from the leader", err)
+	}
+	names, err := listSegments(dir)
 	if err != nil {
-		return fmt.Errorf("list %s: %w", dir, err)
+		return err
 	}
-	type named struct {
-		name       string
-		seq, first uint64
+	scans, drop, found, err := l.scanAll(names)
+	if err != nil {
+		return err
 	}
-	var names []named
-	for _, e := range ents {
-		if seq, first, ok := parseSegName(e.Name()); ok {
-			names = append(names, named{e.Name(), seq, first})
-		}
-	}
-	slices.SortFunc(names, func(a, b named) int { return cmp.Compare(a.seq, b.seq) })
-	for i, nm := range names {
-		isLast := i == len(names)-1
-		s, err := scanSegment(dir, nm.name, nm.seq, nm.first)
-		if errors.Is(err, errBadHeader) && isLast {
-			// A crash while a new segment was being created.
-			if err := l.unlink(filepath.Join(dir, nm.name)); err != nil {
-				return err
-			}
-			continue
-		}
-		if errors.Is(err, errBadHeader) {
-			return corrupt("segment %s has a bad header", nm.name)
-		}
-		if err != nil {
-			return corrupt("%v", err)
-		}
-		if n := len(l.segs); n > 0 {
-			p := l.segs[n-1]
-			if p.n() == 0 || p.last()+1 != s.first {
-				return corrupt("segment %s ends at index %d but segment %s starts at index %d (a hole)",
-					filepath.Base(p.path), p.last(), nm.name, s.first)
+	if found != nil {
+		// Recorded before anything is cut: a crash during the repair must
+		// not leave a log that looks whole.
+		for _, sc := range slices.Backward(scans) {
+			if sc.seg.n() > 0 {
+				found.LastGood = sc.seg.last()
+				break
 			}
 		}
-		l.segs = append(l.segs, s)
-		l.nextSeq = nm.seq + 1
+		if found.LastGood < l.head {
+			found.LastGood = 0
+		}
+		if err := l.recordDamage(*found); err != nil {
+			return err
+		}
 	}
-	// An empty last segment (a crash before its first batch was written)
-	// is dropped, so every segment holds records.
+	for _, path := range slices.Backward(drop) {
+		if err := l.unlink(path); err != nil {
+			return err
+		}
+	}
+	for _, sc := range scans {
+		l.segs = append(l.segs, sc.seg)
+		l.nextSeq = sc.seg.seq + 1
+	}
+	// An empty last segment (a crash before its first batch was written,
+	// or damage at its first record) is dropped, so every segment holds
+	// records.
 	if n := len(l.segs); n > 0 && l.segs[n-1].n() == 0 {
 		if err := l.unlink(l.segs[n-1].path); err != nil {
 			return err
 		}
 		l.segs = l.segs[:n-1]
+		scans = scans[:n-1]
 	}
 	// Segments wholly below the head were compacted away.
 	for len(l.segs) > 0 && l.segs[0].last() < l.head {
@@ -174,7 +183,7 @@ func (l *Log) recover() error {
 	if len(l.segs) == 0 {
 		if l.head != 0 {
 			l.head = 0
-			if err := writeMeta(dir, meta{head: 0, kv: l.kv}); err != nil {
+			if err := l.writeMeta(meta{head: 0, kv: l.kv}); err != nil {
 				return err
 			}
 		}
@@ -188,24 +197,208 @@ func (l *Log) recover() error {
 		s.f = f
 	}
 	l.first = max(l.head, l.segs[0].first)
-	act := l.segs[len(l.segs)-1]
-	l.last = act.last()
-	// Cut whatever follows the last valid record (a torn write, or bytes
-	// of a truncated tail) and preallocate again.
-	return l.resetTail(act)
+	act := scans[len(scans)-1]
+	l.last = act.seg.last()
+	// Clear whatever follows the last valid record (a torn write, damage,
+	// or bytes of a truncated tail) and preallocate again, so later
+	// appends chain from the last valid record.
+	return l.resetTail(act.seg, act.zeros)
 }
 
-// resetTail cuts s after its last valid record, preallocates it again
-// and syncs it.
-func (l *Log) resetTail(s *segment) error {
-	if err := s.f.Truncate(s.end); err != nil {
-		return fmt.Errorf("truncate %s: %w", s.path, err)
+// segFile is a segment file's name, parsed.
+type segFile struct {
+	name       string
+	seq, first uint64
+}
+
+// listSegments lists dir's segment files in sequence order.
+func listSegments(dir string) ([]segFile, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var out []segFile
+	for _, e := range ents {
+		if seq, first, ok := parseSegName(e.Name()); ok {
+			out = append(out, segFile{e.Name(), seq, first})
+		}
+	}
+	slices.SortFunc(out, func(a, b segFile) int { return cmp.Compare(a.seq, b.seq) })
+	return out, nil
+}
+
+// scanAll validates the segments in order and finds the first damage, if
+// any. It returns the segments to keep (the last of them cut at the
+// damage), the files to remove, and the damage.
+func (l *Log) scanAll(names []segFile) (keep []*scanned, drop []string, found *Damage, err error) {
+	for i, nm := range names {
+		path := filepath.Join(l.cfg.Dir, nm.name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read segment %s: %w", path, err)
+		}
+		if found != nil {
+			drop = append(drop, path)
+			found.Beyond = max(found.Beyond, highestIn(path, b, nm))
+			continue
+		}
+		sc, err := scanSegment(path, b, nm.seq, nm.first)
+		if err != nil {
+			if i == len(names)-1 && l.crashedCreation(b) {
+				// A crash while the segment was being created, before
+				// anything was written in it.
+				drop = append(drop, path)
+				continue
+			}
+			found = &Damage{File: path, Reason: ReasonBadHeader, Beyond: highestIn(path, b, nm)}
+			if l.short(int64(len(b))) {
+				found.Reason = ReasonTruncated
+			}
+			drop = append(drop, path)
+			continue
+		}
+		if n := len(keep); n > 0 {
+			p := keep[n-1]
+			if p.seg.n() == 0 || p.seg.last()+1 != sc.seg.first {
+				found = l.gapDamage(p, sc, nm)
+				drop = append(drop, path)
+				found.Beyond = max(found.Beyond, highestIn(path, b, nm))
+				continue
+			}
+		}
+		keep = append(keep, sc)
+	}
+	if found != nil || len(keep) == 0 {
+		return keep, drop, found, nil
+	}
+	act := keep[len(keep)-1]
+	switch {
+	case l.short(act.size) && act.zeros == act.size:
+		// The file ends where records do (or inside one) and is shorter
+		// than it was preallocated: cut.
+		found = &Damage{File: act.seg.path, Offset: act.seg.end, Reason: ReasonTruncated}
+	case act.tail == tailBad || act.tail == tailTorn:
+		b, err := os.ReadFile(act.seg.path)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read segment %s: %w", act.seg.path, err)
+		}
+		end := int(act.seg.end)
+		d := &Damage{File: act.seg.path, Offset: act.seg.end, Reason: ReasonBadLastRecord,
+			Beyond: beyond(b, end, act.seg.last(), act.seg.tailCRC())}
+		switch {
+		case d.Beyond > 0 && allZero(b[end:min(len(b), end+recHeader)]):
+			d.Reason = ReasonZeroedRange
+		case d.Beyond > 0:
+			d.Reason = ReasonBadRecord
+		case act.tail == tailTorn:
+			return keep, drop, nil, nil // a torn write, nothing after it
+		}
+		found = d
+	}
+	return keep, drop, found, nil
+}
+
+// short reports whether a segment of size bytes is shorter than it was
+// preallocated (never, where the file system does not preallocate).
+func (l *Log) short(size int64) bool { return l.prealloc && size < l.cfg.SegmentSize }
+
+// crashedCreation reports whether b, the last segment, whose header does
+// not validate, is one whose creation a crash interrupted: nothing after
+// the header was written, and its size is one creation leaves (empty
+// before preallocation, whole after).
+func (l *Log) crashedCreation(b []byte) bool {
+	return allZero(b[min(len(b), headerSize):]) && (len(b) == 0 || !l.short(int64(len(b))))
+}
+
+// gapDamage describes why segment next does not start where p's valid
+// records end.
+func (l *Log) gapDamage(p, next *scanned, nm segFile) *Damage {
+	d := &Damage{File: p.seg.path, Offset: p.seg.end}
+	switch {
+	case l.short(p.size) && p.zeros == p.size:
+		d.Reason = ReasonTruncated
+	case p.tail == tailZeros && nm.seq != p.seg.seq+1:
+		d = &Damage{File: next.seg.path, Reason: ReasonMissingSegment}
+	case p.tail == tailZeros:
+		d.Reason = ReasonZeroedRange
+	case p.tail == tailEnd:
+		d.Reason = ReasonTruncated
+	default:
+		d.Reason = ReasonBadRecord
+	}
+	if next.seg.n() > 0 {
+		d.Beyond = next.seg.last()
+	}
+	return d
+}
+
+// highestIn returns the highest index that validates in segment b, which
+// lies past the damage: its records chained from its header's seed, and
+// those beyond finds after a break in the chain.
+func highestIn(path string, b []byte, nm segFile) uint64 {
+	var hi uint64
+	from := headerSize
+	sc, err := scanSegment(path, b, nm.seq, nm.first)
+	if err != nil && len(b) >= headerSize {
+		// The header's seed may have survived what broke the header.
+		sc = scanRecords(path, b, nm.seq, nm.first, binary.BigEndian.Uint32(b[24:]))
+	}
+	if sc != nil {
+		if sc.seg.n() > 0 {
+			hi = sc.seg.last()
+		}
+		from = int(sc.seg.end)
+	}
+	if from < len(b) && nm.first > 0 {
+		hi = max(hi, beyond(b, from, nm.first-1, 0))
+	}
+	return hi
+}
+
+// resetTail clears s after its last valid record up to dirty (where the
+// bytes that may not be zero end), preallocates it again and syncs it.
+// Where the file system preallocates, the file never gets shorter than
+// SegmentSize, even for a moment (a short segment means a truncation to
+// Open): the bytes are zeroed instead, a page at a time from the end, so
+// that a crash part-way leaves a prefix of them, which reads as a torn
+// write.
+func (l *Log) resetTail(s *segment, dirty int64) error {
+	if !l.prealloc {
+		if err := s.f.Truncate(s.end); err != nil {
+			return fmt.Errorf("truncate %s: %w", s.path, err)
+		}
+		return l.syncFile(s.f)
+	}
+	fi, err := s.f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", s.path, err)
+	}
+	keep := max(s.end, l.cfg.SegmentSize)
+	if fi.Size() > keep {
+		if err := s.f.Truncate(keep); err != nil {
+			return fmt.Errorf("truncate %s: %w", s.path, err)
+		}
+	}
+	if err := zeroBackward(s.f, s.end, min(dirty, fi.Size(), keep)); err != nil {
+		return fmt.Errorf("clear the tail of %s: %w", s.path, err)
 	}
 	if err := preallocate(s.f, l.cfg.SegmentSize); err != nil {
 		return err
 	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", s.path, err)
+	return l.syncFile(s.f)
+}
+
+// zeroBackward zeroes f's bytes [from, to), one page at a time from the
+// end.
+func zeroBackward(f *os.File, from, to int64) error {
+	const page = 4096
+	var zero [page]byte
+	for hi := to; hi > from; {
+		lo := max(from, (hi-1)/page*page)
+		if _, err := f.WriteAt(zero[:hi-lo], lo); err != nil {
+			return err
+		}
+		hi = lo
 	}
 	return nil
 }
@@ -214,7 +407,99 @@ func (l *Log) unlink(path string) error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
+	return l.syncDir()
+}
+
+// syncFile makes f durable, data and metadata, unless the log is UNSAFE.
+func (l *Log) syncFile(f *os.File) error {
+	if l.cfg.UnsafeNoSync {
+		return nil
+	}
+	l.syncs.Add(1)
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// syncData makes f's data durable (fdatasync), unless the log is UNSAFE.
+func (l *Log) syncData(f *os.File) error {
+	if l.cfg.UnsafeNoSync {
+		return nil
+	}
+	l.syncs.Add(1)
+	return fdatasync(f)
+}
+
+// syncDir makes the log directory's entries durable, unless the log is
+// UNSAFE.
+func (l *Log) syncDir() error {
+	if l.cfg.UnsafeNoSync {
+		return nil
+	}
+	l.syncs.Add(1)
 	return syncDir(l.cfg.Dir)
+}
+
+// Syncs returns how many fsyncs and fdatasyncs the log has issued.
+func (l *Log) Syncs() uint64 { return l.syncs.Load() }
+
+// Damage returns the damage recorded and not yet cleared: found by this
+// Open or an earlier one, or recorded by RecordDamage.
+func (l *Log) Damage() []Damage {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return slices.Clone(l.damage)
+}
+
+// RecordDamage records d durably with the damage Open found, until
+// ClearDamage: for damage the caller found elsewhere (lost snapshots).
+func (l *Log) RecordDamage(d Damage) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.failed != nil {
+		return l.failed
+	}
+	if err := l.recordDamage(d); err != nil {
+		return l.fail(err)
+	}
+	return nil
+}
+
+// ClearDamage forgets the recorded damage, once the entries it may have
+// cost are back (the node has caught up with a leader).
+func (l *Log) ClearDamage() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.failed != nil {
+		return l.failed
+	}
+	kv := maps.Clone(l.kv)
+	delete(kv, damageKey)
+	if err := l.writeMeta(meta{head: l.head, kv: kv}); err != nil {
+		return l.fail(err)
+	}
+	l.mu.Lock()
+	l.kv, l.damage = kv, nil
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Log) recordDamage(d Damage) error {
+	ds := append(slices.Clone(l.damage), d)
+	b, err := json.Marshal(ds)
+	if err != nil {
+		return fmt.Errorf("encode damage: %w", err)
+	}
+	kv := maps.Clone(l.kv)
+	kv[damageKey] = b
+	if err := l.writeMeta(meta{head: l.head, kv: kv}); err != nil {
+		return fmt.Errorf("record damage: %w", err)
+	}
+	l.mu.Lock()
+	l.kv, l.damage = kv, ds
+	l.mu.Unlock()
+	return nil
 }
 
 // Close closes the log; later calls fail with ErrClosed.
@@ -344,7 +629,7 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	if _, err := s.f.WriteAt(buf, s.end); err != nil {
 		return l.fail(fmt.Errorf("append to %s: %w", s.path, err))
 	}
-	if err := fdatasync(s.f); err != nil {
+	if err := l.syncData(s.f); err != nil {
 		return l.fail(err)
 	}
 	if cap(buf) <= 4<<20 { // keep the buffer unless one huge batch grew it
@@ -369,7 +654,7 @@ func (l *Log) newSegment(first uint64) (*segment, error) {
 		// An empty log accepts any first index: forget the old head
 		// first, or a restart would hide entries below it.
 		l.head = 0
-		if err := writeMeta(l.cfg.Dir, meta{head: 0, kv: l.kv}); err != nil {
+		if err := l.writeMeta(meta{head: 0, kv: l.kv}); err != nil {
 			return nil, err
 		}
 	}
@@ -380,15 +665,17 @@ func (l *Log) newSegment(first uint64) (*segment, error) {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
 	s.f = f
-	err = preallocate(f, l.cfg.SegmentSize)
+	if l.prealloc {
+		err = preallocate(f, l.cfg.SegmentSize)
+	}
 	if err == nil {
 		_, err = f.WriteAt(encodeHeader(s.seq, first, s.seed), 0)
 	}
 	if err == nil {
-		err = f.Sync()
+		err = l.syncFile(f)
 	}
 	if err == nil {
-		err = syncDir(l.cfg.Dir)
+		err = l.syncDir()
 	}
 	if err != nil {
 		f.Close()
@@ -440,7 +727,7 @@ func (l *Log) deleteAll() error {
 	}
 	if l.head != 0 {
 		l.head = 0
-		if err := writeMeta(l.cfg.Dir, meta{head: 0, kv: l.kv}); err != nil {
+		if err := l.writeMeta(meta{head: 0, kv: l.kv}); err != nil {
 			return l.fail(err)
 		}
 	}
@@ -450,7 +737,7 @@ func (l *Log) deleteAll() error {
 // deleteHead makes first the log's first index: durably in meta, then by
 // unlinking the segments wholly below it.
 func (l *Log) deleteHead(first uint64) error {
-	if err := writeMeta(l.cfg.Dir, meta{head: first, kv: l.kv}); err != nil {
+	if err := l.writeMeta(meta{head: first, kv: l.kv}); err != nil {
 		return l.fail(err)
 	}
 	l.head = first
@@ -482,7 +769,7 @@ func (l *Log) truncateTail(min uint64) error {
 	l.segs = l.segs[: k+1 : k+1]
 	s := l.segs[k]
 	keep := int(min - s.first)
-	cut := s.end
+	cut, dirty := s.end, s.end
 	if keep < s.n() {
 		cut = s.offs[keep]
 		s.offs = s.offs[:keep]
@@ -497,7 +784,7 @@ func (l *Log) truncateTail(min uint64) error {
 			return l.fail(err)
 		}
 	}
-	if err := l.resetTail(s); err != nil {
+	if err := l.resetTail(s, dirty); err != nil {
 		return l.fail(err)
 	}
 	return nil
@@ -512,7 +799,7 @@ func (l *Log) Set(key, val []byte) error {
 	}
 	kv := maps.Clone(l.kv)
 	kv[string(key)] = bytes.Clone(val)
-	if err := writeMeta(l.cfg.Dir, meta{head: l.head, kv: kv}); err != nil {
+	if err := l.writeMeta(meta{head: l.head, kv: kv}); err != nil {
 		return l.fail(err)
 	}
 	l.mu.Lock()

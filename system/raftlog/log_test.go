@@ -366,3 +366,31 @@ func TestSegmentNames(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsafeNoSync: the planted bug skips every sync; without it each
+// append, truncation, compaction and stable-store write syncs.
+func TestUnsafeNoSync(t *testing.T) {
+	for _, unsafe := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unsafe=%v", unsafe), func(t *testing.T) {
+			cfg := testConfig(t.TempDir())
+			cfg.UnsafeNoSync = unsafe
+			l := openT(t, cfg)
+			defer l.Close()
+			step := func(what string, f func() error) {
+				t.Helper()
+				before := l.Syncs()
+				if err := f(); err != nil {
+					t.Fatal(err)
+				}
+				if synced := l.Syncs() > before; synced == unsafe {
+					t.Fatalf("%s with UnsafeNoSync=%v: %d syncs", what, unsafe, l.Syncs()-before)
+				}
+			}
+			step("append", func() error { return l.StoreLogs(mkLogs(1, 100, 1)) })
+			step("truncate", func() error { return l.DeleteRange(90, 100) })
+			step("compact", func() error { return l.DeleteRange(1, 50) })
+			step("set", func() error { return l.SetUint64([]byte("CurrentTerm"), 2) })
+			wantRange(t, l, 51, 89, term(1))
+		})
+	}
+}

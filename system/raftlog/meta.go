@@ -100,8 +100,9 @@ func readMeta(dir string) (meta, error) {
 	return m, nil
 }
 
-// writeMeta replaces dir's meta file atomically and durably.
-func writeMeta(dir string, m meta) error {
+// writeMeta replaces the meta file atomically and durably.
+func (l *Log) writeMeta(m meta) error {
+	dir := l.cfg.Dir
 	tmp := filepath.Join(dir, metaTmp)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -109,7 +110,7 @@ func writeMeta(dir string, m meta) error {
 	}
 	_, err = f.Write(m.encode())
 	if err == nil {
-		err = f.Sync()
+		err = l.syncFile(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -118,7 +119,7 @@ func writeMeta(dir string, m meta) error {
 		err = os.Rename(tmp, filepath.Join(dir, metaName))
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = l.syncDir()
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(dir, metaName), err)
@@ -144,16 +145,26 @@ func syncDir(dir string) error {
 }
 
 // preallocate reserves size bytes for f, so appends within them change no
-// file metadata. File systems without fallocate just grow the file.
+// file metadata.
 func preallocate(f *os.File, size int64) error {
-	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
-	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
-		return nil
-	}
-	if err != nil {
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
 		return fmt.Errorf("preallocate %s: %w", f.Name(), err)
 	}
 	return nil
+}
+
+// canPreallocate reports whether the file system under f preallocates,
+// trying it on f (the lock file, which takes one byte). Tests replace it
+// to play a file system that does not.
+var canPreallocate = func(f *os.File) (bool, error) {
+	err := unix.Fallocate(int(f.Fd()), 0, 0, 1)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("preallocate %s: %w", f.Name(), err)
+	}
+	return true, nil
 }
 
 // fdatasync flushes f's data and the metadata needed to read it.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -127,9 +126,9 @@ func appendRecord(b []byte, l *raft.Log, prev uint32) ([]byte, uint32) {
 	return b, crc
 }
 
-// errTorn marks a record that does not validate: the end of the valid log
-// in the last segment.
-var errTorn = errors.New("torn or stale record")
+// errTorn marks a record that does not validate: where the valid records
+// of a segment end.
+var errTorn = errors.New("torn, stale or corrupt record")
 
 // decodeRecord checks the record at the start of b against prev and, when
 // out is not nil, decodes it (out's slices alias b). It returns the
@@ -171,34 +170,39 @@ func decodeRecord(b []byte, prev uint32, out *raft.Log) (int, uint32, error) {
 // recordIndex is the index field of a record that decodeRecord accepted.
 func recordIndex(b []byte) uint64 { return binary.BigEndian.Uint64(b[recHeader:]) }
 
-// scanSegment reads the segment at path and validates its records up to
-// the first that does not (errTorn) or the end of the file. A header that
-// does not validate gives errBadHeader.
-func scanSegment(dir, name string, seq, first uint64) (*segment, error) {
-	path := filepath.Join(dir, name)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read segment %s: %w", path, err)
-	}
+// scanned is a segment file as Open found it: its valid records, its
+// size, and what follows the records.
+type scanned struct {
+	seg   *segment
+	size  int64
+	tail  tailKind
+	zeros int64 // where the trailing zeros (or the end of the file) begin
+}
+
+// scanSegment validates the records of the segment b (the file at path)
+// up to the first that does not validate, or does not carry the next
+// index, and classifies what follows. A header that does not validate,
+// or names another segment than the file name, gives errBadHeader.
+func scanSegment(path string, b []byte, seq, first uint64) (*scanned, error) {
 	hseq, hfirst, seed, err := decodeHeader(b)
 	if err != nil {
 		return nil, err
 	}
 	if hseq != seq || hfirst != first {
-		return nil, fmt.Errorf("segment %s: header says seq %d first index %d, the file name seq %d first index %d", path, hseq, hfirst, seq, first)
+		return nil, fmt.Errorf("%w: it says seq %d first index %d, the file name seq %d first index %d", errBadHeader, hseq, hfirst, seq, first)
 	}
+	return scanRecords(path, b, seq, first, seed), nil
+}
+
+// scanRecords validates the records of segment b from the header on,
+// chaining from seed; see scanSegment.
+func scanRecords(path string, b []byte, seq, first uint64, seed uint32) *scanned {
 	s := &segment{seq: seq, first: first, seed: seed, path: path, end: headerSize}
 	prev := seed
 	for off := headerSize; off < len(b); {
 		size, crc, err := decodeRecord(b[off:], prev, nil)
-		if errors.Is(err, errTorn) {
+		if err != nil || recordIndex(b[off:]) != first+uint64(len(s.offs)) {
 			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("segment %s at offset %d: %w", path, off, err)
-		}
-		if idx, want := recordIndex(b[off:]), first+uint64(len(s.offs)); idx != want {
-			return nil, fmt.Errorf("segment %s at offset %d: record has index %d, want %d", path, off, idx, want)
 		}
 		s.offs = append(s.offs, int64(off))
 		s.crcs = append(s.crcs, crc)
@@ -206,5 +210,6 @@ func scanSegment(dir, name string, seq, first uint64) (*segment, error) {
 		off += size
 		s.end = int64(off)
 	}
-	return s, nil
+	tail, z := classifyTail(b, int(s.end))
+	return &scanned{seg: s, size: int64(len(b)), tail: tail, zeros: int64(z)}
 }

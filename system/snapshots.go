@@ -1,0 +1,136 @@
+package system
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/faultline/faultline/system/raftlog"
+)
+
+// reasonSnapshot is the damage recorded for a snapshot that fails its
+// checks.
+const reasonSnapshot raftlog.Reason = "snapshot fails its checks"
+
+// damagedDir is where damaged snapshots are moved, under the data dir.
+const damagedDir = "damaged"
+
+// checkSnapshots moves aside, into DataDir/damaged/, every snapshot in
+// DataDir/snapshots/ that fails its checks (checkSnapshot), and empties
+// the log when it cannot follow the newest snapshot left: it starts past
+// it (the log cannot be applied), or ends before it (damage cut it there:
+// raft's next append, past the snapshot, would be refused as a gap until
+// the leader sent the node a snapshot of its own). With
+// no snapshot and no log left the node starts empty. Each damaged
+// snapshot is recorded as damage in the raft log before anything moves,
+// so the node recovers even if it crashes right after.
+func (n *Node) checkSnapshots(store *raft.FileSnapshotStore, wal *raftlog.Log) error {
+	dir := filepath.Join(n.cfg.DataDir, "snapshots")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list snapshots in %s: %w", dir, err)
+	}
+	type bad struct {
+		name    string
+		index   uint64
+		problem error
+	}
+	var damaged []bad
+	var newest uint64 // the newest snapshot that passes
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") { // .tmp: an unfinished snapshot, which raft ignores
+			continue
+		}
+		index, problem := checkSnapshot(store, dir, e.Name())
+		if problem != nil {
+			damaged = append(damaged, bad{e.Name(), index, problem})
+		} else {
+			newest = max(newest, index)
+		}
+	}
+	first, _ := wal.FirstIndex()
+	last, _ := wal.LastIndex()
+	empty := last > 0 && (first > newest+1 || last < newest)
+	if len(damaged) == 0 && !empty {
+		return nil
+	}
+	kept := last
+	if empty {
+		kept = 0
+	}
+	for _, d := range damaged {
+		err := wal.RecordDamage(raftlog.Damage{File: filepath.Join(dir, d.name), Reason: reasonSnapshot, LastGood: kept, Beyond: d.index})
+		if err != nil {
+			return err
+		}
+	}
+	aside := filepath.Join(n.cfg.DataDir, damagedDir)
+	for _, d := range damaged {
+		if err := os.MkdirAll(aside, 0o755); err != nil {
+			return fmt.Errorf("move damaged snapshots aside: %w", err)
+		}
+		path := filepath.Join(dir, d.name)
+		dst := filepath.Join(aside, d.name+"."+strconv.FormatInt(time.Now().UnixNano(), 10))
+		if err := os.Rename(path, dst); err != nil {
+			return fmt.Errorf("move damaged snapshot %s aside: %w", path, err)
+		}
+		n.log.Warn("moved a damaged snapshot aside", "snapshot", path, "to", dst, "problem", d.problem)
+	}
+	if empty {
+		n.log.Warn("the raft log does not follow the newest snapshot left: emptying it",
+			"snapshot_index", newest, "log_first", first, "log_last", last)
+		if err := wal.DeleteRange(first, last); err != nil {
+			return fmt.Errorf("empty the raft log: %w", err)
+		}
+	}
+	return nil
+}
+
+// snapshotMeta is what checkSnapshot reads of a file snapshot's
+// meta.json.
+type snapshotMeta struct {
+	ID    string
+	Index uint64
+	Term  uint64
+}
+
+// checkSnapshot checks the snapshot in dir/name: its meta.json decodes
+// and names the snapshot its directory does (raft names it
+// term-index-milliseconds; meta.json has no checksum of its own), and its
+// state passes its CRC (raft's FileSnapshotStore checks it on Open). It
+// returns the snapshot's index when meta.json gives one.
+func checkSnapshot(store *raft.FileSnapshotStore, dir, name string) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name, "meta.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, errors.New("no meta.json")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read meta.json: %w", err)
+	}
+	var m snapshotMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return 0, fmt.Errorf("meta.json does not decode: %w", err)
+	}
+	parts := strings.Split(name, "-")
+	var term, index uint64
+	if len(parts) == 3 {
+		term, _ = strconv.ParseUint(parts[0], 10, 64)
+		index, _ = strconv.ParseUint(parts[1], 10, 64)
+	}
+	if m.ID != name || m.Term != term || m.Index != index {
+		return index, fmt.Errorf("meta.json names snapshot %q (term %d, index %d), not its directory's", m.ID, m.Term, m.Index)
+	}
+	_, rc, err := store.Open(name)
+	if err != nil {
+		return index, fmt.Errorf("state: %w", err)
+	}
+	return index, rc.Close()
+}
