@@ -314,6 +314,7 @@ const (
 	BugNonatomicTxn     = "nonatomic-txn"
 	BugAckBeforeCommit  = "ack-before-commit"
 	BugDefiniteTimeouts = "definite-timeouts"
+	BugNoFsync          = "no-fsync"
 )
 
 var plantedBugs = []PlantedBug{
@@ -325,7 +326,7 @@ var plantedBugs = []PlantedBug{
 		func(c *NodeConfig) *bool { return &c.UnsafeAckBeforeCommit }},
 	{BugDefiniteTimeouts, "UNSAFE: give up on a request after 100ms and answer BUSY (not applied) although it may still apply (failed writes take effect; G1a)",
 		func(c *NodeConfig) *bool { return &c.UnsafeDefiniteTimeouts }},
-	{"no-fsync", "UNSAFE: the raft log acknowledges entries after write(), never fdatasync, and the term and vote are not synced either (a power failure loses acknowledged writes)",
+	{BugNoFsync, "UNSAFE: the raft log acknowledges entries after write(), never fdatasync, and the term and vote are not synced either (a power failure loses acknowledged writes)",
 		func(c *NodeConfig) *bool { return &c.UnsafeNoFsync }},
 }
 
