@@ -35,7 +35,11 @@
 // every delayer of the namespace (each accepts every packet it holds at
 // once, waits until its kernel queue is empty, and exits), then deletes
 // the table. list shows a delay rule only while its delayer is bound, and
-// reports a delayer without rules as a line netrule refuses.
+// reports a delayer without rules as a line netrule refuses. A delayer
+// holds at most 16384 packets; beyond that, or when it falls behind, the
+// kernel lets packets through undelayed rather than drop them. Two netctl
+// delay calls racing in one namespace may pick the same queue: the second
+// fails (exit 1) and can be retried.
 //
 // Exit codes: 0 success, 2 bad usage, 1 the operation failed.
 package main
@@ -47,6 +51,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
@@ -251,7 +256,8 @@ func stopDelayers(ctx context.Context, stdout io.Writer) error {
 
 // list prints our rules in netrule's list form, one per line; nothing
 // when there are none. A delay rule whose delayer is not bound, and a
-// delayer without a rule, are printed as lines netrule refuses.
+// delayer or a bound queue (from firstQueue up) without a rule, are
+// printed as lines netrule refuses.
 func list(w io.Writer) error {
 	c, err := nftables.New()
 	if err != nil {
@@ -277,7 +283,15 @@ func list(w io.Writer) error {
 			used[q] = true
 		}
 	}
-	for _, q := range running {
+	// Delayers and bound queues of ours that no rule uses: left behind.
+	orphans := slices.Clone(running)
+	for q := range bound {
+		if q >= firstQueue && !slices.Contains(orphans, q) {
+			orphans = append(orphans, q)
+		}
+	}
+	slices.Sort(orphans)
+	for _, q := range orphans {
 		if !used[q] {
 			lines = append(lines, fmt.Sprintf("delayer of queue %d: no rule sends packets to it (run netctl heal)", q))
 		}
@@ -330,17 +344,19 @@ func describeRule(r *nftables.Rule, bound map[uint16]int) string {
 	return nr.String()
 }
 
-// explain adds what to do to the errors a person is likely to hit.
+// explain adds what to do to the errors a person is likely to hit. A
+// delayer's errors reach netctl delay as text, so the text is matched too.
 func explain(err error) string {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, os.ErrPermission):
+	case errors.Is(err, unix.EPERM), errors.Is(err, os.ErrPermission),
+		strings.Contains(msg, "operation not permitted"):
 		return msg + "\nneeds CAP_NET_ADMIN: run netctl as root (docker exec --user 0) in a container started with --cap-add NET_ADMIN"
 	case errors.Is(err, unix.EPROTONOSUPPORT), errors.Is(err, unix.EAFNOSUPPORT),
 		strings.Contains(msg, "protocol not supported"):
-		return msg + "\nthe kernel has no nftables support: load nf_tables (modprobe nf_tables) on the Docker host"
+		return msg + "\nthe kernel has no nftables or nfnetlink_queue support: load nf_tables and nfnetlink_queue (modprobe) on the Docker host"
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.EOPNOTSUPP):
-		return msg + "\nthe kernel lacks an nftables expression netctl needs (nft_numgen, nft_meta, nft_payload): load it on the Docker host"
+		return msg + "\nthe kernel lacks an nftables expression netctl needs (nft_numgen, nft_meta, nft_payload; for delay nft_compat with xt_NFQUEUE): load it on the Docker host"
 	}
 	return msg
 }
