@@ -41,6 +41,14 @@
 // delay calls racing in one namespace may pick the same queue: the second
 // fails (exit 1) and can be retried.
 //
+// The delay rules queue packets with the xtables NFQUEUE target through
+// nft_compat, since kernels without CONFIG_NFT_QUEUE (like this project's)
+// refuse nftables' own queue expression; `nft list ruleset` therefore
+// calls the table "managed by iptables-nft". When netctl delay exits, its
+// delayer is adopted by the namespace's init (the container's PID 1); one
+// that reaps no children (a node server) keeps each exited delayer as a
+// zombie until the container stops, which `docker run --init` avoids.
+//
 // Exit codes: 0 success, 2 bad usage, 1 the operation failed.
 package main
 

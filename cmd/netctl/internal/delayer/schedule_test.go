@@ -191,3 +191,20 @@ func TestFlowOf(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSchedule measures holding and releasing one packet, with about
+// 1000 held at a time across 64 flows (a busy link under 100ms).
+func BenchmarkSchedule(b *testing.B) {
+	s := NewSchedule(netrule.Delay{Mean: 100 * ms, Jitter: 10 * ms, Seed: 1})
+	const gap = 100 * time.Microsecond // 10k packets/s
+	var ids []uint32
+	now := t0
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(gap)
+		s.Hold(now, uint32(i), flow(uint16(i%64)))
+		ids = s.Due(now, ids[:0])
+	}
+	b.ReportMetric(float64(s.Len()), "held")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+}
