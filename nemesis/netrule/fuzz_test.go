@@ -9,7 +9,7 @@ import (
 // FuzzParse: any line either fails to parse or parses to a valid rule
 // whose list form parses back to the same rule.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"drop from 10.0.0.1", "loss 20% to fd00::2", "loss 5% inbound", "drop inbound", "loss 100% from x"} {
+	for _, s := range []string{"drop from 10.0.0.1", "loss 20% to fd00::2", "loss 5% inbound", "drop inbound", "loss 100% from x", "delay 50ms±10ms seed 7 from 10.0.0.1", "delay 5ms inbound"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -29,7 +29,7 @@ func FuzzParse(f *testing.F) {
 // FuzzParseArgs: any command line either fails with an *ArgsError or
 // gives rules that Args writes back to a command line parsing to them.
 func FuzzParseArgs(f *testing.F) {
-	for _, s := range []string{"drop --from 10.0.0.1,10.0.0.2", "loss --percent 30 --to fd00::1", "loss --percent 7"} {
+	for _, s := range []string{"drop --from 10.0.0.1,10.0.0.2", "loss --percent 30 --to fd00::1", "loss --percent 7", "delay --ms 50 --jitter-ms 5 --seed 3 --to 10.0.0.1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {

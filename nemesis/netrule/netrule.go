@@ -1,11 +1,12 @@
 // Package netrule is netctl's rule format, the contract between the
 // nemesis and the netctl binary that runs inside each node's container.
 //
-// A Rule is typed: the direction the dropped packets travel (from a peer
-// into this node, or from this node to a peer: a one-way cut), the peer's
-// address, and the share of matching packets dropped (100 drops them all,
-// 1..99 is random packet loss). A rule has two text forms, both written and
-// read here:
+// A Rule is typed: the direction the matched packets travel (from a peer
+// into this node, or from this node to a peer: a one-way fault), the
+// peer's address, and what happens to them: a share of them is dropped
+// (100 drops them all, 1..99 is random packet loss), or every one of them
+// is held for a delay (mean ± a seeded random jitter) and then let through.
+// A rule has two text forms, both written and read here:
 //
 //   - the list form, one rule per line, which `netctl list` prints and the
 //     nemesis parses to confirm a fault is in effect (String, Parse,
@@ -17,15 +18,24 @@
 //     loss 20% to 172.18.0.3
 //     loss 20% inbound          (every peer: all inbound traffic but loopback)
 //     drop inbound              (the same, every packet)
+//     delay 50ms from 172.18.0.3
+//     delay 50ms±10ms seed 7 to 172.18.0.3
+//     delay 50ms±10ms seed 7 inbound
 //
 //   - the command-line form, which the nemesis runs and netctl parses
 //     (Args, ParseArgs):
 //
 //     drop --from IP[,IP] | drop --to IP[,IP]
 //     loss --percent N [--from IP[,IP] | --to IP[,IP]]
+//     delay --ms N [--jitter-ms J --seed S] [--from IP[,IP] | --to IP[,IP]]
 //
 // Rules are comparable values: a fault is confirmed by comparing the rules
 // netctl lists with the rules that were asked for, never by matching text.
+//
+// The package also holds the format of `netctl rtt`, which measures the
+// round trip to a peer (TCP connect time) so that the nemesis can confirm
+// a delay is in effect: Probe is its command line, RTT what it prints.
+//
 // The package touches no netlink socket; cmd/netctl turns rules into
 // nftables expressions.
 package netrule
@@ -38,6 +48,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Direction says which way the matched packets travel, seen from the node
@@ -64,16 +75,60 @@ func (d Direction) String() string {
 	return fmt.Sprintf("direction(%d)", int(d))
 }
 
-// Rule is one netctl rule: drop Percent% of the packets travelling in
-// direction Dir between this node and Peer.
+// Rule is one netctl rule about the packets travelling in direction Dir
+// between this node and Peer: either drop Percent% of them (a drop or loss
+// rule, Delay zero) or hold each for Delay (a delay rule, Percent 0).
 type Rule struct {
 	Dir Direction
 	// Peer is the other end. The zero Addr means every peer (all inbound
 	// traffic except loopback); such a rule is always Inbound.
 	Peer netip.Addr
 	// Percent is the share of matching packets dropped: 100 drops all of
-	// them, 1..99 drops that share at random.
+	// them, 1..99 drops that share at random; 0 for a delay rule.
 	Percent int
+	// Delay is how long each matching packet is held; zero for a drop or
+	// loss rule.
+	Delay Delay
+}
+
+// Delay is how long a delay rule holds each packet: Mean plus a jitter
+// drawn uniformly from [-Jitter, +Jitter] by a PRNG seeded with Seed. Both
+// durations are whole milliseconds, 0 <= Jitter <= Mean <= MaxDelay. Seed
+// matters only with a jitter and is 0 without one.
+type Delay struct {
+	Mean, Jitter time.Duration
+	Seed         uint64
+}
+
+// MaxDelay is the longest mean delay netctl accepts. Longer holds only
+// make TCP retransmit everything and overflow the queue.
+const MaxDelay = 10 * time.Second
+
+// IsZero reports whether d is no delay at all.
+func (d Delay) IsZero() bool { return d == Delay{} }
+
+// Validate reports a delay netctl cannot apply.
+func (d Delay) Validate() error {
+	switch {
+	case d.Mean < time.Millisecond || d.Mean > MaxDelay:
+		return fmt.Errorf("netrule: delay %v out of range: use 1ms..%v", d.Mean, MaxDelay)
+	case d.Mean%time.Millisecond != 0 || d.Jitter%time.Millisecond != 0:
+		return fmt.Errorf("netrule: delay %v±%v: give whole milliseconds", d.Mean, d.Jitter)
+	case d.Jitter < 0 || d.Jitter > d.Mean:
+		return fmt.Errorf("netrule: jitter %v out of range: use 0..%v (the mean), so no packet is due before it arrives", d.Jitter, d.Mean)
+	case d.Jitter == 0 && d.Seed != 0:
+		return fmt.Errorf("netrule: seed %d without a jitter: a fixed delay draws no random numbers; use seed 0", d.Seed)
+	}
+	return nil
+}
+
+// String is the delay as the list form writes it: "50ms", "50ms±10ms".
+func (d Delay) String() string {
+	s := strconv.FormatInt(d.Mean.Milliseconds(), 10) + "ms"
+	if d.Jitter != 0 {
+		s += "±" + strconv.FormatInt(d.Jitter.Milliseconds(), 10) + "ms"
+	}
+	return s
 }
 
 // Drop returns the rule that drops every packet from (Inbound) or to
@@ -86,9 +141,30 @@ func Loss(dir Direction, peer netip.Addr, percent int) Rule {
 	return Rule{Dir: dir, Peer: peer, Percent: percent}
 }
 
+// Delayed returns the rule that holds every packet from (Inbound) or to
+// (Outbound) peer for mean ± jitter, the jitter drawn by a PRNG seeded with
+// seed. Without a jitter the seed is meaningless and set to 0.
+func Delayed(dir Direction, peer netip.Addr, mean, jitter time.Duration, seed uint64) Rule {
+	if jitter == 0 {
+		seed = 0
+	}
+	return Rule{Dir: dir, Peer: peer, Delay: Delay{Mean: mean, Jitter: jitter, Seed: seed}}
+}
+
+// IsDelay reports whether r is a delay rule (rather than a drop or loss
+// rule).
+func (r Rule) IsDelay() bool { return !r.Delay.IsZero() }
+
 // Validate reports a Rule that netctl cannot install.
 func (r Rule) Validate() error {
-	if r.Percent < 1 || r.Percent > 100 {
+	if r.IsDelay() {
+		if r.Percent != 0 {
+			return fmt.Errorf("netrule: a rule either drops (percent %d) or delays (%v), not both: use two rules", r.Percent, r.Delay)
+		}
+		if err := r.Delay.Validate(); err != nil {
+			return err
+		}
+	} else if r.Percent < 1 || r.Percent > 100 {
 		return fmt.Errorf("netrule: percent %d out of range: use 1..100", r.Percent)
 	}
 	if r.Dir != Inbound && r.Dir != Outbound {
@@ -107,12 +183,19 @@ func (r Rule) Validate() error {
 }
 
 // String is the rule's list form, e.g. "drop from 172.18.0.3",
-// "loss 20% to 172.18.0.3", "loss 5% inbound". Parse reads it back.
+// "loss 20% to 172.18.0.3", "loss 5% inbound",
+// "delay 50ms±10ms seed 7 from 172.18.0.3". Parse reads it back.
 func (r Rule) String() string {
 	var b strings.Builder
-	if r.Percent == 100 {
+	switch {
+	case r.IsDelay():
+		b.WriteString("delay " + r.Delay.String())
+		if r.Delay.Jitter != 0 {
+			b.WriteString(" seed " + strconv.FormatUint(r.Delay.Seed, 10))
+		}
+	case r.Percent == 100:
 		b.WriteString("drop")
-	} else {
+	default:
 		b.WriteString("loss " + strconv.Itoa(r.Percent) + "%")
 	}
 	if r.Peer.IsValid() {
@@ -129,7 +212,7 @@ func (r Rule) String() string {
 func Parse(line string) (Rule, error) {
 	fields := strings.Fields(line)
 	bad := func(format string, args ...any) (Rule, error) {
-		return Rule{}, fmt.Errorf("netrule: rule %q: %s (want \"drop from|to IP\", \"loss N%% from|to IP\" or \"loss N%% inbound\")",
+		return Rule{}, fmt.Errorf("netrule: rule %q: %s (want \"drop from|to IP\", \"loss N%% from|to IP|inbound\" or \"delay Nms[±Jms seed S] from|to IP|inbound\")",
 			strings.TrimSpace(line), fmt.Sprintf(format, args...))
 	}
 	if len(fields) == 0 {
@@ -153,6 +236,29 @@ func Parse(line string) (Rule, error) {
 			return bad("loss percentage %d out of range 1..99 (100%% is written drop)", n)
 		}
 		r.Percent, rest = n, rest[1:]
+	case "delay":
+		if len(rest) == 0 {
+			return bad("no duration after delay")
+		}
+		d, err := parseDelay(rest[0])
+		if err != nil {
+			return bad("%v", err)
+		}
+		rest = rest[1:]
+		if d.Jitter != 0 {
+			if len(rest) < 2 || rest[0] != "seed" {
+				return bad("a jittered delay needs its seed: \"delay %v seed S\"", d)
+			}
+			seed, err := strconv.ParseUint(rest[1], 10, 64)
+			if err != nil || rest[1] != strconv.FormatUint(seed, 10) {
+				return bad("seed %q is not a whole number 0..2^64-1", rest[1])
+			}
+			d.Seed, rest = seed, rest[2:]
+		}
+		if err := d.Validate(); err != nil {
+			return bad("%v", strings.TrimPrefix(err.Error(), "netrule: "))
+		}
+		r.Delay = d
 	default:
 		return bad("unknown action %q", fields[0])
 	}
@@ -174,6 +280,34 @@ func Parse(line string) (Rule, error) {
 		return r, nil
 	}
 	return bad("expected \"from IP\", \"to IP\" or \"inbound\" after %q", strings.Join(fields[:len(fields)-len(rest)], " "))
+}
+
+// parseDelay reads a delay's list form, "50ms" or "50ms±10ms" ("+-" for
+// "±" is accepted too), without its seed.
+func parseDelay(s string) (Delay, error) {
+	mean, jitter, hasJitter := strings.Cut(s, "±")
+	if !hasJitter {
+		mean, jitter, hasJitter = strings.Cut(s, "+-")
+	}
+	ms := func(s string) (time.Duration, error) {
+		n, ok := strings.CutSuffix(s, "ms")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || n != strconv.Itoa(v) {
+			return 0, fmt.Errorf("duration %q is not a whole number of milliseconds followed by ms", s)
+		}
+		return time.Duration(v) * time.Millisecond, nil
+	}
+	var d Delay
+	var err error
+	if d.Mean, err = ms(mean); err != nil {
+		return Delay{}, err
+	}
+	if hasJitter {
+		if d.Jitter, err = ms(jitter); err != nil {
+			return Delay{}, err
+		}
+	}
+	return d, nil
 }
 
 // FormatList is the list form of rules: one rule per line, each ending in
@@ -207,9 +341,10 @@ func ParseList(text string) ([]Rule, error) {
 }
 
 // Args returns the netctl command line that installs rules, which must
-// share direction and percentage (netctl takes one direction and one
-// percentage per call): "drop --from IP,IP", "drop --to IP",
-// "loss --percent N --from IP", "loss --percent N". ParseArgs reads it back.
+// share direction, percentage and delay (netctl takes one direction and one
+// action per call): "drop --from IP,IP", "drop --to IP",
+// "loss --percent N --from IP", "loss --percent N",
+// "delay --ms N --jitter-ms J --seed S --to IP". ParseArgs reads it back.
 func Args(rules ...Rule) ([]string, error) {
 	if len(rules) == 0 {
 		return nil, errors.New("netrule: no rules to install")
@@ -220,24 +355,33 @@ func Args(rules ...Rule) ([]string, error) {
 		if err := r.Validate(); err != nil {
 			return nil, err
 		}
-		if r.Dir != first.Dir || r.Percent != first.Percent || r.Peer.IsValid() != first.Peer.IsValid() {
-			return nil, fmt.Errorf("netrule: %q and %q need separate netctl calls (one direction and percentage per call)", first, r)
+		if r.Dir != first.Dir || r.Percent != first.Percent || r.Delay != first.Delay || r.Peer.IsValid() != first.Peer.IsValid() {
+			return nil, fmt.Errorf("netrule: %q and %q need separate netctl calls (one direction and action per call)", first, r)
 		}
 		if r.Peer.IsValid() {
 			peers = append(peers, r.Peer.String())
 		}
 	}
-	if !first.Peer.IsValid() {
-		if len(rules) > 1 {
-			return nil, fmt.Errorf("netrule: %q given %d times", first, len(rules))
+	if !first.Peer.IsValid() && len(rules) > 1 {
+		return nil, fmt.Errorf("netrule: %q given %d times", first, len(rules))
+	}
+	var args []string
+	switch {
+	case first.IsDelay():
+		d := first.Delay
+		args = []string{"delay", "--ms", strconv.FormatInt(d.Mean.Milliseconds(), 10)}
+		if d.Jitter != 0 {
+			args = append(args, "--jitter-ms", strconv.FormatInt(d.Jitter.Milliseconds(), 10), "--seed", strconv.FormatUint(d.Seed, 10))
 		}
-		return []string{"loss", "--percent", strconv.Itoa(first.Percent)}, nil
+	case first.Percent == 100 && first.Peer.IsValid():
+		args = []string{"drop"}
+	default:
+		args = []string{"loss", "--percent", strconv.Itoa(first.Percent)}
 	}
-	peerArgs := []string{"--" + first.Dir.String(), strings.Join(peers, ",")}
-	if first.Percent == 100 {
-		return append([]string{"drop"}, peerArgs...), nil
+	if first.Peer.IsValid() {
+		args = append(args, "--"+first.Dir.String(), strings.Join(peers, ","))
 	}
-	return append([]string{"loss", "--percent", strconv.Itoa(first.Percent)}, peerArgs...), nil
+	return args, nil
 }
 
 // ArgsError is a netctl command line that ParseArgs rejects: a usage
@@ -257,38 +401,70 @@ func ParseArgs(args []string) ([]Rule, error) {
 		return usage("no command given")
 	}
 	cmd := args[0]
-	if cmd != "drop" && cmd != "loss" {
-		return usage("unknown fault command %q (want drop or loss)", cmd)
+	if cmd != "drop" && cmd != "loss" && cmd != "delay" {
+		return usage("unknown fault command %q (want drop, loss or delay)", cmd)
 	}
 	fs := flag.NewFlagSet("netctl "+cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	from := fs.String("from", "", "peers whose inbound packets are dropped")
-	to := fs.String("to", "", "peers whose outbound packets are dropped")
-	percent := 100
-	if cmd == "loss" {
+	from := fs.String("from", "", "peers whose inbound packets are matched")
+	to := fs.String("to", "", "peers whose outbound packets are matched")
+	var (
+		percent            int
+		ms, jitterMS       int
+		seed               uint64
+		seedGiven, msGiven bool
+	)
+	switch cmd {
+	case "drop":
+		percent = 100
+	case "loss":
 		fs.IntVar(&percent, "percent", 0, "share of packets to drop (1..100)")
+	case "delay":
+		fs.IntVar(&ms, "ms", 0, "mean delay in milliseconds")
+		fs.IntVar(&jitterMS, "jitter-ms", 0, "jitter in milliseconds (0..ms)")
+		fs.Uint64Var(&seed, "seed", 0, "seed of the jitter's PRNG")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return usage("%v", err)
 	}
+	fs.Visit(func(f *flag.Flag) {
+		seedGiven = seedGiven || f.Name == "seed"
+		msGiven = msGiven || f.Name == "ms"
+	})
 	if fs.NArg() != 0 {
 		return usage("unexpected argument %q", fs.Arg(0))
 	}
 	if *from != "" && *to != "" {
 		return usage("give --from or --to, not both (run netctl twice)")
 	}
-	if cmd == "loss" && (percent < 1 || percent > 100) {
-		return usage("loss needs --percent N with N in 1..100")
-	}
-	if cmd == "drop" && *from == "" && *to == "" {
-		return usage("drop needs --from IP[,IP] or --to IP[,IP]")
+	tmpl := Rule{Percent: percent} // the rule, but for direction and peer
+	switch cmd {
+	case "drop":
+		if *from == "" && *to == "" {
+			return usage("drop needs --from IP[,IP] or --to IP[,IP]")
+		}
+	case "loss":
+		if percent < 1 || percent > 100 {
+			return usage("loss needs --percent N with N in 1..100")
+		}
+	case "delay":
+		if max := int(MaxDelay / time.Millisecond); !msGiven || ms < 1 || ms > max {
+			return usage("delay needs --ms N with N in 1..%d", max)
+		}
+		if jitterMS < 0 || jitterMS > ms {
+			return usage("--jitter-ms %d out of range: use 0..%d (the mean, --ms)", jitterMS, ms)
+		}
+		if jitterMS > 0 && !seedGiven {
+			return usage("--jitter-ms needs --seed S: the jitter is drawn from a PRNG seeded with S")
+		}
+		tmpl = Delayed(Inbound, netip.Addr{}, time.Duration(ms)*time.Millisecond, time.Duration(jitterMS)*time.Millisecond, seed)
 	}
 	dir, list := Inbound, *from
 	if *to != "" {
 		dir, list = Outbound, *to
 	}
-	if list == "" { // loss on all inbound traffic
-		return []Rule{{Dir: Inbound, Percent: percent}}, nil
+	if list == "" { // loss or delay on all inbound traffic
+		return []Rule{tmpl}, nil
 	}
 	ips, err := parseIPs(list)
 	if err != nil {
@@ -296,7 +472,9 @@ func ParseArgs(args []string) ([]Rule, error) {
 	}
 	rules := make([]Rule, 0, len(ips))
 	for _, ip := range ips {
-		rules = append(rules, Rule{Dir: dir, Peer: ip, Percent: percent})
+		r := tmpl
+		r.Dir, r.Peer = dir, ip
+		rules = append(rules, r)
 	}
 	return rules, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dataCase is one line of a testdata file: INPUT => WANT (canonical) or
@@ -66,13 +67,14 @@ func readCases(t *testing.T, name string) []dataCase {
 	return cases
 }
 
-// rule reads the neutral notation "DIR PEER PERCENT" (in|out, - for every
-// peer), independent of the format under test.
+// rule reads the neutral notation "DIR PEER PERCENT" or "DIR PEER delay
+// MS JITTER-MS SEED" (in|out, - for every peer), independent of the format
+// under test.
 func rule(t *testing.T, pos, s string) Rule {
 	t.Helper()
 	f := strings.Fields(s)
-	if len(f) != 3 {
-		t.Fatalf("%s: rule %q: want DIR PEER PERCENT", pos, s)
+	if len(f) != 3 && (len(f) != 6 || f[2] != "delay") {
+		t.Fatalf("%s: rule %q: want DIR PEER PERCENT or DIR PEER delay MS JITTER-MS SEED", pos, s)
 	}
 	var r Rule
 	switch f[0] {
@@ -85,6 +87,17 @@ func rule(t *testing.T, pos, s string) Rule {
 	}
 	if f[1] != "-" {
 		r.Peer = netip.MustParseAddr(f[1])
+	}
+	if f[2] == "delay" {
+		n := make([]uint64, 3)
+		for i, v := range f[3:] {
+			var err error
+			if n[i], err = strconv.ParseUint(v, 10, 64); err != nil {
+				t.Fatalf("%s: delay field %q", pos, v)
+			}
+		}
+		r.Delay = Delay{Mean: time.Duration(n[0]) * time.Millisecond, Jitter: time.Duration(n[1]) * time.Millisecond, Seed: n[2]}
+		return r
 	}
 	p, err := strconv.Atoi(f[2])
 	if err != nil {
@@ -161,9 +174,12 @@ func TestListRoundTrip(t *testing.T) {
 		Drop(Outbound, netip.MustParseAddr("fd00::2")),
 		Loss(Inbound, netip.MustParseAddr("10.0.0.3"), 20),
 		Loss(Inbound, netip.Addr{}, 5),
+		Delayed(Inbound, netip.MustParseAddr("10.0.0.4"), 50*time.Millisecond, 10*time.Millisecond, 7),
+		Delayed(Inbound, netip.Addr{}, 100*time.Millisecond, 0, 7),
 	}
 	text := FormatList(rules)
-	if want := "drop from 10.0.0.2\ndrop to fd00::2\nloss 20% from 10.0.0.3\nloss 5% inbound\n"; text != want {
+	if want := "drop from 10.0.0.2\ndrop to fd00::2\nloss 20% from 10.0.0.3\nloss 5% inbound\n" +
+		"delay 50ms±10ms seed 7 from 10.0.0.4\ndelay 100ms inbound\n"; text != want {
 		t.Fatalf("FormatList = %q, want %q", text, want)
 	}
 	got, err := ParseList(text)
@@ -181,6 +197,7 @@ func TestListRoundTrip(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	a := netip.MustParseAddr("10.0.0.1")
+	const ms = time.Millisecond
 	for _, tc := range []struct {
 		r    Rule
 		want string
@@ -193,6 +210,18 @@ func TestValidate(t *testing.T) {
 		{Rule{Dir: Outbound, Percent: 50}, "must be inbound"},
 		{Rule{Dir: Inbound, Peer: netip.MustParseAddr("fe80::1%eth0"), Percent: 50}, "zoned"},
 		{Rule{Dir: Inbound, Peer: netip.MustParseAddr("::ffff:10.0.0.1"), Percent: 50}, "give the IPv4 address"},
+		{Delayed(Outbound, a, 50*ms, 10*ms, 7), ""},
+		{Delayed(Inbound, netip.Addr{}, 50*ms, 0, 7), ""}, // the seed is dropped without a jitter
+		{Delayed(Inbound, a, MaxDelay, MaxDelay, 0), ""},
+		{Delayed(Outbound, netip.Addr{}, 50*ms, 0, 0), "must be inbound"},
+		{Rule{Dir: Inbound, Peer: a, Percent: 100, Delay: Delay{Mean: 50 * ms}}, "either drops (percent 100) or delays (50ms), not both"},
+		{Rule{Dir: Inbound, Peer: a, Delay: Delay{Mean: 50 * ms, Seed: 3}}, "seed 3 without a jitter"},
+		{Delayed(Inbound, a, 50*ms, 51*ms, 1), "jitter 51ms out of range: use 0..50ms"},
+		{Delayed(Inbound, a, 50*ms, -ms, 1), "jitter -1ms out of range"},
+		{Delayed(Inbound, a, 1500*time.Microsecond, 0, 0), "give whole milliseconds"},
+		{Delayed(Inbound, a, 50*ms, 500*time.Microsecond, 1), "give whole milliseconds"},
+		{Delayed(Inbound, a, MaxDelay+ms, 0, 0), "out of range: use 1ms..10s"},
+		{Delayed(Inbound, a, 0, ms, 1), "delay 0s out of range"},
 	} {
 		err := tc.r.Validate()
 		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
@@ -213,6 +242,10 @@ func TestArgsErrors(t *testing.T) {
 		{[]Rule{Loss(Inbound, netip.Addr{}, 20), Loss(Inbound, a, 20)}, "need separate netctl calls"},
 		{[]Rule{Loss(Inbound, netip.Addr{}, 20), Loss(Inbound, netip.Addr{}, 20)}, "given 2 times"},
 		{[]Rule{Loss(Inbound, a, 0)}, "out of range"},
+		{[]Rule{Delayed(Inbound, a, 50*time.Millisecond, 0, 0), Delayed(Inbound, b, 60*time.Millisecond, 0, 0)}, "need separate netctl calls"},
+		{[]Rule{Delayed(Inbound, a, 50*time.Millisecond, 5*time.Millisecond, 1), Delayed(Inbound, b, 50*time.Millisecond, 5*time.Millisecond, 2)}, "need separate netctl calls"},
+		{[]Rule{Delayed(Inbound, a, 50*time.Millisecond, 0, 0), Drop(Inbound, b)}, "need separate netctl calls"},
+		{[]Rule{Delayed(Inbound, a, 50*time.Millisecond, 60*time.Millisecond, 1)}, "jitter 60ms out of range"},
 	} {
 		if _, err := Args(tc.rules...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Args(%v) = %v, want an error containing %q", tc.rules, err, tc.want)
@@ -230,5 +263,17 @@ func TestMissing(t *testing.T) {
 	want := []Rule{Drop(Outbound, a), Drop(Inbound, b), Loss(Inbound, b, 30)}
 	if m := Missing(want, have); !reflect.DeepEqual(m, want[:2]) {
 		t.Errorf("Missing = %v, want %v", m, want[:2])
+	}
+	// A delay differs by its mean, its jitter and its seed.
+	d := Delayed(Inbound, a, 50*time.Millisecond, 10*time.Millisecond, 7)
+	have = []Rule{d}
+	want = []Rule{
+		Delayed(Inbound, a, 60*time.Millisecond, 10*time.Millisecond, 7),
+		Delayed(Inbound, a, 50*time.Millisecond, 5*time.Millisecond, 7),
+		Delayed(Inbound, a, 50*time.Millisecond, 10*time.Millisecond, 8),
+		d,
+	}
+	if m := Missing(want, have); !reflect.DeepEqual(m, want[:3]) {
+		t.Errorf("Missing = %v, want %v", m, want[:3])
 	}
 }
