@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +22,9 @@ import (
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
-	"github.com/faultline/faultline/docker"
-	"github.com/faultline/faultline/docker/dockertest"
+	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/nemesis/netrule"
 )
 
@@ -37,23 +37,16 @@ const peerPort = 7000
 // delays for two peers hold side by side, that heal releases held packets
 // at once, and that after heal no rule, queue or delayer is left.
 func TestDockerDelay(t *testing.T) {
-	dockertest.RequireDocker(t)
-	docker.SetEnvDefaults()
+	enginetest.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	cli, err := engine.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
 	runID := fmt.Sprintf("netctl-test-%d", time.Now().UnixNano())
-	host, _ := os.Hostname()
-	labels := map[string]string{
-		docker.LabelFaultline: "1",
-		docker.LabelRun:       runID,
-		docker.LabelPID:       strconv.Itoa(os.Getpid()),
-		docker.LabelHost:      host,
-	}
+	labels := cluster.Labels(nil, runID, "")
 	image := buildPeerImage(ctx, t, cli, runID, labels)
 	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels))
 	if err != nil {
