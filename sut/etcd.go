@@ -38,7 +38,8 @@ var _ System = Etcd{}
 // Info implements System: no clock hook, no lease, one unsafe read mode.
 func (Etcd) Info() Info {
 	return Info{Name: "etcd", Bugs: []Bug{{Name: string(EtcdReadSerializable), ReadMode: true,
-		Doc: "a member cut off by a partition serves stale reads"}}}
+		Doc: "a member cut off by a partition serves stale reads"}},
+		DiskFiles: []string{"member/wal/*.wal", "member/snap/db", "member/snap/*.snap"}}
 }
 
 // Binaries implements System: etcd's own main, from a module of its own so

@@ -39,7 +39,8 @@ func (KVNode) Info() Info {
 	for _, b := range system.PlantedBugs() {
 		bugs = append(bugs, Bug{Name: b.Name, Doc: strings.TrimPrefix(b.Help, "UNSAFE: ")})
 	}
-	return Info{Name: "kvnode", Bugs: bugs, ClockHook: true, Lease: true}
+	return Info{Name: "kvnode", Bugs: bugs, ClockHook: true, Lease: true,
+		DiskFiles: []string{"raftlog/*.seg", "snapshots/**"}}
 }
 
 // Binaries implements System: kvnode from this module.

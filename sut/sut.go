@@ -75,6 +75,10 @@ type Info struct {
 	ClockHook bool
 	// Lease says it takes Options.LeaseDuration (kvnode's read lease).
 	Lease bool
+	// DiskFiles are globs, relative to NodeSpec.DataDir, of the files
+	// that hold a node's durable state: the ones the corrupt fault may
+	// flip bits in, truncate or roll back ("**" matches any depth).
+	DiskFiles []string
 }
 
 // Client is what NewClient returns: the workloads' client, which the
