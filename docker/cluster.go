@@ -242,6 +242,11 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 				// The image's /data (owned by the node's user) seeds it.
 				hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: sut.DataRoot}}
 				hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
+				// The engine's init as PID 1 reaps what netctl leaves
+				// behind (a delayer that exited), which the node's own
+				// process would not.
+				init := true
+				hc.Init = &init
 			},
 		},
 		Started: false,

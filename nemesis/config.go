@@ -33,6 +33,11 @@ type Config struct {
 	// Clock configures clock faults: its Targets rotate (empty:
 	// DefaultClockTargets) but are not separate faults.
 	Clock ClockConfig
+	// Delay is how long a delay fault holds each packet.
+	Delay DelayConfig
+	// delaySet says the spec named the delay's mean (its next word is
+	// the jitter).
+	delaySet bool
 	// Concurrent gives each enabled fault kind its own start/stop cycle,
 	// staggered, so faults of different kinds overlap (e.g. a clock bump
 	// while the leader is partitioned away); false runs one fault at a time.
@@ -45,7 +50,7 @@ var DefaultClockTargets = []string{TargetOne, TargetMinority, TargetAll}
 
 // DefaultConfig returns every fault kind disabled (Faults empty; use
 // WithSpec) and sensible sub-options: every option rotated, 5 s interval,
-// 20% loss, ±5 s bumps and a 2 s strobe.
+// 20% loss, ±5 s bumps, a 2 s strobe and a 100±20 ms delay.
 func DefaultConfig() Config {
 	return Config{
 		Interval:    5 * time.Second,
@@ -58,6 +63,7 @@ func DefaultConfig() Config {
 			StrobePeriodMs:   100,
 			StrobeDurationMs: 3000,
 		},
+		Delay: DelayConfig{Mean: 100 * time.Millisecond, Jitter: 20 * time.Millisecond},
 	}
 }
 

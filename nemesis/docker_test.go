@@ -249,10 +249,31 @@ func TestDockerFaults(t *testing.T) {
 		healthy(t)
 	})
 
+	t.Run("delay", func(t *testing.T) {
+		// One node's links held 150 ms at both ends: the probe across one
+		// of them sees the round trip rise by about 300 ms; heal releases
+		// everything.
+		v := apply(t, history.Op{F: FStartDelay, Value: map[string]any{"kind": DelayOne, "mean_ms": int64(150), "jitter_ms": int64(10)}})
+		rtt, _ := v["rtt_ms"].(float64)
+		if added, _ := history.Int(v["added_ms"]); added != 300 || rtt < 300*0.8 || rtt > 300*1.5 {
+			t.Fatalf("delayed round trip %v ms, want about %v ms (value %v)", rtt, added, v)
+		}
+		apply(t, history.Op{F: FStopDelay})
+		if rtt, _, _, err := probeDelayed(ctx, cl, Grudge{"n1": {"n3"}}, 0); err != nil || rtt.Median > 50*time.Millisecond {
+			t.Fatalf("round trip n1->n3 after stop-delay: %v, %v: want it back to well under 50 ms", rtt, err)
+		}
+		for _, n := range cl.Nodes() {
+			code, out, err := cl.Exec(ctx, n, []string{NetctlPaths[0], "list"})
+			if err != nil || code != 0 || strings.TrimSpace(out) != "" {
+				t.Fatalf("%s: netctl list %q (exit %d, %v) after stop-delay", n, out, code, err)
+			}
+		}
+	})
+
 	t.Run("schedule", func(t *testing.T) {
 		scfg := cfg
 		scfg.Seed, scfg.Interval = 3, time.Second
-		sched, err := NewSchedule(scfg, 12*time.Second)
+		sched, err := NewSchedule(scfg, scfg.MinTimeLimit())
 		if err != nil {
 			t.Fatal(err)
 		}

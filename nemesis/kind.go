@@ -84,6 +84,7 @@ const (
 const (
 	FaultPartition = "partition"
 	FaultLoss      = "loss"
+	FaultDelay     = "delay"
 	FaultKill      = "kill"
 	FaultPause     = "pause"
 	FaultClock     = "clock"
@@ -207,6 +208,22 @@ var Kinds = []Kind{
 			return map[string]any{"offsets_ms": offsets}, err
 		},
 	},
+	{
+		Name: FaultDelay, Doc: "hold the packets of the chosen links for a delay: Nms (mean), Nms (jitter), " + strings.Join(DelayOptions, ", "),
+		Starts: []string{FStartDelay}, Stop: FStopDelay, Options: DelayOptions,
+		Color:    color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+		parse:    parseDelayWord,
+		validate: func(c Config) error { return c.Delay.validate() },
+		new: func(cl Cluster, rng *rand.Rand, c Config, opts []string) Nemesis {
+			return NewDelay(cl, rng, c.Delay, opts)
+		},
+		value: func(c Config, o string, _ func([]string) string) (string, any) {
+			return FStartDelay, map[string]any{"kind": o, "mean_ms": c.Delay.Mean.Milliseconds(), "jitter_ms": c.Delay.Jitter.Milliseconds()}
+		},
+		option: func(op history.Op) string { return stringArg(op.Value, "kind", "") },
+		effect: "grudge",
+		heal:   healNetStep,
+	},
 }
 
 // KindNames returns every kind's name, in canonical order.
@@ -254,21 +271,21 @@ func (k Kind) Fs() []string { return append(slices.Clone(k.Starts), k.Stop) }
 
 // healOrder is the order of the final heal's steps and of teardown: the
 // kinds that take nodes down, the lightest first (resume before restart),
-// then the rest in canonical order (the network before the clocks, whose
-// endpoint needs the nodes reachable).
+// then the kinds that need nothing of the system (the network), then the
+// rest (the clocks, whose endpoint needs the nodes reachable), each group
+// in canonical order.
 func healOrder() []Kind {
-	out := slices.Clone(Kinds)
-	slices.SortStableFunc(out, func(a, b Kind) int {
+	rank := func(k Kind) int {
 		switch {
-		case a.Downs > 0 && b.Downs > 0:
-			return a.Downs - b.Downs
-		case a.Downs > 0:
-			return -1
-		case b.Downs > 0:
-			return 1
+		case k.Downs > 0:
+			return k.Downs - 100
+		case len(k.Needs) == 0:
+			return 0
 		}
-		return 0
-	})
+		return 1
+	}
+	out := slices.Clone(Kinds)
+	slices.SortStableFunc(out, func(a, b Kind) int { return rank(a) - rank(b) })
 	return out
 }
 

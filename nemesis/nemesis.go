@@ -18,6 +18,8 @@ const (
 	FStopPartition  = "stop-partition"
 	FStartLoss      = "start-loss"
 	FStopLoss       = "stop-loss"
+	FStartDelay     = "start-delay"
+	FStopDelay      = "stop-delay"
 	FKill           = "kill"
 	FStart          = "start"
 	FPause          = "pause"

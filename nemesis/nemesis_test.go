@@ -484,7 +484,7 @@ func TestHealAll(t *testing.T) {
 	f := newFake(t, 5)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 1))
-	if _, _, err := applyDrops(ctx, f, Halves(f.nodes), 100); err != nil {
+	if _, _, err := applyGrudge(ctx, f, Halves(f.nodes), dropRule(100)); err != nil {
 		t.Fatal(err)
 	}
 	f.set(func() {
@@ -520,7 +520,7 @@ func TestHealAll(t *testing.T) {
 			}
 		}
 	}
-	if !reflect.DeepEqual(fs, []string{FResume, FStart, FStopPartition, FStopLoss, FResetClock}) {
+	if !reflect.DeepEqual(fs, []string{FResume, FStart, FStopPartition, FStopLoss, FStopDelay, FResetClock}) {
 		t.Fatalf("heal ops %v", fs)
 	}
 	for _, n := range f.nodes {
@@ -621,7 +621,7 @@ func TestHealAllWithoutClockHook(t *testing.T) {
 		}
 		fs = append(fs, inv.F)
 	}
-	if !reflect.DeepEqual(fs, []string{FResume, FStart, FStopPartition, FStopLoss}) {
+	if !reflect.DeepEqual(fs, []string{FResume, FStart, FStopPartition, FStopLoss, FStopDelay}) {
 		t.Fatalf("heal ops %v: want no clock reset on a cluster without a clock hook", fs)
 	}
 }

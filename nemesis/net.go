@@ -52,19 +52,35 @@ func netctl(ctx context.Context, cl Cluster, node string, args ...string) (strin
 	return out, nil
 }
 
-// inboundRules returns the netctl rules that make a node drop percent%
-// (100: all) of what it receives from each of peers.
-func inboundRules(cl Cluster, peers []string, percent int) ([]netrule.Rule, error) {
+// inboundRules returns the netctl rules, one per peer (rule makes it from
+// the peer's address), that act on what a node receives from each of
+// peers.
+func inboundRules(cl Cluster, peers []string, rule func(peer netip.Addr) netrule.Rule) ([]netrule.Rule, error) {
 	rules := make([]netrule.Rule, 0, len(peers))
 	for _, p := range peers {
-		ip := cl.IP(p)
-		a, err := netip.ParseAddr(ip)
+		a, err := nodeAddr(cl, p)
 		if err != nil {
-			return nil, fmt.Errorf("nemesis: node %q has no usable IP (%q): %w", p, ip, err)
+			return nil, err
 		}
-		rules = append(rules, netrule.Loss(netrule.Inbound, a.Unmap(), percent))
+		rules = append(rules, rule(a))
 	}
 	return rules, nil
+}
+
+// nodeAddr is a node's address on the private network.
+func nodeAddr(cl Cluster, node string) (netip.Addr, error) {
+	ip := cl.IP(node)
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("nemesis: node %q has no usable IP (%q): %w", node, ip, err)
+	}
+	return a.Unmap(), nil
+}
+
+// dropRule is the rule that drops percent% (100: all) of what a node
+// receives from a peer.
+func dropRule(percent int) func(netip.Addr) netrule.Rule {
+	return func(peer netip.Addr) netrule.Rule { return netrule.Loss(netrule.Inbound, peer, percent) }
 }
 
 // listRules runs `netctl list` in node and parses what it prints.
@@ -137,14 +153,15 @@ func onNodes(nodes []string, f func(node string) error) ([]string, error) {
 	return ok, errors.Join(errs...)
 }
 
-// applyDrops makes every node g names drop percent% (100: all) of the
-// packets it receives from the nodes it holds a grudge against, all nodes
-// concurrently, and confirms each node's rules with netctl list. Only
+// applyGrudge installs, on every node g names, rule for each of the nodes
+// it holds a grudge against (drop, lose or delay what it receives from
+// them), all nodes concurrently, and confirms each node's rules with
+// netctl list. Only
 // running nodes can take rules: the others (killed, paused by another
 // fault) are skipped and returned with their states. It returns the part
 // of g confirmed in effect; a grudge that no running node takes is an
 // error (a fault that changes nothing must not be recorded as ok).
-func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (done Grudge, skipped map[string]any, err error) {
+func applyGrudge(ctx context.Context, cl Cluster, g Grudge, rule func(peer netip.Addr) netrule.Rule) (done Grudge, skipped map[string]any, err error) {
 	if len(g) == 0 {
 		return Grudge{}, nil, fmt.Errorf("nemesis: the grudge over %v cuts no link: nothing to apply", cl.Nodes())
 	}
@@ -165,7 +182,7 @@ func applyDrops(ctx context.Context, cl Cluster, g Grudge, percent int) (done Gr
 			g.Value(), describeStates(cl, states, isRunning))
 	}
 	ok, err := onNodes(targets, func(node string) error {
-		rules, err := inboundRules(cl, g[node], percent)
+		rules, err := inboundRules(cl, g[node], rule)
 		if err != nil {
 			return err
 		}
@@ -215,13 +232,17 @@ func healValue(healed, down []string) map[string]any {
 // netNemesis is the shared base of the partition and loss nemeses: both
 // install netctl rules, and both stop ops remove every netctl rule.
 type netNemesis struct {
-	cl        Cluster
-	startF    string
-	stopF     string
-	mu        sync.Mutex
-	rng       *rand.Rand
-	build     func(ctx context.Context, op history.Op) (Grudge, map[string]any, error)
-	percent   func(op history.Op) int
+	cl     Cluster
+	startF string
+	stopF  string
+	mu     sync.Mutex
+	rng    *rand.Rand
+	build  func(ctx context.Context, op history.Op) (Grudge, map[string]any, error)
+	rule   func(op history.Op) func(peer netip.Addr) netrule.Rule
+	// confirm, if set, checks from outside that the fault is in effect
+	// (a delay: the round trip across a delayed link), adding what it
+	// measured to the completion value.
+	confirm   func(ctx context.Context, done Grudge, op history.Op, value map[string]any) error
 	installed bool
 }
 
@@ -237,7 +258,7 @@ func (n *netNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, err
 			return complete(op, value, err)
 		}
 		n.installed = true
-		done, skipped, err := applyDrops(ctx, n.cl, g, n.percent(op))
+		done, skipped, err := applyGrudge(ctx, n.cl, g, n.rule(op))
 		key := "grudge"
 		if n.startF == FStartLoss {
 			key = "from"
@@ -245,6 +266,9 @@ func (n *netNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, err
 		value[key] = done.Value()
 		if len(skipped) > 0 {
 			value["skipped"] = skipped
+		}
+		if err == nil && n.confirm != nil {
+			err = n.confirm(ctx, done, op, value)
 		}
 		return complete(op, value, err)
 	case n.stopF:
@@ -283,7 +307,7 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 // (which also removes loss rules): {"healed": [...], "down": [...]}.
 func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 	n := &netNemesis{cl: cl, startF: FStartPartition, stopF: FStopPartition, rng: rng,
-		percent: func(history.Op) int { return 100 }}
+		rule: func(history.Op) func(netip.Addr) netrule.Rule { return dropRule(100) }}
 	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
 		kind := stringArg(op.Value, "grudge", "")
 		if kind == "" && len(grudges) > 0 {
@@ -316,9 +340,10 @@ func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 // rules).
 func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis {
 	n := &netNemesis{cl: cl, startF: FStartLoss, stopF: FStopLoss, rng: rng}
-	n.percent = func(op history.Op) int { return int(intArg(op.Value, "percent", int64(percent))) }
+	pct := func(op history.Op) int { return int(intArg(op.Value, "percent", int64(percent))) }
+	n.rule = func(op history.Op) func(netip.Addr) netrule.Rule { return dropRule(pct(op)) }
 	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
-		p := n.percent(op)
+		p := pct(op)
 		def := TargetAll
 		if len(targets) > 0 {
 			def = targets[n.rng.IntN(len(targets))]

@@ -117,6 +117,7 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "bank-partition-kill", Test: safe("bank", "partition,kill")},
 		{Name: "list-append-partition-kill-pause", Test: safe("list-append", "partition,kill,pause")},
 		{Name: "set-kill-all", Test: killAll},
+		{Name: "register-delay", Test: safe("register", "delay")},
 		{Name: "register-partition", Test: safe("register", "partition"), Nightly: true},
 		{Name: "set-loss-kill-clock", Test: safe("set", "loss,kill,clock"), Nightly: true},
 		{Name: "bug-stale-read", Test: stale},
@@ -130,7 +131,7 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "etcd-register-partition-pause", Test: etcd(safe("register", "partition,pause"))},
 		{Name: "etcd-bank-partition-kill", Test: etcd(safe("bank", "partition,kill"))},
 		{Name: "etcd-list-append-kill-pause", Test: etcd(safe("list-append", "kill,pause"))},
-		{Name: "etcd-set-loss-partition", Test: etcd(safe("set", "loss,partition"))},
+		{Name: "etcd-set-loss-partition-delay", Test: etcd(safe("set", "loss,partition,delay"))},
 		{Name: "etcd-bug-serializable-read", Test: serializable},
 	}
 }

@@ -244,7 +244,9 @@ func peerPID(c *net.UnixConn) (int, error) {
 func waitGone(ctx context.Context, pid int) error {
 	for {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if errors.Is(err, os.ErrNotExist) || err == nil && procState(b) == 'Z' {
+		// A process that exits between the open and the read answers
+		// ESRCH: it is gone too.
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) || err == nil && procState(b) == 'Z' {
 			return nil
 		}
 		if err != nil {
