@@ -855,16 +855,16 @@ func (e *Engine) dirtyLocked(ino *inode) error {
 	return nil
 }
 
-// saveChunk bounds one read of old bytes.
-const saveChunk = 1 << 20
+// saveChunkBytes bounds one read of old bytes.
+const saveChunkBytes = 1 << 20
 
 // saveLocked saves the durable bytes in [off, end) not saved yet.
 func (e *Engine) saveLocked(ino *inode, off, end int64) error {
 	end = min(end, ino.durableSize)
 	before := ino.saved.held
 	for _, g := range ino.saved.gaps(off, end) {
-		for o := g[0]; o < g[1]; o += saveChunk {
-			buf := make([]byte, min(saveChunk, g[1]-o))
+		for o := g[0]; o < g[1]; o += saveChunkBytes {
+			buf := make([]byte, min(saveChunkBytes, g[1]-o))
 			n, err := unix.Pread(ino.fd, buf, o)
 			if err != nil {
 				return fmt.Errorf("faultfs: save old bytes of %s at %d: %w", ino.path, o, err)
