@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -96,7 +97,26 @@ func Mount(ctx context.Context, cfg MountConfig) (*Mounted, error) {
 		e.Close()
 		return nil, fmt.Errorf("faultfs: mount %s on %s: %w (needs root, /dev/fuse and, in a container, --device /dev/fuse --cap-add SYS_ADMIN)", e.Root(), dir, err)
 	}
+	closeFuseOnExec()
 	return &Mounted{engine: e, server: server, dir: dir}, nil
+}
+
+// closeFuseOnExec marks this process's /dev/fuse descriptors close-on-exec.
+// go-fuse v2.12.1 leaves the one a direct mount opens inheritable; a
+// command started afterwards would hold the connection, and when the
+// daemon dies that command hangs for ever in its exit, flushing files to
+// a server no one runs.
+func closeFuseOnExec() {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, ent := range ents {
+		fd, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		if target, err := os.Readlink("/proc/self/fd/" + ent.Name()); err == nil && target == "/dev/fuse" {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 // Engine is the journal behind the mount.
