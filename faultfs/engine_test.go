@@ -56,6 +56,10 @@ func engineDo(e *Engine, s step) error {
 		return e.Unlink(s.path)
 	case "rename":
 		return e.Rename(s.path, s.to, 0)
+	case "symlink":
+		return e.Symlink(s.to, s.path, nil)
+	case "link":
+		return e.Link(s.to, s.path)
 	case "syncdir":
 		return e.SyncDir(s.path)
 	}

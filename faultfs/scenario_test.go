@@ -33,6 +33,8 @@ func mkdir(p string) step                  { return step{op: "mkdir", path: p} }
 func rmdir(p string) step                  { return step{op: "rmdir", path: p} }
 func unlink(p string) step                 { return step{op: "unlink", path: p} }
 func rename(from, to string) step          { return step{op: "rename", path: from, to: to} }
+func symlink(target, p string) step        { return step{op: "symlink", path: p, to: target} }
+func link(old, p string) step              { return step{op: "link", path: p, to: old} }
 func syncdir(p string) step                { return step{op: "syncdir", path: p} }
 
 // tree is a directory's content: files by slash path to their content,
@@ -309,6 +311,10 @@ func osDo(root string, s step) error {
 		return unix.Unlink(p)
 	case "rename":
 		return unix.Rename(p, filepath.Join(root, filepath.FromSlash(s.to)))
+	case "symlink":
+		return unix.Symlink(s.to, p)
+	case "link":
+		return unix.Link(filepath.Join(root, filepath.FromSlash(s.to)), p)
 	case "syncdir":
 		return withFile(os.O_RDONLY, func(f *os.File) error { return unix.Fsync(int(f.Fd())) })
 	}

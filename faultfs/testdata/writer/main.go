@@ -6,6 +6,7 @@
 //	                         DIR/unsynced (never synced), write its pid to
 //	                         READY, then wait to be killed
 //	writer list DIR          print each file under DIR with its size
+//	writer mmap FILE         print FILE's bytes, read through a shared mapping
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -28,6 +30,8 @@ func run(args []string) error {
 	switch {
 	case len(args) == 3 && args[0] == "write":
 		return write(args[1], args[2])
+	case len(args) == 2 && args[0] == "mmap":
+		return mmapCat(args[1])
 	case len(args) == 2 && args[0] == "list":
 		ents, err := os.ReadDir(args[1])
 		if err != nil {
@@ -42,7 +46,26 @@ func run(args []string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("usage: writer write DIR READY | writer list DIR (got %q)", args)
+	return fmt.Errorf("usage: writer write DIR READY | writer list DIR | writer mmap FILE (got %q)", args)
+}
+
+func mmapCat(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	defer syscall.Munmap(b)
+	_, err = os.Stdout.Write(b)
+	return err
 }
 
 func write(dir, ready string) error {
