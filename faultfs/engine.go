@@ -649,9 +649,12 @@ func (e *Engine) record(op *nsOp) {
 // openDir holds a directory open (the caller releases it). Called with
 // nsMu held.
 func (e *Engine) openDir(rel string) (*dirRef, error) {
-	fd, err := unix.Openat(e.rootFd, filepath.FromSlash(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	var fd int
+	var err error
 	if rel == "" {
-		fd, err = unix.Dup(e.rootFd)
+		fd, err = unix.FcntlInt(uintptr(e.rootFd), unix.F_DUPFD_CLOEXEC, 0)
+	} else {
+		fd, err = unix.Openat(e.rootFd, filepath.FromSlash(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("faultfs: open directory %q: %w", rel, err)

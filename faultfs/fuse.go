@@ -338,6 +338,11 @@ func (h *hidingStream) HasNext() bool {
 	return h.next != nil
 }
 
+func (h *hidingStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	h.next = nil
+	return seekdir(ctx, h.DirStream, off)
+}
+
 func (h *hidingStream) Next() (fuse.DirEntry, syscall.Errno) {
 	if !h.HasNext() {
 		return fuse.DirEntry{}, syscall.ENOENT
@@ -356,6 +361,7 @@ type dirHandle struct {
 var (
 	_ fs.FileReaddirenter = (*dirHandle)(nil)
 	_ fs.FileFsyncdirer   = (*dirHandle)(nil)
+	_ fs.FileSeekdirer    = (*dirHandle)(nil)
 	_ fs.FileReleasedirer = (*dirHandle)(nil)
 )
 
@@ -368,6 +374,18 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		return nil, en
 	}
 	return &de, 0
+}
+
+// Seekdir serves rewinddir and seekdir.
+func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	return seekdir(ctx, d.ds, off)
+}
+
+func seekdir(ctx context.Context, ds fs.DirStream, off uint64) syscall.Errno {
+	if s, ok := ds.(fs.FileSeekdirer); ok {
+		return s.Seekdir(ctx, off)
+	}
+	return syscall.ENOTSUP
 }
 
 func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
