@@ -162,7 +162,20 @@ func TestDaemonPowerFail(t *testing.T) {
 	d := startDaemon(t, backing, mount)
 	pid := d.writerPid(t)
 	faultfs, _ := binaries(t)
-	out, err := exec.Command(faultfs, "powerfail", "--control", d.ctl).Output()
+	out, err := exec.Command(faultfs, "status", "--control", d.ctl).Output()
+	if err != nil {
+		t.Fatalf("faultfs status: %v", err)
+	}
+	stats, err := ParseJournalStats(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// synced has 4 KiB unsynced, unsynced everything; unsynced's create
+	// is pending. Nothing durable was overwritten: no saved bytes.
+	if stats.DirtyFiles != 2 || stats.PendingEntries != 1 || stats.WriteBytes != 8192+12 || stats.Bytes != 0 {
+		t.Errorf("status: %s", out)
+	}
+	out, err = exec.Command(faultfs, "powerfail", "--control", d.ctl).Output()
 	if err != nil {
 		t.Fatalf("faultfs powerfail: %v\n%s", err, d.out.String())
 	}
