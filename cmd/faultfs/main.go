@@ -1,0 +1,191 @@
+// Command faultfs gives a node a disk that can lose power, and corrupts a
+// down node's files (package faultfs does the work; this is its command
+// line).
+//
+//	faultfs mount --backing DIR --mount DIR --control SOCKET [--uid N --gid N] -- CMD ARGS...
+//	                  mount DIR at --mount through the power-failure filesystem
+//	                  and run CMD on it; exits with CMD's status (137 after a
+//	                  power failure)
+//	faultfs powerfail --control SOCKET
+//	                  fail the power of that mount: CMD is killed, unsynced
+//	                  writes are dropped; prints what was dropped (JSON)
+//	faultfs status --control SOCKET
+//	                  print the undo journal's state (JSON)
+//	faultfs corrupt --root DIR --pattern GLOB[,GLOB] --mode bitflip|truncate|rollback --seed N
+//	                  [--files K] [--flips K] [--aside DIR]
+//	                  change a down node's files; prints exactly what changed (JSON)
+//	faultfs aside --root DIR --pattern GLOB[,GLOB] --seed N --aside DIR [--files K] [--chunk BYTES]
+//	                  copy a chunk of files aside for a later corrupt --mode rollback
+//
+// Exit codes: 0 success, 1 the operation failed, 2 bad usage; mount exits
+// with its command's status.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/faultline/faultline/faultfs"
+)
+
+const usageText = `usage:
+  faultfs mount --backing DIR --mount DIR --control SOCKET [--uid N] [--gid N]
+                [--journal-limit BYTES] [--debug] -- CMD ARGS...
+  faultfs powerfail --control SOCKET
+  faultfs status --control SOCKET
+  faultfs corrupt --root DIR --pattern GLOB[,GLOB...] --mode bitflip|truncate|rollback
+                  --seed N [--files K] [--flips K] [--aside DIR]
+  faultfs aside --root DIR --pattern GLOB[,GLOB...] --seed N --aside DIR
+                [--files K] [--chunk BYTES]
+
+exit codes: 0 ok, 1 operation failed, 2 bad usage; mount: its command's status
+`
+
+// usageError is a command-line mistake: exit code 2 with the usage text.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := run(ctx, stop, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command and returns the exit code. stopSignals stops
+// ctx's signal handling: mount passes signals on to its command instead.
+func run(ctx context.Context, stopSignals func(), args []string, stdout, stderr io.Writer) int {
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
+	code, err := dispatch(ctx, stopSignals, args, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+		return code
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "faultfs: %s\n\n%s", ue.msg, usageText)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "faultfs: %s\n", strings.TrimPrefix(err.Error(), "faultfs: "))
+		if code == 0 {
+			code = 1
+		}
+		return code
+	}
+}
+
+func dispatch(ctx context.Context, stopSignals func(), args []string, stdout, stderr io.Writer) (int, error) {
+	if len(args) == 0 {
+		return 0, usageError{"no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	fset := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fset.SetOutput(io.Discard)
+	parse := func() error {
+		if err := fset.Parse(rest); err != nil {
+			return usageError{fmt.Sprintf("%s: %v", cmd, err)}
+		}
+		return nil
+	}
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usageText)
+		return 0, nil
+	case "mount":
+		cfg := faultfs.DefaultDaemonConfig()
+		fset.StringVar(&cfg.Backing, "backing", "", "")
+		fset.StringVar(&cfg.Mountpoint, "mount", "", "")
+		fset.StringVar(&cfg.Control, "control", "", "")
+		fset.IntVar(&cfg.UID, "uid", -1, "")
+		fset.IntVar(&cfg.GID, "gid", -1, "")
+		fset.Int64Var(&cfg.MaxJournalBytes, "journal-limit", cfg.MaxJournalBytes, "")
+		fset.BoolVar(&cfg.Debug, "debug", false, "")
+		if err := parse(); err != nil {
+			return 0, err
+		}
+		cfg.Command = fset.Args()
+		if err := cfg.Validate(); err != nil {
+			return 0, usageError{err.Error()}
+		}
+		stopSignals() // RunDaemon passes SIGTERM and SIGINT on to the command
+		return faultfs.RunDaemon(context.Background(), cfg)
+	case "powerfail", "status":
+		var control string
+		fset.StringVar(&control, "control", "", "")
+		if err := parse(); err != nil {
+			return 0, err
+		}
+		if control == "" || fset.NArg() > 0 {
+			return 0, usageError{cmd + ": give --control SOCKET and nothing else"}
+		}
+		if cmd == "status" {
+			s, err := faultfs.RequestStats(ctx, control)
+			if err != nil {
+				return 0, err
+			}
+			_, err = stdout.Write(s.Encode())
+			return 0, err
+		}
+		rep, err := faultfs.RequestPowerFail(ctx, control)
+		if err != nil {
+			return 0, err
+		}
+		_, err = stdout.Write(rep.Encode())
+		return 0, err
+	case "corrupt", "aside":
+		cfg := faultfs.DefaultCorruptConfig()
+		var patterns, mode string
+		fset.StringVar(&cfg.Root, "root", "", "")
+		fset.StringVar(&patterns, "pattern", "", "")
+		fset.Uint64Var(&cfg.Seed, "seed", 0, "")
+		fset.IntVar(&cfg.Files, "files", cfg.Files, "")
+		fset.StringVar(&cfg.Aside, "aside", "", "")
+		if cmd == "corrupt" {
+			fset.StringVar(&mode, "mode", "", "")
+			fset.IntVar(&cfg.Flips, "flips", cfg.Flips, "")
+		} else {
+			mode = string(faultfs.ModeAside)
+			fset.Int64Var(&cfg.ChunkBytes, "chunk", cfg.ChunkBytes, "")
+		}
+		if err := parse(); err != nil {
+			return 0, err
+		}
+		if fset.NArg() > 0 {
+			return 0, usageError{fmt.Sprintf("%s: unexpected arguments %q", cmd, fset.Args())}
+		}
+		if !seedGiven(fset) {
+			return 0, usageError{cmd + ": give --seed N (the same seed makes the same changes)"}
+		}
+		cfg.Mode = faultfs.CorruptMode(mode)
+		if cmd == "corrupt" && cfg.Mode == faultfs.ModeAside {
+			return 0, usageError{"corrupt: --mode aside is the aside command"}
+		}
+		if patterns != "" {
+			cfg.Patterns = strings.Split(patterns, ",")
+		}
+		if err := cfg.Validate(); err != nil {
+			return 0, usageError{err.Error()}
+		}
+		rep, err := faultfs.Corrupt(ctx, cfg)
+		if err != nil {
+			return 0, err
+		}
+		_, err = stdout.Write(rep.Encode())
+		return 0, err
+	}
+	return 0, usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+func seedGiven(fset *flag.FlagSet) bool {
+	given := false
+	fset.Visit(func(f *flag.Flag) { given = given || f.Name == "seed" })
+	return given
+}
