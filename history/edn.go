@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 
@@ -168,6 +169,11 @@ func appendEDNValue(b []byte, v any) ([]byte, error) {
 		return append(b, s...), nil
 	case json.Number:
 		return append(b, x...), nil
+	case *big.Int:
+		if x == nil {
+			return append(b, "nil"...), nil
+		}
+		return x.Append(b, 10), nil
 	case map[string]any:
 		b = append(b, '{')
 		for i, k := range slices.Sorted(maps.Keys(x)) {

@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"math"
+	"math/big"
 	"os"
 	"reflect"
 	"testing"
@@ -124,8 +125,13 @@ func FuzzJSONValue(f *testing.F) {
 	})
 }
 
-// sameValue is reflect.DeepEqual with NaN equal to NaN.
+// sameValue is reflect.DeepEqual with NaN equal to NaN and big integers
+// equal by value.
 func sameValue(a, b any) bool {
+	if ba, ok := a.(*big.Int); ok {
+		bb, ok := b.(*big.Int)
+		return ok && ba.Cmp(bb) == 0
+	}
 	fa, aok := a.(float64)
 	fb, bok := b.(float64)
 	if aok && bok && math.IsNaN(fa) && math.IsNaN(fb) {

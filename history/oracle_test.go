@@ -86,7 +86,7 @@ func bigValue(x *big.Int) any {
 	if x.IsInt64() {
 		return x.Int64()
 	}
-	return x.String()
+	return x
 }
 
 func derefKey(k any) any {
@@ -115,6 +115,9 @@ func fromJSON(v any) any {
 	case json.Number:
 		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
 			return i
+		}
+		if b, ok := new(big.Int).SetString(string(x), 10); ok {
+			return b
 		}
 		f, _ := strconv.ParseFloat(string(x), 64)
 		return f

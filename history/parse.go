@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"reflect"
 	"slices"
 	"strconv"
@@ -20,7 +21,7 @@ import (
 // for all three (see scanner.op).
 //
 // EDN values come out in the normalized shapes (see Normalize): integers
-// int64, other numbers float64, strings, keywords and symbols string
+// int64 (*big.Int beyond its range), other numbers float64, strings, keywords and symbols string
 // (keywords without their colon), nil, bool, vectors, lists and sets
 // []any (sets sorted), maps map[string]any. Tagged literals (#inst,
 // #uuid, #jepsen.history.Op{...}) read as their value.
@@ -672,10 +673,10 @@ func setOf(l []any) []any {
 	return slices.CompactFunc(l, func(a, b any) bool { return reflect.DeepEqual(a, b) })
 }
 
-// number parses an EDN or JSON number token: integers as int64 when they
-// fit; EDN integers too big for int64 (with or without the N suffix) as
-// their digits, JSON ones as float64; others (decimals, the M suffix,
-// ratios) as float64.
+// number parses an EDN or JSON number token. Integers are exact: int64
+// when they fit, *big.Int when they do not (never rounded to a float),
+// with or without EDN's N (bigint) or M (bigdecimal) suffix. Other numbers
+// (decimals, exponents, ratios) are float64, as Clojure reads a double.
 func number(tok []byte, json bool) (any, bool) {
 	if i, ok := parseInt(tok); ok {
 		return i, true
@@ -685,19 +686,21 @@ func number(tok []byte, json bool) (any, bool) {
 		switch t[len(t)-1] {
 		case 'N':
 			t = t[:len(t)-1]
-			if i, ok := parseInt(t); ok {
-				return i, true
-			}
 			if !integral(t) {
 				return nil, false
 			}
-			return string(t), true
 		case 'M':
 			t = t[:len(t)-1]
 		}
-		if integral(t) {
-			return string(t), true
+	}
+	if integral(t) {
+		if i, ok := parseInt(t); ok {
+			return i, true
 		}
+		b, ok := new(big.Int).SetString(string(t), 10)
+		return b, ok
+	}
+	if !json {
 		for i, c := range t {
 			if c == '/' && i > 0 {
 				n, err1 := strconv.ParseFloat(string(t[:i]), 64)
