@@ -169,7 +169,7 @@ func (d *Decoder) Next() (Op, error) {
 			err = io.EOF
 		default:
 			d.stats.Refused++
-			d.stats.Why = append(d.stats.Why, fmt.Sprintf("refused after %d ops: %v", d.n, err))
+			d.stats.Why = append(d.stats.Why, fmt.Sprintf("refused after %s: %v", Count(d.n, "op"), err))
 		}
 		d.err = err
 		return Op{}, err
@@ -184,7 +184,7 @@ func (d *Decoder) Next() (Op, error) {
 		if err := d.pairs.add(op, line); err != nil {
 			d.err = fmt.Errorf("history: %w", err)
 			d.stats.Refused++
-			d.stats.Why = append(d.stats.Why, fmt.Sprintf("refused after %d ops: %v", d.n, err))
+			d.stats.Why = append(d.stats.Why, fmt.Sprintf("refused after %s: %v", Count(d.n, "op"), err))
 			return Op{}, d.err
 		}
 	}

@@ -30,7 +30,7 @@ type ReadStats struct {
 // String says it in a line: "read 12 ops (2 nemesis); dropped 1: ...".
 func (s ReadStats) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "read %d ops", s.Read)
+	fmt.Fprintf(&b, "read %s", Count(s.Read, "op"))
 	if s.Nemesis > 0 {
 		fmt.Fprintf(&b, " (%d nemesis)", s.Nemesis)
 	}
@@ -136,5 +136,13 @@ func (t *TimeOrder) Warning() string {
 	if t.backwards == 0 {
 		return ""
 	}
-	return fmt.Sprintf(":time runs against the order of the file at %d ops (first op #%d: time %d ns, after %d ns): ops are ordered by their position, as Knossos orders them, and explanations give no times", t.backwards, t.firstIndex, t.firstTime, t.firstAfter)
+	return fmt.Sprintf(":time runs against the order of the file at %s (first op #%d: time %d ns, after %d ns): ops are ordered by their position, as Knossos orders them, and explanations give no times", Count(t.backwards, "op"), t.firstIndex, t.firstTime, t.firstAfter)
+}
+
+// Count says n things: "1 op", "2 ops".
+func Count(n int64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -204,7 +204,7 @@ func TestTimeOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := dec.Stats()
-			if got := len(st.Warnings) == 1 && strings.Contains(st.Warnings[0], ":time runs against the order of the file at 1 ops (first op #1: time 5 ns, after 10 ns)"); got != tc.warn {
+			if got := len(st.Warnings) == 1 && strings.Contains(st.Warnings[0], ":time runs against the order of the file at 1 op (first op #1: time 5 ns, after 10 ns)"); got != tc.warn {
 				t.Errorf("warnings %q, want a warning: %v", st.Warnings, tc.warn)
 			}
 		})
