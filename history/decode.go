@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Format is a history file format.
@@ -552,6 +553,9 @@ func (s *scanner) opError(op *Op) error {
 		op.Error = e // keywords without their colon
 	default:
 		op.Error = string(s.captured)
+		if !utf8.ValidString(op.Error) {
+			op.Error = string(validUTF8(s.captured))
+		}
 	}
 	return nil
 }

@@ -159,8 +159,13 @@ func appendEDNValue(b []byte, v any) ([]byte, error) {
 	case string:
 		return appendEDNString(b, x), nil
 	case float64:
-		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return nil, fmt.Errorf("cannot write %v in EDN", x)
+		switch {
+		case math.IsNaN(x):
+			return append(b, "##NaN"...), nil
+		case math.IsInf(x, 1):
+			return append(b, "##Inf"...), nil
+		case math.IsInf(x, -1):
+			return append(b, "##-Inf"...), nil
 		}
 		s := strconv.FormatFloat(x, 'g', -1, 64)
 		if !bytes.ContainsAny([]byte(s), ".eE") {

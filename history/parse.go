@@ -230,10 +230,14 @@ func (s *scanner) token() []byte {
 	return s.scratch
 }
 
-// name returns b as a string, shared with earlier equal names.
+// name returns b as a string, shared with earlier equal names; bytes
+// that are not UTF-8 read as U+FFFD, as in strings.
 func (s *scanner) name(b []byte) string {
 	if n, ok := s.intern[string(b)]; ok {
 		return n
+	}
+	if !utf8.Valid(b) {
+		b = validUTF8(b)
 	}
 	n := string(b)
 	if len(s.intern) < maxInterned {
@@ -279,6 +283,9 @@ func (s *scanner) value() (any, error) {
 		}
 		if v, ok := number(tok, true); ok {
 			return v, nil
+		}
+		if _, err := strconv.ParseFloat(string(tok), 64); errors.Is(err, strconv.ErrRange) {
+			return nil, s.errorf("number %s is beyond the range of a 64-bit float (JSON has no infinity)", tok)
 		}
 		return nil, s.errorf("unexpected %q", tok)
 	}
@@ -439,11 +446,11 @@ func (s *scanner) str() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !utf8.Valid(b) {
-		b = validUTF8(b)
-	}
 	if len(b) <= 32 {
 		return s.name(b), nil
+	}
+	if !utf8.Valid(b) {
+		b = validUTF8(b)
 	}
 	return string(b), nil
 }
@@ -676,7 +683,8 @@ func setOf(l []any) []any {
 // number parses an EDN or JSON number token. Integers are exact: int64
 // when they fit, *big.Int when they do not (never rounded to a float),
 // with or without EDN's N (bigint) or M (bigdecimal) suffix. Other numbers
-// (decimals, exponents, ratios) are float64, as Clojure reads a double.
+// (decimals, exponents, ratios) are float64, as Clojure reads a double;
+// beyond its range they are infinite in EDN and refused in JSON.
 func number(tok []byte, json bool) (any, bool) {
 	if i, ok := parseInt(tok); ok {
 		return i, true
@@ -716,8 +724,8 @@ func number(tok []byte, json bool) (any, bool) {
 		return nil, false
 	}
 	f, err := strconv.ParseFloat(string(t), 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return nil, false
+	if err != nil && (json || !errors.Is(err, strconv.ErrRange)) {
+		return nil, false // JSON has no infinity to read 1e400 as
 	}
 	return f, true
 }
