@@ -127,9 +127,9 @@ func (s *laState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 		var read []int64
 		switch fn {
 		case "append":
-			v, ok := history.Int(mv[2])
-			if !ok {
-				return fmt.Errorf("appended value %s is not an integer", showValue(mv[2]))
+			v, err := history.IntOf(mv[2])
+			if err != nil {
+				return fmt.Errorf("appended value %w (list-append takes 64-bit integers)", err)
 			}
 			mop.append, mop.val = true, v
 			wk := wkey{mop.key, v}
