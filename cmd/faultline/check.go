@@ -76,8 +76,7 @@ func printJSON(r checker.Result) error {
 	return enc.Encode(r)
 }
 
-// checkHelp lists the models, one line each, and the rules a history is
-// read by.
+// checkHelp lists the models, one line each.
 func checkHelp() string {
 	var b strings.Builder
 	b.WriteString(`Check a history file with one of faultline's checkers, as Jepsen's tools
@@ -86,6 +85,7 @@ without :time, :index, :process or :f), Jepsen's JSON (an array of ops) or
 faultline's JSONL. Without :time, real-time order follows the position of
 ops in the file, as Knossos reads it. Nemesis ops are skipped.
 
+` + checkRules + `
 Models:
 `)
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
@@ -94,27 +94,8 @@ Models:
 	}
 	tw.Flush()
 	b.WriteString(`
-A history is evidence only if it was read whole, so check refuses (exit
-254) a file cut off in its last line, anything malformed, and ops that
-cannot be paired as Knossos pairs them: a completion without an invocation
-(only list-append and rw-register take Elle's completions-only histories),
-or a process invoking while its previous op is pending. Ops without
-:process pair in order, as jepsen.history reads them. A history with no
-client op is unknown (exit 2) under every model. Integers are exact at any
-size: a value a model cannot take exactly (a register value beyond 64 bits,
-a float such as 1e19) makes the verdict unknown, and sums never wrap. The
-result says how many ops were read, dropped or refused, and why, and warns
-when :time runs against the order of the file (explanations then give no
-times).
-
-Where faultline differs from Knossos: in the register and cas-register
-models nil is the register's initial value, so a read of nil after an
-acknowledged write is a stale read. Knossos reads nil as "value unknown",
-which any state allows; --nil-means-unknown reads it so, to reproduce
-Knossos' verdicts.
-
-Exit codes: 0 valid, 1 invalid, 2 unknown (time limit, too large, nothing
-to check), 254 bad arguments or an unreadable history, 255 harness error.`)
+Exit codes: 0 valid, 1 invalid, 2 unknown (time limit, too large), 254 bad
+arguments or an unreadable history, 255 harness error.`)
 	return b.String()
 }
 
@@ -167,3 +148,25 @@ func printCheck(w io.Writer, file string, cfg checker.CheckConfig, r checker.Res
 		fmt.Fprintln(w, "visualisation:", a)
 	}
 }
+
+// checkRules says in --help how a history is read, and where the register
+// models differ from Knossos'.
+const checkRules = `A history is evidence only if it was read whole, so check refuses (exit
+254) a file cut off in its last line, anything malformed, and ops that
+cannot be paired as Knossos pairs them: a completion without an invocation
+(only list-append and rw-register take Elle's completions-only histories),
+or a process invoking while its previous op is pending. Ops without
+:process pair in order, as jepsen.history reads them. A history with no
+client op is unknown (exit 2) under every model. Integers are exact at any
+size: a value a model cannot take exactly (a register value beyond 64 bits,
+a float such as 1e19) makes the verdict unknown, and sums never wrap. The
+result says how many ops were read, dropped or refused, and why, and warns
+when :time runs against the order of the file (explanations then give no
+times).
+
+Where faultline differs from Knossos: in the register and cas-register
+models nil is the register's initial value, so a read of nil after an
+acknowledged write is a stale read. Knossos reads nil as "value unknown",
+which any state allows; --nil-means-unknown reads it so, to reproduce
+Knossos' verdicts.
+`
