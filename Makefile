@@ -56,16 +56,30 @@ bench-compare:
 	$(GO) run golang.org/x/perf/cmd/benchstat@latest $(OLD) $(NEW)
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each), found by grep so
-## a new target runs without editing this file.
+## a new target runs without editing this file. A target fails on a crasher
+## (go test writes it to the package's testdata/fuzz/<target>/ and says so).
+## Go before 1.27 may also fail a run bounded by time with a bare "context
+## deadline exceeded" just as FUZZTIME ends, having found nothing: a race in
+## its fuzzing coordinator (golang/go#75804). That is said, and the target
+## runs once more; it fails if it fails again.
 FUZZTIME ?= 10s
 fuzz:
 	@targets=$$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); \
 	test -n "$$targets" || { echo "make fuzz: no fuzz targets found"; exit 1; }; \
+	log=$$(mktemp); trap 'rm -f "$$log" "$$log.rc"' EXIT; \
 	for f in $$targets; do \
 	  pkg=./$$(dirname $${f#./}); \
 	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
-	    echo "== $$pkg $$t ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    for try in 1 2; do \
+	      echo "== $$pkg $$t ($(FUZZTIME))"; \
+	      { $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; echo $$? >"$$log.rc"; } 2>&1 | tee "$$log"; \
+	      test "$$(cat "$$log.rc")" = 0 && break; \
+	      if test $$try = 1 && ! grep -q 'Failing input written' "$$log" && grep -q 'context deadline exceeded' "$$log"; then \
+	        echo "make fuzz: $$t stopped on Go's fuzzing coordinator race (golang/go#75804), not on an input: once more"; \
+	        continue; \
+	      fi; \
+	      exit 1; \
+	    done; \
 	  done; \
 	done
 

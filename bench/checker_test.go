@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline"
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 )
@@ -143,7 +142,7 @@ func TestCheckFileChild(t *testing.T) {
 	model, path, _ := strings.Cut(spec, " ")
 	c := checker.DefaultConfig()
 	c.TimeLimit = checkTimeout
-	r, err := faultline.CheckFile(context.Background(), path, faultline.CheckConfig{Model: model, Checker: c})
+	r, err := checker.CheckFile(context.Background(), path, checker.CheckConfig{Model: model, Checker: c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/faultline/faultline/history"
 )
 
 // DefaultMaxReported is how many anomalies of each type a result carries
@@ -91,8 +93,23 @@ func clip(s string) string {
 	return string(r[:summaryLen-1]) + "…"
 }
 
-// clock renders times in anomaly summaries, when the history has them.
+// clock renders times in anomaly summaries, when the history has them
+// and they can be trusted (see clockOf).
 type clock struct{ timed bool }
+
+// clockOf is the clock of a whole history: it gives times when the
+// history has them and they run with its order. Checkers order ops by
+// position, as Knossos does; where times run against it, a time given in
+// an explanation could contradict the order the explanation claims.
+func clockOf(ops []history.Op) clock {
+	var order history.TimeOrder
+	timed := false
+	for i := range ops {
+		order.Add(ops[i])
+		timed = timed || ops[i].Time != 0
+	}
+	return clock{timed: timed && !order.Backwards()}
+}
 
 // at says when an op happened: " at 10.4 s", or "" in a history without
 // times (summaries name ops by index anyway).

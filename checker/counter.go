@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/faultline/faultline/history"
@@ -22,7 +23,9 @@ type CounterConfig struct {
 // that may have happened before it completed (invoked before, not
 // failed); the upper bound the same with the positive ones. (Jepsen's
 // checker takes adds to be positive; with those the bounds are the same.)
-// A read outside its bounds is an out-of-bounds anomaly.
+// A read outside its bounds is an out-of-bounds anomaly. Sums are exact:
+// adds that sum beyond the 64-bit range make the verdict unknown, never
+// a wrapped bound; a read beyond it is out of bounds.
 type Counter struct{ cfg CounterConfig }
 
 // NewCounter returns the counter checker.
@@ -34,10 +37,11 @@ func (c *Counter) Name() string { return "counter" }
 // Check implements Checker.
 func (c *Counter) Check(ctx context.Context, ops []history.Op) Result {
 	name := c.Name()
-	clk := clock{timed: history.HasTimes(ops)}
+	clk := clockOf(ops)
 	type add struct {
 		inv, done int // positions: invocation (-1: none), ok completion (-1: not ok)
 		n         int64
+		index     int64
 	}
 	var adds []add
 	var reads []history.Pair
@@ -47,19 +51,19 @@ func (c *Counter) Check(ctx context.Context, ops []history.Op) Result {
 			if !p.Open && p.Complete.Type == history.Fail {
 				continue // it did not happen
 			}
-			n, ok := history.Int(p.Invoke.Value)
-			if !ok {
-				return unknown(name, fmt.Errorf("counter: add #%d: value %s is not an integer", p.Invoke.Index, showValue(p.Invoke.Value)))
+			n, err := history.IntOf(p.Invoke.Value)
+			if err != nil {
+				return unknown(name, fmt.Errorf("counter: add #%d: %w (a counter's adds are 64-bit integers)", p.Invoke.Index, err))
 			}
-			a := add{inv: p.InvokePos, done: -1, n: n}
+			a := add{inv: p.InvokePos, done: -1, n: n, index: p.Invoke.Index}
 			if !p.Open && p.Complete.Type == history.OK {
 				a.done = p.CompletePos
 			}
 			adds = append(adds, a)
 		case "read":
 			if !p.Open && p.Complete.Type == history.OK && p.Complete.Value != nil {
-				if _, ok := history.Int(p.Complete.Value); !ok {
-					return unknown(name, fmt.Errorf("counter: read #%d: value %s is not an integer", p.Complete.Index, showValue(p.Complete.Value)))
+				if _, err := exactInt(p.Complete.Value); err != nil {
+					return unknown(name, fmt.Errorf("counter: read #%d: %w", p.Complete.Index, err))
 				}
 				reads = append(reads, p)
 			}
@@ -73,26 +77,35 @@ func (c *Counter) Check(ctx context.Context, ops []history.Op) Result {
 	// it completed).
 	var done, invoked []event
 	for _, a := range adds {
-		invoked = append(invoked, event{a.inv, a.n})
+		invoked = append(invoked, event{a.inv, a.n, a.index})
 		if a.done >= 0 {
-			done = append(done, event{a.done, a.n})
+			done = append(done, event{a.done, a.n, a.index})
 		}
 	}
-	doneSums, invSums := prefixSums(done), prefixSums(invoked)
+	doneSums, err := prefixSums(done)
+	if err != nil {
+		return unknown(name, fmt.Errorf("counter: %w", err))
+	}
+	invSums, err := prefixSums(invoked)
+	if err != nil {
+		return unknown(name, fmt.Errorf("counter: %w", err))
+	}
 	f := newFound(c.cfg.MaxReported)
 	for _, r := range reads {
-		v, _ := history.Int(r.Complete.Value)
+		// Both bounds are sums of a non-negative and a non-positive
+		// int64: they cannot overflow.
 		dPos, dNeg := doneSums.before(r.InvokePos)
 		iPos, iNeg := invSums.before(r.CompletePos)
 		lo, hi := dPos+iNeg, dNeg+iPos
-		if lo <= v && v <= hi {
+		v, _ := exactInt(r.Complete.Value)
+		if v.IsInt64() && lo <= v.Int64() && v.Int64() <= hi {
 			continue
 		}
 		at := clk.at(r.Invoke.Time)
 		a := Anomaly{Ops: []int64{r.Complete.Index},
-			Explanation: fmt.Sprintf("read #%d (process %d) saw %d, but the adds that could have happened put the counter between %d and %d",
+			Explanation: fmt.Sprintf("read #%d (process %d) saw %s, but the adds that could have happened put the counter between %d and %d",
 				r.Complete.Index, r.Invoke.Process, v, lo, hi),
-			Summary: fmt.Sprintf("read %d%s (#%d), but the counter was between %d and %d", v, at, r.Complete.Index, lo, hi)}
+			Summary: fmt.Sprintf("read %s%s (#%d), but the counter was between %d and %d", v, at, r.Complete.Index, lo, hi)}
 		clk.stamp(&a, r.Invoke.Time)
 		f.add("out-of-bounds", a)
 	}
@@ -108,10 +121,11 @@ func (c *Counter) Check(ctx context.Context, ops []history.Op) Result {
 	return res
 }
 
-// event is an amount at a position in the history.
+// event is an amount at a position in the history, added by op index.
 type event struct {
-	at int
-	n  int64
+	at    int
+	n     int64
+	index int64
 }
 
 // sums answers "how much was added, positive and negative, before
@@ -121,19 +135,27 @@ type sums struct {
 	pos, neg []int64 // cumulative, over events at at[:i+1]
 }
 
-func prefixSums(evs []event) sums {
+// prefixSums sums evs by position; an error when a sum leaves the 64-bit
+// range (never a wrapped sum).
+func prefixSums(evs []event) (sums, error) {
 	sort.Slice(evs, func(i, j int) bool { return evs[i].at < evs[j].at })
 	s := sums{at: make([]int, len(evs)), pos: make([]int64, len(evs)), neg: make([]int64, len(evs))}
 	var p, n int64
 	for i, e := range evs {
 		if e.n > 0 {
+			if p > math.MaxInt64-e.n {
+				return sums{}, fmt.Errorf("the positive adds up to #%d sum beyond the 64-bit range: no bound can be computed exactly", e.index)
+			}
 			p += e.n
 		} else {
+			if n < math.MinInt64-e.n {
+				return sums{}, fmt.Errorf("the negative adds up to #%d sum beyond the 64-bit range: no bound can be computed exactly", e.index)
+			}
 			n += e.n
 		}
 		s.at[i], s.pos[i], s.neg[i] = e.at, p, n
 	}
-	return s
+	return s, nil
 }
 
 // before returns the positive and negative sums of events before p.

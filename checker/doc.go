@@ -27,16 +27,24 @@
 //     -realtime) and explained (elle.go); G1a, G1b, internal, future-read,
 //     dirty-update, lost-update, duplicate-elements, incompatible-order,
 //     cyclic-versions and garbage reads too.
-//   - bank (Jepsen's bank: wrong-total, negative-value, unexpected-key,
-//     nil-balance), set (Jepsen's set-full: lost, stale, never-read,
-//     unexpected, duplicated), counter (reads within the bounds of the
-//     adds: out-of-bounds).
+//   - long-fork (Jepsen's long-fork: two reads that saw writes of
+//     different keys in opposite orders), bank (Jepsen's bank: wrong-total,
+//     negative-value, unexpected-key, missing-key, nil-balance), set
+//     (Jepsen's set-full: lost, stale, never-read, unexpected, duplicated),
+//     counter (reads within the bounds of the adds: out-of-bounds).
+//
+// CheckFile is `faultline check`: it reads a history file op by op,
+// holds it to the model's pairing rules (history.Pairing), refuses what it
+// cannot read whole, and says in the result's Input how many ops it read,
+// dropped or refused, and why.
 //
 // Stats, Latency and Availability give informational figures for reports
 // (counts, HdrHistogram quantiles, throughput over time, recovery after the
 // final heal).
 //
 // Histories may come from memory or from JSONL/EDN decoding: every value is
-// read through history.Int and history.List, so number and list
-// representations do not matter.
+// read through history.Int (or IntOf) and history.List, so number and list
+// representations do not matter. Numbers are exact: a value a model cannot
+// take exactly makes its verdict unknown, and sums (bank, counter) never
+// wrap. A history with no client op is unknown under every model.
 package checker

@@ -119,12 +119,15 @@ type txnCore struct {
 	other   int // client ops that are not transactions
 	badErr  error
 	g       *graph
+	// labels number the txns the result names, T1, T2, ..., in the order
+	// they are first named, so that a txn has one name in every anomaly.
+	labels map[int32]int
 }
 
 func newTxnCore(name string, cfg TxnConfig, kind txnKind) *txnCore {
 	cfg = cfg.withDefaults()
 	c := &txnCore{name: name, cfg: cfg, kind: kind, start: time.Now(), lastOK: map[int32]int32{},
-		found: newFound(cfg.MaxReported), forbid: map[string]bool{}, allowed: map[string]int{}}
+		found: newFound(cfg.MaxReported), forbid: map[string]bool{}, allowed: map[string]int{}, labels: map[int32]int{}}
 	c.badErr = validConsistencyModel(cfg.ConsistencyModel)
 	return c
 }
@@ -202,6 +205,21 @@ func (c *txnCore) addTxn(inv pendingTxn, compPos int32, index int64, typ history
 
 // idx is the history index naming txn ti.
 func (c *txnCore) idx(ti int32) int64 { return c.txns[ti].index }
+
+// short is txn ti's label in this result: T1 for the first txn an
+// anomaly names, T2 for the next, and the same label whenever it is named
+// again.
+func (c *txnCore) short(ti int32) string {
+	n, ok := c.labels[ti]
+	if !ok {
+		n = len(c.labels) + 1
+		c.labels[ti] = n
+	}
+	return fmt.Sprintf("T%d", n)
+}
+
+// label is short with the txn's history index: "T1 (#12)".
+func (c *txnCore) label(ti int32) string { return fmt.Sprintf("%s (#%d)", c.short(ti), c.idx(ti)) }
 
 // anomaly counts an anomaly of type typ and reports whether its detail is
 // wanted: the model forbids it and fewer than MaxReported were kept. The
@@ -493,18 +511,15 @@ func (c *txnCore) explainCycle(typ string, cyc []step) (Anomaly, []int32) {
 		}
 	}
 	cyc = append(slices.Clone(cyc[first:]), cyc[:first]...)
-	num := map[int32]int{}
 	var ts []int32
 	for _, e := range cyc {
-		if _, ok := num[e.from]; !ok {
-			num[e.from] = len(num) + 1
+		if !slices.Contains(ts, e.from) {
 			ts = append(ts, e.from)
 		}
 	}
-	name := func(t int32) string { return fmt.Sprintf("T%d (#%d)", num[t], c.idx(t)) }
-	short := func(t int32) string { return fmt.Sprintf("T%d", num[t]) }
+	name, short := c.label, c.short
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: a cycle of %d transactions. ", typ, len(num))
+	fmt.Fprintf(&b, "%s: a cycle of %d transactions. ", typ, len(ts))
 	for _, t := range ts {
 		fmt.Fprintf(&b, "%s = %s. ", name(t), c.kind.txnText(t))
 	}
@@ -548,7 +563,7 @@ func (c *txnCore) explainCycle(typ string, cyc []step) (Anomaly, []int32) {
 	}
 	var who []string
 	for _, t := range ts {
-		who = append(who, fmt.Sprintf("T%d #%d", num[t], c.idx(t)))
+		who = append(who, fmt.Sprintf("%s #%d", short(t), c.idx(t)))
 	}
 	a.Summary = fmt.Sprintf("%s%s: %s", strings.Join(who, ", "), c.clock.at(c.txns[early].time), strings.Join(shorts, "; "))
 	return a, ts

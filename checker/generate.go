@@ -227,3 +227,109 @@ func execTxn(mops []any, lists map[int64][]any) []any {
 	}
 	return out
 }
+
+// LongForkGenConfig configures GenerateLongForkHistory.
+type LongForkGenConfig struct {
+	Seed int64
+	// Txns is the number of transactions; Processes (default 10) run them
+	// concurrently.
+	Txns, Processes int
+	// GroupSize is how many keys a read reads (default 2), Jepsen's n.
+	GroupSize int
+	// Forked plants the bug long-fork is for: two replicas, each applying
+	// a write at once and the other's writes only Lag (default 8)
+	// transactions later; a read reads one replica at random. Otherwise
+	// every transaction sees one store (snapshot isolation holds).
+	Forked bool
+	Lag    int
+}
+
+// GenerateLongForkHistory returns a long-fork history as Jepsen's
+// generator makes one: a worker writes a fresh key ([[:w k 1]]), then
+// reads the group of keys it belongs to; others read groups recently
+// written. Without Forked it has no long fork; with it, it usually has
+// some. Deterministic for a given config.
+func GenerateLongForkHistory(cfg LongForkGenConfig) []history.Op {
+	if cfg.Processes <= 0 {
+		cfg.Processes = 10
+	}
+	if cfg.GroupSize <= 0 {
+		cfg.GroupSize = 2
+	}
+	if cfg.Lag <= 0 {
+		cfg.Lag = 8
+	}
+	n := int64(cfg.GroupSize)
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x10f0))
+	var next int64     // the next fresh key
+	var recent []int64 // keys written lately, whose groups are read
+	replicas := [2]map[int64]bool{{}, {}}
+	type pending struct {
+		replica int
+		key     int64
+		due     int
+	}
+	var queue []pending // writes not yet applied to the other replica
+	applied := 0        // transactions applied so far
+	catchUp := func() {
+		kept := queue[:0]
+		for _, p := range queue {
+			if p.due <= applied {
+				replicas[p.replica][p.key] = true
+				continue
+			}
+			kept = append(kept, p)
+		}
+		queue = kept
+	}
+	return simulate(simSpec{seed: cfg.Seed, ops: cfg.Txns, procs: cfg.Processes,
+		next: func(r *rand.Rand) (string, any) {
+			if len(recent) == 0 || r.IntN(2) == 0 {
+				k := next
+				next++
+				recent = append(recent, k)
+				if len(recent) > 4 {
+					recent = recent[1:]
+				}
+				return "write", []any{[]any{"w", k, int64(1)}}
+			}
+			k := recent[r.IntN(len(recent))]
+			lo := k - k%n
+			mops := make([]any, 0, n)
+			for _, i := range r.Perm(int(n)) {
+				mops = append(mops, []any{"r", lo + int64(i), nil})
+			}
+			return "read", mops
+		},
+		apply: func(f string, v any) (any, bool) {
+			applied++
+			catchUp()
+			mops := v.([]any)
+			if f == "write" {
+				k := mops[0].([]any)[1].(int64)
+				if !cfg.Forked {
+					replicas[0][k] = true
+					return v, true
+				}
+				home := rng.IntN(2)
+				replicas[home][k] = true
+				queue = append(queue, pending{replica: 1 - home, key: k, due: applied + cfg.Lag})
+				return v, true
+			}
+			seen := replicas[0]
+			if cfg.Forked {
+				seen = replicas[rng.IntN(2)]
+			}
+			out := make([]any, len(mops))
+			for i, m := range mops {
+				k := m.([]any)[1].(int64)
+				var val any
+				if seen[k] {
+					val = int64(1)
+				}
+				out[i] = []any{"r", k, val}
+			}
+			return out, true
+		},
+	})
+}

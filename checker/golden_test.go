@@ -2,7 +2,9 @@ package checker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +42,18 @@ func parseGoldenCheck(t *testing.T, line string) goldenCheck {
 			g.cfg.ConsistencyModel = args[i]
 		case "--linearizable":
 			g.cfg.Linearizable = true
+		case "--nil-means-unknown":
+			g.cfg.NilReadsUnknown = true
+		case "--group-size":
+			i++
+			n, err := strconv.Atoi(args[i])
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			g.cfg.GroupSize = n
+		case "--bank-accounts":
+			i++
+			g.cfg.BankAccounts = strings.Split(args[i], ",")
 		case "--bank-total":
 			i++
 			n, err := strconv.ParseInt(args[i], 10, 64)
@@ -123,20 +137,22 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer f.Close()
+				var text bytes.Buffer
 				g.cfg.TimeLimit = 30 * time.Second
 				c, err := New(g.model, g.cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
-				dec := history.NewDecoder(f, history.EDN)
-				var ops []history.Op
-				r, err := RunStream(context.Background(), c, func() (history.Op, error) {
-					op, err := dec.Next()
-					if err == nil {
-						ops = append(ops, op)
-					}
-					return op, err
-				})
+				m, err := model(g.model)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dec := history.NewDecoder(io.TeeReader(f, &text), history.EDN, history.CheckPairs(m.pairing))
+				r, err := checkDecoded(context.Background(), c, dec, func() {}, func() {})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ops, err := history.ReadEDN(&text)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -185,7 +201,7 @@ func TestGolden(t *testing.T) {
 	for _, typ := range []string{"nonlinearizable", "G0", "G1a", "G1b", "G1c", "G-single", "G-single-process",
 		"G-single-realtime", "G-nonadjacent", "G2-item", "internal", "future-read", "incompatible-order", "dirty-update",
 		"duplicate-elements", "garbage-read", "lost-update", "cyclic-versions", "lost", "stale", "unexpected", "duplicated",
-		"wrong-total", "negative-value", "nil-balance", "out-of-bounds"} {
+		"wrong-total", "negative-value", "nil-balance", "unexpected-key", "missing-key", "out-of-bounds", "long-fork"} {
 		if !seen[typ] {
 			t.Errorf("no golden history shows anomaly %s", typ)
 		}

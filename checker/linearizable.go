@@ -238,9 +238,9 @@ func regOp(model string, inv, comp history.Op) (string, RegisterInput, RegisterO
 			}
 			return 0, true, nil
 		}
-		i, ok := history.Int(v)
-		if !ok {
-			return 0, false, bad("%s value %s is not an integer", what, showValue(v))
+		i, err := history.IntOf(v)
+		if err != nil {
+			return 0, false, bad("%s value %v (the register models take 64-bit integers and nil)", what, err)
 		}
 		return i, false, nil
 	}
@@ -294,6 +294,11 @@ type LinearizableConfig struct {
 	// reported as anomalies (default DefaultMaxReported); one
 	// visualisation is written, for the first failing key.
 	MaxExplained int
+	// NilReadsUnknown reads a read of nil as "value unknown", as Knossos'
+	// register and cas-register do: it constrains nothing. By default nil
+	// is the register's initial value, and a read of nil after a write
+	// is a stale read. Only for register and cas-register.
+	NilReadsUnknown bool
 	// Progress, if set, follows the check.
 	Progress *Progress
 }
@@ -323,6 +328,9 @@ func NewLinearizable(cfg LinearizableConfig) (*Linearizable, error) {
 		sort.Strings(names)
 		return nil, fmt.Errorf("checker: unknown model %q (want one of %s)", cfg.Model, strings.Join(names, ", "))
 	}
+	if cfg.NilReadsUnknown && cfg.Model != "register" && cfg.Model != "cas-register" {
+		return nil, fmt.Errorf("checker: reading nil as unknown is Knossos' register and cas-register semantics, not the %s model's: drop it, or use --model cas-register", cfg.Model)
+	}
 	if cfg.MaxExplained <= 0 {
 		cfg.MaxExplained = DefaultMaxReported
 	}
@@ -351,8 +359,9 @@ type linStream struct {
 	start time.Time
 	open  history.Pairer[linPending]
 	cursor
-	keys  []string
-	byKey map[string][]linOp
+	clientOps int64
+	keys      []string
+	byKey     map[string][]linOp
 }
 
 // linOp is an operation kept until its key is checked: without pointers,
@@ -388,6 +397,7 @@ func (s *linStream) Add(op history.Op) error {
 	if !client {
 		return nil
 	}
+	s.clientOps++
 	if s.open.Opens(op) {
 		if prev, had := s.open.Open(op.Process, linPending{op, pos}); had {
 			return s.add(prev.op, prev.op, prev.pos, -1)
@@ -416,6 +426,9 @@ func (s *linStream) add(inv, comp history.Op, call, ret int64) error {
 		return fmt.Errorf("linearizable: %w", err)
 	}
 	meta := OpMeta{Index: comp.Index, Invoke: inv.Index, Process: inv.Process, Time: inv.Time, End: comp.Time}
+	if in.F == RegRead && !unknown && !out.Exists && s.l.cfg.NilReadsUnknown {
+		return nil // Knossos: nil is "value unknown", which constrains nothing
+	}
 	if unknown {
 		if in.F == RegRead {
 			return nil // constrains nothing
@@ -447,6 +460,10 @@ func (s *linStream) Result(ctx context.Context) Result {
 		if err := s.add(p.op, p.op, p.pos, -1); err != nil {
 			return unknown(name, err)
 		}
+	}
+	if s.clientOps == 0 {
+		err := fmt.Errorf("linearizable: the history holds no client op to check (it is empty, or holds only nemesis ops); a history with nothing in it is no evidence either way")
+		return unknown(name, err)
 	}
 	keys, byKey := s.keys, s.byKey
 	sort.Strings(keys)
@@ -727,26 +744,38 @@ func (s *linStream) summary(key string, ops []porcupine.Operation, tell, setter 
 		where = "key " + key + ": "
 	}
 	at := s.clock.at(m.Time)
-	by := "(its initial state)"
-	var sm OpMeta
+	by := " (its initial state)"
 	if setter >= 0 {
-		sm = ops[setter].Metadata.(OpMeta)
-		done := "did not complete"
-		if sm.End >= 0 {
-			done = "completed" + s.clock.at(sm.End)
+		sm := ops[setter].Metadata.(OpMeta)
+		so := ops[setter].Output.(RegisterOutput)
+		var what string
+		switch {
+		case so.Unknown && sm.End < 0:
+			what = "which never completed"
+		case so.Unknown:
+			what = "whose outcome is unknown: info" + s.clock.at(sm.End)
+		default:
+			what = "completed" + s.clock.at(sm.End)
 		}
-		by = fmt.Sprintf("after %s by #%d %s", describeRegOp(ops[setter].Input, ops[setter].Output), sm.Index, done)
+		desc := describeRegOp(ops[setter].Input, RegisterOutput{})
+		if !so.Unknown && ops[setter].Return < ops[tell].Call {
+			by = fmt.Sprintf(" after %s by #%d %s", desc, sm.Index, what)
+		} else {
+			// The setter overlaps the op: say what the search found, no
+			// more (its times could not show an order).
+			by = fmt.Sprintf(", set by %s #%d (%s), which the longest order found puts first", desc, sm.Index, what)
+		}
 	}
 	switch in.F {
 	case RegRead:
-		return fmt.Sprintf("%sread %s%s (#%d), but the register held %s %s", where, valText(out.Value, !out.Exists), at, m.Index, st, by)
+		return fmt.Sprintf("%sread %s%s (#%d), but the register held %s%s", where, valText(out.Value, !out.Exists), at, m.Index, st, by)
 	case RegCAS:
-		return fmt.Sprintf("%scas %s->%s succeeded%s (#%d), but the register held %s %s", where,
+		return fmt.Sprintf("%scas %s->%s succeeded%s (#%d), but the register held %s%s", where,
 			valText(in.Old, in.OldNil), valText(in.Value, in.Nil), at, m.Index, st, by)
 	case RegAcquire:
-		return fmt.Sprintf("%sprocess %d acquired the lock%s (#%d) while it was held %s", where, m.Process, at, m.Index, by)
+		return fmt.Sprintf("%sprocess %d acquired the lock%s (#%d) while it was held%s", where, m.Process, at, m.Index, by)
 	case RegRelease:
-		return fmt.Sprintf("%sprocess %d released the lock%s (#%d) while it was free %s", where, m.Process, at, m.Index, by)
+		return fmt.Sprintf("%sprocess %d released the lock%s (#%d) while it was free%s", where, m.Process, at, m.Index, by)
 	}
-	return fmt.Sprintf("%s%s%s (#%d) cannot take effect: the %s held %s %s", where, describeRegOp(in, out), at, m.Index, s.object(), st, by)
+	return fmt.Sprintf("%s%s%s (#%d) cannot take effect: the %s held %s%s", where, describeRegOp(in, out), at, m.Index, s.object(), st, by)
 }

@@ -127,9 +127,9 @@ func (s *laState) parse(c *txnCore, ti int32, value any, typ history.Type) (int3
 		var read []int64
 		switch fn {
 		case "append":
-			v, ok := history.Int(mv[2])
-			if !ok {
-				return fmt.Errorf("appended value %s is not an integer", showValue(mv[2]))
+			v, err := history.IntOf(mv[2])
+			if err != nil {
+				return fmt.Errorf("appended value %w (list-append takes 64-bit integers)", err)
 			}
 			mop.append, mop.val = true, v
 			wk := wkey{mop.key, v}
@@ -250,8 +250,8 @@ func (s *laState) own(c *txnCore, ti int32) {
 				if c.anomaly("future-read") {
 					key := s.keys[m.key].name
 					c.keep("future-read", Anomaly{Key: key,
-						Explanation: fmt.Sprintf("T1 (#%d) %s read %s = %s, which holds %d, an element T1 itself appends later",
-							c.idx(ti), s.txnText(ti), key, listText(read), n.val),
+						Explanation: fmt.Sprintf("%s %s read %s = %s, which holds %d, an element the same transaction appends later",
+							c.label(ti), s.txnText(ti), key, listText(read), n.val),
 						Summary: fmt.Sprintf("key %s: #%d read %d%s before appending it itself", key, c.idx(ti), n.val,
 							c.clock.at(c.txns[ti].time))}, ti)
 				}
@@ -273,8 +273,8 @@ func (s *laState) own(c *txnCore, ti int32) {
 				expect = listText(want)
 			}
 			c.keep("internal", Anomaly{Key: key,
-				Explanation: fmt.Sprintf("T1 (#%d) %s read %s = %s, but its own earlier micro-ops imply %s",
-					c.idx(ti), s.txnText(ti), key, listText(read), expect),
+				Explanation: fmt.Sprintf("%s %s read %s = %s, but its own earlier micro-ops imply %s",
+					c.label(ti), s.txnText(ti), key, listText(read), expect),
 				Summary: fmt.Sprintf("key %s: #%d read %s%s, though its own earlier micro-ops imply %s", key, c.idx(ti),
 					listText(read), c.clock.at(c.txns[ti].time), expect)}, ti)
 		}
@@ -414,8 +414,8 @@ func (s *laState) elementAnomalies(c *txnCore) {
 			if ft, failed := s.failed[wk]; failed {
 				if c.anomaly("G1a") {
 					c.keep("G1a", Anomaly{Key: k.name,
-						Explanation: fmt.Sprintf("T1 (#%d) read %s = %s, observing %d, which only T2 (#%d) %s appended, a transaction that failed (aborted read)",
-							c.idx(rt), k.name, listText(elems), v, c.idx(ft), s.txnText(ft)),
+						Explanation: fmt.Sprintf("%s read %s = %s, observing %d, which only %s %s appended, a transaction that failed (aborted read)",
+							c.label(rt), k.name, listText(elems), v, c.label(ft), s.txnText(ft)),
 						Summary: fmt.Sprintf("key %s: #%d read %d%s, appended only by #%d, which failed", k.name, c.idx(rt), v,
 							c.clock.at(c.txns[rt].time), c.idx(ft))}, rt, ft)
 				}
@@ -427,8 +427,8 @@ func (s *laState) elementAnomalies(c *txnCore) {
 					what = "an element that is not an integer"
 				}
 				c.keep("garbage-read", Anomaly{Key: k.name,
-					Explanation: fmt.Sprintf("T1 (#%d) read %s = %s, observing %s, which no transaction ever appended to %s",
-						c.idx(rt), k.name, listText(elems), what, k.name),
+					Explanation: fmt.Sprintf("%s read %s = %s, observing %s, which no transaction ever appended to %s",
+						c.label(rt), k.name, listText(elems), what, k.name),
 					Summary: fmt.Sprintf("key %s: #%d read %s%s, which nothing appended", k.name, c.idx(rt), what,
 						c.clock.at(c.txns[rt].time))}, rt)
 			}
@@ -452,8 +452,8 @@ func (s *laState) elementAnomalies(c *txnCore) {
 		if c.anomaly("incompatible-order") {
 			a, b := s.txnOf[k.orderMop], s.txnOf[mi]
 			c.keep("incompatible-order", Anomaly{Key: k.name,
-				Explanation: fmt.Sprintf("T1 (#%d) read %s = %s and T2 (#%d) read %s = %s: neither is a prefix of the other, so no single order of appends explains both",
-					c.idx(a), k.name, listText(k.order), c.idx(b), k.name, listText(e)),
+				Explanation: fmt.Sprintf("%s read %s = %s and %s read %s = %s: neither is a prefix of the other, so no single order of appends explains both",
+					c.label(a), k.name, listText(k.order), c.label(b), k.name, listText(e)),
 				Summary: fmt.Sprintf("key %s: #%d read %s and #%d read %s%s; no order of appends gives both", k.name,
 					c.idx(a), listText(k.order), c.idx(b), listText(e), c.clock.at(c.txns[b].time))}, a, b)
 		}
@@ -482,8 +482,8 @@ func (s *laState) dirtyUpdates(c *txnCore, ki int32) {
 				ft, _ := s.failed[wkey{ki, k.order[prevAt]}]
 				ot, _ := s.writer(ki, v)
 				c.keep("dirty-update", Anomaly{Key: k.name,
-					Explanation: fmt.Sprintf("key %s's version order %s has %d, appended by T1 (#%d), which failed, before %d, appended by T2 (#%d), which committed: a committed write built on aborted state",
-						k.name, listText(k.order), k.order[prevAt], c.idx(ft), v, c.idx(ot)),
+					Explanation: fmt.Sprintf("key %s's version order %s has %d, appended by %s, which failed, before %d, appended by %s, which committed: a committed write built on aborted state",
+						k.name, listText(k.order), k.order[prevAt], c.label(ft), v, c.label(ot)),
 					Summary: fmt.Sprintf("key %s: committed #%d appended %d after %d of failed #%d", k.name, c.idx(ot), v,
 						k.order[prevAt], c.idx(ft))}, ft, ot)
 			}
@@ -563,8 +563,8 @@ func (s *laState) duplicates(c *txnCore, mi int32, read []int64) {
 	}
 	ti := s.txnOf[mi]
 	c.keep("duplicate-elements", Anomaly{Key: k.name,
-		Explanation: fmt.Sprintf("T1 (#%d) read %s = %s, which holds %v more than once, though each was appended once",
-			c.idx(ti), k.name, listText(read), dups),
+		Explanation: fmt.Sprintf("%s read %s = %s, which holds %v more than once, though each was appended once",
+			c.label(ti), k.name, listText(read), dups),
 		Summary: fmt.Sprintf("key %s: #%d read %v twice%s, though each was appended once", k.name, c.idx(ti), dups,
 			c.clock.at(c.txns[ti].time))}, ti)
 }
@@ -584,8 +584,8 @@ func (s *laState) intermediate(c *txnCore, mi int32, wm int32, read []int64) {
 			ti, k := s.txnOf[mi], s.keys[m.key].name
 			v := read[len(read)-1]
 			c.keep("G1b", Anomaly{Key: k,
-				Explanation: fmt.Sprintf("T1 (#%d) read %s = %s, ending in %d, an intermediate state of T2 (#%d) %s, which appended %d after it in the same transaction (intermediate read)",
-					c.idx(ti), k, listText(read), v, c.idx(w), s.txnText(w), n.val),
+				Explanation: fmt.Sprintf("%s read %s = %s, ending in %d, an intermediate state of %s %s, which appended %d after it in the same transaction (intermediate read)",
+					c.label(ti), k, listText(read), v, c.label(w), s.txnText(w), n.val),
 				Summary: fmt.Sprintf("key %s: #%d read up to %d%s, but #%d appended %d right after it in the same txn", k,
 					c.idx(ti), v, c.clock.at(c.txns[ti].time), c.idx(w), n.val)}, ti, w)
 		}

@@ -148,6 +148,9 @@ type Result struct {
 	// Artifacts are files written next to results.json (relative names),
 	// e.g. the porcupine visualisation of a failing key.
 	Artifacts []string `json:"artifacts,omitempty"`
+	// Input says how much of a history read from a file the verdict rests
+	// on: ops read, dropped and refused, and why (see CheckFile).
+	Input *history.ReadStats `json:"input,omitempty"`
 }
 
 // Checker decides a property of a history. Check must honour ctx: when it

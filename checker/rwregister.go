@@ -224,7 +224,7 @@ func (s *rwState) own(c *txnCore, ti int32) {
 				what = "wrote"
 			}
 			c.keep("internal", Anomaly{Key: k,
-				Explanation: fmt.Sprintf("T1 (#%d) %s %s %s = %s, then read %s = %s", c.idx(ti), s.txnText(ti), what, k, s.val(p.val), k, s.val(m.val)),
+				Explanation: fmt.Sprintf("%s %s %s %s = %s, then read %s = %s", c.label(ti), s.txnText(ti), what, k, s.val(p.val), k, s.val(m.val)),
 				Summary: fmt.Sprintf("key %s: #%d %s %s then read %s%s", k, c.idx(ti), what, s.val(p.val), s.val(m.val),
 					c.clock.at(t.time))}, ti)
 		}
@@ -309,17 +309,17 @@ func (s *rwState) report(c *txnCore, typ string, ti, w, k, v int32) {
 	ts := []int32{ti}
 	switch typ {
 	case "G1a":
-		a.Explanation = fmt.Sprintf("T1 (#%d) %s read %s = %s, which only T2 (#%d) %s wrote, a transaction that failed (aborted read)",
-			c.idx(ti), s.txnText(ti), key, val, c.idx(w), s.txnText(w))
+		a.Explanation = fmt.Sprintf("%s %s read %s = %s, which only %s %s wrote, a transaction that failed (aborted read)",
+			c.label(ti), s.txnText(ti), key, val, c.label(w), s.txnText(w))
 		a.Summary = fmt.Sprintf("key %s: #%d read %s%s, written only by #%d, which failed", key, c.idx(ti), val, at, c.idx(w))
 		ts = append(ts, w)
 	case "G1b":
-		a.Explanation = fmt.Sprintf("T1 (#%d) %s read %s = %s, an intermediate value of T2 (#%d) %s, which wrote %s again later (intermediate read)",
-			c.idx(ti), s.txnText(ti), key, val, c.idx(w), s.txnText(w), key)
+		a.Explanation = fmt.Sprintf("%s %s read %s = %s, an intermediate value of %s %s, which wrote %s again later (intermediate read)",
+			c.label(ti), s.txnText(ti), key, val, c.label(w), s.txnText(w), key)
 		a.Summary = fmt.Sprintf("key %s: #%d read %s%s, which #%d overwrote within its own txn", key, c.idx(ti), val, at, c.idx(w))
 		ts = append(ts, w)
 	default:
-		a.Explanation = fmt.Sprintf("T1 (#%d) %s read %s = %s, which no transaction wrote", c.idx(ti), s.txnText(ti), key, val)
+		a.Explanation = fmt.Sprintf("%s %s read %s = %s, which no transaction wrote", c.label(ti), s.txnText(ti), key, val)
 		a.Summary = fmt.Sprintf("key %s: #%d read %s%s, which nothing wrote", key, c.idx(ti), val, at)
 	}
 	c.keep(typ, a, ts...)
@@ -343,7 +343,7 @@ func (s *rwState) lostUpdates(c *txnCore, by map[rwKey][]int32) {
 		key, val := s.keyIDs.names[rk.k], s.val(rk.v)
 		var names []string
 		for _, t := range ts {
-			names = append(names, fmt.Sprintf("#%d %s", c.idx(t), s.txnText(t)))
+			names = append(names, fmt.Sprintf("%s %s", c.label(t), s.txnText(t)))
 		}
 		c.keep("lost-update", Anomaly{Key: key,
 			Explanation: fmt.Sprintf("%d committed transactions read %s = %s and then wrote %s: %s; all but one of their updates was lost",

@@ -70,7 +70,7 @@ type setElem struct {
 // Check implements Checker.
 func (s *Set) Check(ctx context.Context, ops []history.Op) Result {
 	name := s.Name()
-	clk := clock{timed: history.HasTimes(ops)}
+	clk := clockOf(ops)
 	elems := map[string]*setElem{}
 	var order []*setElem // elements by first add invocation
 	get := func(e string) *setElem {

@@ -3,6 +3,7 @@ package checker
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 
@@ -22,6 +23,29 @@ func keyString(v any) string {
 		return strconv.FormatInt(i, 10)
 	}
 	return fmt.Sprint(v)
+}
+
+// exactInt returns an integer value exactly, at any size; anything else
+// is an error that says what it is (see history.IntOf).
+func exactInt(v any) (*big.Int, error) {
+	if b, ok := v.(*big.Int); ok && b != nil {
+		return b, nil
+	}
+	i, err := history.IntOf(v)
+	if err != nil {
+		return nil, err
+	}
+	return big.NewInt(i), nil
+}
+
+// jsonInt is n as results.json should hold it: an int64 when it fits,
+// else its digits (JSON numbers beyond int64 lose precision in many
+// readers).
+func jsonInt(n *big.Int) any {
+	if n.IsInt64() {
+		return n.Int64()
+	}
+	return n.String()
 }
 
 // elemString renders a set or list element canonically.
@@ -88,9 +112,10 @@ func (in *interner) next(v any) int32 {
 }
 
 // cursor follows a history fed one op at a time: the position of each op
-// and whether ops carry times.
+// and whether times can be given (see clock).
 type cursor struct {
 	pos   int64
+	order history.TimeOrder
 	clock clock
 }
 
@@ -99,9 +124,8 @@ type cursor struct {
 func (c *cursor) next(op history.Op) (pos int64, client bool) {
 	pos = c.pos
 	c.pos++
-	if op.Time != 0 {
-		c.clock.timed = true
-	}
+	c.order.Add(op)
+	c.clock.timed = (c.clock.timed || op.Time != 0) && !c.order.Backwards()
 	return pos, op.Process != history.NemesisProcess
 }
 

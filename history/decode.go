@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Format is a history file format.
@@ -59,30 +61,54 @@ func FormatOf(path string) (Format, error) {
 //     (#jepsen.history.Op{...}) are allowed; keys may be keywords or
 //     strings. JSON: one op object per line (JSONL), or an array of them.
 //   - :type is required. :process is an integer or :nemesis; an op without
-//     one gets NoProcess (only completions may lack it: Elle's example
-//     histories hold only :ok, :info and :fail ops). :f may be missing
-//     (transaction histories), as may :value, :error and :node.
+//     one gets NoProcess (see Pairing for how such ops pair). :f may be
+//     missing (transaction histories), as may :value, :error and :node.
 //   - An op without :index gets its position. An op without :time gets the
 //     time of the op before it, so a history with no :time at all has
 //     every Time 0: HasTimes tells, and checkers then order ops by their
-//     position in the history, as Knossos does (they always do: positions
-//     follow time in every well-formed history).
+//     position in the history, as Knossos does (they always do; a history
+//     whose times run against its order gets a warning, see TimeOrder).
 //   - Keyword and string values may carry a leading colon in JSON
 //     (":invoke"); it is dropped for :type, :process and :f.
+//   - Integers are exact: int64, or *big.Int beyond its range.
 //
-// A torn final op (a killed writer) is skipped silently: in EDN an op cut
-// off by the end of the input on its last line, in JSONL any malformed
-// last line. Anything else malformed is an error naming its line.
+// A torn last op (the input ends inside it, as a killed writer leaves it)
+// is an error, as is anything else malformed, naming its line; with
+// DropTornTail it is dropped and counted instead. Stats says what was read,
+// dropped and refused.
 type Decoder struct {
-	next  func() (Op, error)
-	n     int64 // ops returned so far
-	time  int64 // time of the last op
+	next  func() (Op, int, error) // the op and the line it starts on
+	n     int64                   // ops returned so far
+	time  int64                   // time of the last op
 	jsonl *bufio.Reader
+	err   error // the error that ended the history, returned ever after
+
+	dropTorn bool
+	pairs    *pairCheck
+	order    TimeOrder
+	stats    ReadStats
+}
+
+// DecoderOption configures a Decoder.
+type DecoderOption func(*Decoder)
+
+// DropTornTail makes a Decoder drop a torn last op and count it in Stats,
+// rather than fail: the rule for our own history.jsonl read back after the
+// harness was killed while writing it. A history from elsewhere gets no
+// such benefit of the doubt.
+func DropTornTail() DecoderOption { return func(d *Decoder) { d.dropTorn = true } }
+
+// CheckPairs makes a Decoder refuse ops that cannot be paired under p.
+func CheckPairs(p Pairing) DecoderOption {
+	return func(d *Decoder) { d.pairs = &pairCheck{rules: p} }
 }
 
 // NewDecoder returns a Decoder reading format f from r.
-func NewDecoder(r io.Reader, f Format) *Decoder {
+func NewDecoder(r io.Reader, f Format, opts ...DecoderOption) *Decoder {
 	d := &Decoder{}
+	for _, o := range opts {
+		o(d)
+	}
 	switch f {
 	case JSONL:
 		d.jsonl = bufio.NewReaderSize(r, 256<<10)
@@ -114,10 +140,39 @@ func firstByte(br *bufio.Reader) (byte, error) {
 	}
 }
 
-// Next returns the next op, or io.EOF after the last one.
+// tornError is a last op the input ends inside of.
+type tornError struct {
+	format Format
+	line   int
+}
+
+func (e *tornError) Error() string {
+	return fmt.Sprintf("history: %s line %d is cut off: the input ends inside the op it starts, as a killed writer leaves a torn last line; a history that was not read whole gets no verdict: complete the line or remove it (faultline analyze drops a torn last line of a run's own history.jsonl, and says so)", e.format, e.line)
+}
+
+// Next returns the next op, or io.EOF after the last one. An error ends
+// the history: Next returns it again on every later call.
 func (d *Decoder) Next() (Op, error) {
-	op, err := d.next()
+	if d.err != nil {
+		return Op{}, d.err
+	}
+	op, line, err := d.next()
 	if err != nil {
+		var torn *tornError
+		switch {
+		case err == io.EOF:
+			if w := d.order.Warning(); w != "" {
+				d.stats.Warnings = append(d.stats.Warnings, w)
+			}
+		case errors.As(err, &torn) && d.dropTorn:
+			d.stats.Dropped++
+			d.stats.Why = append(d.stats.Why, fmt.Sprintf("dropped the torn last line %d (the input ends inside its op, as a killed writer leaves it)", torn.line))
+			err = io.EOF
+		default:
+			d.stats.Refused++
+			d.stats.Why = append(d.stats.Why, fmt.Sprintf("refused after %s: %v", Count(d.n, "op"), err))
+		}
+		d.err = err
 		return Op{}, err
 	}
 	if op.Index == missingInt {
@@ -126,12 +181,30 @@ func (d *Decoder) Next() (Op, error) {
 	if op.Time == missingInt {
 		op.Time = d.time
 	}
+	if d.pairs != nil {
+		if err := d.pairs.add(op, line); err != nil {
+			d.err = fmt.Errorf("history: %w", err)
+			d.stats.Refused++
+			d.stats.Why = append(d.stats.Why, fmt.Sprintf("refused after %s: %v", Count(d.n, "op"), err))
+			return Op{}, d.err
+		}
+	}
+	d.order.Add(op)
 	d.time = op.Time
 	d.n++
-	if op.Process == NoProcess && op.Type == Invoke {
-		return Op{}, fmt.Errorf("history: op %d (index %d) is an invocation without :process: it cannot be paired with its completion; give every invocation and completion a :process (completions alone may omit it)", d.n-1, op.Index)
+	d.stats.Read++
+	if op.IsNemesis() {
+		d.stats.Nemesis++
 	}
 	return op, nil
+}
+
+// Stats says what was read so far, dropped and refused, and why.
+func (d *Decoder) Stats() ReadStats {
+	s := d.stats
+	s.Why = slices.Clone(s.Why)
+	s.Warnings = slices.Clone(s.Warnings)
+	return s
 }
 
 // All reads the rest of the history into memory.
@@ -158,20 +231,20 @@ const missingInt = -1 << 63
 
 // formsNext reads EDN or JSON ops as a stream of forms: top-level op maps,
 // or op maps inside top-level vectors.
-func formsNext(s *scanner, format Format) func() (Op, error) {
+func formsNext(s *scanner, format Format) func() (Op, int, error) {
 	var close byte // closing byte of the vector being read, 0 outside
 	form := 0
-	return func() (Op, error) {
+	return func() (Op, int, error) {
 		for {
 			c, ok, err := s.skipSpace()
 			if err != nil {
-				return Op{}, fmt.Errorf("history: %s form %d: %w", format, form+1, err)
+				return Op{}, s.line, fmt.Errorf("history: %s form %d: %w", format, form+1, err)
 			}
 			if !ok {
 				if close != 0 {
-					return Op{}, fmt.Errorf("history: %s: line %d: input ends inside the vector of ops", format, s.line)
+					return Op{}, s.line, fmt.Errorf("history: %s: line %d: the input ends inside the vector of ops (cut off?): a history that was not read whole gets no verdict", format, s.line)
 				}
-				return Op{}, io.EOF
+				return Op{}, s.line, io.EOF
 			}
 			switch {
 			case close == 0 && (c == '[' || (c == '(' && !s.json)):
@@ -191,22 +264,22 @@ func formsNext(s *scanner, format Format) func() (Op, error) {
 			s.cut = false
 			op, err := s.op()
 			if err == nil {
-				return op, nil
+				return op, line, nil
 			}
 			var se *syntaxError
 			if close == 0 && errors.As(err, &se) && s.line == line && (se.eof || s.cut) {
-				return Op{}, io.EOF // a torn last line: the writer was killed
+				return Op{}, line, &tornError{format: format, line: line}
 			}
-			return Op{}, fmt.Errorf("history: %s form %d: %w", format, form, err)
+			return Op{}, line, fmt.Errorf("history: %s form %d: %w", format, form, err)
 		}
 	}
 }
 
 // jsonlNext reads JSONL ops, one per line.
-func (d *Decoder) jsonlNext(s *scanner) func() (Op, error) {
+func (d *Decoder) jsonlNext(s *scanner) func() (Op, int, error) {
 	line := 0
 	var long []byte
-	return func() (Op, error) {
+	return func() (Op, int, error) {
 		for {
 			b, rerr := d.jsonl.ReadSlice('\n')
 			if rerr == bufio.ErrBufferFull { // a line longer than the buffer
@@ -218,10 +291,10 @@ func (d *Decoder) jsonlNext(s *scanner) func() (Op, error) {
 				b = long
 			}
 			if rerr != nil && rerr != io.EOF {
-				return Op{}, fmt.Errorf("history: read jsonl: %w", rerr)
+				return Op{}, line, fmt.Errorf("history: read jsonl: %w", rerr)
 			}
 			if len(b) == 0 && rerr == io.EOF {
-				return Op{}, io.EOF
+				return Op{}, line, io.EOF
 			}
 			line++
 			text := bytes.TrimSpace(b)
@@ -236,12 +309,17 @@ func (d *Decoder) jsonlNext(s *scanner) func() (Op, error) {
 				}
 			}
 			if err == nil {
-				return op, nil
+				return op, line, nil
 			}
-			if rerr == io.EOF || d.restIsBlank() {
-				return Op{}, io.EOF // a torn last line: the writer was killed
+			// Our own JSONL is only ever cut, never malformed otherwise:
+			// dropping, any bad last line is a torn one. Refusing, only
+			// one the input ends inside of is called torn.
+			var se *syntaxError
+			last := rerr == io.EOF || d.restIsBlank()
+			if last && (d.dropTorn || errors.As(err, &se) && se.eof) {
+				return Op{}, line, &tornError{format: JSONL, line: line}
 			}
-			return Op{}, fmt.Errorf("history: jsonl line %d: %w", line, err)
+			return Op{}, line, fmt.Errorf("history: jsonl line %d: %w", line, err)
 		}
 	}
 }
@@ -392,9 +470,9 @@ func (s *scanner) opField(op *Op, k int) error {
 		if v == nil {
 			return nil // as if absent
 		}
-		i, ok := Int(v)
-		if !ok {
-			return s.errorf("%s %s is not an integer", fieldName(k), showEDN(v))
+		i, err := IntOf(v)
+		if err != nil {
+			return s.errorf("%s %v", fieldName(k), err)
 		}
 		if k == fieldIndex {
 			op.Index = i
@@ -419,6 +497,8 @@ func (s *scanner) opField(op *Op, k int) error {
 				return s.errorf(":process %d is out of range", p)
 			}
 			op.Process = int(p) // -1, as faultline's JSONL writes the nemesis, is NemesisProcess
+		case *big.Int:
+			return s.errorf(":process %s is out of range", p)
 		case string:
 			if strings.TrimPrefix(p, ":") != "nemesis" {
 				return s.errorf(":process %q: want an integer or :nemesis", p)
@@ -473,6 +553,9 @@ func (s *scanner) opError(op *Op) error {
 		op.Error = e // keywords without their colon
 	default:
 		op.Error = string(s.captured)
+		if !utf8.ValidString(op.Error) {
+			op.Error = string(validUTF8(s.captured))
+		}
 	}
 	return nil
 }
@@ -489,27 +572,55 @@ func showEDN(v any) string {
 	return string(b)
 }
 
-// ReadEDN reads a Jepsen EDN history (see Decoder).
+// ReadEDN reads an EDN history (see Decoder).
 func ReadEDN(r io.Reader) ([]Op, error) { return NewDecoder(r, EDN).All() }
 
-// ReadJSONL reads a JSONL history (see Decoder).
-func ReadJSONL(r io.Reader) ([]Op, error) { return NewDecoder(r, JSONL).All() }
+// ReadJSONL reads our own JSONL history (see Decoder), dropping a torn
+// last line as a killed harness leaves it.
+func ReadJSONL(r io.Reader) ([]Op, error) { return NewDecoder(r, JSONL, DropTornTail()).All() }
 
-// ReadFile reads a history file, choosing the format by extension (see
-// FormatOf and Decoder).
-func ReadFile(path string) ([]Op, error) {
+// OpenFile opens a history file and tells its format from its extension
+// (see FormatOf); a directory is refused as one.
+func OpenFile(path string) (*os.File, Format, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, 0, fmt.Errorf("history: %s is a directory, not a history file: give the history file itself (an .edn, .json or .jsonl file); `faultline analyze DIR` re-checks a stored run's directory", path)
+	}
 	format, err := FormatOf(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("history: read %s: %w", path, err)
+		return nil, 0, fmt.Errorf("history: read %s: %w", path, err)
+	}
+	return f, format, nil
+}
+
+// ReadFile reads a history file of our own, choosing the format by
+// extension (see FormatOf and Decoder). A torn last line of a .jsonl file
+// (a killed harness) is dropped; ReadFileStats counts it.
+func ReadFile(path string) ([]Op, error) {
+	ops, _, err := ReadFileStats(path)
+	return ops, err
+}
+
+// ReadFileStats is ReadFile, with what was read, dropped and why: a run's
+// history.jsonl read back after the harness was killed may end in a torn
+// line, dropped (Stats.Dropped 1, and Why says which line).
+func ReadFileStats(path string) ([]Op, ReadStats, error) {
+	f, format, err := OpenFile(path)
+	if err != nil {
+		return nil, ReadStats{}, err
 	}
 	defer f.Close()
-	ops, err := NewDecoder(f, format).All()
-	if err != nil {
-		return nil, fmt.Errorf("%w (file %s)", err, path)
+	var opts []DecoderOption
+	if format == JSONL {
+		opts = append(opts, DropTornTail())
 	}
-	return ops, nil
+	dec := NewDecoder(f, format, opts...)
+	ops, err := dec.All()
+	if err != nil {
+		return nil, dec.Stats(), fmt.Errorf("%w (file %s)", err, path)
+	}
+	return ops, dec.Stats(), nil
 }

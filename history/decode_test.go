@@ -77,7 +77,7 @@ func TestDecoderFields(t *testing.T) {
 		{"jsonl: faultline's nemesis is process -1", `{"index":0,"time":1,"type":"info","process":-1,"f":"kill","value":["n1"]}`, JSONL, []Op{
 			{Time: 1, Type: Info, Process: NemesisProcess, F: "kill", Value: []any{"n1"}},
 		}, ""},
-		{"invocation without process", `{:type :invoke, :f :read}`, EDN, nil, "without :process"},
+		{"invocation without process", `{:type :invoke, :f :read}`, EDN, []Op{{Type: Invoke, F: "read"}}, ""},
 		{"no type", `{:process 0, :f :read}`, EDN, nil, "no :type"},
 		{"bad process", `{:type :ok, :process "client"}`, EDN, nil, ":process"},
 		{"bad time", `{:type :ok, :process 0, :time "soon"}`, EDN, nil, ":time"},

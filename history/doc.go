@@ -11,5 +11,11 @@
 // effect at any time after its invocation. After an info completion the
 // worker continues under a fresh process id. Nemesis operations use process
 // NemesisProcess (-1) and are written as :nemesis in EDN. Pairs and Pairer
-// hold the one set of rules for matching completions with invocations.
+// hold the one set of rules for matching completions with invocations;
+// Pairing says which histories read from a file can be paired at all.
+//
+// A history is evidence only if it was read whole: the Decoder refuses a
+// torn last line (except, with DropTornTail, in our own history.jsonl after
+// a crash), keeps integers exact at any size, and says in ReadStats how many
+// ops it read, dropped and refused, and why.
 package history

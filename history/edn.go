@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 
@@ -158,8 +159,13 @@ func appendEDNValue(b []byte, v any) ([]byte, error) {
 	case string:
 		return appendEDNString(b, x), nil
 	case float64:
-		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return nil, fmt.Errorf("cannot write %v in EDN", x)
+		switch {
+		case math.IsNaN(x):
+			return append(b, "##NaN"...), nil
+		case math.IsInf(x, 1):
+			return append(b, "##Inf"...), nil
+		case math.IsInf(x, -1):
+			return append(b, "##-Inf"...), nil
 		}
 		s := strconv.FormatFloat(x, 'g', -1, 64)
 		if !bytes.ContainsAny([]byte(s), ".eE") {
@@ -168,6 +174,11 @@ func appendEDNValue(b []byte, v any) ([]byte, error) {
 		return append(b, s...), nil
 	case json.Number:
 		return append(b, x...), nil
+	case *big.Int:
+		if x == nil {
+			return append(b, "nil"...), nil
+		}
+		return x.Append(b, 10), nil
 	case map[string]any:
 		b = append(b, '{')
 		for i, k := range slices.Sorted(maps.Keys(x)) {

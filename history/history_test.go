@@ -160,55 +160,82 @@ func TestReadEDNTestdata(t *testing.T) {
 	}
 }
 
+// TestReadTornAndMalformed: a history cut off in its last line is refused
+// (a history from elsewhere gets no verdict on what was not read), except
+// our own JSONL with DropTornTail, where the torn op is dropped and
+// counted. A cut anywhere else is an error either way.
 func TestReadTornAndMalformed(t *testing.T) {
 	good := `{"index":0,"time":0,"type":"invoke","process":0,"f":"write","value":[1,2]}
 {"index":1,"time":5,"type":"ok","process":0,"f":"write","value":[1,2]}
 `
 	goodEDN := "{:index 0, :time 0, :type :invoke, :process 0, :f :write, :value 3}\n{:index 1, :time 5, :type :ok, :process 0, :f :write, :value 3}\n"
+	const torn = "is cut off"
 	for _, tc := range []struct {
 		name    string
-		edn     bool
+		format  Format
 		in      string
 		n       int
-		wantErr string
+		wantErr string // refused, whatever the mode
+		torn    bool   // a torn last line: refused, or dropped with DropTornTail
 	}{
-		{"jsonl clean", false, good, 2, ""},
-		{"jsonl no final newline", false, strings.TrimSuffix(good, "\n"), 2, ""},
-		{"jsonl torn last line", false, good + `{"index":2,"time":7,"ty`, 2, ""},
-		{"jsonl torn last line with newline", false, good + `{"index":2,"time":7,"ty` + "\n\n", 2, ""},
-		{"jsonl only torn", false, `{"index":0,"ti`, 0, ""},
-		{"jsonl malformed middle", false, `{"index":0,"time":0,"type":"invoke","process":0,"f":"w","value":1}` + "\n{oops\n" + good, 0, "line 2"},
-		{"jsonl bad type middle", false, `{"index":0,"time":0,"type":"bogus","process":0,"f":"w"}` + "\n" + good, 0, "line 1"},
-		{"edn clean", true, goodEDN, 2, ""},
-		{"edn torn last line", true, goodEDN + "{:index 2, :time 9, :type :o", 2, ""},
-		{"edn torn in string", true, goodEDN + `{:index 2, :value "abc`, 2, ""},
-		{"edn torn in vector", true, goodEDN + `{:index 2, :value [1 2`, 2, ""},
-		{"edn malformed middle", true, "{:index 0 ]}\n" + goodEDN, 0, "form 1"},
-		{"edn unclosed middle", true, "{:index 0, :type :ok\n" + goodEDN + "{:index 5", 0, "form 1"},
-		{"edn not a map", true, "42\n", 0, "want an op map"},
-		{"edn bad process", true, "{:type :ok, :process :client}\n", 0, ":process"},
+		{"jsonl clean", JSONL, good, 2, "", false},
+		{"jsonl no final newline", JSONL, strings.TrimSuffix(good, "\n"), 2, "", false},
+		{"jsonl torn last line", JSONL, good + `{"index":2,"time":7,"ty`, 2, "", true},
+		{"jsonl torn last line with newline", JSONL, good + `{"index":2,"time":7,"ty` + "\n\n", 2, "", true},
+		{"jsonl only torn", JSONL, `{"index":0,"ti`, 0, "", true},
+		{"jsonl malformed middle", JSONL, `{"index":0,"time":0,"type":"invoke","process":0,"f":"w","value":1}` + "\n{oops\n" + good, 0, "line 2", false},
+		{"jsonl bad type middle", JSONL, `{"index":0,"time":0,"type":"bogus","process":0,"f":"w"}` + "\n" + good, 0, "line 1", false},
+		{"edn clean", EDN, goodEDN, 2, "", false},
+		{"edn no final newline", EDN, strings.TrimSuffix(goodEDN, "\n"), 2, "", false},
+		{"edn torn last line", EDN, goodEDN + "{:index 2, :time 9, :type :o", 2, "", true},
+		{"edn torn in string", EDN, goodEDN + `{:index 2, :value "abc`, 2, "", true},
+		{"edn torn in vector", EDN, goodEDN + `{:index 2, :value [1 2`, 2, "", true},
+		{"edn malformed middle", EDN, "{:index 0 ]}\n" + goodEDN, 0, "form 1", false},
+		{"edn unclosed middle", EDN, "{:index 0, :type :ok\n" + goodEDN + "{:index 5", 0, "form 1", false},
+		{"edn cut inside a vector of ops", EDN, "[" + goodEDN + "{:index 2, :ty", 0, "input ends inside", false},
+		{"edn not a map", EDN, "42\n", 0, "want an op map", false},
+		{"edn bad process", EDN, "{:type :ok, :process :client}\n", 0, ":process", false},
+		{"json array cut", JSON, `[{"type":"invoke","process":0,"f":"read"}, {"type":"ok","proc`, 0, "input ends inside", false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var ops []Op
-			var err error
-			if tc.edn {
-				ops, err = ReadEDN(strings.NewReader(tc.in))
-			} else {
-				ops, err = ReadJSONL(strings.NewReader(tc.in))
-			}
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+		for _, drop := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/drop=%v", tc.name, drop), func(t *testing.T) {
+				var opts []DecoderOption
+				if drop {
+					opts = append(opts, DropTornTail())
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(ops) != tc.n {
-				t.Fatalf("got %d ops, want %d: %v", len(ops), tc.n, ops)
-			}
-		})
+				dec := NewDecoder(strings.NewReader(tc.in), tc.format, opts...)
+				ops, err := dec.All()
+				st := dec.Stats()
+				want := tc.wantErr
+				if tc.torn && !drop {
+					want = torn
+				}
+				if want != "" {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Fatalf("err = %v, want one containing %q", err, want)
+					}
+					if st.Refused != 1 || len(st.Why) != 1 || !strings.Contains(st.Why[0], "refused after") {
+						t.Errorf("stats of a refused history: %+v", st)
+					}
+					if _, again := dec.Next(); again == nil || again.Error() != err.Error() {
+						t.Errorf("Next after the error: %v", again)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ops) != tc.n || st.Read != int64(tc.n) {
+					t.Fatalf("got %d ops (stats %+v), want %d: %v", len(ops), st, tc.n, ops)
+				}
+				if tc.torn != (st.Dropped == 1) || st.Refused != 0 {
+					t.Errorf("stats %+v, torn %v", st, tc.torn)
+				}
+				if tc.torn && (len(st.Why) != 1 || !strings.Contains(st.Why[0], "torn last line")) {
+					t.Errorf("no word of the torn line: %+v", st)
+				}
+			})
+		}
 	}
 }
 

@@ -2,11 +2,13 @@ package history
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,10 +140,20 @@ func appendJSONValue(b []byte, v any) []byte {
 		return strconv.AppendBool(b, x)
 	case float64:
 		if !math.IsInf(x, 0) && !math.IsNaN(x) {
-			return strconv.AppendFloat(b, x, 'g', -1, 64)
+			// A whole float keeps its point, so it reads back a float.
+			n := len(b)
+			b = strconv.AppendFloat(b, x, 'g', -1, 64)
+			if !bytes.ContainsAny(b[n:], ".eE") {
+				b = append(b, ".0"...)
+			}
+			return b
 		}
 	case json.Number:
 		return append(b, x...)
+	case *big.Int:
+		if x != nil {
+			return x.Append(b, 10)
+		}
 	case []any:
 		return appendSeq(b, x, ",", appendJSONValue)
 	case []int64:

@@ -22,9 +22,10 @@ const (
 // NemesisProcess is the process id of every nemesis operation.
 const NemesisProcess = -1
 
-// NoProcess is the process of an imported op that has none (Elle's
-// example histories hold completions without :process). Such an op is
-// paired with no invocation and is in no process order.
+// NoProcess is the process of an imported op that has none (some of
+// Elle's example histories have no :process). Such ops pair in order, as
+// jepsen.history reads them, as if of one shared process (see Pairing),
+// and are in no process order.
 const NoProcess = -1 << 31
 
 // String returns the Jepsen name of t: invoke, ok, fail or info.
@@ -190,7 +191,9 @@ func Pairs(ops []Op) []Pair {
 //     nemesis with no nemesis op open opens one.
 //   - A completion with nothing open on its process stands alone (Elle's
 //     histories of completions only): the caller treats it as an op that
-//     may have begun any time before it completed.
+//     may have begun any time before it completed. Histories read from
+//     files are held to Pairing first, which refuses such completions
+//     where Knossos does, and an invocation while its process is busy.
 //
 // The zero Pairer is ready to use.
 type Pairer[T any] struct{ open map[int]T }

@@ -86,7 +86,7 @@ func bigValue(x *big.Int) any {
 	if x.IsInt64() {
 		return x.Int64()
 	}
-	return x.String()
+	return x
 }
 
 func derefKey(k any) any {
@@ -96,7 +96,9 @@ func derefKey(k any) any {
 	return k
 }
 
-// jsonOracle decodes the first JSON value of b with encoding/json.
+// jsonOracle decodes the first JSON value of b with encoding/json; a
+// number beyond a float's range, which the scanner refuses (JSON has no
+// infinity), is an error too.
 func jsonOracle(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -107,27 +109,35 @@ func jsonOracle(b []byte) (any, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("oracle: more than one value")
 	}
-	return fromJSON(v), nil
+	return fromJSON(v)
 }
 
-func fromJSON(v any) any {
+func fromJSON(v any) (any, error) {
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i
+			return i, nil
 		}
-		f, _ := strconv.ParseFloat(string(x), 64)
-		return f
+		if b, ok := new(big.Int).SetString(string(x), 10); ok {
+			return b, nil
+		}
+		return strconv.ParseFloat(string(x), 64)
 	case []any:
 		for i := range x {
-			x[i] = fromJSON(x[i])
+			var err error
+			if x[i], err = fromJSON(x[i]); err != nil {
+				return nil, err
+			}
 		}
-		return x
+		return x, nil
 	case map[string]any:
 		for k := range x {
-			x[k] = fromJSON(x[k])
+			var err error
+			if x[k], err = fromJSON(x[k]); err != nil {
+				return nil, err
+			}
 		}
-		return x
+		return x, nil
 	}
-	return v
+	return v, nil
 }

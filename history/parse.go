@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"reflect"
 	"slices"
 	"strconv"
@@ -20,7 +21,7 @@ import (
 // for all three (see scanner.op).
 //
 // EDN values come out in the normalized shapes (see Normalize): integers
-// int64, other numbers float64, strings, keywords and symbols string
+// int64 (*big.Int beyond its range), other numbers float64, strings, keywords and symbols string
 // (keywords without their colon), nil, bool, vectors, lists and sets
 // []any (sets sorted), maps map[string]any. Tagged literals (#inst,
 // #uuid, #jepsen.history.Op{...}) read as their value.
@@ -229,10 +230,14 @@ func (s *scanner) token() []byte {
 	return s.scratch
 }
 
-// name returns b as a string, shared with earlier equal names.
+// name returns b as a string, shared with earlier equal names; bytes
+// that are not UTF-8 read as U+FFFD, as in strings.
 func (s *scanner) name(b []byte) string {
 	if n, ok := s.intern[string(b)]; ok {
 		return n
+	}
+	if !utf8.Valid(b) {
+		b = validUTF8(b)
 	}
 	n := string(b)
 	if len(s.intern) < maxInterned {
@@ -278,6 +283,9 @@ func (s *scanner) value() (any, error) {
 		}
 		if v, ok := number(tok, true); ok {
 			return v, nil
+		}
+		if _, err := strconv.ParseFloat(string(tok), 64); errors.Is(err, strconv.ErrRange) {
+			return nil, s.errorf("number %s is beyond the range of a 64-bit float (JSON has no infinity)", tok)
 		}
 		return nil, s.errorf("unexpected %q", tok)
 	}
@@ -438,11 +446,11 @@ func (s *scanner) str() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !utf8.Valid(b) {
-		b = validUTF8(b)
-	}
 	if len(b) <= 32 {
 		return s.name(b), nil
+	}
+	if !utf8.Valid(b) {
+		b = validUTF8(b)
 	}
 	return string(b), nil
 }
@@ -672,10 +680,11 @@ func setOf(l []any) []any {
 	return slices.CompactFunc(l, func(a, b any) bool { return reflect.DeepEqual(a, b) })
 }
 
-// number parses an EDN or JSON number token: integers as int64 when they
-// fit; EDN integers too big for int64 (with or without the N suffix) as
-// their digits, JSON ones as float64; others (decimals, the M suffix,
-// ratios) as float64.
+// number parses an EDN or JSON number token. Integers are exact: int64
+// when they fit, *big.Int when they do not (never rounded to a float),
+// with or without EDN's N (bigint) or M (bigdecimal) suffix. Other numbers
+// (decimals, exponents, ratios) are float64, as Clojure reads a double;
+// beyond its range they are infinite in EDN and refused in JSON.
 func number(tok []byte, json bool) (any, bool) {
 	if i, ok := parseInt(tok); ok {
 		return i, true
@@ -685,19 +694,21 @@ func number(tok []byte, json bool) (any, bool) {
 		switch t[len(t)-1] {
 		case 'N':
 			t = t[:len(t)-1]
-			if i, ok := parseInt(t); ok {
-				return i, true
-			}
 			if !integral(t) {
 				return nil, false
 			}
-			return string(t), true
 		case 'M':
 			t = t[:len(t)-1]
 		}
-		if integral(t) {
-			return string(t), true
+	}
+	if integral(t) {
+		if i, ok := parseInt(t); ok {
+			return i, true
 		}
+		b, ok := new(big.Int).SetString(string(t), 10)
+		return b, ok
+	}
+	if !json {
 		for i, c := range t {
 			if c == '/' && i > 0 {
 				n, err1 := strconv.ParseFloat(string(t[:i]), 64)
@@ -713,8 +724,8 @@ func number(tok []byte, json bool) (any, bool) {
 		return nil, false
 	}
 	f, err := strconv.ParseFloat(string(t), 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return nil, false
+	if err != nil && (json || !errors.Is(err, strconv.ErrRange)) {
+		return nil, false // JSON has no infinity to read 1e400 as
 	}
 	return f, true
 }

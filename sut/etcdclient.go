@@ -335,12 +335,14 @@ func appendEtcdList(list, elem []byte) []byte {
 	return append(out, elem...)
 }
 
-// decodeEtcdList splits an encoded list into its elements.
+// decodeEtcdList splits an encoded list into its elements. Each length
+// must be in its shortest varint form, the only one appendEtcdList writes:
+// a longer one (80 00 for 0) would let two encodings read as one list.
 func decodeEtcdList(b []byte) ([][]byte, error) {
 	var out [][]byte
 	for len(b) > 0 {
 		n, w := binary.Uvarint(b)
-		if w <= 0 || uint64(len(b)-w) < n {
+		if w <= 0 || uint64(len(b)-w) < n || w != len(binary.AppendUvarint(nil, n)) {
 			return nil, fmt.Errorf("malformed list encoding after %d elements", len(out))
 		}
 		out = append(out, b[w:w+int(n)])

@@ -75,6 +75,9 @@ func TestEtcdList(t *testing.T) {
 	if _, err := decodeEtcdList([]byte{5, 'a'}); err == nil {
 		t.Error("a truncated element decoded")
 	}
+	if _, err := decodeEtcdList([]byte{0x80, 0x00}); err == nil {
+		t.Error("a length in a longer varint form than its shortest decoded")
+	}
 }
 
 // FuzzEtcdList: decoding never panics, and what decodes re-encodes to the

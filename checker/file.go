@@ -1,4 +1,4 @@
-package faultline
+package checker
 
 import (
 	"context"
@@ -9,16 +9,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 )
 
 // CheckConfig configures CheckFile.
 type CheckConfig struct {
-	// Model names the checker (see checker.Models).
+	// Model names the checker (see Models).
 	Model string
 	// Checker configures it; its Progress is set by CheckFile.
-	Checker checker.Config
+	Checker Config
 	// Progress, if set, is called every ProgressEvery (default 2 s) with a
 	// line saying how far the check has got.
 	Progress      func(line string)
@@ -28,28 +27,32 @@ type CheckConfig struct {
 // CheckFile checks a history file (Jepsen EDN or JSON, faultline JSONL;
 // see history.Decoder) with the checker of cfg.Model. The file is read op
 // by op as the checker goes (checkers that can, take it as a stream and
-// never hold it whole). Artifacts are returned as paths under
+// never hold it whole), and held to the model's pairing rules (see
+// history.Pairing). The result's Input says how many ops were read and
+// why any were refused; artifacts are returned as paths under
 // cfg.Checker.OutDir. An error means no verdict: an unknown model, a file
-// that cannot be read, a malformed history.
-func CheckFile(ctx context.Context, path string, cfg CheckConfig) (checker.Result, error) {
-	format, err := history.FormatOf(path)
+// that cannot be read, a history that is malformed, cut off or cannot be
+// paired. The result that comes with the error is Unknown and still says
+// what was read (Input) and why it was refused.
+func CheckFile(ctx context.Context, path string, cfg CheckConfig) (Result, error) {
+	m, err := model(cfg.Model)
 	if err != nil {
-		return checker.Result{}, err
+		return Result{}, err
 	}
-	progress := &checker.Progress{}
+	progress := &Progress{}
 	cfg.Checker.Progress = progress
-	c, err := checker.New(cfg.Model, cfg.Checker)
+	c, err := New(cfg.Model, cfg.Checker)
 	if err != nil {
-		return checker.Result{}, err
+		return Result{}, err
 	}
-	f, err := os.Open(path)
+	f, format, err := history.OpenFile(path)
 	if err != nil {
-		return checker.Result{}, fmt.Errorf("check: %w", err)
+		return Result{}, fmt.Errorf("check: %w", err)
 	}
 	defer f.Close()
 	if out := cfg.Checker.OutDir; out != "" {
 		if err := os.MkdirAll(out, 0o755); err != nil {
-			return checker.Result{}, fmt.Errorf("check: create %s: %w", out, err)
+			return Result{}, fmt.Errorf("check: create %s: %w", out, err)
 		}
 	}
 	var size int64
@@ -57,6 +60,7 @@ func CheckFile(ctx context.Context, path string, cfg CheckConfig) (checker.Resul
 		size = fi.Size()
 	}
 	in := &countingReader{r: f}
+	dec := history.NewDecoder(in, format, history.CheckPairs(m.pairing))
 	var ops atomic.Int64
 	var reading atomic.Bool
 	reading.Store(true)
@@ -90,22 +94,37 @@ func CheckFile(ctx context.Context, path string, cfg CheckConfig) (checker.Resul
 			}
 		}()
 	}
-	dec := history.NewDecoder(in, format)
-	r, err := checker.RunStream(ctx, c, func() (history.Op, error) {
-		op, err := dec.Next()
-		if err == nil {
-			ops.Add(1)
-		} else {
-			reading.Store(false)
-		}
-		return op, err
-	})
+	r, err := checkDecoded(ctx, c, dec, func() {
+		ops.Add(1)
+	}, func() { reading.Store(false) })
 	if err != nil {
-		return checker.Result{}, fmt.Errorf("check %s: %w", path, err)
+		return r, fmt.Errorf("check %s: %w", path, err)
 	}
 	for i, a := range r.Artifacts {
 		r.Artifacts[i] = filepath.Join(cfg.Checker.OutDir, a)
 	}
+	return r, nil
+}
+
+// checkDecoded checks the history dec reads with c (see RunStream);
+// read is called for each op read, done once reading ends. On a history
+// dec refuses, the error comes with an Unknown result that says what was
+// read and why it was refused, and c gives no verdict.
+func checkDecoded(ctx context.Context, c Checker, dec *history.Decoder, read, done func()) (Result, error) {
+	r, err := RunStream(ctx, c, func() (history.Op, error) {
+		op, err := dec.Next()
+		if err == nil {
+			read()
+		} else {
+			done()
+		}
+		return op, err
+	})
+	st := dec.Stats()
+	if err != nil {
+		return Result{Checker: safeName(c), Valid: Unknown, Explanation: err.Error(), Error: err.Error(), Input: &st}, err
+	}
+	r.Input = &st
 	return r, nil
 }
 
