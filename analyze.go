@@ -25,7 +25,7 @@ func Analyze(ctx context.Context, dir string, checkTimeout time.Duration) (Resul
 	if checkTimeout > 0 {
 		plan.Test.CheckTimeout = checkTimeout
 	}
-	ops, err := history.ReadFile(run.Path(runstore.HistoryJSONL))
+	ops, read, err := history.ReadFileStats(run.Path(runstore.HistoryJSONL))
 	if err != nil {
 		return Result{}, fmt.Errorf("analyze %s: %w", run.Dir, err)
 	}
@@ -34,7 +34,7 @@ func Analyze(ctx context.Context, dir string, checkTimeout time.Duration) (Resul
 	if n := len(ops); n > 0 {
 		took = time.Duration(ops[n-1].Time)
 	}
-	return checkRun(ctx, run, plan, ops, start, took)
+	return checkRun(ctx, run, plan, ops, read, start, took)
 }
 
 // Report regenerates a stored run's report.html from history.jsonl,

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 )
 
@@ -38,6 +39,9 @@ type Result struct {
 	Duration time.Duration `json:"duration"`
 	// Report is the path of report.html.
 	Report string `json:"report"`
+	// History is how the history was read: a run re-checked after its
+	// harness died may have had its torn last line dropped (Dropped).
+	History history.ReadStats `json:"history"`
 }
 
 // firstAnomaly returns how far into the run the earliest anomaly that

@@ -154,7 +154,8 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 	if err := rec.Flush(); err != nil {
 		return res, fmt.Errorf("flush history: %w", err)
 	}
-	return checkRun(context.WithoutCancel(ctx), run, plan, rec.Ops(), start, time.Since(start))
+	ops := rec.Ops()
+	return checkRun(context.WithoutCancel(ctx), run, plan, ops, history.ReadStats{Read: int64(len(ops))}, start, time.Since(start))
 }
 
 // startCluster starts the run's cluster; an interrupt (ctx) or an abort
@@ -354,9 +355,9 @@ func (n *nemesisRecorder) current() string {
 
 // checkRun checks ops, writes results.json, history.edn and the report,
 // and refreshes the store index.
-func checkRun(ctx context.Context, run runstore.Run, plan Plan, ops []history.Op, start time.Time, took time.Duration) (Result, error) {
+func checkRun(ctx context.Context, run runstore.Run, plan Plan, ops []history.Op, read history.ReadStats, start time.Time, took time.Duration) (Result, error) {
 	t := plan.Test
-	res := Result{Test: t, Dir: run.Dir, Duration: took, Faults: nemesis.Happened(ops)}
+	res := Result{Test: t, Dir: run.Dir, Duration: took, Faults: nemesis.Happened(ops), History: read}
 	res.MissingFaults = nemesis.Missing(plan.Nemesis.Required(), res.Faults)
 	if err := runstore.WriteStream(run.Path(runstore.HistoryEDN), func(w io.Writer) error { return history.WriteEDN(w, ops) }); err != nil {
 		return res, err
@@ -372,7 +373,9 @@ func checkRun(ctx context.Context, run runstore.Run, plan Plan, ops []history.Op
 	if err := runstore.WriteJSON(run.Path(runstore.ResultsJSON), results); err != nil {
 		return res, err
 	}
-	sum, err := reports.WriteRun(run.Dir, runInfo(plan, start, took, run.Dir), ops, results)
+	info := runInfo(plan, start, took, run.Dir)
+	info.History = read
+	sum, err := reports.WriteRun(run.Dir, info, ops, results)
 	if err != nil {
 		return res, fmt.Errorf("write report: %w", err)
 	}
@@ -381,6 +384,9 @@ func checkRun(ctx context.Context, run runstore.Run, plan Plan, ops []history.Op
 	res.OpsPerSec, res.P99 = sum.OpsPerSec, time.Duration(sum.P99Ms*float64(time.Millisecond))
 	if err := reports.WriteIndex(run.Store()); err != nil {
 		slog.Warn("store index", "err", err)
+	}
+	if read.Dropped > 0 || read.Refused > 0 {
+		slog.Warn("history read with losses", "history", read.String())
 	}
 	slog.Info("run done", "valid", res.Valid, "ops", res.Ops, "ok", res.OK, "fail", res.Fail, "info", res.Info,
 		"report", res.Report, "rerun", t.RerunCommand())

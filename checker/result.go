@@ -69,18 +69,6 @@ func Merge(a, b Verdict) Verdict {
 	return Valid
 }
 
-// ExitCode maps a verdict to the process exit code (as Jepsen):
-// 0 valid, 1 invalid, 2 unknown.
-func (v Verdict) ExitCode() int {
-	switch v {
-	case Valid:
-		return 0
-	case Invalid:
-		return 1
-	}
-	return 2
-}
-
 // Anomaly is one thing a checker found wrong, explained in words.
 type Anomaly struct {
 	// Type names the anomaly class: G0, G1a, G1b, G1c, G-single, G2,

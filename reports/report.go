@@ -38,6 +38,10 @@ type RunInfo struct {
 	// Bug describes the planted bugs the run turns on, in the system's
 	// words, with the flags that turn them on.
 	Bug string `json:"bug,omitempty"`
+	// History is how the history was read: a stored run re-checked after
+	// its harness died may have had its torn last line dropped, which the
+	// report says at the top.
+	History history.ReadStats `json:"history,omitzero"`
 }
 
 // CheckerVerdict is one checker's verdict in a Summary.

@@ -282,7 +282,7 @@ func TestCLIAnalyze(t *testing.T) {
 		stdout    []string
 	}{
 		{"register-valid", "register-kill", false, 0, nil, "",
-			[]string{"linearizable", "valid? true"}},
+			[]string{"linearizable", "valid? true", "history: read 18 ops", "dropped 1"}},
 		{"register-stale-read", "register-partition", true, 1, []string{"linearizable"}, "linearizability-1.html",
 			[]string{"valid? false", "not linearizable", "read() -> 5"}},
 	}
@@ -314,6 +314,11 @@ func TestCLIAnalyze(t *testing.T) {
 			}
 			if !strings.Contains(stdout, "report: ") || !strings.Contains(stdout, "report.html") {
 				t.Errorf("analyze does not point at the report:\n%s", stdout)
+			}
+			// A torn last line is dropped, and the report says so at the top.
+			page, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+			if torn := strings.Contains(stdout, "dropped 1"); torn != strings.Contains(string(page), `id="history-read"`) {
+				t.Errorf("the report says how the history was read: %v, the command: %v", !torn, torn)
 			}
 			var results struct {
 				Valid    bool `json:"valid"`

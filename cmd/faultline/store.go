@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +32,9 @@ func analyzeCmd() *cobra.Command {
 				return err
 			}
 			printVerdict(res)
+			if h := res.History; h.Dropped > 0 || h.Refused > 0 || len(h.Warnings) > 0 {
+				fmt.Printf("history: %s; %s\n", h, strings.Join(append(h.Why, h.Warnings...), "; "))
+			}
 			fmt.Println("report:", res.Report)
 			return withVerdict(res.Valid)
 		},
