@@ -34,7 +34,7 @@ func Analyze(ctx context.Context, dir string, checkTimeout time.Duration) (Resul
 	if n := len(ops); n > 0 {
 		took = time.Duration(ops[n-1].Time)
 	}
-	return checkRun(ctx, run, plan, ops, read, start, took)
+	return checkRun(ctx, run, plan, ops, read, nil, start, took)
 }
 
 // Report regenerates a stored run's report.html from history.jsonl,

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"slices"
 	"strings"
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/faultfs"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/workload"
@@ -62,6 +64,10 @@ func (t Test) resolve() (Plan, error) {
 	} else {
 		if p.System != nil {
 			errs = append(errs, p.refuseFaults()...)
+			p.Nemesis.Disk.Root = p.diskRoot()
+			if len(p.Nemesis.Disk.Files) == 0 {
+				p.Nemesis.Disk.Files = p.System.Info().DiskFiles
+			}
 		}
 	}
 	return p, errors.Join(errs...)
@@ -122,7 +128,8 @@ func (t Test) NemesisConfig() (nemesis.Config, error) {
 // take, by name and with why (a kind needs what the system lacks).
 func (p Plan) refuseFaults() []error {
 	info := p.System.Info()
-	has := map[nemesis.Need]bool{nemesis.NeedClockHook: info.ClockHook}
+	has := map[nemesis.Need]bool{nemesis.NeedClockHook: info.ClockHook, nemesis.NeedDisk: true,
+		nemesis.NeedDiskFiles: len(info.DiskFiles) > 0}
 	var ok []string
 	for _, k := range nemesis.Kinds {
 		if !slices.ContainsFunc(k.Needs, func(n nemesis.Need) bool { return !has[n] }) {
@@ -142,6 +149,24 @@ func (p Plan) refuseFaults() []error {
 	return errs
 }
 
+// diskRoot is where a node's data directory lies on faultfs's backing
+// store: its durable files' root for the corrupt fault.
+func (p Plan) diskRoot() string {
+	spec := p.System.Node(cluster.DefaultSpec().Layout(), p.Options, "n1")
+	rel := strings.TrimPrefix(strings.TrimPrefix(spec.DataDir, sut.DataRoot), "/")
+	return path.Join(faultfs.Backing, rel)
+}
+
+// Disk says whether the run's faults need the nodes' data on faultfs.
+func (p Plan) Disk() bool {
+	for _, f := range p.Nemesis.Faults {
+		if k, _ := nemesis.KindOf(f); slices.Contains(k.Needs, nemesis.NeedDisk) {
+			return true
+		}
+	}
+	return false
+}
+
 // Bugs are the planted bugs the run turns on, in the system's words.
 func (p Plan) Bugs() []sut.Bug { return p.System.Info().On(p.Options) }
 
@@ -149,6 +174,7 @@ func (p Plan) Bugs() []sut.Bug { return p.System.Info().On(p.Options) }
 func (p Plan) Spec(log *slog.Logger) cluster.Spec {
 	s := cluster.DefaultSpec()
 	s.Nodes, s.System, s.Options, s.Image, s.Logger = p.Test.Nodes, p.System, p.Options, p.Test.Image, log
+	s.Disk = p.Disk()
 	return s
 }
 

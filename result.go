@@ -39,6 +39,10 @@ type Result struct {
 	Duration time.Duration `json:"duration"`
 	// Report is the path of report.html.
 	Report string `json:"report"`
+	// StayedDown are the nodes that did not come back after the final
+	// heal (they exit as they start, e.g. on a disk the corrupt fault
+	// damaged) while a majority served the final reads.
+	StayedDown []string `json:"stayed_down,omitempty"`
 	// History is how the history was read: a run re-checked after its
 	// harness died may have had its torn last line dropped (Dropped).
 	History history.ReadStats `json:"history"`

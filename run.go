@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -142,7 +143,8 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 		log.Warn("interrupted: stopping the workload, then healing, checking what was recorded and reporting (interrupt again to abort)")
 	})()
 
-	err = exercise(ctx, abort, plan, cl, rec, env.Progress, log)
+	var down []string
+	err = exercise(ctx, abort, plan, cl, rec, env.Progress, &down, log)
 	if abort.Err() != nil {
 		return res, fmt.Errorf("%w: history kept in %s (check it with: faultline analyze %s)", ErrAborted, run.Dir, run.Dir)
 	}
@@ -155,7 +157,7 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 		return res, fmt.Errorf("flush history: %w", err)
 	}
 	ops := rec.Ops()
-	return checkRun(context.WithoutCancel(ctx), run, plan, ops, history.ReadStats{Read: int64(len(ops))}, start, time.Since(start))
+	return checkRun(context.WithoutCancel(ctx), run, plan, ops, history.ReadStats{Read: int64(len(ops))}, down, start, time.Since(start))
 }
 
 // startCluster starts the run's cluster; an interrupt (ctx) or an abort
@@ -190,10 +192,11 @@ func closer(cl Cluster, run runstore.Run, runtime string, log *slog.Logger) func
 }
 
 // exercise runs setup, the main phase with the nemesis, the heal and the
-// final phase against cl, recording into rec.
+// final phase against cl, recording into rec; down receives the nodes
+// that stayed down after the heal.
 func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Recorder,
-	progress func(context.Context, MainPhase) func(), log *slog.Logger) error {
-	runner, closeClients, err := newRunner(ctx, plan, cl, rec)
+	progress func(context.Context, MainPhase) func(), down *[]string, log *slog.Logger) error {
+	runner, rebind, closeClients, err := newRunner(ctx, plan, cl, rec)
 	if err != nil {
 		return err
 	}
@@ -224,7 +227,17 @@ func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Re
 			log.Warn("nemesis teardown", "err", err)
 		}
 	}
-	if healErr != nil {
+	var partial *nemesis.PartialHeal
+	switch {
+	case errors.As(healErr, &partial):
+		// A node that will not start on its damaged disk: the final reads
+		// go to the majority that serves, and the result says it.
+		log.Warn("final heal: some nodes stayed down; a majority serves, the final reads go to it", "down", partial.Down, "err", partial.Err)
+		*down = partial.Down
+		if err := rebind(partial.Down); err != nil {
+			return fmt.Errorf("final phase: rebind the clients of %v: %w", partial.Down, err)
+		}
+	case healErr != nil:
 		return fmt.Errorf("final heal: %w", healErr)
 	}
 	_ = rec.Phase(PhaseFinal)
@@ -237,9 +250,10 @@ func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Re
 	return nil
 }
 
-// newRunner returns the workload's runner with a client per worker, and
-// the function that closes every client.
-func newRunner(ctx context.Context, plan Plan, cl Cluster, rec *history.Recorder) (*workload.Runner, func(), error) {
+// newRunner returns the workload's runner with a client per worker, the
+// function that binds the workers of nodes that stayed down to a node
+// that serves, and the function that closes every client.
+func newRunner(ctx context.Context, plan Plan, cl Cluster, rec *history.Recorder) (*workload.Runner, func(down []string) error, func(), error) {
 	var mu sync.Mutex
 	var clients []sut.Client
 	closeAll := func() {
@@ -251,11 +265,10 @@ func newRunner(ctx context.Context, plan Plan, cl Cluster, rec *history.Recorder
 	}
 	nodes := cl.Nodes()
 	t := plan.Test
-	newClient := func(worker int) (workload.KV, error) {
+	client := func(home string) (sut.Client, error) {
 		c, err := plan.System.NewClient(ctx, sut.ClientConfig{
 			Addrs: cl.ClientAddrs(),
-			// Worker i is bound to node i mod N, as Jepsen binds clients.
-			Home: nodes[worker%len(nodes)],
+			Home:  home,
 			// An attempt gets a third of the op's deadline, so a request
 			// hung on a dead or paused node is retried elsewhere before
 			// the op gives up as info.
@@ -270,10 +283,28 @@ func newRunner(ctx context.Context, plan Plan, cl Cluster, rec *history.Recorder
 		mu.Unlock()
 		return c, nil
 	}
+	// Worker i is bound to node i mod N, as Jepsen binds clients.
+	home := func(worker int) string { return nodes[worker%len(nodes)] }
 	rcfg := workload.DefaultRunConfig()
 	rcfg.Concurrency, rcfg.Seed, rcfg.OpTimeout, rcfg.Rate, rcfg.TimeLimit = t.Workers(), t.Seed, t.OpTimeout, t.Rate, t.TimeLimit
-	runner, err := workload.NewRunner(rcfg, plan.Workload, newClient, rec)
-	return runner, closeAll, err
+	runner, err := workload.NewRunner(rcfg, plan.Workload, func(w int) (workload.KV, error) { return client(home(w)) }, rec)
+	rebind := func(down []string) error {
+		live := slices.DeleteFunc(slices.Clone(nodes), func(n string) bool { return slices.Contains(down, n) })
+		for w := range rcfg.Concurrency {
+			if !slices.Contains(down, home(w)) || len(live) == 0 {
+				continue
+			}
+			c, err := client(live[w%len(live)])
+			if err != nil {
+				return err
+			}
+			if err := runner.Rebind(w, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return runner, rebind, closeAll, err
 }
 
 // mainPhase runs the workload and the nemesis side by side until the time
@@ -354,10 +385,12 @@ func (n *nemesisRecorder) current() string {
 }
 
 // checkRun checks ops, writes results.json, history.edn and the report,
-// and refreshes the store index.
-func checkRun(ctx context.Context, run runstore.Run, plan Plan, ops []history.Op, read history.ReadStats, start time.Time, took time.Duration) (Result, error) {
+// and refreshes the store index; read says how ops were read, down which
+// nodes stayed down after the final heal.
+func checkRun(ctx context.Context, run runstore.Run, plan Plan, ops []history.Op, read history.ReadStats, down []string,
+	start time.Time, took time.Duration) (Result, error) {
 	t := plan.Test
-	res := Result{Test: t, Dir: run.Dir, Duration: took, Faults: nemesis.Happened(ops), History: read}
+	res := Result{Test: t, Dir: run.Dir, Duration: took, Faults: nemesis.Happened(ops), History: read, StayedDown: down}
 	res.MissingFaults = nemesis.Missing(plan.Nemesis.Required(), res.Faults)
 	if err := runstore.WriteStream(run.Path(runstore.HistoryEDN), func(w io.Writer) error { return history.WriteEDN(w, ops) }); err != nil {
 		return res, err
@@ -374,7 +407,7 @@ func checkRun(ctx context.Context, run runstore.Run, plan Plan, ops []history.Op
 		return res, err
 	}
 	info := runInfo(plan, start, took, run.Dir)
-	info.History = read
+	info.History, info.StayedDown = read, down
 	sum, err := reports.WriteRun(run.Dir, info, ops, results)
 	if err != nil {
 		return res, fmt.Errorf("write report: %w", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/faultfs"
 	"github.com/faultline/faultline/sut"
 )
 
@@ -28,6 +29,11 @@ type Spec struct {
 	// Build configures the image build when Image is empty; the image of
 	// System is built whatever Build.System says.
 	Build engine.BuildConfig
+	// Disk puts every node's data on faultfs, the power-failure
+	// filesystem (package faultfs), for the disk faults: the node's
+	// volume is mounted at faultfs.Volume and its command runs under
+	// `faultfs mount` (Command), which needs root and FUSE in the node.
+	Disk bool
 	// StartTimeout bounds the start from creating the nodes to "every
 	// node ready and a leader agreed" (image builds are not included).
 	// Zero: the runtime's default.
@@ -101,6 +107,19 @@ func (s Spec) WithDefaults(startTimeout time.Duration) (Spec, error) {
 		s.RunID = NewRunID()
 	}
 	return s, s.Validate()
+}
+
+// Command is a node's command line in this cluster: spec's own, or with
+// Disk, spec's under `faultfs mount` (run as root; it runs spec's command
+// as the image's node user on the mount).
+func (s Spec) Command(spec sut.NodeSpec) []string {
+	if !s.Disk {
+		return spec.Command
+	}
+	d := faultfs.DefaultDaemonConfig()
+	d.Backing, d.Mountpoint, d.Control = faultfs.Backing, sut.DataRoot, faultfs.Control
+	d.UID, d.GID, d.Command = engine.NodeUID, engine.NodeUID, spec.Command
+	return faultfs.MountArgs(engine.FaultfsPath, d)
 }
 
 // Layout is the cluster layout of s: node ids n1..nN, reached by their ids.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/faultfs"
 	"github.com/faultline/faultline/internal/syncbuf"
 	"github.com/faultline/faultline/sut"
 )
@@ -224,15 +225,27 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:          c.image,
 			Name:           fmt.Sprintf("faultline-%s-%s", c.RunID, n.ID),
-			Entrypoint:     n.Spec.Command,
+			Entrypoint:     c.cfg.Command(n.Spec),
 			Env:            n.Spec.Env,
 			Labels:         cluster.Labels(c.cfg.Labels, c.RunID, n.ID),
 			ExposedPorts:   exposed,
 			Networks:       []string{netName},
 			NetworkAliases: map[string][]string{netName: {n.ID}},
-			ConfigModifier: func(cc *container.Config) { cc.Hostname = n.ID },
+			ConfigModifier: func(cc *container.Config) {
+				cc.Hostname = n.ID
+				if c.cfg.Disk {
+					cc.User = "0" // faultfs mounts, then runs the node as its user
+				}
+			},
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.CapAdd = []string{"NET_ADMIN"}
+				volume := sut.DataRoot
+				if c.cfg.Disk {
+					// FUSE needs both the device and CAP_SYS_ADMIN.
+					hc.CapAdd = append(hc.CapAdd, "SYS_ADMIN")
+					hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"}}
+					volume = faultfs.Volume
+				}
 				hc.PortBindings = bindings
 				// The node's durable state on an anonymous volume: a
 				// real filesystem, not the container layer (here
@@ -240,7 +253,7 @@ func (c *Cluster) createContainer(ctx context.Context, n *node) error {
 				// kept across kill and restart, removed with the
 				// container (RemoveVolumes).
 				// The image's /data (owned by the node's user) seeds it.
-				hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: sut.DataRoot}}
+				hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Target: volume}}
 				hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
 				// The engine's init as PID 1 reaps what netctl leaves
 				// behind (a delayer that exited), which the node's own

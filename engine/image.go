@@ -41,8 +41,16 @@ const ImageRepo = "faultline-node"
 // Cluster.Exec, as root).
 const NetctlPath = sut.BinDir + "/netctl"
 
-// netctl is the binary the runtime adds to every system's image.
-var netctl = sut.Binary{Name: "netctl", Module: ".", Package: "./cmd/netctl"}
+// FaultfsPath is faultfs's path in every node image: the power-failure
+// filesystem a node's data lives on when a run has disk faults, and the
+// tool that corrupts a down node's files.
+const FaultfsPath = sut.BinDir + "/faultfs"
+
+// tools are the binaries the runtime adds to every system's image.
+var tools = []sut.Binary{
+	{Name: "netctl", Module: ".", Package: "./cmd/netctl"},
+	{Name: "faultfs", Module: ".", Package: "./cmd/faultfs"},
+}
 
 // NodeUID is the numeric user nodes run as inside the image; /data is
 // owned by it.
@@ -72,9 +80,9 @@ func DefaultBuildConfig() BuildConfig {
 	return BuildConfig{System: sut.Default()}
 }
 
-// binaries are the image's binaries: the system's and netctl.
+// binaries are the image's binaries: the system's, netctl and faultfs.
 func (b BuildConfig) binaries() []sut.Binary {
-	return append(slices.Clone(b.System.Binaries()), netctl)
+	return append(slices.Clone(b.System.Binaries()), tools...)
 }
 
 // buildMu serializes builds in this process: concurrent Starts share one.
@@ -85,7 +93,7 @@ var (
 	built   = map[string]string{}
 )
 
-// BuildImage compiles the system's binaries and netctl (CGO_ENABLED=0,
+// BuildImage compiles the system's binaries, netctl and faultfs (CGO_ENABLED=0,
 // -trimpath, for linux) into a temporary build context and builds the node
 // image from it, tagged faultline-node:<system>-<first 12 hex digits of
 // sha256 over the Dockerfile and binaries>. When that tag already exists

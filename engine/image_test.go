@@ -13,8 +13,8 @@ import (
 
 func TestBuildContext(t *testing.T) {
 	files := map[string][]byte{"kvnode": []byte("K"), "netctl": []byte("N")}
-	if len(DefaultBuildConfig().binaries()) != 2 {
-		t.Errorf("binaries of the default build: %v, want kvnode and netctl", DefaultBuildConfig().binaries())
+	if len(DefaultBuildConfig().binaries()) != 3 {
+		t.Errorf("binaries of the default build: %v, want kvnode, netctl and faultfs", DefaultBuildConfig().binaries())
 	}
 	b, err := buildContext(Dockerfile, files)
 	if err != nil {

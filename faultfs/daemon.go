@@ -53,7 +53,8 @@ func (c DaemonConfig) Validate() error {
 // command was SIGKILLed (128+9), and so is the node.
 const PowerFailExit = 128 + int(syscall.SIGKILL)
 
-// RunDaemon mounts cfg.Backing at cfg.Mountpoint, listens on cfg.Control
+// RunDaemon mounts cfg.Backing (created, owned by cfg.UID and cfg.GID,
+// when missing) at cfg.Mountpoint, listens on cfg.Control
 // and runs cfg.Command as a child in a process group of its own (the child
 // is killed if the daemon dies; SIGTERM and SIGINT are passed on to the
 // group; a power failure kills the whole group, whatever the command
@@ -68,6 +69,16 @@ const PowerFailExit = 128 + int(syscall.SIGKILL)
 func RunDaemon(ctx context.Context, cfg DaemonConfig) (int, error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
+	}
+	// A fresh volume has no backing directory yet: make it the command's,
+	// as a node's data root is.
+	if _, err := os.Stat(cfg.Backing); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(cfg.Backing, 0o755); err != nil {
+			return 0, fmt.Errorf("faultfs: create the backing directory: %w", err)
+		}
+		if err := os.Chown(cfg.Backing, cfg.UID, cfg.GID); err != nil {
+			return 0, fmt.Errorf("faultfs: give the backing directory to uid %d gid %d: %w", cfg.UID, cfg.GID, err)
+		}
 	}
 	m, err := Mount(ctx, cfg.MountConfig)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/faultfs"
 	"github.com/faultline/faultline/kubernetes/agent"
 	"github.com/faultline/faultline/sut"
 )
@@ -178,6 +179,21 @@ func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
 	grace := int64(2)
 	no := false
 	mounts := []corev1.VolumeMount{{Name: "agent", MountPath: agent.Dir}}
+	run := agent.RunConfig{Command: spec.Command, UID: engine.NodeUID, GID: engine.NodeUID, Wait: true}
+	sec := &corev1.SecurityContext{
+		RunAsUser:    &root,
+		RunAsGroup:   &root,
+		Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}},
+	}
+	volume := sut.DataRoot
+	if c.cfg.Disk {
+		// faultfs mounts as root (it needs /dev/fuse: a privileged
+		// container), then runs the node as its user on the mount.
+		run.Command, run.UID, run.GID = c.cfg.Command(spec), -1, -1
+		yes := true
+		sec.Privileged = &yes
+		volume = faultfs.Volume
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: id, Labels: cluster.Labels(c.cfg.Labels, c.RunID, id)},
 		Spec: corev1.PodSpec{
@@ -197,19 +213,11 @@ func (c *Cluster) podSpec(id string, images imageSet) *corev1.Pod {
 				Name:            nodeContainer,
 				Image:           images.node,
 				ImagePullPolicy: images.pull,
-				Command: agent.RunArgs(agent.RunConfig{
-					Command: spec.Command,
-					UID:     engine.NodeUID, GID: engine.NodeUID,
-					Wait: true,
-				}),
-				Env:   env,
-				Ports: ports,
-				SecurityContext: &corev1.SecurityContext{
-					RunAsUser:    &root,
-					RunAsGroup:   &root,
-					Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}},
-				},
-				VolumeMounts: append(slices.Clone(mounts), corev1.VolumeMount{Name: "data", MountPath: sut.DataRoot}),
+				Command:         agent.RunArgs(run),
+				Env:             env,
+				Ports:           ports,
+				SecurityContext: sec,
+				VolumeMounts:    append(slices.Clone(mounts), corev1.VolumeMount{Name: "data", MountPath: volume}),
 			}},
 			Volumes: []corev1.Volume{
 				{Name: "agent", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -482,6 +490,16 @@ func (c *Cluster) Exec(ctx context.Context, id string, cmd []string) (int, strin
 		return -1, out, fmt.Errorf("kubernetes: exec %q on node %s: %w", cmd, id, err)
 	}
 	return code, out, nil
+}
+
+// DiskExec runs cmd as root against the disk of node id while it is down
+// (killed): the pod outlives its process, so cmd runs in the node's
+// container, where the node's volume is.
+func (c *Cluster) DiskExec(ctx context.Context, id string, cmd []string) (int, string, error) {
+	if st := c.State(id); st != cluster.StateKilled {
+		return -1, "", fmt.Errorf("kubernetes: disk exec on node %s: it is %s; its disk is reached while it is down (kill it first)", id, st)
+	}
+	return c.Exec(ctx, id, cmd)
 }
 
 // Logs returns the node container's output so far: the agent's lines and

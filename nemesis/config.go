@@ -35,6 +35,12 @@ type Config struct {
 	Clock ClockConfig
 	// Delay is how long a delay fault holds each packet.
 	Delay DelayConfig
+	// Disk says where a node's durable files are, for the disk faults
+	// (the run's plan fills it from the system).
+	Disk DiskConfig
+	// CorruptTargets choose the nodes whose files a corruption changes;
+	// empty: a minority.
+	CorruptTargets []string
 	// delaySet says the spec named the delay's mean (its next word is
 	// the jitter).
 	delaySet bool
@@ -64,6 +70,7 @@ func DefaultConfig() Config {
 			StrobeDurationMs: 3000,
 		},
 		Delay: DelayConfig{Mean: 100 * time.Millisecond, Jitter: 20 * time.Millisecond},
+		Disk:  DiskConfig{Flips: 1},
 	}
 }
 

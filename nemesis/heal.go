@@ -59,16 +59,43 @@ func HealAll(ctx context.Context, cl Cluster, rec Recorder, timeout time.Duratio
 	}
 	wctx, cancel := context.WithDeadline(ctx, h.deadline)
 	defer cancel()
-	if err := cl.WaitHealthy(wctx); err != nil {
-		var states []string
-		for _, n := range cl.Nodes() {
-			states = append(states, fmt.Sprintf("%s is %s", n, cl.State(n)))
+	err := cl.WaitHealthy(wctx)
+	if err == nil {
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("nemesis: heal: %w", err)
 		}
-		errs = append(errs, fmt.Errorf("cluster did not recover within %v after heal: %s: %w",
-			timeout, strings.Join(states, ", "), err))
+		return nil
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("nemesis: heal: %w", err)
+	// Nodes that exit at every start (a node refusing its corrupted disk)
+	// do not stop the run when a majority serves: the final reads go to
+	// it, and the run says which nodes stayed down.
+	states := nodeStates(context.WithoutCancel(ctx), cl)
+	if down := where(cl, states, isDown); len(down) > 0 && len(down) < Majority(len(cl.Nodes())) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), LeaderWait)
+		defer cancel()
+		if _, lerr := cl.Leader(lctx); lerr == nil {
+			return &PartialHeal{Down: down, Err: errors.Join(append(errs, err)...)}
+		}
 	}
-	return nil
+	var desc []string
+	for _, n := range cl.Nodes() {
+		desc = append(desc, fmt.Sprintf("%s is %s", n, states[n]))
+	}
+	errs = append(errs, fmt.Errorf("cluster did not recover within %v after heal: %s: %w",
+		timeout, strings.Join(desc, ", "), err))
+	return fmt.Errorf("nemesis: heal: %w", errors.Join(errs...))
 }
+
+// PartialHeal is HealAll's error when a minority of nodes stayed down
+// (they exit as they start: a node refusing its damaged disk) while the
+// others elected a leader and serve. Err says what failed.
+type PartialHeal struct {
+	Down []string
+	Err  error
+}
+
+func (p *PartialHeal) Error() string {
+	return fmt.Sprintf("nemesis: heal: %s stayed down (a majority serves): %v", strings.Join(p.Down, ", "), p.Err)
+}
+
+func (p *PartialHeal) Unwrap() error { return p.Err }

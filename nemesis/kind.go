@@ -78,6 +78,12 @@ const (
 	// NeedClockHook: the system's admin endpoint moves its clock
 	// (/fault/clock, as kvnode's).
 	NeedClockHook Need = "clock hook"
+	// NeedDisk: the nodes' data is on faultfs, the power-failure
+	// filesystem (the run asks its runtime for it).
+	NeedDisk Need = "power-failure disk"
+	// NeedDiskFiles: the system names its durable files
+	// (sut.Info.DiskFiles), which the corrupt fault changes.
+	NeedDiskFiles Need = "list of durable files"
 )
 
 // Fault kind names, for code that names a kind (scenarios, tests).
@@ -85,6 +91,8 @@ const (
 	FaultPartition = "partition"
 	FaultLoss      = "loss"
 	FaultDelay     = "delay"
+	FaultPower     = "power"
+	FaultCorrupt   = "corrupt"
 	FaultKill      = "kill"
 	FaultPause     = "pause"
 	FaultClock     = "clock"
@@ -223,6 +231,50 @@ var Kinds = []Kind{
 		option: func(op history.Op) string { return stringArg(op.Value, "kind", "") },
 		effect: "grudge",
 		heal:   healNetStep,
+	},
+	{
+		Name: FaultPower, Doc: "fail the power of the targets: unsynced writes are lost (faultfs), then restart them: " + strings.Join(Targets, ", "),
+		Starts: []string{FPowerOff}, Stop: FPowerOn, Options: Targets, PerNode: true, Downs: 2,
+		Color: color.RGBA{0x7f, 0x7f, 0x00, 0xff}, Needs: []Need{NeedDisk},
+		new: func(cl Cluster, rng *rand.Rand, _ Config, opts []string) Nemesis {
+			return NewPower(cl, rng, opts)
+		},
+		value:  func(_ Config, o string, _ func([]string) string) (string, any) { return FPowerOff, o },
+		option: func(op history.Op) string { return stringArg(op.Value, "target", "") },
+		effect: "nodes",
+		heal: func(ctx context.Context, h *healer) (any, error) {
+			value, _, err := restart(ctx, h.cl)
+			return value, err
+		},
+	},
+	{
+		Name: FaultCorrupt, Doc: "kill the targets and change their durable files, then restart them: " + strings.Join(CorruptModes, ", ") +
+			"; targets one, minority (the default); file=GLOB narrows the files",
+		Starts: []string{FCorrupt}, Stop: FRestartCorrupt, Options: CorruptModes, PerNode: true, Downs: 2,
+		Color: color.RGBA{0x4b, 0x00, 0x82, 0xff}, Needs: []Need{NeedDisk, NeedDiskFiles},
+		parse: func(c *Config, w string) bool {
+			if w == TargetOne || w == TargetMinority {
+				c.CorruptTargets = append(c.CorruptTargets, w)
+				return true
+			}
+			return parseCorruptWord(c, w)
+		},
+		new: func(cl Cluster, rng *rand.Rand, c Config, opts []string) Nemesis {
+			targets := c.CorruptTargets
+			if len(targets) == 0 {
+				targets = []string{TargetMinority}
+			}
+			return NewCorrupt(cl, rng, c.Disk, opts, targets)
+		},
+		value: func(_ Config, o string, _ func([]string) string) (string, any) {
+			return FCorrupt, map[string]any{"mode": o}
+		},
+		option: func(op history.Op) string { return stringArg(op.Value, "mode", "") },
+		effect: "nodes",
+		heal: func(ctx context.Context, h *healer) (any, error) {
+			value, _, err := restart(ctx, h.cl)
+			return value, err
+		},
 	},
 }
 

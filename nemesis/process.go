@@ -15,16 +15,20 @@ import (
 // container state to read back (a variable so tests can shorten it).
 var stateTimeout = 15 * time.Second
 
-// procNemesis kills/starts or pauses/resumes nodes.
+// procNemesis takes nodes down (kill, pause, power failure, corruption)
+// and brings them back.
 type procNemesis struct {
 	cl       Cluster
 	rng      *rand.Rand
 	targets  []string
-	startF   string                  // kill or pause
-	stopF    string                  // start or resume
+	startF   string                  // kill, pause, power-off, corrupt
+	stopF    string                  // start, resume, power-on, restart-corrupt
 	eligible func(state string) bool // the nodes a fault may hit
-	mu       sync.Mutex
-	hit      map[string]bool // nodes this nemesis faulted and has not undone
+	// down takes nodes down and returns those confirmed, adding what it
+	// did to the completion value.
+	down func(ctx context.Context, op history.Op, nodes []string, value map[string]any) ([]string, error)
+	mu   sync.Mutex
+	hit  map[string]bool // nodes this nemesis faulted and has not undone
 }
 
 // NewKill returns the nemesis for kill / start. A kill value is a target
@@ -38,7 +42,10 @@ type procNemesis struct {
 // {"nodes": [...]} (plus "crashed") for start.
 func NewKill(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
 	return &procNemesis{cl: cl, rng: rng, targets: targets, startF: FKill, stopF: FStart,
-		eligible: isUp, hit: map[string]bool{}}
+		eligible: isUp, hit: map[string]bool{},
+		down: func(ctx context.Context, _ history.Op, nodes []string, _ map[string]any) ([]string, error) {
+			return kill(ctx, cl, nodes)
+		}}
 }
 
 // NewPause returns the nemesis for pause / resume (docker pause), with the
@@ -46,7 +53,10 @@ func NewKill(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
 // nodes.
 func NewPause(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
 	return &procNemesis{cl: cl, rng: rng, targets: targets, startF: FPause, stopF: FResume,
-		eligible: isRunning, hit: map[string]bool{}}
+		eligible: isRunning, hit: map[string]bool{},
+		down: func(ctx context.Context, _ history.Op, nodes []string, _ map[string]any) ([]string, error) {
+			return transition(ctx, cl, nodes, cl.Pause, isPaused, FPause)
+		}}
 }
 
 func (p *procNemesis) Fs() []string { return []string{p.startF, p.stopF} }
@@ -66,12 +76,7 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 		if err != nil {
 			return complete(op, value, err)
 		}
-		var done []string
-		if p.startF == FKill {
-			done, err = kill(ctx, p.cl, nodes)
-		} else {
-			done, err = transition(ctx, p.cl, nodes, p.cl.Pause, isPaused, FPause)
-		}
+		done, err := p.down(ctx, op, nodes, value)
 		for _, n := range nodes {
 			p.hit[n] = true // also on failure: teardown will undo it
 		}
@@ -91,7 +96,7 @@ func (p *procNemesis) restore(ctx context.Context) (map[string]any, error) {
 	var value map[string]any
 	var done []string
 	var err error
-	if p.stopF == FStart {
+	if p.stopF != FResume {
 		value, done, err = restart(ctx, p.cl)
 	} else {
 		value, done, err = resume(ctx, p.cl)

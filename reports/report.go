@@ -42,6 +42,9 @@ type RunInfo struct {
 	// its harness died may have had its torn last line dropped, which the
 	// report says at the top.
 	History history.ReadStats `json:"history,omitzero"`
+	// StayedDown are the nodes that did not come back after the final
+	// heal while a majority served (a node refusing its damaged disk).
+	StayedDown []string `json:"stayed_down,omitempty"`
 }
 
 // CheckerVerdict is one checker's verdict in a Summary.

@@ -78,6 +78,7 @@ const reportHTML = htmlHead + `<title>{{.Info.Name}}: {{verdictText .Verdict}}</
 <header id="summary">
 <h1>{{.Info.Name}} <span class="verdict {{verdictClass .Verdict}}" id="verdict" data-verdict="{{.Verdict}}">{{verdictText .Verdict}}</span>{{if .Outcome.Name}} <span class="outcome {{.Outcome.Class}}" id="outcome" title="{{.Outcome.Says}}">{{.Outcome.Name}}</span>{{end}}</h1>
 {{if .Outcome.Name}}<p class="expect" id="expect">{{.Outcome.Says}}{{if .Info.Bug}}: planted bug <em>{{.Info.Bug}}</em>{{end}}.</p>{{end}}
+{{with .Info.StayedDown}}<p class="expect" id="stayed-down">After the final heal {{range $i, $n := .}}{{if $i}}, {{end}}<a href="logs/{{$n}}.log">{{$n}}</a>{{end}} stayed down (it exits as it starts: see its log); a majority served the final reads.</p>{{end}}
 {{with .Info.History}}{{if or .Dropped .Refused .Warnings}}<p class="expect" id="history-read">History {{.}}{{range .Why}}; {{.}}{{end}}{{range .Warnings}}; {{.}}{{end}}.</p>{{end}}{{end}}
 <ul class="headline" id="checkers">
 {{range .Headlines}}<li class="checker {{verdictClass .Valid}}" data-checker="{{.Checker}}" data-verdict="{{.Valid}}"><span class="badge {{verdictClass .Valid}}">{{verdictText .Valid}}</span> <strong>{{.Checker}}</strong>: <span class="hl-text">{{.Text}}</span>{{if .At}} <span class="at">(at {{.At}})</span>{{end}}{{if .Anchor}} <a href="#{{.Anchor}}">details{{if .More}} (+{{.More}} more){{end}}</a>{{end}}</li>

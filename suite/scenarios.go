@@ -100,6 +100,23 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	// writes; no acknowledged add may be lost.
 	killAll := safe("set", "kill:all")
 	killAll.TimeLimit = max(timeLimit, 15*time.Second) // two kill:all cycles at the 3 s interval
+	// Disk faults: every node's power fails at once, again and again,
+	// under writes (the nodes' data on faultfs, which drops what was not
+	// fsynced): no acknowledged add may be lost. With the raft log never
+	// fsyncing, only a power failure loses what it acknowledged.
+	powerAll := safe("set", "power:all")
+	powerAll.TimeLimit = max(timeLimit, 15*time.Second) // two power failures at the 3 s interval
+	noFsync := powerAll
+	noFsync.Expect, noFsync.Unsafe = faultline.ExpectInvalid, []string{system.BugNoFsync}
+	// A minority's durable files corrupted while it is down (bit flips,
+	// a truncation, a rollback), one mode after another.
+	corrupt := safe("set", "corrupt")
+	corrupt.TimeLimit = max(timeLimit, 24*time.Second) // the three modes at the 3 s interval
+	corrupt = fitTimeLimit(corrupt)
+	// etcd's WAL (CRC-checked records) corrupted on a minority: a member
+	// that finds a bad record refuses to start, the others serve.
+	corruptWAL := corrupt
+	corruptWAL.Nemesis = nemesis.MustParseSpec("corrupt:file=member/wal/*.wal")
 	// etcd: the same workloads and checkers on a system we did not write,
 	// every fault kind it supports (it has no clock hook); its planted bug
 	// is serializable reads, served by a member cut off by a partition.
@@ -118,6 +135,8 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "list-append-partition-kill-pause", Test: safe("list-append", "partition,kill,pause")},
 		{Name: "set-kill-all", Test: killAll},
 		{Name: "register-delay", Test: safe("register", "delay")},
+		{Name: "set-power-all", Test: powerAll},
+		{Name: "set-corrupt", Test: corrupt},
 		{Name: "register-partition", Test: safe("register", "partition"), Nightly: true},
 		{Name: "set-loss-kill-clock", Test: safe("set", "loss,kill,clock"), Nightly: true},
 		{Name: "bug-stale-read", Test: stale},
@@ -126,13 +145,17 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "bug-nonatomic-txn", Test: nonatomic},
 		{Name: "bug-ack-before-commit", Test: ackEarly},
 		{Name: "bug-definite-timeouts", Test: definite},
+		{Name: "bug-no-fsync", Test: noFsync},
 		{Name: "bug-nonatomic-txn-list-append", Test: nonatomicLA, Nightly: true},
 		{Name: "bug-ack-before-commit-register", Test: ackEarlyReg, Nightly: true},
 		{Name: "etcd-register-partition-pause", Test: etcd(safe("register", "partition,pause"))},
 		{Name: "etcd-bank-partition-kill", Test: etcd(safe("bank", "partition,kill"))},
 		{Name: "etcd-list-append-kill-pause", Test: etcd(safe("list-append", "kill,pause"))},
 		{Name: "etcd-set-loss-partition-delay", Test: etcd(safe("set", "loss,partition,delay"))},
+		{Name: "etcd-set-corrupt-wal", Test: etcd(corruptWAL)},
 		{Name: "etcd-bug-serializable-read", Test: serializable},
+		{Name: "etcd-set-power-all", Test: etcd(func() faultline.Test { x := powerAll; x.Expect = faultline.ExpectInvalid; return x }()),
+			Finding: "etcd does not fsync the directories it creates at its first start (member/, and etcd/ above it): a power failure undoes them, every node bootstraps an empty member, and every acknowledged write is lost (related: etcd-io/etcd#6368)"},
 	}
 }
 

@@ -29,6 +29,10 @@ type Scenario struct {
 	// Nightly keeps the scenario out of the CI matrix (make chaos): it
 	// runs only in the nightly one.
 	Nightly bool
+	// Finding, for an ExpectInvalid scenario without a planted bug, is the
+	// bug of the system itself the scenario reproduces: a finding of ours
+	// or of a published analysis, with its upstream issue.
+	Finding string
 }
 
 // RunFunc runs one test; faultline.Run is the real one, tests use fakes.
@@ -296,6 +300,9 @@ func (r Result) WriteSummary(w io.Writer) {
 		r.Duration.Round(time.Second))
 	for _, o := range failed {
 		why := "the harness missed a known bug (" + o.Scenario.bugs() + ")"
+		if o.Scenario.Finding != "" {
+			why = "the run did not reproduce the finding (" + o.Scenario.Finding + ")"
+		}
 		switch {
 		case o.Err != nil:
 			why = "harness error: " + o.Err.Error()

@@ -150,7 +150,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 func (n *Node) startRaft(ctx context.Context) error {
 	cfg := n.cfg
 	hl := newHCLogger(n.log.With("component", "raft"), cfg.RaftLogLevel)
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// Every directory the node keeps state in is created durably: a
+	// mkdir whose parent was never fsynced may be undone by a power
+	// failure, with every log entry and snapshot below it.
+	if err := raftlog.MkdirAll(filepath.Join(cfg.DataDir, snapshotsDir)); err != nil {
 		return fmt.Errorf("create data dir %s: %w (check permissions / the volume mount)", cfg.DataDir, err)
 	}
 	// Our own segment log: one fdatasync per appended batch (raft-boltdb

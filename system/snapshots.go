@@ -16,6 +16,10 @@ import (
 	"github.com/faultline/faultline/system/raftlog"
 )
 
+// snapshotsDir is the directory under the data directory where
+// hashicorp/raft's file snapshot store keeps snapshots.
+const snapshotsDir = "snapshots"
+
 // reasonSnapshot is the damage recorded for a snapshot that fails its
 // checks.
 const reasonSnapshot raftlog.Reason = "snapshot fails its checks"
@@ -33,7 +37,7 @@ const damagedDir = "damaged"
 // snapshot is recorded as damage in the raft log before anything moves,
 // so the node recovers even if it crashes right after.
 func (n *Node) checkSnapshots(store *raft.FileSnapshotStore, wal *raftlog.Log) error {
-	dir := filepath.Join(n.cfg.DataDir, "snapshots")
+	dir := filepath.Join(n.cfg.DataDir, snapshotsDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list snapshots in %s: %w", dir, err)

@@ -199,6 +199,17 @@ func (r *Runner) Run(ctx context.Context) error {
 	return r.phase(ctx, "main", g, 1)
 }
 
+// Rebind gives worker a new client, between phases (a worker whose node
+// stayed down after the heal reads from another for the final phase); the
+// caller closes the old one.
+func (r *Runner) Rebind(worker int, kv KV) error {
+	if worker < 0 || worker >= len(r.clients) {
+		return fmt.Errorf("workload: rebind worker %d: there are %d workers", worker, len(r.clients))
+	}
+	r.clients[worker] = kv
+	return nil
+}
+
 // RunFinal runs the workload's final generator (final reads) on every
 // worker, retrying each op up to FinalAttempts times until it is ok. Call
 // it after the cluster has been healed.

@@ -24,7 +24,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -87,44 +86,22 @@ func dispatch(ctx context.Context, stopSignals func(), args []string, stdout, st
 		return 0, usageError{"no command given"}
 	}
 	cmd, rest := args[0], args[1:]
-	fset := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fset.SetOutput(io.Discard)
-	parse := func() error {
-		if err := fset.Parse(rest); err != nil {
-			return usageError{fmt.Sprintf("%s: %v", cmd, err)}
-		}
-		return nil
-	}
+	var ae *faultfs.ArgsError
 	switch cmd {
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usageText)
 		return 0, nil
 	case "mount":
-		cfg := faultfs.DefaultDaemonConfig()
-		fset.StringVar(&cfg.Backing, "backing", "", "")
-		fset.StringVar(&cfg.Mountpoint, "mount", "", "")
-		fset.StringVar(&cfg.Control, "control", "", "")
-		fset.IntVar(&cfg.UID, "uid", -1, "")
-		fset.IntVar(&cfg.GID, "gid", -1, "")
-		fset.Int64Var(&cfg.MaxJournalBytes, "journal-limit", cfg.MaxJournalBytes, "")
-		fset.BoolVar(&cfg.Debug, "debug", false, "")
-		if err := parse(); err != nil {
-			return 0, err
-		}
-		cfg.Command = fset.Args()
-		if err := cfg.Validate(); err != nil {
-			return 0, usageError{err.Error()}
+		cfg, err := faultfs.ParseMountArgs(rest)
+		if errors.As(err, &ae) {
+			return 0, usageError{ae.Msg}
 		}
 		stopSignals() // RunDaemon passes SIGTERM and SIGINT on to the command
 		return faultfs.RunDaemon(context.Background(), cfg)
 	case "powerfail", "status":
-		var control string
-		fset.StringVar(&control, "control", "", "")
-		if err := parse(); err != nil {
-			return 0, err
-		}
-		if control == "" || fset.NArg() > 0 {
-			return 0, usageError{cmd + ": give --control SOCKET and nothing else"}
+		control, err := faultfs.ParseControlArgs(cmd, rest)
+		if errors.As(err, &ae) {
+			return 0, usageError{ae.Msg}
 		}
 		if cmd == "status" {
 			s, err := faultfs.RequestStats(ctx, control)
@@ -141,38 +118,9 @@ func dispatch(ctx context.Context, stopSignals func(), args []string, stdout, st
 		_, err = stdout.Write(rep.Encode())
 		return 0, err
 	case "corrupt", "aside":
-		cfg := faultfs.DefaultCorruptConfig()
-		var patterns, mode string
-		fset.StringVar(&cfg.Root, "root", "", "")
-		fset.StringVar(&patterns, "pattern", "", "")
-		fset.Uint64Var(&cfg.Seed, "seed", 0, "")
-		fset.IntVar(&cfg.Files, "files", cfg.Files, "")
-		fset.StringVar(&cfg.Aside, "aside", "", "")
-		if cmd == "corrupt" {
-			fset.StringVar(&mode, "mode", "", "")
-			fset.IntVar(&cfg.Flips, "flips", cfg.Flips, "")
-		} else {
-			mode = string(faultfs.ModeAside)
-			fset.Int64Var(&cfg.ChunkBytes, "chunk", cfg.ChunkBytes, "")
-		}
-		if err := parse(); err != nil {
-			return 0, err
-		}
-		if fset.NArg() > 0 {
-			return 0, usageError{fmt.Sprintf("%s: unexpected arguments %q", cmd, fset.Args())}
-		}
-		if !seedGiven(fset) {
-			return 0, usageError{cmd + ": give --seed N (the same seed makes the same changes)"}
-		}
-		cfg.Mode = faultfs.CorruptMode(mode)
-		if cmd == "corrupt" && cfg.Mode == faultfs.ModeAside {
-			return 0, usageError{"corrupt: --mode aside is the aside command"}
-		}
-		if patterns != "" {
-			cfg.Patterns = strings.Split(patterns, ",")
-		}
-		if err := cfg.Validate(); err != nil {
-			return 0, usageError{err.Error()}
+		cfg, err := faultfs.ParseCorruptArgs(cmd, rest)
+		if errors.As(err, &ae) {
+			return 0, usageError{ae.Msg}
 		}
 		rep, err := faultfs.Corrupt(ctx, cfg)
 		if err != nil {
@@ -182,10 +130,4 @@ func dispatch(ctx context.Context, stopSignals func(), args []string, stdout, st
 		return 0, err
 	}
 	return 0, usageError{fmt.Sprintf("unknown command %q", cmd)}
-}
-
-func seedGiven(fset *flag.FlagSet) bool {
-	given := false
-	fset.Visit(func(f *flag.Flag) { given = given || f.Name == "seed" })
-	return given
 }

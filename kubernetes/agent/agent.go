@@ -515,6 +515,12 @@ func (s *Supervisor) signal(from string, sig syscall.Signal, to string, procStat
 	if err := syscall.Kill(-pid, sig); err != nil {
 		return fmt.Errorf("send %v to process group %d: %w", sig, pid, err)
 	}
+	// A node process may run its own process in a group of its own
+	// (faultfs runs the node's on its mount so): they stop and go on
+	// together, as a machine's processes do.
+	for _, d := range descendants(pid) {
+		syscall.Kill(d, sig)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		st, err := procStatus(pid)
@@ -531,6 +537,38 @@ func (s *Supervisor) signal(from string, sig syscall.Signal, to string, procStat
 	}
 	s.state = to
 	return nil
+}
+
+// descendants are the processes below pid, found through /proc.
+func descendants(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if f := strings.Fields(string(b[i+1:])); i >= 0 && len(f) >= 2 {
+			parent[p], _ = strconv.Atoi(f[1])
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for c, pp := range parent {
+			if pp == p {
+				out = append(out, c)
+				walk(c)
+			}
+		}
+	}
+	walk(pid)
+	return out
 }
 
 // procStatus is the one-letter state of pid in /proc/PID/stat.

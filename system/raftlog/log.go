@@ -101,8 +101,8 @@ func Open(cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("raftlog: create %s: %w", cfg.Dir, err)
+	if err := MkdirAll(cfg.Dir); err != nil {
+		return nil, err
 	}
 	lock, err := lockDir(cfg.Dir)
 	if err != nil {

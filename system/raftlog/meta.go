@@ -127,6 +127,33 @@ func (l *Log) writeMeta(m meta) error {
 	return nil
 }
 
+// MkdirAll creates dir and any missing parents, as os.MkdirAll does, and
+// makes each creation durable: the directory that holds a new directory
+// is fsynced after it (without that fsync a power failure may undo the
+// mkdir, and the log with it, fsynced or not).
+func MkdirAll(dir string) error {
+	dir = filepath.Clean(dir)
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("raftlog: %s is not a directory", dir)
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("raftlog: create %s: %w", dir, err)
+	}
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("raftlog: make the creation of %s durable: %w", dir, err)
+	}
+	return nil
+}
+
 // syncDir makes directory entry changes in dir (create, rename, unlink)
 // durable.
 func syncDir(dir string) error {
