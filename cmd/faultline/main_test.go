@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -421,5 +423,50 @@ func readJSONFile(t *testing.T, path string, v any) {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestFindingsStayInvalid re-checks the histories of the findings the
+// README reports (testdata/findings: the real runs, kept): each must
+// still come back invalid.
+func TestFindingsStayInvalid(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "findings", "*"))
+	if len(dirs) == 0 {
+		t.Fatal("no findings kept under testdata/findings")
+	}
+	for _, src := range dirs {
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			wd := t.TempDir()
+			dir := filepath.Join(wd, "store", filepath.Base(src), "20260101T000000.000Z")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(src, "test.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "test.json"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(filepath.Join(src, "history.jsonl.gz"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), h, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if code, stdout, stderr := cli(t, wd, "analyze", dir); code != 1 || !strings.Contains(stdout, "lost") {
+				t.Errorf("analyze: exit %d, want 1 with lost elements\n%s%s", code, stdout, stderr)
+			}
+		})
 	}
 }
