@@ -33,6 +33,10 @@ func (n *Node) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, n.Status())
 	})
 	mux.HandleFunc("POST /fault/clock", n.handleClockFault)
+	// The cluster's members, and changes to them (on the leader).
+	mux.HandleFunc("GET /membership", n.handleMembership)
+	mux.HandleFunc("POST /membership/add", n.handleMemberChange(true))
+	mux.HandleFunc("POST /membership/remove", n.handleMemberChange(false))
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		n.writeMetrics(w)

@@ -313,8 +313,10 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 			lastErr = resp.Err()
 			next := ""
 			if resp.LeaderID != "" {
-				if _, ok := c.cfg.Addrs[resp.LeaderID]; ok {
-					next = resp.LeaderID
+				// A leader that joined again as a new member ("n3.2")
+				// is reached at its node's address.
+				if id := NodeOfMember(resp.LeaderID); c.cfg.Addrs[id] != "" {
+					next = id
 				}
 			}
 			if next == "" && resp.LeaderAddr != "" {

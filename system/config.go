@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,8 +97,14 @@ type NodeConfig struct {
 	// ID is this node's id; it must appear in Peers.
 	ID string
 	// Peers is the static cluster membership, this node included. It
-	// bootstraps the cluster when DataDir holds no raft state.
+	// bootstraps the cluster when DataDir holds no raft state (unless
+	// Join), and names the peers' client addresses.
 	Peers []Peer
+	// Join makes a node without raft state join a running cluster as a
+	// new member instead of bootstrapping one from Peers: it waits until
+	// the leader adds it (POST /membership/add on the leader's admin
+	// port), first as a non-voter, then as a voter once it caught up.
+	Join bool
 	// DataDir holds the raft log and stable store (raftlog/) and the
 	// snapshots (snapshots/).
 	DataDir string
@@ -134,6 +141,11 @@ type NodeConfig struct {
 	// without fdatasync, and write its meta file (term, vote) without
 	// fsync (UNSAFE: a power failure loses acknowledged writes).
 	UnsafeNoFsync bool
+	// UnsafeRemovedServesReads makes a node that was removed from the
+	// cluster's configuration answer reads from its own state, frozen at
+	// its removal (UNSAFE: stale reads), where a safe one answers
+	// NOT_LEADER.
+	UnsafeRemovedServesReads bool
 	// EnableFaultInjection allows POST /fault/* on the admin port.
 	EnableFaultInjection bool
 
@@ -310,11 +322,12 @@ func (b PlantedBug) Switch(c *NodeConfig) *bool { return b.on(c) }
 // Planted bugs' names, for code that turns one on (the chaos suite's
 // scenarios).
 const (
-	BugNoDedup          = "no-dedup"
-	BugNonatomicTxn     = "nonatomic-txn"
-	BugAckBeforeCommit  = "ack-before-commit"
-	BugDefiniteTimeouts = "definite-timeouts"
-	BugNoFsync          = "no-fsync"
+	BugNoDedup            = "no-dedup"
+	BugNonatomicTxn       = "nonatomic-txn"
+	BugAckBeforeCommit    = "ack-before-commit"
+	BugDefiniteTimeouts   = "definite-timeouts"
+	BugNoFsync            = "no-fsync"
+	BugRemovedServesReads = "removed-serves-reads"
 )
 
 var plantedBugs = []PlantedBug{
@@ -328,6 +341,8 @@ var plantedBugs = []PlantedBug{
 		func(c *NodeConfig) *bool { return &c.UnsafeDefiniteTimeouts }},
 	{BugNoFsync, "UNSAFE: the raft log acknowledges entries after write(), never fdatasync, and the term and vote are not synced either (a power failure loses acknowledged writes)",
 		func(c *NodeConfig) *bool { return &c.UnsafeNoFsync }},
+	{BugRemovedServesReads, "UNSAFE: a node removed from the cluster's configuration keeps answering reads from its own state, frozen at its removal, instead of NOT_LEADER (stale reads until it stops)",
+		func(c *NodeConfig) *bool { return &c.UnsafeRemovedServesReads }},
 }
 
 // PlantedBugs lists the store's planted bugs; the unsafe read modes are
@@ -343,6 +358,28 @@ func (c *NodeConfig) UnsafeFlags() []string {
 		}
 	}
 	return out
+}
+
+// MemberID is the raft server id of node's k-th identity: a node that
+// left the cluster and joined it again as a new member runs as "n3.2",
+// "n3.3", ...; its first identity is the node id itself. NodeOfMember
+// takes it back.
+func MemberID(node string, k int) string {
+	if k <= 1 {
+		return node
+	}
+	return node + "." + strconv.Itoa(k)
+}
+
+// NodeOfMember is the node id of a raft server id that MemberID made:
+// "n3" for "n3.2" and for "n3".
+func NodeOfMember(id string) string {
+	if i := strings.LastIndexByte(id, '.'); i > 0 {
+		if k, err := strconv.Atoi(id[i+1:]); err == nil && k > 1 {
+			return id[:i]
+		}
+	}
+	return id
 }
 
 func (c *NodeConfig) peer(id string) (Peer, bool) {

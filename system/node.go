@@ -239,7 +239,10 @@ func (n *Node) startRaft(ctx context.Context) error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
-	if !has {
+	switch {
+	case !has && cfg.Join:
+		n.log.Info("joining a running cluster: waiting for its leader to add this node", "id", cfg.ID)
+	case !has:
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr)})
@@ -360,7 +363,28 @@ func (n *Node) Leader() (id, clientAddr string) {
 	if lid == "" {
 		return "", ""
 	}
-	return string(lid), n.clientIDs[lid]
+	return string(lid), n.clientAddrOf(lid)
+}
+
+// clientAddrOf is the client address of server id: from the peer list, or
+// for a server that joined later, its raft host with this node's client
+// port (as --peers derives client addresses); "" when unknown.
+func (n *Node) clientAddrOf(id raft.ServerID) string {
+	if a, ok := n.clientIDs[id]; ok {
+		return a
+	}
+	_, port, err := net.SplitHostPort(n.cfg.ClientAddr)
+	if err != nil {
+		return ""
+	}
+	for _, s := range n.configuration().Servers {
+		if s.ID == id {
+			if host, _, err := net.SplitHostPort(string(s.Address)); err == nil {
+				return net.JoinHostPort(host, port)
+			}
+		}
+	}
+	return ""
 }
 
 // Snapshot forces a raft snapshot now.
@@ -514,6 +538,9 @@ func (n *Node) dispatch(ctx context.Context, req *Request) Response {
 
 // read serves a read-only request according to the read mode.
 func (n *Node) read(ctx context.Context, req *Request) Response {
+	if n.cfg.UnsafeRemovedServesReads && n.removed() {
+		return n.unsafeRemovedRead(req)
+	}
 	switch n.cfg.ReadMode {
 	case ReadStale:
 		n.metrics.staleReads.Add(1)
@@ -700,6 +727,9 @@ type NodeStatus struct {
 	Recovering     bool     `json:"recovering"`
 	RecoveryTarget uint64   `json:"recovery_target,omitempty"`
 	Damage         []string `json:"damage,omitempty"`
+	// Removed: the cluster's latest configuration, as this node has it,
+	// no longer lists it (it was removed, see GET /membership).
+	Removed bool `json:"removed,omitempty"`
 }
 
 // Status returns the node's current status.
@@ -721,6 +751,7 @@ func (n *Node) Status() NodeStatus {
 		Keys:           n.fsm.Len(),
 		Recovering:     n.rec.Recovering(),
 		RecoveryTarget: n.rec.Target(),
+		Removed:        n.removed(),
 	}
 	for _, d := range n.raftLog.Damage() {
 		st.Damage = append(st.Damage, d.String())

@@ -210,3 +210,15 @@ func unsafeTimeoutAsBusy(r Response) Response {
 	}
 	return Response{Status: StatusBusy, Msg: "overloaded: not committed in time, so not applied (UNSAFE: it may still apply)"}
 }
+
+// ---- --unsafe-removed-serves-reads ------------------------------------
+
+// unsafeRemovedRead (UNSAFE) answers a read on a node that the cluster
+// removed from its configuration from the node's own state, which no
+// longer changes: the leader stopped replicating to it. A safe node is no
+// leader once removed and answers NOT_LEADER; this one serves stale reads
+// until an operator stops it.
+func (n *Node) unsafeRemovedRead(req *Request) Response {
+	n.metrics.staleReads.Add(1)
+	return n.fsm.Read(req)
+}

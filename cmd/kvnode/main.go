@@ -40,6 +40,7 @@ func parseFlags(args []string, stderr io.Writer) (system.NodeConfig, slog.Level,
 	fs.StringVar(&cfg.ID, "id", "", "this node's id (must appear in --peers)")
 	fs.StringVar(&peers, "peers", "", "static cluster: id=host:raftport,... (client address = host + the --client-addr port) or id=host:raftport/host:clientport")
 	fs.StringVar(&cfg.DataDir, "data", "", "data directory (raft log, stable store, snapshots)")
+	fs.BoolVar(&cfg.Join, "join", false, "with an empty data directory, join a running cluster as a new member (the leader adds it: POST /membership/add) instead of bootstrapping one from --peers")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "0.0.0.0:7000", "raft listen address")
 	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "raft address advertised to peers (default: this node's --peers address, host resolved to an IP)")
 	fs.StringVar(&cfg.ClientAddr, "client-addr", "0.0.0.0:7001", "client protocol listen address")
