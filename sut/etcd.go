@@ -35,11 +35,12 @@ type Etcd struct{}
 
 var _ System = Etcd{}
 
-// Info implements System: no clock hook, no lease, one unsafe read mode.
+// Info implements System: no clock hook, no lease, one unsafe read mode;
+// its members change through its cluster API (Membership).
 func (Etcd) Info() Info {
 	return Info{Name: "etcd", Bugs: []Bug{{Name: string(EtcdReadSerializable), ReadMode: true,
 		Doc: "a member cut off by a partition serves stale reads"}},
-		DiskFiles: []string{"member/wal/*.wal", "member/snap/db", "member/snap/*.snap"}}
+		DiskFiles: []string{"member/wal/*.wal", "member/snap/db", "member/snap/*.snap"}, Membership: true}
 }
 
 // Binaries implements System: etcd's own main, from a module of its own so
@@ -50,25 +51,32 @@ func (Etcd) Binaries() []Binary {
 
 // Node implements System: a member of a static initial cluster over the
 // layout's host names, data under /data/etcd, etcd's default timings
-// (heartbeat 100 ms, election 1 s).
+// (heartbeat 100 ms, election 1 s). A node joining the running cluster
+// (Layout.Joining) is its incarnation's member (Layout.Name), added as a
+// learner before it starts: --initial-cluster lists the current members
+// with it, --initial-cluster-state existing.
 func (Etcd) Node(layout Layout, _ Options, id string) NodeSpec {
-	peers := make([]string, len(layout.Nodes))
-	for i, p := range layout.Nodes {
-		peers[i] = fmt.Sprintf("%s=http://%s:%d", p, layout.Host(p), etcdPeerPort)
+	members, state := layout.Nodes, "new"
+	if layout.Joining(id) {
+		members, state = layout.CurrentMembers(), "existing"
+	}
+	peers := make([]string, len(members))
+	for i, p := range members {
+		peers[i] = layout.Name(p) + "=" + etcdPeerURL(layout, p)
 	}
 	const data = DataRoot + "/etcd"
 	host := layout.Host(id)
 	return NodeSpec{
 		Command: []string{
 			BinDir + "/etcd",
-			"--name", id,
+			"--name", layout.Name(id),
 			"--data-dir", data,
 			"--listen-client-urls", fmt.Sprintf("http://0.0.0.0:%d", etcdClientPort),
 			"--advertise-client-urls", fmt.Sprintf("http://%s:%d", host, etcdClientPort),
 			"--listen-peer-urls", fmt.Sprintf("http://0.0.0.0:%d", etcdPeerPort),
-			"--initial-advertise-peer-urls", fmt.Sprintf("http://%s:%d", host, etcdPeerPort),
+			"--initial-advertise-peer-urls", etcdPeerURL(layout, id),
 			"--initial-cluster", strings.Join(peers, ","),
-			"--initial-cluster-state", "new",
+			"--initial-cluster-state", state,
 			"--initial-cluster-token", "faultline",
 		},
 		Ports: []Port{

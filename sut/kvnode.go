@@ -17,7 +17,8 @@ const (
 )
 
 // KVNode is our own store (system/, cmd/kvnode): every fault kind,
-// including clock skew through its admin /fault/clock hook; unsafe read
+// including clock skew through its admin /fault/clock hook and membership
+// changes through its admin /membership endpoints; unsafe read
 // modes lease and stale; planted bugs passed as kvnode --unsafe-<name>,
 // from the store's own table (system.PlantedBugs).
 type KVNode struct{}
@@ -40,7 +41,7 @@ func (KVNode) Info() Info {
 		bugs = append(bugs, Bug{Name: b.Name, Doc: strings.TrimPrefix(b.Help, "UNSAFE: ")})
 	}
 	return Info{Name: "kvnode", Bugs: bugs, ClockHook: true, Lease: true,
-		DiskFiles: []string{"raftlog/*.seg", "snapshots/**"}}
+		DiskFiles: []string{"raftlog/*.seg", "snapshots/**"}, Membership: true}
 }
 
 // Binaries implements System: kvnode from this module.
@@ -49,22 +50,27 @@ func (KVNode) Binaries() []Binary {
 }
 
 // Node implements System: a static peer list over the layout's host
-// names, fault injection (the clock hook) enabled.
+// names, fault injection (the clock hook) enabled. A node joining a
+// running cluster (Layout.Joining) runs as its incarnation's member
+// (Layout.Name, "n3.2") with --join: it waits for the leader to add it.
 func (KVNode) Node(layout Layout, opts Options, id string) NodeSpec {
 	peers := make([]string, len(layout.Nodes))
 	for i, p := range layout.Nodes {
-		peers[i] = fmt.Sprintf("%s=%s:%d", p, layout.Host(p), kvnodeRaftPort)
+		peers[i] = fmt.Sprintf("%s=%s", layout.Name(p), kvnodeRaftAddr(layout, p))
 	}
 	const data = DataRoot
 	args := []string{
 		BinDir + "/kvnode",
-		"--id", id,
+		"--id", layout.Name(id),
 		"--peers", strings.Join(peers, ","),
 		"--data", data,
 		"--raft-addr", fmt.Sprintf("0.0.0.0:%d", kvnodeRaftPort),
 		"--client-addr", fmt.Sprintf("0.0.0.0:%d", kvnodeClientPort),
 		"--admin-addr", fmt.Sprintf("0.0.0.0:%d", kvnodeAdminPort),
 		"--enable-fault-injection",
+	}
+	if layout.Joining(id) {
+		args = append(args, "--join")
 	}
 	if opts.ReadMode != "" {
 		args = append(args, "--read-mode", string(opts.ReadMode))

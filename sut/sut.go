@@ -19,7 +19,9 @@
 //   - what it declares in one table (Info): its name, its planted bugs
 //     (unsafe read modes and --unsafe bugs), and what the faults can
 //     reach: the clock fault needs a clock hook, an admin port
-//     (PortAdmin) serving /fault/clock as kvnode does.
+//     (PortAdmin) serving /fault/clock as kvnode does; the membership
+//     fault needs Membership, the system's own API for removing and
+//     adding members.
 //
 // Our systems are known by name; a program registers its own with
 // Register.
@@ -38,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faultline/faultline/system"
 	"github.com/faultline/faultline/workload"
 )
 
@@ -79,6 +82,11 @@ type Info struct {
 	// that hold a node's durable state: the ones the corrupt fault may
 	// flip bits in, truncate or roll back ("**" matches any depth).
 	DiskFiles []string
+	// Membership says it implements Membership: its members are removed
+	// and added through its own API, as its operators do, so that the
+	// membership fault can change them; its Node then runs a node that
+	// joins a running cluster under a fresh identity (Layout.Joining).
+	Membership bool
 }
 
 // Client is what NewClient returns: the workloads' client, which the
@@ -213,6 +221,15 @@ type Layout struct {
 	// Hosts maps a node id to the host name other nodes reach it by; a
 	// missing entry means the id itself (Docker network aliases).
 	Hosts map[string]string
+	// Incarnations count the identities a node has had: one that left
+	// the cluster and joined it again as a new member (the membership
+	// fault) runs as incarnation 2, 3, ... under a fresh Name, on the
+	// same host. A missing entry means 1.
+	Incarnations map[string]int
+	// Members are the nodes whose members a node joining a running
+	// cluster joins (itself included), when not every node is a member
+	// (nil).
+	Members []string
 }
 
 // Host returns the host name of node id.
@@ -221,6 +238,39 @@ func (l Layout) Host(id string) string {
 		return h
 	}
 	return id
+}
+
+// Incarnation returns node id's incarnation: 1 for the identity it was
+// created with.
+func (l Layout) Incarnation(id string) int { return max(l.Incarnations[id], 1) }
+
+// Name returns the member name of node id's current incarnation: the id
+// itself, then "n3.2", "n3.3", ... (system.MemberID, our store's raft
+// server ids; every system names its members so).
+func (l Layout) Name(id string) string { return system.MemberID(id, l.Incarnation(id)) }
+
+// Joining reports whether node id joins a running cluster as a new
+// member (a later incarnation) rather than forming the cluster with the
+// others.
+func (l Layout) Joining(id string) bool { return l.Incarnation(id) > 1 }
+
+// CurrentMembers are the nodes that are members when a node joins:
+// Members, or every node.
+func (l Layout) CurrentMembers() []string {
+	if l.Members != nil {
+		return slices.Clone(l.Members)
+	}
+	return slices.Clone(l.Nodes)
+}
+
+// NodeOfHost returns the node whose host name is host, or "".
+func (l Layout) NodeOfHost(host string) string {
+	for _, id := range l.Nodes {
+		if l.Host(id) == host {
+			return id
+		}
+	}
+	return ""
 }
 
 // Well-known port names. A runtime makes exposed ports reachable from the
