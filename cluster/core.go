@@ -46,6 +46,20 @@ type Core struct {
 	// its exit code and log, so it fails at once.
 	Exited func(ctx context.Context) error
 
+	// Layout is the layout the nodes were started with; Join moves a
+	// node to its next incarnation in it. Options are the system's
+	// options, for a joining node's spec.
+	Layout  sut.Layout
+	Options sut.Options
+	// Wipe stops node id for good and deletes its data: it left the
+	// cluster (StateLeft) until Renew. Renew starts a node that left
+	// afresh, on an empty data directory, as spec says. Both nil: the
+	// runtime cannot give a node a fresh identity (no membership
+	// changes).
+	Wipe  func(ctx context.Context, id string) error
+	Renew func(ctx context.Context, id string, spec sut.NodeSpec) error
+
+	layoutMu  sync.Mutex // guards Layout's incarnations
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -129,10 +143,10 @@ func (c *Core) Status(ctx context.Context, id string) (sut.Status, error) {
 	return st, nil
 }
 
-// statuses probes every running node concurrently; nodes that are not
-// ready are missing from the map and their errors are returned.
-func (c *Core) statuses(ctx context.Context) (map[string]sut.Status, map[string]error) {
-	return sut.ProbeAll(ctx, c.IDs, func(id string) error {
+// statuses probes every running node of ids concurrently; nodes that are
+// not ready are missing from the map and their errors are returned.
+func (c *Core) statuses(ctx context.Context, ids []string) (map[string]sut.Status, map[string]error) {
+	return sut.ProbeAll(ctx, ids, func(id string) error {
 		if st := c.State(id); st != StateRunning {
 			return fmt.Errorf("node %s is %s", id, st)
 		}
@@ -141,33 +155,41 @@ func (c *Core) statuses(ctx context.Context) (map[string]sut.Status, map[string]
 }
 
 // Leader returns the id of the node that a majority of the cluster's
-// nodes name as their leader (sut.AgreedLeader). Paused, killed and
-// unreachable nodes do not vote, so a leader needs a reachable majority.
+// nodes (those that did not leave it) name as their leader
+// (sut.AgreedLeader). Paused, killed and unreachable nodes do not vote,
+// so a leader needs a reachable majority.
 // The error wraps sut.ErrNoLeader.
 func (c *Core) Leader(ctx context.Context) (string, error) {
-	sts, errs := c.statuses(ctx)
-	leader, err := sut.AgreedLeader(len(c.IDs), sts, errs)
+	ids := c.members()
+	sts, errs := c.statuses(ctx, ids)
+	leader, err := sut.AgreedLeader(len(ids), sts, errs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", c.Runtime, err)
 	}
 	return leader, nil
 }
 
-// WaitHealthy waits, bounded by ctx, until every node is running and
-// ready (the system's Probe) and all of them name the same leader. It
-// fails at once when a node is not running (start or resume it first), or
-// when Exited says one has exited by itself; on timeout the error says
-// what each node was missing.
+// members are the nodes that did not leave the cluster (StateLeft).
+func (c *Core) members() []string {
+	return slices.DeleteFunc(slices.Clone(c.IDs), func(id string) bool { return c.State(id) == StateLeft })
+}
+
+// WaitHealthy waits, bounded by ctx, until every node that did not leave
+// the cluster is running and ready (the system's Probe) and all of them
+// name the same leader. It fails at once when such a node is not running
+// (start or resume it first), or when Exited says one has exited by
+// itself; on timeout the error says what each node was missing.
 func (c *Core) WaitHealthy(ctx context.Context) error {
-	for _, id := range c.IDs {
+	ids := c.members()
+	for _, id := range ids {
 		if st := c.State(id); st != StateRunning {
 			return fmt.Errorf("%s: node %s is %s: Start or Resume it before waiting for a healthy cluster", c.Runtime, id, st)
 		}
 	}
 	lastExitCheck := time.Now()
 	for {
-		sts, errs := c.statuses(ctx)
-		last := sut.Healthy(c.IDs, sts, errs)
+		sts, errs := c.statuses(ctx, ids)
+		last := sut.Healthy(ids, sts, errs)
 		if last == nil {
 			return nil
 		}

@@ -53,6 +53,9 @@ type node struct {
 	hostPorts map[string]int // exposed port name -> host port on 127.0.0.1
 	st        nodeState
 	lastIP    string // last known address on the private network
+	// pastLogs are the logs of the containers of the node's earlier
+	// identities (removed when it left the cluster).
+	pastLogs string
 }
 
 // exposed returns the spec's exposed ports.
@@ -123,7 +126,8 @@ func Start(ctx context.Context, spec cluster.Spec) (_ *Cluster, err error) {
 		nodes: map[string]*node{},
 	}
 	c.Core = cluster.Core{Runtime: "docker", RunID: cfg.RunID, Log: log.With("run", cfg.RunID), System: cfg.System, IDs: cluster.NodeIDs(cfg.Nodes),
-		StateOf: c.stateOf, AddrsOf: c.exposedAddrs, LogsOf: c.Logs, Exited: c.checkExited}
+		StateOf: c.stateOf, AddrsOf: c.exposedAddrs, LogsOf: c.Logs, Exited: c.checkExited,
+		Layout: cfg.Layout(), Options: cfg.Options, Wipe: c.wipe, Renew: c.renew}
 	defer func() {
 		if err != nil {
 			if cerr := c.Close(context.WithoutCancel(ctx)); cerr != nil {
@@ -430,8 +434,12 @@ func (c *Cluster) stateOf(id string) string {
 
 // ObservedState reads the container's state back from Docker, mapped onto
 // the same names: "running", "paused", "killed" (exited or dead, e.g. the
-// process crashed by itself), "created" or "removed".
+// process crashed by itself), "created" or "removed"; a node that left the
+// cluster has no container and is "left".
 func (c *Cluster) ObservedState(ctx context.Context, id string) (string, error) {
+	if st := c.stateOf(id); st == StateLeft.String() {
+		return st, nil
+	}
 	cid, err := c.containerFor(id)
 	if err != nil {
 		return "", err
@@ -626,20 +634,28 @@ func (c *Cluster) Exec(ctx context.Context, id string, cmd []string) (exitCode i
 }
 
 // Logs returns the node's container output so far (stdout and stderr
-// interleaved), including earlier incarnations before a kill.
+// interleaved), including earlier incarnations before a kill, and the
+// output of the containers of its identities before it last left the
+// cluster.
 func (c *Cluster) Logs(ctx context.Context, id string) (string, error) {
-	cid, err := c.containerFor(id)
+	n, err := c.node(id)
 	if err != nil {
 		return "", err
 	}
+	n.Lock()
+	cid, past, st := containerOf(n.st), n.pastLogs, n.st.state()
+	n.Unlock()
 	if cid == "" {
-		return "", fmt.Errorf("docker: logs of node %s: its container was removed", id)
+		if st == StateLeft {
+			return past, nil
+		}
+		return past, fmt.Errorf("docker: logs of node %s: its container was removed", id)
 	}
 	logs, err := c.containerLogs(ctx, cid)
 	if err != nil {
-		return logs, fmt.Errorf("docker: logs of node %s: %w", id, err)
+		return past + logs, fmt.Errorf("docker: logs of node %s: %w", id, err)
 	}
-	return logs, nil
+	return past + logs, nil
 }
 
 // containerLogs returns a container's stdout and stderr so far.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/faultline/faultline/cluster"
 )
 
 // State is a node's lifecycle state as this package drives it.
@@ -14,6 +16,8 @@ type State int
 //	Created -> Running (start)          Running -> Paused (pause)
 //	Running -> Killed  (kill)           Paused  -> Running (resume)
 //	Paused  -> Killed  (kill)           Killed  -> Running (start)
+//	any but Removed and Left -> Left (leave: container and data gone)
+//	Left    -> Created (join: a new container for a new identity)
 //	any but Removed -> Removed (remove)
 const (
 	StateCreated State = iota + 1
@@ -21,10 +25,11 @@ const (
 	StatePaused
 	StateKilled
 	StateRemoved
+	StateLeft
 )
 
 // String returns the lower-case name used by Cluster.State: "created",
-// "running", "paused", "killed", "removed".
+// "running", "paused", "killed", "removed", "left".
 func (s State) String() string {
 	switch s {
 	case StateCreated:
@@ -37,6 +42,8 @@ func (s State) String() string {
 		return "killed"
 	case StateRemoved:
 		return "removed"
+	case StateLeft:
+		return cluster.StateLeft
 	}
 	return fmt.Sprintf("state(%d)", int(s))
 }
@@ -49,7 +56,7 @@ var ErrIllegalTransition = errors.New("illegal node state transition")
 // TransitionError is an illegal transition of one node.
 type TransitionError struct {
 	Node     string
-	Op       string // start, pause, resume, kill, remove
+	Op       string // start, pause, resume, kill, leave, join, remove
 	From, To State
 }
 
@@ -58,6 +65,8 @@ func (e *TransitionError) Error() string {
 	switch {
 	case e.From == StateRemoved:
 		hint = ": the cluster was closed"
+	case e.From == StateLeft:
+		hint = ": it left the cluster; it comes back only by joining as a new member"
 	case e.Op == "start" && e.From == StatePaused:
 		hint = ": resume it instead"
 	case e.Op == "start" && e.From == StateRunning:
@@ -95,6 +104,7 @@ type (
 		since     time.Time
 	}
 	stRemoved struct{ since time.Time }
+	stLeft    struct{ since time.Time }
 )
 
 func (stCreated) state() State { return StateCreated }
@@ -102,6 +112,7 @@ func (stRunning) state() State { return StateRunning }
 func (stPaused) state() State  { return StatePaused }
 func (stKilled) state() State  { return StateKilled }
 func (stRemoved) state() State { return StateRemoved }
+func (stLeft) state() State    { return StateLeft }
 
 // ops maps an operation to its legal source states and its target.
 var ops = map[string]struct {
@@ -112,7 +123,9 @@ var ops = map[string]struct {
 	"pause":  {[]State{StateRunning}, StatePaused},
 	"resume": {[]State{StatePaused}, StateRunning},
 	"kill":   {[]State{StateRunning, StatePaused}, StateKilled},
-	"remove": {[]State{StateCreated, StateRunning, StatePaused, StateKilled}, StateRemoved},
+	"remove": {[]State{StateCreated, StateRunning, StatePaused, StateKilled, StateLeft}, StateRemoved},
+	"leave":  {[]State{StateCreated, StateRunning, StatePaused, StateKilled}, StateLeft},
+	"join":   {[]State{StateLeft}, StateCreated},
 }
 
 // checkTransition returns the target state of op from from, or a

@@ -84,11 +84,12 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		rest:  restCfg,
 		nodes: map[string]*node{},
 	}
-	c.Core = cluster.Core{Runtime: "kubernetes", RunID: runID, Log: log.With("run", runID), System: cfg.System, IDs: cluster.NodeIDs(cfg.Nodes),
-		StateOf: c.stateOf, AddrsOf: c.exposedAddrs, LogsOf: c.Logs}
 	// Peers reach each other by node id: the agent writes the pods'
 	// addresses into /etc/hosts before the first start.
 	layout := cfg.Layout()
+	c.Core = cluster.Core{Runtime: "kubernetes", RunID: runID, Log: log.With("run", runID), System: cfg.System, IDs: cluster.NodeIDs(cfg.Nodes),
+		StateOf: c.stateOf, AddrsOf: c.exposedAddrs, LogsOf: c.Logs,
+		Layout: layout, Options: cfg.Options, Wipe: c.wipe, Renew: c.renew}
 	for _, id := range c.IDs {
 		c.nodes[id] = &node{Member: cluster.Member{ID: id, Spec: cfg.System.Node(layout, cfg.Options, id)}}
 	}
@@ -384,8 +385,8 @@ func (c *Cluster) ObservedState(ctx context.Context, id string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if c.State(id) == cluster.StateRemoved {
-		return cluster.StateRemoved, nil
+	if st := c.State(id); st == cluster.StateRemoved || st == cluster.StateLeft {
+		return st, nil
 	}
 	reply, err := c.ctl(ctx, n, agent.OpState)
 	if err != nil {
@@ -465,7 +466,76 @@ func (c *Cluster) Kill(ctx context.Context, id string) error {
 // Start starts the node's process: the first time, or after a kill. It
 // does not wait for the node to be healthy: use WaitHealthy.
 func (c *Cluster) Start(ctx context.Context, id string) error {
+	if st := c.State(id); st == cluster.StateLeft {
+		return fmt.Errorf("kubernetes: start node %s: it left the cluster; it comes back only by joining as a new member", id)
+	}
 	return c.transition(ctx, id, agent.OpStart)
+}
+
+// dataVolume is where the node's data volume is mounted in its container.
+func (c *Cluster) dataVolume() string {
+	if c.cfg.Disk {
+		return faultfs.Volume
+	}
+	return sut.DataRoot
+}
+
+// wipe implements cluster.Core.Wipe: node id leaves the cluster. Its
+// process is killed (as Kill does) and its agent deletes everything on
+// its data volume; the pod, its address and its log stay.
+func (c *Cluster) wipe(ctx context.Context, id string) error {
+	switch st := c.State(id); st {
+	case cluster.StateRunning, cluster.StatePaused:
+		if err := c.Kill(ctx, id); err != nil {
+			return err
+		}
+	case cluster.StateKilled, cluster.StateCreated:
+	default:
+		return fmt.Errorf("kubernetes: leave: node %s is %s", id, st)
+	}
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.Lock()
+	defer n.Unlock()
+	if _, err := c.ctl(ctx, n, agent.OpWipe, c.dataVolume()); err != nil {
+		return err
+	}
+	n.state = cluster.StateLeft
+	c.Log.Info("kubernetes: node left the cluster, its data wiped", "node", id)
+	return nil
+}
+
+// renew implements cluster.Core.Renew: node id, which left, starts afresh
+// on its wiped volume with spec's command line (its agent runs it from
+// now on, after kills too).
+func (c *Cluster) renew(ctx context.Context, id string, spec sut.NodeSpec) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	n.Lock()
+	if n.state != cluster.StateLeft {
+		st := n.state
+		n.Unlock()
+		return fmt.Errorf("kubernetes: join: node %s is %s: only a node that left joins", id, st)
+	}
+	_, err = c.ctl(ctx, n, agent.OpCommand, agent.CommandArg(c.cfg.Command(spec)))
+	if err == nil {
+		n.Spec, n.state = spec, cluster.StateKilled
+	}
+	n.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := c.Start(ctx, id); err != nil {
+		n.Lock()
+		n.state = cluster.StateLeft
+		n.Unlock()
+		return err
+	}
+	return nil
 }
 
 // Pause freezes the node's process (SIGSTOP to its process group).

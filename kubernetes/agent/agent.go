@@ -23,6 +23,8 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +64,12 @@ const (
 	OpResume = "resume" // SIGCONT the process group
 	OpState  = "state"  // report the state
 	OpHosts  = "hosts"  // write NAME=IP pairs into the hosts file
+	// OpWipe deletes everything in a directory (the node's data volume)
+	// while the process is down: the node left the cluster.
+	OpWipe = "wipe"
+	// OpCommand sets the command line of the next start (CommandArg):
+	// the node joins again under a new identity.
+	OpCommand = "command"
 )
 
 // States the agent reports.
@@ -102,6 +111,32 @@ func CtlArgs(op string, args ...string) []string {
 // the agent image into the shared volume.
 func InstallArgs() []string { return []string{ImagePath, "install", Path} }
 
+// CommandArg is OpCommand's argument for a command line: one word, as
+// the control protocol splits on spaces.
+func CommandArg(cmd []string) string {
+	b, _ := json.Marshal(cmd)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// parseCommand takes CommandArg's word back.
+func parseCommand(args []string) ([]string, error) {
+	var cmd []string
+	if len(args) != 1 {
+		return nil, fmt.Errorf("command takes one argument (CommandArg), not %d", len(args))
+	}
+	b, err := base64.StdEncoding.DecodeString(args[0])
+	if err == nil {
+		err = json.Unmarshal(b, &cmd)
+	}
+	if err == nil && (len(cmd) == 0 || !filepath.IsAbs(cmd[0])) {
+		err = fmt.Errorf("%q is no command line with an absolute path first", cmd)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("command: %w", err)
+	}
+	return cmd, nil
+}
+
 // HostsArgs are the arguments of OpHosts for a name -> IP map.
 func HostsArgs(ips map[string]string) []string {
 	var args []string
@@ -113,7 +148,7 @@ func HostsArgs(ips map[string]string) []string {
 
 const usage = `usage:
   faultline-agent run [--socket PATH] [--uid N] [--gid N] [--wait] -- CMD [ARG...]
-  faultline-agent ctl [--socket PATH] start|kill|pause|resume|state|hosts [NAME=IP...]
+  faultline-agent ctl [--socket PATH] start|kill|pause|resume|state|hosts [NAME=IP...]|wipe DIR|command ARGV
   faultline-agent install DEST
 `
 
@@ -388,8 +423,15 @@ func (s *Supervisor) Do(op string, args []string) (string, error) {
 	case OpState:
 	case OpHosts:
 		err = writeHosts(s.hostsFile, args)
+	case OpWipe:
+		err = s.wipe(args)
+	case OpCommand:
+		var cmd []string
+		if cmd, err = parseCommand(args); err == nil {
+			s.cfg.Command = cmd
+		}
 	default:
-		return "", fmt.Errorf("unknown operation %q: use %s, %s, %s, %s, %s or %s", op, OpStart, OpKill, OpPause, OpResume, OpState, OpHosts)
+		return "", fmt.Errorf("unknown operation %q: use %s, %s, %s, %s, %s, %s, %s or %s", op, OpStart, OpKill, OpPause, OpResume, OpState, OpHosts, OpWipe, OpCommand)
 	}
 	if err != nil {
 		return "", err
@@ -602,6 +644,29 @@ func (s *Supervisor) Stop(sig syscall.Signal, grace time.Duration) {
 		s.waitDone(grace)
 	}
 	s.state = StateKilled
+}
+
+// wipe deletes everything in the directory args names, which stays (a
+// volume's mount point), while the node's process is down. Called with
+// s.mu held.
+func (s *Supervisor) wipe(args []string) error {
+	s.reap()
+	if s.state == StateRunning || s.state == StatePaused {
+		return fmt.Errorf("wipe: the node is %s: kill it first", s.state)
+	}
+	if len(args) != 1 || !filepath.IsAbs(args[0]) || filepath.Clean(args[0]) == "/" {
+		return fmt.Errorf("wipe takes one absolute directory other than /, not %q", args)
+	}
+	entries, err := os.ReadDir(args[0])
+	if err != nil {
+		return fmt.Errorf("wipe: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(args[0], e.Name())); err != nil {
+			return fmt.Errorf("wipe: %w", err)
+		}
+	}
+	return nil
 }
 
 // hostsMark ends every line the hosts operation writes.

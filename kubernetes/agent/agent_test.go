@@ -187,3 +187,51 @@ func TestInstall(t *testing.T) {
 		t.Fatalf("installed binary: %v, %v", fi, err)
 	}
 }
+
+// A node leaves and joins again as a new member: its data directory is
+// wiped while it is down (never while it runs), and it starts again with
+// a new command line.
+func TestWipeAndNewCommand(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "marker")
+	s, sock, _ := serve(t, "/bin/sleep", "300")
+	os.MkdirAll(filepath.Join(dir, "member", "wal"), 0o755)
+	os.WriteFile(filepath.Join(dir, "member", "wal", "0.wal"), []byte("x"), 0o644)
+	mustCtl(t, sock, OpStart, StateRunning)
+	if _, err := ctl(t, sock, OpWipe, dir); err == nil || !strings.Contains(err.Error(), "kill it first") {
+		t.Fatalf("wipe of a running node's data: err = %v", err)
+	}
+	mustCtl(t, sock, OpKill, StateKilled)
+	for _, bad := range [][]string{{"/"}, {"data"}, {dir, dir}} {
+		if _, err := ctl(t, sock, OpWipe, bad...); err == nil {
+			t.Errorf("wipe %q was accepted", bad)
+		}
+	}
+	mustCtl(t, sock, OpWipe, StateKilled, dir)
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("%s holds %d entries after the wipe", dir, len(left))
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the wiped directory itself is gone: %v", err)
+	}
+	for _, bad := range [][]string{{"not-base64!"}, {CommandArg([]string{"relative"})}, {CommandArg(nil)}} {
+		if _, err := ctl(t, sock, OpCommand, bad...); err == nil {
+			t.Errorf("command %q was accepted", bad)
+		}
+	}
+	mustCtl(t, sock, OpCommand, StateKilled, CommandArg([]string{"/bin/sh", "-c", "touch " + marker + " && exec sleep 300"}))
+	mustCtl(t, sock, OpStart, StateRunning)
+	if !slices.Equal(s.cmd.Args, []string{"/bin/sh", "-c", "touch " + marker + " && exec sleep 300"}) {
+		t.Fatalf("started %q", s.cmd.Args)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new command line never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
