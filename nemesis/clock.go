@@ -293,11 +293,15 @@ func resetClocks(ctx context.Context, cl Cluster, nodes []string) (map[string]in
 	return out, errors.Join(errs...)
 }
 
-// resetClocksUntil resets every node's clock, retrying the nodes that fail
+// resetClocksUntil resets the clock of every node that did not leave the
+// cluster, retrying the nodes that fail
 // (a restarted node's admin endpoint may take a moment) until deadline.
 func resetClocksUntil(ctx context.Context, cl Cluster, deadline time.Time) (map[string]any, error) {
 	offsets := map[string]any{}
-	pending := cl.Nodes()
+	// A node that left the cluster has no process, and joins with its
+	// clock unskewed.
+	states := nodeStates(ctx, cl)
+	pending := slices.DeleteFunc(cl.Nodes(), func(n string) bool { return states[n] == StateLeft })
 	for {
 		o, err := resetClocks(ctx, cl, pending)
 		for n, v := range o {

@@ -72,8 +72,15 @@ func hasClockHook(cl Cluster) bool {
 // provides reports whether cl can give everything needs lists.
 func provides(cl Cluster, needs []Need) bool {
 	for _, n := range needs {
-		if n == NeedClockHook && !hasClockHook(cl) {
-			return false
+		switch n {
+		case NeedClockHook:
+			if !hasClockHook(cl) {
+				return false
+			}
+		case NeedMembership:
+			if _, err := memberCluster(cl); err != nil {
+				return false
+			}
 		}
 	}
 	return true
@@ -97,11 +104,15 @@ const (
 	StateRunning = "running"
 	StatePaused  = "paused"
 	StateKilled  = "killed"
+	// StateLeft: the node left the cluster (the membership fault): no
+	// process, no data, until it joins again.
+	StateLeft = "left"
 )
 
 // isDown reports whether a container state means the process is not
-// running (killed, exited, dead, ...): anything but running or paused, and
-// not a transient state.
+// running (killed, exited, dead, ...), so that a start runs it again. A
+// node that left the cluster is neither down nor up (isUp): only a join
+// brings it back.
 func isDown(state string) bool {
 	switch state {
 	case StateKilled, "exited", "dead", "stopped", "created":
@@ -112,7 +123,7 @@ func isDown(state string) bool {
 
 func isRunning(state string) bool { return state == StateRunning }
 func isPaused(state string) bool  { return state == StatePaused }
-func isUp(state string) bool      { return !isDown(state) }
+func isUp(state string) bool      { return !isDown(state) && state != StateLeft }
 
 // nodeStates returns every node's state as the runtime reports it
 // (observe), read concurrently.

@@ -41,6 +41,9 @@ type Config struct {
 	// CorruptTargets choose the nodes whose files a corruption changes;
 	// empty: a minority.
 	CorruptTargets []string
+	// LeaveGrace is how long a node whose member was removed keeps
+	// running before the membership fault stops it.
+	LeaveGrace time.Duration
 	// delaySet says the spec named the delay's mean (its next word is
 	// the jitter).
 	delaySet bool
@@ -56,7 +59,8 @@ var DefaultClockTargets = []string{TargetOne, TargetMinority, TargetAll}
 
 // DefaultConfig returns every fault kind disabled (Faults empty; use
 // WithSpec) and sensible sub-options: every option rotated, 5 s interval,
-// 20% loss, ±5 s bumps, a 2 s strobe and a 100±20 ms delay.
+// 20% loss, ±5 s bumps, a 2 s strobe, a 100±20 ms delay and a 2 s leave
+// grace.
 func DefaultConfig() Config {
 	return Config{
 		Interval:    5 * time.Second,
@@ -69,8 +73,9 @@ func DefaultConfig() Config {
 			StrobePeriodMs:   100,
 			StrobeDurationMs: 3000,
 		},
-		Delay: DelayConfig{Mean: 100 * time.Millisecond, Jitter: 20 * time.Millisecond},
-		Disk:  DiskConfig{Flips: 1},
+		Delay:      DelayConfig{Mean: 100 * time.Millisecond, Jitter: 20 * time.Millisecond},
+		Disk:       DiskConfig{Flips: 1},
+		LeaveGrace: DefaultLeaveGrace,
 	}
 }
 

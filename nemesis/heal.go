@@ -39,9 +39,9 @@ func (h *healer) Invoke(ctx context.Context, op history.Op) (history.Op, error) 
 
 // HealAll is the final phase: it runs every fault kind's heal step, in heal order (resume
 // every paused node, start every killed node, remove every netctl rule on
-// every node, reset every clock when the nodes have a clock hook), each
-// recorded as the kind's stop op, and then waits until cl.WaitHealthy
-// succeeds. The
+// every node, bring every node that left the cluster back as a new member
+// and reset every clock, each when the system can), each recorded as the
+// kind's stop op, and then waits until cl.WaitHealthy succeeds. The
 // wait is bounded by timeout, counted from the start of the heal; when the
 // cluster does not recover the error names the state of every node.
 func HealAll(ctx context.Context, cl Cluster, rec Recorder, timeout time.Duration) error {
@@ -60,17 +60,25 @@ func HealAll(ctx context.Context, cl Cluster, rec Recorder, timeout time.Duratio
 	wctx, cancel := context.WithDeadline(ctx, h.deadline)
 	defer cancel()
 	err := cl.WaitHealthy(wctx)
+	out := func(s string) bool { return isDown(s) || s == StateLeft }
 	if err == nil {
+		// The members serve; a node that could not join again stays out
+		// of the cluster, and the final reads go to the members.
+		states := nodeStates(context.WithoutCancel(ctx), cl)
+		if left := where(cl, states, out); len(left) > 0 {
+			return &PartialHeal{Down: left, Err: errors.Join(errs...)}
+		}
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("nemesis: heal: %w", err)
 		}
 		return nil
 	}
 	// Nodes that exit at every start (a node refusing its corrupted disk)
-	// do not stop the run when a majority serves: the final reads go to
-	// it, and the run says which nodes stayed down.
+	// or that could not join the cluster again do not stop the run when a
+	// majority serves: the final reads go to it, and the run says which
+	// nodes stayed down.
 	states := nodeStates(context.WithoutCancel(ctx), cl)
-	if down := where(cl, states, isDown); len(down) > 0 && len(down) < Majority(len(cl.Nodes())) {
+	if down := where(cl, states, out); len(down) > 0 && len(down) < Majority(len(cl.Nodes())) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), LeaderWait)
 		defer cancel()
 		if _, lerr := cl.Leader(lctx); lerr == nil {
@@ -87,7 +95,8 @@ func HealAll(ctx context.Context, cl Cluster, rec Recorder, timeout time.Duratio
 }
 
 // PartialHeal is HealAll's error when a minority of nodes stayed down
-// (they exit as they start: a node refusing its damaged disk) while the
+// (they exit as they start: a node refusing its damaged disk) or out of
+// the cluster (a node that left and could not join again) while the
 // others elected a leader and serve. Err says what failed.
 type PartialHeal struct {
 	Down []string
@@ -95,7 +104,7 @@ type PartialHeal struct {
 }
 
 func (p *PartialHeal) Error() string {
-	return fmt.Sprintf("nemesis: heal: %s stayed down (a majority serves): %v", strings.Join(p.Down, ", "), p.Err)
+	return fmt.Sprintf("nemesis: heal: %s stayed down or out of the cluster (a majority serves): %v", strings.Join(p.Down, ", "), p.Err)
 }
 
 func (p *PartialHeal) Unwrap() error { return p.Err }

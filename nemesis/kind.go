@@ -84,6 +84,10 @@ const (
 	// NeedDiskFiles: the system names its durable files
 	// (sut.Info.DiskFiles), which the corrupt fault changes.
 	NeedDiskFiles Need = "list of durable files"
+	// NeedMembership: the system removes and adds members through its
+	// own API (sut.Info.Membership, sut.Membership), and the runtime
+	// gives a node a fresh identity (MemberCluster).
+	NeedMembership Need = "API to change its members"
 )
 
 // Fault kind names, for code that names a kind (scenarios, tests).
@@ -92,8 +96,9 @@ const (
 	FaultLoss      = "loss"
 	FaultDelay     = "delay"
 	FaultPower     = "power"
-	FaultCorrupt   = "corrupt"
-	FaultKill      = "kill"
+	FaultCorrupt    = "corrupt"
+	FaultMembership = "membership"
+	FaultKill       = "kill"
 	FaultPause     = "pause"
 	FaultClock     = "clock"
 )
@@ -231,6 +236,42 @@ var Kinds = []Kind{
 		option: func(op history.Op) string { return stringArg(op.Value, "kind", "") },
 		effect: "grudge",
 		heal:   healNetStep,
+	},
+	{
+		Name: FaultMembership, Doc: "change the members through the system's API: leave (remove a member, stop its node, wipe its data), " +
+			"replace (leave, then join); join, the stop, brings each node that left back as a new member with a fresh identity",
+		Starts: []string{FLeave, FReplace}, Stop: FJoin, Options: MemberModes, PerNode: true,
+		Color: color.RGBA{0x00, 0x80, 0x80, 0xff}, Needs: []Need{NeedMembership},
+		validate: func(c Config) error {
+			if c.LeaveGrace < 0 {
+				return fmt.Errorf("leave grace %v must be >= 0", c.LeaveGrace)
+			}
+			return nil
+		},
+		new: func(cl Cluster, rng *rand.Rand, c Config, _ []string) Nemesis {
+			return NewMembership(cl, rng, c.LeaveGrace)
+		},
+		value: func(_ Config, o string, _ func([]string) string) (string, any) {
+			if o == MemberReplace {
+				return FReplace, map[string]any{"mode": o}
+			}
+			return FLeave, map[string]any{"mode": o}
+		},
+		option: func(op history.Op) string {
+			if op.F == FReplace {
+				return MemberReplace
+			}
+			return MemberLeave
+		},
+		effect: "nodes",
+		heal: func(ctx context.Context, h *healer) (any, error) {
+			mc, err := memberCluster(h.cl)
+			if err != nil {
+				return nil, err
+			}
+			value, _, err := joinLeft(ctx, h.cl, mc)
+			return value, err
+		},
 	},
 	{
 		Name: FaultPower, Doc: "fail the power of the targets: unsynced writes are lost (faultfs), then restart them: " + strings.Join(Targets, ", "),

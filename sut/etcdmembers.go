@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,12 +17,15 @@ import (
 
 var _ Membership = Etcd{}
 
-// etcdCluster returns a client of every member that runs, for one
-// membership call (a member forwards changes to the leader).
-func etcdCluster(r Reach) (*clientv3.Client, error) {
+// etcdCluster returns a client of every member that runs but those of
+// the nodes in except, for one membership call (a member forwards changes
+// to the leader).
+func etcdCluster(r Reach, except ...string) (*clientv3.Client, error) {
 	var endpoints []string
 	for _, id := range r.Nodes() {
-		endpoints = append(endpoints, "http://"+r.Addrs[id][PortClient])
+		if !slices.Contains(except, id) {
+			endpoints = append(endpoints, "http://"+r.Addrs[id][PortClient])
+		}
 	}
 	if len(endpoints) == 0 {
 		return nil, errors.New("etcd: no member runs to ask")
@@ -68,11 +72,12 @@ func etcdMembers(ctx context.Context, c *clientv3.Client, l Layout) ([]Member, [
 	return out, resp.Members, nil
 }
 
-// etcdCall runs f with a client of r's members, bounded by memberTimeout.
-func etcdCall[T any](ctx context.Context, r Reach, f func(ctx context.Context, c *clientv3.Client) (T, error)) (T, error) {
+// etcdCall runs f with a client of r's members but except's, bounded by
+// memberTimeout.
+func etcdCall[T any](ctx context.Context, r Reach, f func(ctx context.Context, c *clientv3.Client) (T, error), except ...string) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, memberTimeout)
 	defer cancel()
-	c, err := etcdCluster(r)
+	c, err := etcdCluster(r, except...)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -107,19 +112,41 @@ func (Etcd) Members(ctx context.Context, r Reach) ([]Member, error) {
 	})
 }
 
-// Remove implements Membership: MemberRemove. The removed member stops
-// by itself once it learns of its removal.
+// Remove implements Membership: MemberRemove, asked of the other members
+// (the removed one stops as soon as it applies its removal, and would
+// answer "server stopped" whether or not it was done). etcd refuses to
+// remove a member while fewer than a quorum of the others have been
+// connected for its health interval (5 s; "unhealthy cluster",
+// --strict-reconfig-check): Remove asks again until it agrees, as an
+// operator would.
 func (Etcd) Remove(ctx context.Context, r Reach, node string) (Member, error) {
 	return etcdCall(ctx, r, func(ctx context.Context, c *clientv3.Client) (Member, error) {
 		m, id, err := etcdMemberID(ctx, c, r.Layout, node)
 		if err != nil {
 			return m, err
 		}
-		if _, err := c.MemberRemove(ctx, id); err != nil {
-			return m, fmt.Errorf("etcd: member remove %s (%s): %w", m.Name, m.ID, err)
+		for {
+			_, err := c.MemberRemove(ctx, id)
+			if err == nil {
+				return m, nil
+			}
+			if !errors.Is(err, rpctypes.ErrUnhealthy) || !sleepCtx(ctx, 500*time.Millisecond) {
+				return m, fmt.Errorf("etcd: member remove %s (%s): %w", m.Name, m.ID, err)
+			}
 		}
-		return m, nil
-	})
+	}, node)
+}
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Add implements Membership: MemberAddAsLearner, as etcd recommends for a

@@ -1,0 +1,261 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/sut"
+)
+
+// Membership fault ops.
+const (
+	FLeave   = "leave"
+	FReplace = "replace"
+	FJoin    = "join"
+)
+
+// Membership modes: the membership fault's options.
+const (
+	MemberLeave   = "leave"
+	MemberReplace = "replace"
+)
+
+// MemberModes lists the membership modes.
+var MemberModes = []string{MemberLeave, MemberReplace}
+
+// DefaultLeaveGrace is how long a node that was removed from the cluster
+// keeps running before it is stopped, as an operator decommissions a
+// machine after removing its member.
+const DefaultLeaveGrace = 2 * time.Second
+
+// MemberCluster is implemented by a Cluster whose system changes its
+// members through its own API (sut.Membership) and whose runtime gives a
+// node a fresh identity on the same host. The membership fault needs it
+// (CanChangeMembership true).
+type MemberCluster interface {
+	// CanChangeMembership reports whether the system and the runtime can
+	// change the members.
+	CanChangeMembership() bool
+	// Members lists the current members, as the system's leader knows
+	// them.
+	Members(ctx context.Context) ([]sut.Member, error)
+	// RemoveMember removes node's member through the system's API; the
+	// node keeps running.
+	RemoveMember(ctx context.Context, node string) (sut.Member, error)
+	// Leave stops node and wipes its data: it is out of the cluster
+	// (StateLeft) until Join.
+	Leave(ctx context.Context, node string) error
+	// Join brings node, which left, back as a new member with a fresh
+	// identity: added as a learner, started on empty data, promoted once
+	// it caught up.
+	Join(ctx context.Context, node string) (sut.Member, error)
+}
+
+// memberCluster returns cl's MemberCluster, or why it has none.
+func memberCluster(cl Cluster) (MemberCluster, error) {
+	mc, ok := cl.(MemberCluster)
+	if !ok || !mc.CanChangeMembership() {
+		return nil, errors.New("nemesis: membership: the system under test or its runtime cannot change the cluster's members")
+	}
+	return mc, nil
+}
+
+// memberNemesis changes the cluster's members.
+type memberNemesis struct {
+	cl    Cluster
+	rng   *rand.Rand
+	grace time.Duration
+	mu    sync.Mutex
+	out   map[string]bool // nodes it made leave that have not joined again
+}
+
+// NewMembership returns the nemesis for leave / replace / join, through
+// the cluster's MemberCluster. leave removes the member of a node (a
+// random running member, seeded) through the system's API, lets the node
+// run for grace (as an operator decommissions it after the removal), then
+// stops it and wipes its data; replace is leave, then join of the same
+// node. join brings every node that left back, each as a new member with
+// a fresh identity (a learner first, promoted once it caught up); when
+// none left it does nothing and says so. The cluster keeps a majority of
+// its original size as members at all times: a leave that would break it
+// fails. A change counts only when the member list read back afterwards
+// shows it. Completions are {"mode", "nodes": [the node], "removed": the
+// member removed, "joined": the new member (replace), "members": [...]}
+// for leave and replace, and {"nodes": [...], "joined": {node: member},
+// "members": [...]} (or "note" when nothing was to join) for join.
+func NewMembership(cl Cluster, rng *rand.Rand, grace time.Duration) Nemesis {
+	return &memberNemesis{cl: cl, rng: rng, grace: grace, out: map[string]bool{}}
+}
+
+func (m *memberNemesis) Fs() []string { return []string{FLeave, FReplace, FJoin} }
+
+func (m *memberNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mc, err := memberCluster(m.cl)
+	if err != nil {
+		return complete(op, op.Value, err)
+	}
+	switch op.F {
+	case FLeave, FReplace:
+		value := map[string]any{"mode": MemberLeave}
+		if op.F == FReplace {
+			value["mode"] = MemberReplace
+		}
+		err := m.leave(ctx, mc, op.F == FReplace, value)
+		return complete(op, value, err)
+	case FJoin:
+		value, joined, err := joinLeft(ctx, m.cl, mc)
+		for _, n := range joined {
+			delete(m.out, n)
+		}
+		return complete(op, value, err)
+	}
+	return complete(op, op.Value, fmt.Errorf("nemesis: membership nemesis cannot do f %q", op.F))
+}
+
+// leave makes one running member leave (and, for replace, join again),
+// filling value.
+func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, replace bool, value map[string]any) error {
+	states := nodeStates(ctx, m.cl)
+	nodes := m.cl.Nodes()
+	members := where(m.cl, states, func(s string) bool { return s != StateLeft })
+	if len(members)-1 < Majority(len(nodes)) {
+		return fmt.Errorf("nemesis: membership: %d of the %d nodes are members; one more leaving breaks the majority of %d the cluster keeps (a join comes first)",
+			len(members), len(nodes), Majority(len(nodes)))
+	}
+	cands := where(m.cl, states, isRunning)
+	if len(cands) == 0 {
+		return fmt.Errorf("nemesis: membership: no running member to leave (%s)", describeStates(m.cl, states, isRunning))
+	}
+	node := cands[m.rng.IntN(len(cands))]
+	value["node"] = node
+	removed, err := mc.RemoveMember(ctx, node)
+	if err != nil {
+		return err
+	}
+	value["removed"] = removed.Name
+	m.out[node] = true
+	sleepUntil(ctx, time.Now().Add(m.grace))
+	if err := mc.Leave(ctx, node); err != nil {
+		return err
+	}
+	if s := observe(ctx, m.cl, node); s != StateLeft {
+		return fmt.Errorf("nemesis: membership: %s is %s after it left", node, s)
+	}
+	ms, err := mc.Members(ctx)
+	if err != nil {
+		return err
+	}
+	value["members"] = memberNames(ms)
+	if i := slices.IndexFunc(ms, func(x sut.Member) bool { return x.Node == node }); i >= 0 {
+		return fmt.Errorf("nemesis: membership: the member list still shows %s on %s after it left", ms[i], node)
+	}
+	if replace {
+		joined, err := mc.Join(ctx, node)
+		if err != nil {
+			return err
+		}
+		delete(m.out, node)
+		value["joined"] = joined.Name
+		ms, err := mc.Members(ctx)
+		if err != nil {
+			return err
+		}
+		value["members"] = memberNames(ms)
+		if err := showsVoter(ms, joined); err != nil {
+			return err
+		}
+	}
+	value["nodes"] = []any{node}
+	return nil
+}
+
+// joinLeft brings every node that left back as a new member, in node
+// order, and confirms the member list shows each as a voter. It returns
+// the completion value and the nodes that joined.
+func joinLeft(ctx context.Context, cl Cluster, mc MemberCluster) (map[string]any, []string, error) {
+	states := nodeStates(ctx, cl)
+	left := where(cl, states, func(s string) bool { return s == StateLeft })
+	value := map[string]any{"nodes": []any{}}
+	if len(left) == 0 {
+		value["note"] = "no node had left: nothing to join"
+		return value, nil, nil
+	}
+	joined := map[string]any{}
+	var done []string
+	var errs []error
+	var members []sut.Member
+	for _, n := range left {
+		m, err := mc.Join(ctx, n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		joined[n] = m.Name
+		members = append(members, m)
+		done = append(done, n)
+	}
+	value["joined"] = joined
+	if len(done) > 0 {
+		ms, err := mc.Members(ctx)
+		if err != nil {
+			return value, done, errors.Join(append(errs, err)...)
+		}
+		value["members"] = memberNames(ms)
+		for _, m := range members {
+			if err := showsVoter(ms, m); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	value["nodes"] = strs(done)
+	return value, done, errors.Join(errs...)
+}
+
+// showsVoter checks that the member list ms shows m as a voter.
+func showsVoter(ms []sut.Member, m sut.Member) error {
+	if !slices.ContainsFunc(ms, func(x sut.Member) bool { return x.Name == m.Name && !x.Learner }) {
+		return fmt.Errorf("nemesis: membership: the member list %v does not show %s as a voter after it joined", memberNames(ms), m.Name)
+	}
+	return nil
+}
+
+// memberNames renders a member list for a history value.
+func memberNames(ms []sut.Member) []any {
+	out := make([]any, len(ms))
+	for i, m := range ms {
+		out[i] = m.String()
+	}
+	return out
+}
+
+// Teardown brings back every node this nemesis made leave that is still
+// out.
+func (m *memberNemesis) Teardown(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.out) == 0 {
+		return nil
+	}
+	mc, err := memberCluster(m.cl)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := teardownCtx(ctx)
+	defer cancel()
+	_, joined, err := joinLeft(ctx, m.cl, mc)
+	for _, n := range joined {
+		delete(m.out, n)
+	}
+	if err != nil {
+		return fmt.Errorf("nemesis: teardown membership: %w", err)
+	}
+	return nil
+}

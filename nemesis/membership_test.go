@@ -1,0 +1,289 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/sut"
+)
+
+// memberFake is a fake cluster whose system changes its members: a member
+// per node that has not left, named after the node's incarnation, as
+// cluster.Core and the systems do. It records every change in calls.
+type memberFake struct {
+	*fakeCluster
+	incarnation map[string]int
+	removed     map[string]bool // removed from the members, still running
+	learner     map[string]bool
+	// joinErr fails a node's joins; stale keeps a removed member in the
+	// list (a system whose member list does not show the change).
+	joinErr map[string]error
+	stale   bool
+}
+
+func newMemberFake(t *testing.T, n int) *memberFake {
+	return &memberFake{fakeCluster: newFake(t, n), incarnation: map[string]int{}, removed: map[string]bool{},
+		learner: map[string]bool{}, joinErr: map[string]error{}}
+}
+
+var _ MemberCluster = (*memberFake)(nil)
+
+func (f *memberFake) name(n string) string { return (sut.Layout{Incarnations: f.incarnation}).Name(n) }
+
+func (f *memberFake) CanChangeMembership() bool { return true }
+
+func (f *memberFake) Members(context.Context) ([]sut.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []sut.Member
+	for _, n := range f.nodes {
+		if f.state[n] == StateLeft && !f.stale || f.removed[n] && !f.stale {
+			continue
+		}
+		out = append(out, sut.Member{ID: f.name(n), Name: f.name(n), Node: n, Learner: f.learner[n]})
+	}
+	return out, nil
+}
+
+func (f *memberFake) RemoveMember(_ context.Context, n string) (sut.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "remove "+f.name(n))
+	if f.state[n] == StateLeft || f.removed[n] {
+		return sut.Member{}, fmt.Errorf("%s is no member", n)
+	}
+	f.removed[n] = true
+	return sut.Member{ID: f.name(n), Name: f.name(n), Node: n}, nil
+}
+
+func (f *memberFake) Leave(_ context.Context, n string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "leave "+n)
+	if f.state[n] == StateLeft {
+		return fmt.Errorf("%s already left", n)
+	}
+	f.state[n] = StateLeft
+	delete(f.rules, n)
+	delete(f.removed, n)
+	return nil
+}
+
+func (f *memberFake) Join(_ context.Context, n string) (sut.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "join "+n)
+	if f.state[n] != StateLeft {
+		return sut.Member{}, fmt.Errorf("%s is %s: only a node that left joins", n, f.state[n])
+	}
+	if err := f.joinErr[n]; err != nil {
+		return sut.Member{}, err
+	}
+	f.incarnation[n] = max(f.incarnation[n], 1) + 1
+	f.state[n] = StateRunning
+	return sut.Member{ID: f.name(n), Name: f.name(n), Node: n}, nil
+}
+
+// WaitHealthy waits for the members only, as cluster.Core does.
+func (f *memberFake) WaitHealthy(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.nodes {
+		if s := f.state[n]; s != StateRunning && s != StateLeft {
+			return fmt.Errorf("%s is %s", n, s)
+		}
+	}
+	return f.unhealthy
+}
+
+func newMemberNem(t *testing.T, f Cluster, spec string) Nemesis {
+	t.Helper()
+	cfg, err := DefaultConfig().WithSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LeaveGrace = 0
+	n, err := New(f, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func val(op history.Op) map[string]any { m, _ := op.Value.(map[string]any); return m }
+
+// A leave removes a running member through the system, stops the node
+// and wipes it, and reads the members back; a second leave of a 3-node
+// cluster would break its majority and is refused; join brings the node
+// back under a fresh identity; a join with nothing to join says so and
+// counts as no fault.
+func TestMembershipLeaveJoin(t *testing.T) {
+	f := newMemberFake(t, 3)
+	nem := newMemberNem(t, f, "membership,kill")
+	rec := &memRecorder{}
+	ctx := context.Background()
+	c, err := Apply(ctx, nem, rec, history.Op{F: FLeave, Value: map[string]any{"mode": MemberLeave}})
+	if err != nil {
+		t.Fatalf("leave: %v", c)
+	}
+	v := val(c)
+	nodes, _ := v["nodes"].([]any)
+	if len(nodes) != 1 {
+		t.Fatalf("leave: %v", v)
+	}
+	left := nodes[0].(string)
+	if f.State(left) != StateLeft || v["removed"] != left || len(v["members"].([]any)) != 2 ||
+		slices.Contains(v["members"].([]any), any(left)) {
+		t.Fatalf("after %s left: state %s, value %v", left, f.State(left), v)
+	}
+	if got := f.calls[len(f.calls)-2:]; !slices.Equal(got, []string{"remove " + left, "leave " + left}) {
+		t.Fatalf("calls %v: want the member removed, then the node stopped", got)
+	}
+	c, err = Apply(ctx, nem, rec, history.Op{F: FLeave, Value: map[string]any{"mode": MemberLeave}})
+	if err == nil || !strings.Contains(c.Error, "majority") {
+		t.Fatalf("a second leave of 3 nodes: %v", c)
+	}
+	// A node that left is neither killed nor restarted by the process
+	// faults.
+	k, err := Apply(ctx, nem, rec, history.Op{F: FKill, Value: TargetAll})
+	if err == nil && slices.Contains(val(k)["nodes"].([]any), any(left)) {
+		t.Fatalf("kill all killed %s, which left: %v", left, k)
+	}
+	if _, err := Apply(ctx, nem, rec, history.Op{F: FStart}); err != nil || f.State(left) != StateLeft {
+		t.Fatalf("start: %v, %s is %s", err, left, f.State(left))
+	}
+	c, err = Apply(ctx, nem, rec, history.Op{F: FJoin})
+	if err != nil {
+		t.Fatalf("join: %v", c)
+	}
+	v = val(c)
+	if f.State(left) != StateRunning || !reflect.DeepEqual(v["nodes"], []any{left}) ||
+		!reflect.DeepEqual(v["joined"], map[string]any{left: left + ".2"}) || len(v["members"].([]any)) != 3 {
+		t.Fatalf("join: state %s, value %v", f.State(left), v)
+	}
+	c, err = Apply(ctx, nem, rec, history.Op{F: FJoin})
+	if err != nil || val(c)["note"] == nil || len(val(c)["nodes"].([]any)) != 0 {
+		t.Fatalf("a join with nothing to join: %v", c)
+	}
+	if got := Happened(rec.all()); !slices.Contains(got, Fault{FaultMembership, MemberLeave}) || slices.ContainsFunc(got, func(x Fault) bool {
+		return x.Kind == FaultMembership && x.Option != MemberLeave
+	}) {
+		t.Fatalf("Happened = %v, want one membership:leave", got)
+	}
+}
+
+// replace is a leave and a join of the same node, each counted; the
+// node's identity moves on with each replacement.
+func TestMembershipReplace(t *testing.T) {
+	f := newMemberFake(t, 3)
+	nem := newMemberNem(t, f, "membership:replace")
+	rec := &memRecorder{}
+	for i := 2; i <= 4; i++ {
+		c, err := Apply(context.Background(), nem, rec, history.Op{F: FReplace, Value: map[string]any{"mode": MemberReplace}})
+		if err != nil {
+			t.Fatalf("replace %d: %v", i, c)
+		}
+		v := val(c)
+		n := v["nodes"].([]any)[0].(string)
+		if f.State(n) != StateRunning || !strings.HasPrefix(v["joined"].(string), n+".") || len(v["members"].([]any)) != 3 {
+			t.Fatalf("replace: %s is %s, value %v", n, f.State(n), v)
+		}
+	}
+	if got := Happened(rec.all()); len(got) != 3 || got[0] != (Fault{FaultMembership, MemberReplace}) {
+		t.Fatalf("Happened = %v, want membership:replace three times", got)
+	}
+	if sum := f.incarnation["n1"] + f.incarnation["n2"] + f.incarnation["n3"]; sum-len(f.incarnation) != 3 {
+		t.Fatalf("incarnations %v after three replacements", f.incarnation)
+	}
+}
+
+// A change the member list does not show is not a fault that happened.
+func TestMembershipUnconfirmed(t *testing.T) {
+	f := newMemberFake(t, 3)
+	f.stale = true
+	rec := &memRecorder{}
+	c, err := Apply(context.Background(), newMemberNem(t, f, "membership"), rec, history.Op{F: FLeave})
+	if err == nil || c.Type != history.Info || !strings.Contains(c.Error, "still shows") {
+		t.Fatalf("leave that the members do not show: %v", c)
+	}
+	if got := Happened(rec.all()); len(got) != 0 {
+		t.Fatalf("Happened = %v, want nothing", got)
+	}
+}
+
+// The final heal brings every node that left back; a node that cannot
+// join again stays out, and the heal says which while the members serve.
+func TestHealJoinsLeftNodes(t *testing.T) {
+	ctx := context.Background()
+	for _, failJoin := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", failJoin), func(t *testing.T) {
+			f := newMemberFake(t, 3)
+			if _, err := f.RemoveMember(ctx, "n2"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Leave(ctx, "n2"); err != nil {
+				t.Fatal(err)
+			}
+			if failJoin {
+				f.joinErr["n2"] = errBoom
+			}
+			rec := &memRecorder{}
+			err := HealAll(ctx, f, rec, 10*time.Second)
+			var partial *PartialHeal
+			switch {
+			case !failJoin && (err != nil || f.State("n2") != StateRunning):
+				t.Fatalf("heal: %v; n2 is %s", err, f.State("n2"))
+			case failJoin && (!errors.As(err, &partial) || !slices.Equal(partial.Down, []string{"n2"}) || !errors.Is(err, errBoom)):
+				t.Fatalf("heal with a join that fails: %v, want n2 named as out", err)
+			}
+			var join history.Op
+			for _, op := range rec.all() {
+				if op.F == FJoin && op.Type != history.Invoke {
+					join = op
+				}
+			}
+			if want := !failJoin; reflect.DeepEqual(val(join)["nodes"], []any{"n2"}) != want {
+				t.Fatalf("the heal's join: %v", join)
+			}
+		})
+	}
+}
+
+// A system that cannot change its members gets no membership heal step,
+// and a membership op on it fails saying why.
+func TestMembershipUnsupported(t *testing.T) {
+	f := newFake(t, 3)
+	rec := &memRecorder{}
+	if err := HealAll(context.Background(), f, rec, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(rec.all(), func(op history.Op) bool { return op.F == FJoin }) {
+		t.Fatal("the heal joined nodes of a cluster that cannot change its members")
+	}
+	c, err := Apply(context.Background(), NewMembership(f, nil, 0), rec, history.Op{F: FLeave})
+	if err == nil || !strings.Contains(c.Error, "cannot change the cluster's members") {
+		t.Fatalf("leave on a cluster without membership changes: %v", c)
+	}
+}
+
+// The spec takes leave and replace; join is the stop, no option.
+func TestMembershipSpec(t *testing.T) {
+	cfg, err := DefaultConfig().WithSpec("membership:leave+replace")
+	if err != nil || len(cfg.Required()) != 2 {
+		t.Fatalf("membership:leave+replace: %v, required %v", err, cfg.Required())
+	}
+	if _, err := DefaultConfig().WithSpec("membership:join"); err == nil {
+		t.Fatal("membership:join was accepted")
+	}
+	k, _ := KindOf(FaultMembership)
+	if f, _ := k.value(cfg, MemberReplace, nil); f != FReplace || k.Stop != FJoin {
+		t.Fatalf("replace starts with %s, stops with %s", f, k.Stop)
+	}
+}
