@@ -129,7 +129,7 @@ func (t Test) NemesisConfig() (nemesis.Config, error) {
 func (p Plan) refuseFaults() []error {
 	info := p.System.Info()
 	has := map[nemesis.Need]bool{nemesis.NeedClockHook: info.ClockHook, nemesis.NeedDisk: true,
-		nemesis.NeedDiskFiles: len(info.DiskFiles) > 0}
+		nemesis.NeedDiskFiles: len(info.DiskFiles) > 0, nemesis.NeedMembership: info.Membership}
 	var ok []string
 	for _, k := range nemesis.Kinds {
 		if !slices.ContainsFunc(k.Needs, func(n nemesis.Need) bool { return !has[n] }) {
