@@ -57,6 +57,8 @@ type analysis struct {
 	Quantiles  quantiles
 	Avail      availability
 	NemesisOps int
+	// Members are the membership changes, with the members after each.
+	Members []memberChange
 }
 
 type fCount struct {
@@ -116,6 +118,7 @@ func digest(ops []history.Op) analysis {
 	}
 	a.NemesisOps = len(nemOps)
 	a.Intervals = faultIntervals(nemOps, a.End)
+	a.Members = memberChanges(nemOps)
 
 	byF := map[string]*fCount{}
 	okHist := newHist()

@@ -144,6 +144,7 @@ type page struct {
 	Plots       []plotSVG
 	A           *analysis
 	Intervals   []intervalView
+	Members     []memberView
 	Avail       []kv
 	AvailDetail template.HTML
 	Counts      []kv
@@ -295,6 +296,7 @@ func buildPage(info RunInfo, ops []history.Op, res checker.Results, a *analysis)
 		}
 		p.Intervals = append(p.Intervals, v)
 	}
+	p.Members = memberViews(a.Members)
 	av := a.Avail
 	p.Avail = []kv{
 		{"ok share of ops invoked during faults", share(av.DuringOK, av.DuringN)},

@@ -78,7 +78,7 @@ const reportHTML = htmlHead + `<title>{{.Info.Name}}: {{verdictText .Verdict}}</
 <header id="summary">
 <h1>{{.Info.Name}} <span class="verdict {{verdictClass .Verdict}}" id="verdict" data-verdict="{{.Verdict}}">{{verdictText .Verdict}}</span>{{if .Outcome.Name}} <span class="outcome {{.Outcome.Class}}" id="outcome" title="{{.Outcome.Says}}">{{.Outcome.Name}}</span>{{end}}</h1>
 {{if .Outcome.Name}}<p class="expect" id="expect">{{.Outcome.Says}}{{if .Info.Bug}}: planted bug <em>{{.Info.Bug}}</em>{{end}}.</p>{{end}}
-{{with .Info.StayedDown}}<p class="expect" id="stayed-down">After the final heal {{range $i, $n := .}}{{if $i}}, {{end}}<a href="logs/{{$n}}.log">{{$n}}</a>{{end}} stayed down (it exits as it starts: see its log); a majority served the final reads.</p>{{end}}
+{{with .Info.StayedDown}}<p class="expect" id="stayed-down">After the final heal {{range $i, $n := .}}{{if $i}}, {{end}}<a href="logs/{{$n}}.log">{{$n}}</a>{{end}} stayed down or out of the cluster (see its log); a majority served the final reads.</p>{{end}}
 {{with .Info.History}}{{if or .Dropped .Refused .Warnings}}<p class="expect" id="history-read">History {{.}}{{range .Why}}; {{.}}{{end}}{{range .Warnings}}; {{.}}{{end}}.</p>{{end}}{{end}}
 <ul class="headline" id="checkers">
 {{range .Headlines}}<li class="checker {{verdictClass .Valid}}" data-checker="{{.Checker}}" data-verdict="{{.Valid}}"><span class="badge {{verdictClass .Valid}}">{{verdictText .Valid}}</span> <strong>{{.Checker}}</strong>: <span class="hl-text">{{.Text}}</span>{{if .At}} <span class="at">(at {{.At}})</span>{{end}}{{if .Anchor}} <a href="#{{.Anchor}}">details{{if .More}} (+{{.More}} more){{end}}</a>{{end}}</li>
@@ -88,7 +88,7 @@ const reportHTML = htmlHead + `<title>{{.Info.Name}}: {{verdictText .Verdict}}</
 <p class="runline">{{if .Info.System}}<span>system <strong>{{.Info.System}}</strong></span>{{end}}<span>workload <strong>{{.Info.Workload}}</strong></span><span>nemeses <strong>{{range $i, $n := .Info.Nemeses}}{{if $i}}, {{end}}{{$n}}{{else}}none{{end}}</strong></span><span>duration <strong>{{.Duration}}</strong></span>{{if .Info.Nodes}}<span>nodes <strong>{{range $i, $n := .Info.Nodes}}{{if $i}}, {{end}}{{$n}}{{end}}</strong></span>{{end}}<span>seed <code>{{.Info.Seed}}</code></span>{{if not .Info.Start.IsZero}}<span>started {{.Info.Start.UTC.Format "2006-01-02 15:04:05 MST"}}</span>{{end}}</p>
 <p class="runline">rerun: <code id="rerun">{{.Info.Rerun}}</code></p>
 {{if .Config}}<details class="config"><summary>configuration</summary>{{.Config}}</details>{{end}}
-<nav>{{if .Invalid}}<a href="#anomalies">anomalies</a>{{end}}<a href="#plots">plots</a><a href="#faults">faults</a><a href="#availability">availability</a><a href="#stats">stats</a><a href="#details">checker details</a><a href="#logs">node logs</a></nav>
+<nav>{{if .Invalid}}<a href="#anomalies">anomalies</a>{{end}}<a href="#plots">plots</a><a href="#faults">faults</a>{{if .Members}}<a href="#membership">membership</a>{{end}}<a href="#availability">availability</a><a href="#stats">stats</a><a href="#details">checker details</a><a href="#logs">node logs</a></nav>
 </header>
 
 {{if .Invalid}}<section id="anomalies">
@@ -134,6 +134,15 @@ const reportHTML = htmlHead + `<title>{{.Info.Name}}: {{verdictText .Verdict}}</
 {{else}}<tr><td colspan="7">no faults</td></tr>{{end}}
 </table>
 </section>
+
+{{if .Members}}<section id="membership">
+<h2>Membership</h2>
+<p class="note">The cluster's members over time: each change the membership fault made through the system's own API, and the member list read back after it (a learner does not vote yet).</p>
+<table>
+<tr><th>at</th><th>op</th><th>change</th><th>members after</th></tr>
+{{range .Members}}<tr class="member-change{{if not .OK}} failed{{end}}" data-index="{{.Index}}"><td>{{.At}}</td><td>{{.F}}{{if not .OK}} (info){{end}}</td><td>{{.Change}}{{if .Error}} <span class="note">{{.Error}}</span>{{end}}</td><td>{{.Members}}</td></tr>
+{{end}}</table>
+</section>{{end}}
 
 <section id="availability">
 <h2>Availability</h2>
