@@ -227,13 +227,14 @@ func showsVoter(ms []sut.Member, m sut.Member) error {
 	return nil
 }
 
-// memberNames renders a member list for a history value.
+// memberNames renders a member list for a history value, sorted.
 func memberNames(ms []sut.Member) []any {
-	out := make([]any, len(ms))
+	names := make([]string, len(ms))
 	for i, m := range ms {
-		out[i] = m.String()
+		names[i] = m.String()
 	}
-	return out
+	slices.Sort(names)
+	return strs(names)
 }
 
 // Teardown brings back every node this nemesis made leave that is still

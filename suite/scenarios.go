@@ -117,6 +117,19 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	// that finds a bad record refuses to start, the others serve.
 	corruptWAL := corrupt
 	corruptWAL.Nemesis = nemesis.MustParseSpec("corrupt:file=member/wal/*.wal")
+	// Membership: members leave (removed through the system's API,
+	// stopped, wiped) and join again under a fresh identity, a learner
+	// first, or are replaced at once; a change or two a run.
+	membership := func(w string) faultline.Test {
+		x := safe(w, nemesis.FaultMembership)
+		x.TimeLimit = max(timeLimit, 20*time.Second)
+		return x
+	}
+	// A removed node that keeps answering reads from its frozen state:
+	// the leave lets it run for its grace (2 s) while its clients read.
+	removedReads := membership("register")
+	removedReads.Nemesis = nemesis.MustParseSpec(nemesis.FaultMembership + ":" + nemesis.MemberLeave)
+	removedReads.Expect, removedReads.Unsafe = faultline.ExpectInvalid, []string{system.BugRemovedServesReads}
 	// etcd: the same workloads and checkers on a system we did not write,
 	// every fault kind it supports (it has no clock hook); its planted bug
 	// is serializable reads, served by a member cut off by a partition.
@@ -137,6 +150,7 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "register-delay", Test: safe("register", "delay")},
 		{Name: "set-power-all", Test: powerAll},
 		{Name: "set-corrupt", Test: corrupt},
+		{Name: "list-append-membership", Test: membership("list-append")},
 		{Name: "register-partition", Test: safe("register", "partition"), Nightly: true},
 		{Name: "set-loss-kill-clock", Test: safe("set", "loss,kill,clock"), Nightly: true},
 		{Name: "bug-stale-read", Test: stale},
@@ -146,6 +160,7 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "bug-ack-before-commit", Test: ackEarly},
 		{Name: "bug-definite-timeouts", Test: definite},
 		{Name: "bug-no-fsync", Test: noFsync},
+		{Name: "bug-removed-serves-reads", Test: removedReads},
 		{Name: "bug-nonatomic-txn-list-append", Test: nonatomicLA, Nightly: true},
 		{Name: "bug-ack-before-commit-register", Test: ackEarlyReg, Nightly: true},
 		{Name: "etcd-register-partition-pause", Test: etcd(safe("register", "partition,pause"))},
@@ -153,6 +168,7 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "etcd-list-append-kill-pause", Test: etcd(safe("list-append", "kill,pause"))},
 		{Name: "etcd-set-loss-partition-delay", Test: etcd(safe("set", "loss,partition,delay"))},
 		{Name: "etcd-set-corrupt-wal", Test: etcd(corruptWAL)},
+		{Name: "etcd-register-membership", Test: etcd(membership("register"))},
 		{Name: "etcd-bug-serializable-read", Test: serializable},
 		{Name: "etcd-set-power-all", Test: etcd(func() faultline.Test { x := powerAll; x.Expect = faultline.ExpectInvalid; return x }()),
 			Finding: "etcd does not fsync the directories it creates at its first start (member/, and etcd/ above it): a power failure undoes them, every node bootstraps an empty member, and every acknowledged write is lost (related: etcd-io/etcd#6368)"},
