@@ -96,9 +96,8 @@ const (
 	FaultLoss      = "loss"
 	FaultDelay     = "delay"
 	FaultPower     = "power"
-	FaultCorrupt    = "corrupt"
-	FaultMembership = "membership"
-	FaultKill       = "kill"
+	FaultCorrupt   = "corrupt"
+	FaultKill      = "kill"
 	FaultPause     = "pause"
 	FaultClock     = "clock"
 )

@@ -13,6 +13,9 @@ import (
 	"github.com/faultline/faultline/sut"
 )
 
+// FaultMembership is the membership fault kind's name.
+const FaultMembership = "membership"
+
 // Membership fault ops.
 const (
 	FLeave   = "leave"
