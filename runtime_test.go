@@ -16,4 +16,6 @@ var (
 	_ nemesis.StateObserver = (*kubernetes.Cluster)(nil)
 	_ nemesis.ClockHooker   = (*docker.Cluster)(nil)
 	_ nemesis.ClockHooker   = (*kubernetes.Cluster)(nil)
+	_ nemesis.MemberCluster = (*docker.Cluster)(nil)
+	_ nemesis.MemberCluster = (*kubernetes.Cluster)(nil)
 )

@@ -16,7 +16,6 @@ import (
 	"github.com/faultline/faultline/sut"
 )
 
-var _ MemberCluster = (*docker.Cluster)(nil)
 
 // TestDockerMembership changes the members of a real 3-node cluster of
 // each system that can: a leave (the member list loses the node, which
