@@ -3,6 +3,7 @@ package kubernetes_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,6 +204,51 @@ func TestCluster(t *testing.T) {
 	b, err := os.ReadFile(dir + "/" + leader + ".log")
 	if err != nil || !strings.Contains(string(b), "faultline-agent: kill") {
 		t.Errorf("the leader's log does not show the kill (%v):\n%s", err, clustertest.Tail(string(b), 20))
+	}
+}
+
+// TestMembership: a node leaves (its member removed through kvnode's
+// admin port, its process killed, its volume wiped: out of the cluster,
+// not waited for) and joins again as a new member in the same pod; after
+// a kill it restarts under its new identity.
+func TestMembership(t *testing.T) {
+	kc := requireCluster(t)
+	cfg := kubernetes.DefaultConfig()
+	cfg.Kubeconfig = kc
+	c := startCluster(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cl := kvClient(t, c)
+	if err := cl.Put(ctx, "k", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	const node = "n3"
+	if m, err := c.RemoveMember(ctx, node); err != nil || m.Name != node {
+		t.Fatalf("remove %s: %+v, %v", node, m, err)
+	}
+	if err := c.Leave(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, c, node, cluster.StateLeft)
+	waitHealthy(t, c)
+	if err := cl.Put(ctx, "k", []byte("v2")); err != nil {
+		t.Fatalf("Put with %s out: %v", node, err)
+	}
+	m, err := c.Join(ctx, node)
+	if err != nil || m.Name != node+".2" || m.Learner {
+		t.Fatalf("join %s: %+v, %v", node, m, err)
+	}
+	wantState(t, c, node, cluster.StateRunning)
+	if err := c.Kill(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, c)
+	ms, err := c.Members(ctx)
+	if err != nil || !slices.ContainsFunc(ms, func(m sut.Member) bool { return m.Name == node+".2" && !m.Learner }) || len(ms) != 3 {
+		t.Fatalf("members %v, %v: want %s.2 a voter among 3", ms, err, node)
 	}
 }
 
