@@ -79,8 +79,9 @@ type memberNemesis struct {
 }
 
 // NewMembership returns the nemesis for leave / replace / join, through
-// the cluster's MemberCluster. leave removes the member of a node (a
-// random running member, seeded) through the system's API, lets the node
+// the cluster's MemberCluster. leave removes the member of a node (the
+// value's "node", else a random running member, seeded) through the
+// system's API, lets the node
 // run for grace (as an operator decommissions it after the removal), then
 // stops it and wipes its data; replace is leave, then join of the same
 // node. join brings every node that left back, each as a new member with
@@ -111,7 +112,7 @@ func (m *memberNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, 
 		if op.F == FReplace {
 			value["mode"] = MemberReplace
 		}
-		err := m.leave(ctx, mc, op.F == FReplace, value)
+		err := m.leave(ctx, mc, stringArg(op.Value, "node", ""), op.F == FReplace, value)
 		return complete(op, value, err)
 	case FJoin:
 		value, joined, err := joinLeft(ctx, m.cl, mc)
@@ -124,8 +125,8 @@ func (m *memberNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, 
 }
 
 // leave makes one running member leave (and, for replace, join again),
-// filling value.
-func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, replace bool, value map[string]any) error {
+// filling value: node, or when it is "" a random one.
+func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, node string, replace bool, value map[string]any) error {
 	states := nodeStates(ctx, m.cl)
 	nodes := m.cl.Nodes()
 	members := where(m.cl, states, func(s string) bool { return s != StateLeft })
@@ -134,10 +135,14 @@ func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, replace boo
 			len(members), len(nodes), Majority(len(nodes)))
 	}
 	cands := where(m.cl, states, isRunning)
-	if len(cands) == 0 {
+	switch {
+	case node != "" && !slices.Contains(cands, node):
+		return fmt.Errorf("nemesis: membership: %s cannot leave: it is %s, not a running member", node, states[node])
+	case len(cands) == 0:
 		return fmt.Errorf("nemesis: membership: no running member to leave (%s)", describeStates(m.cl, states, isRunning))
+	case node == "":
+		node = cands[m.rng.IntN(len(cands))]
 	}
-	node := cands[m.rng.IntN(len(cands))]
 	value["node"] = node
 	removed, err := mc.RemoveMember(ctx, node)
 	if err != nil {

@@ -204,6 +204,24 @@ func TestMembershipReplace(t *testing.T) {
 	}
 }
 
+// A leave's value may name the node (a replayed schedule's); one that is
+// not a running member is refused.
+func TestMembershipPinnedNode(t *testing.T) {
+	f := newMemberFake(t, 5)
+	nem := newMemberNem(t, f, "membership")
+	rec := &memRecorder{}
+	c, err := Apply(context.Background(), nem, rec, history.Op{F: FLeave, Value: map[string]any{"mode": MemberLeave, "node": "n4"}})
+	if err != nil || !reflect.DeepEqual(val(c)["nodes"], []any{"n4"}) {
+		t.Fatalf("leave of n4: %v", c)
+	}
+	for _, n := range []string{"n4", "n9"} {
+		c, err = Apply(context.Background(), nem, rec, history.Op{F: FLeave, Value: map[string]any{"mode": MemberLeave, "node": n}})
+		if err == nil || !strings.Contains(c.Error, "not a running member") {
+			t.Fatalf("leave of %s: %v", n, c)
+		}
+	}
+}
+
 // A change the member list does not show is not a fault that happened.
 func TestMembershipUnconfirmed(t *testing.T) {
 	f := newMemberFake(t, 3)
