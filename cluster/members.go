@@ -60,35 +60,41 @@ func (c *Core) reach(l sut.Layout) sut.Reach {
 	return sut.Reach{Layout: l, Addrs: addrs}
 }
 
-// Members lists the system's current members through the nodes that run.
-func (c *Core) Members(ctx context.Context) ([]sut.Member, error) {
+// Members lists the system's current members through the nodes that run,
+// by name (sut.Member.String: a learner's marked).
+func (c *Core) Members(ctx context.Context) ([]string, error) {
 	ms, err := c.membership()
 	if err != nil {
 		return nil, err
 	}
-	out, err := ms.Members(ctx, c.reach(c.layout()))
+	list, err := ms.Members(ctx, c.reach(c.layout()))
 	if err != nil {
 		return nil, fmt.Errorf("%s: members: %w", c.Runtime, err)
+	}
+	out := make([]string, len(list))
+	for i, m := range list {
+		out[i] = m.String()
 	}
 	return out, nil
 }
 
 // RemoveMember removes node id's member from the cluster through the
-// system's API; the node keeps running (Leave stops it).
-func (c *Core) RemoveMember(ctx context.Context, id string) (sut.Member, error) {
+// system's API and returns its name; the node keeps running (Leave stops
+// it).
+func (c *Core) RemoveMember(ctx context.Context, id string) (string, error) {
 	if err := c.Known(id); err != nil {
-		return sut.Member{}, err
+		return "", err
 	}
 	ms, err := c.membership()
 	if err != nil {
-		return sut.Member{}, err
+		return "", err
 	}
 	m, err := ms.Remove(ctx, c.reach(c.layout()), id)
 	if err != nil {
-		return m, fmt.Errorf("%s: remove the member of node %s: %w", c.Runtime, id, err)
+		return m.Name, fmt.Errorf("%s: remove the member of node %s: %w", c.Runtime, id, err)
 	}
 	c.Log.Info(c.Runtime+": member removed", "node", id, "member", m.Name)
-	return m, nil
+	return m.Name, nil
 }
 
 // Leave stops node id for good and wipes its data (Wipe): it is out of
@@ -110,12 +116,18 @@ func (c *Core) Leave(ctx context.Context, id string) error {
 }
 
 // Join brings node id, which left, back as a new member with a fresh
-// identity, as its system's operators add one: its next incarnation is
-// added through the system's API as a learner, the node starts on an
-// empty data directory (Renew) with that incarnation's spec, and once it
-// has caught up it is promoted to a voter (bounded by a minute). A failed
-// add or start leaves the node out and takes the learner back out.
-func (c *Core) Join(ctx context.Context, id string) (sut.Member, error) {
+// identity, as its system's operators add one, and returns the new
+// member's name: its next incarnation is added through the system's API
+// as a learner, the node starts on an empty data directory (Renew) with
+// that incarnation's spec, and once it has caught up it is promoted to a
+// voter (bounded by a minute). A failed add or start leaves the node out
+// and takes the learner back out.
+func (c *Core) Join(ctx context.Context, id string) (string, error) {
+	m, err := c.join(ctx, id)
+	return m.Name, err
+}
+
+func (c *Core) join(ctx context.Context, id string) (sut.Member, error) {
 	if err := c.Known(id); err != nil {
 		return sut.Member{}, err
 	}

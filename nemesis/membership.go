@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/faultline/faultline/history"
-	"github.com/faultline/faultline/sut"
 )
 
 // FaultMembership is the membership fault kind's name.
@@ -40,24 +40,25 @@ const DefaultLeaveGrace = 2 * time.Second
 // MemberCluster is implemented by a Cluster whose system changes its
 // members through its own API (sut.Membership) and whose runtime gives a
 // node a fresh identity on the same host. The membership fault needs it
-// (CanChangeMembership true).
+// (CanChangeMembership true). Members are named as sut.Member.String
+// names them: "n3.2", or "n3.2 (learner)" while one does not vote.
 type MemberCluster interface {
 	// CanChangeMembership reports whether the system and the runtime can
 	// change the members.
 	CanChangeMembership() bool
 	// Members lists the current members, as the system's leader knows
 	// them.
-	Members(ctx context.Context) ([]sut.Member, error)
-	// RemoveMember removes node's member through the system's API; the
-	// node keeps running.
-	RemoveMember(ctx context.Context, node string) (sut.Member, error)
+	Members(ctx context.Context) ([]string, error)
+	// RemoveMember removes node's member through the system's API and
+	// returns its name; the node keeps running.
+	RemoveMember(ctx context.Context, node string) (string, error)
 	// Leave stops node and wipes its data: it is out of the cluster
 	// (StateLeft) until Join.
 	Leave(ctx context.Context, node string) error
 	// Join brings node, which left, back as a new member with a fresh
-	// identity: added as a learner, started on empty data, promoted once
-	// it caught up.
-	Join(ctx context.Context, node string) (sut.Member, error)
+	// identity (added as a learner, started on empty data, promoted once
+	// it caught up) and returns the new member's name.
+	Join(ctx context.Context, node string) (string, error)
 }
 
 // memberCluster returns cl's MemberCluster, or why it has none.
@@ -148,7 +149,7 @@ func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, node string
 	if err != nil {
 		return err
 	}
-	value["removed"] = removed.Name
+	value["removed"] = removed
 	m.out[node] = true
 	sleepUntil(ctx, time.Now().Add(m.grace))
 	if err := mc.Leave(ctx, node); err != nil {
@@ -162,8 +163,8 @@ func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, node string
 		return err
 	}
 	value["members"] = memberNames(ms)
-	if i := slices.IndexFunc(ms, func(x sut.Member) bool { return x.Node == node }); i >= 0 {
-		return fmt.Errorf("nemesis: membership: the member list still shows %s on %s after it left", ms[i], node)
+	if i := slices.IndexFunc(ms, func(x string) bool { return memberName(x) == removed }); i >= 0 {
+		return fmt.Errorf("nemesis: membership: the member list still shows %s after %s left", ms[i], node)
 	}
 	if replace {
 		joined, err := mc.Join(ctx, node)
@@ -171,7 +172,7 @@ func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, node string
 			return err
 		}
 		delete(m.out, node)
-		value["joined"] = joined.Name
+		value["joined"] = joined
 		ms, err := mc.Members(ctx)
 		if err != nil {
 			return err
@@ -197,16 +198,15 @@ func joinLeft(ctx context.Context, cl Cluster, mc MemberCluster) (map[string]any
 		return value, nil, nil
 	}
 	joined := map[string]any{}
-	var done []string
+	var done, members []string
 	var errs []error
-	var members []sut.Member
 	for _, n := range left {
 		m, err := mc.Join(ctx, n)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		joined[n] = m.Name
+		joined[n] = m
 		members = append(members, m)
 		done = append(done, n)
 	}
@@ -228,21 +228,23 @@ func joinLeft(ctx context.Context, cl Cluster, mc MemberCluster) (map[string]any
 }
 
 // showsVoter checks that the member list ms shows m as a voter.
-func showsVoter(ms []sut.Member, m sut.Member) error {
-	if !slices.ContainsFunc(ms, func(x sut.Member) bool { return x.Name == m.Name && !x.Learner }) {
-		return fmt.Errorf("nemesis: membership: the member list %v does not show %s as a voter after it joined", memberNames(ms), m.Name)
+func showsVoter(ms []string, m string) error {
+	if !slices.Contains(ms, m) {
+		return fmt.Errorf("nemesis: membership: the member list %v does not show %s as a voter after it joined", ms, m)
 	}
 	return nil
 }
 
+// memberName is the name of a member as MemberCluster lists it, without
+// the learner's note.
+func memberName(m string) string {
+	name, _, _ := strings.Cut(m, " ")
+	return name
+}
+
 // memberNames renders a member list for a history value, sorted.
-func memberNames(ms []sut.Member) []any {
-	names := make([]string, len(ms))
-	for i, m := range ms {
-		names[i] = m.String()
-	}
-	slices.Sort(names)
-	return strs(names)
+func memberNames(ms []string) []any {
+	return strs(slices.Sorted(slices.Values(ms)))
 }
 
 // Teardown brings back every node this nemesis made leave that is still

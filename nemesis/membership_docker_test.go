@@ -16,7 +16,6 @@ import (
 	"github.com/faultline/faultline/sut"
 )
 
-
 // TestDockerMembership changes the members of a real 3-node cluster of
 // each system that can: a leave (the member list loses the node, which
 // is out of the cluster and wiped), a join (back under a fresh identity,
@@ -106,12 +105,8 @@ func TestDockerMembership(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var out []string
-				for _, m := range ms {
-					out = append(out, m.String())
-				}
-				slices.Sort(out)
-				return out
+				slices.Sort(ms)
+				return ms
 			}
 			write("before", "1")
 

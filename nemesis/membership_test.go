@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/history"
-	"github.com/faultline/faultline/sut"
 )
 
 // memberFake is a fake cluster whose system changes its members: a member
@@ -35,32 +34,40 @@ func newMemberFake(t *testing.T, n int) *memberFake {
 
 var _ MemberCluster = (*memberFake)(nil)
 
-func (f *memberFake) name(n string) string { return (sut.Layout{Incarnations: f.incarnation}).Name(n) }
+func (f *memberFake) name(n string) string {
+	if k := f.incarnation[n]; k > 1 {
+		return fmt.Sprintf("%s.%d", n, k)
+	}
+	return n
+}
 
 func (f *memberFake) CanChangeMembership() bool { return true }
 
-func (f *memberFake) Members(context.Context) ([]sut.Member, error) {
+func (f *memberFake) Members(context.Context) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []sut.Member
+	var out []string
 	for _, n := range f.nodes {
-		if f.state[n] == StateLeft && !f.stale || f.removed[n] && !f.stale {
-			continue
+		switch {
+		case (f.state[n] == StateLeft || f.removed[n]) && !f.stale:
+		case f.learner[n]:
+			out = append(out, f.name(n)+" (learner)")
+		default:
+			out = append(out, f.name(n))
 		}
-		out = append(out, sut.Member{ID: f.name(n), Name: f.name(n), Node: n, Learner: f.learner[n]})
 	}
 	return out, nil
 }
 
-func (f *memberFake) RemoveMember(_ context.Context, n string) (sut.Member, error) {
+func (f *memberFake) RemoveMember(_ context.Context, n string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "remove "+f.name(n))
 	if f.state[n] == StateLeft || f.removed[n] {
-		return sut.Member{}, fmt.Errorf("%s is no member", n)
+		return "", fmt.Errorf("%s is no member", n)
 	}
 	f.removed[n] = true
-	return sut.Member{ID: f.name(n), Name: f.name(n), Node: n}, nil
+	return f.name(n), nil
 }
 
 func (f *memberFake) Leave(_ context.Context, n string) error {
@@ -76,19 +83,19 @@ func (f *memberFake) Leave(_ context.Context, n string) error {
 	return nil
 }
 
-func (f *memberFake) Join(_ context.Context, n string) (sut.Member, error) {
+func (f *memberFake) Join(_ context.Context, n string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "join "+n)
 	if f.state[n] != StateLeft {
-		return sut.Member{}, fmt.Errorf("%s is %s: only a node that left joins", n, f.state[n])
+		return "", fmt.Errorf("%s is %s: only a node that left joins", n, f.state[n])
 	}
 	if err := f.joinErr[n]; err != nil {
-		return sut.Member{}, err
+		return "", err
 	}
 	f.incarnation[n] = max(f.incarnation[n], 1) + 1
 	f.state[n] = StateRunning
-	return sut.Member{ID: f.name(n), Name: f.name(n), Node: n}, nil
+	return f.name(n), nil
 }
 
 // WaitHealthy waits for the members only, as cluster.Core does.
