@@ -262,7 +262,11 @@ func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, s
 	case "heal":
 		delete(f.rules, node)
 	case "list":
-		return 0, netrule.FormatList(f.rules[node]) + f.listExtra, nil
+		var list strings.Builder
+		for _, r := range f.rules[node] {
+			list.WriteString(r.String() + "\n")
+		}
+		return 0, list.String() + f.listExtra, nil
 	default:
 		return 2, "usage", nil
 	}
