@@ -33,7 +33,7 @@ var ErrAborted = errors.New("run aborted")
 // recorded.
 var ErrInterruptedStart = errors.New("interrupted during cluster start")
 
-// Phases recorded in the history's phase marks.
+// The phases of a run: entering each flushes the history (Recorder.Phase).
 const (
 	PhaseSetup = "setup"
 	PhaseMain  = "main"

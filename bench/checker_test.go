@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/checker/checkertest"
 	"github.com/faultline/faultline/history"
 )
 
@@ -28,10 +29,10 @@ const checkTimeout = 2 * time.Minute
 // writes and cas over 1000 keys; list-append: n transactions).
 func generate(model string, n int) []history.Op {
 	if model == "list-append" {
-		return checker.GenerateListAppendHistory(checker.ListAppendGenConfig{
+		return checkertest.GenerateListAppendHistory(checkertest.ListAppendGenConfig{
 			Seed: 1, Txns: n, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
 	}
-	return checker.GenerateRegisterHistory(checker.RegisterGenConfig{
+	return checkertest.GenerateRegisterHistory(checkertest.RegisterGenConfig{
 		Seed: 1, Ops: n, Keys: 1000, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+
+	"github.com/faultline/faultline/checker/checkertest"
 )
 
 // measure runs check b.N times and reports ops/s and allocated bytes per
@@ -30,7 +32,7 @@ func measure(b *testing.B, units int, unit string, check func() Result) {
 func BenchmarkLinearizableRegister(b *testing.B) {
 	for _, n := range []int{10_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
-			ops := GenerateRegisterHistory(RegisterGenConfig{Seed: 1, Ops: n, Keys: 1000, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
+			ops := checkertest.GenerateRegisterHistory(checkertest.RegisterGenConfig{Seed: 1, Ops: n, Keys: 1000, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
 			l, _ := NewLinearizable(LinearizableConfig{Model: "cas-register"})
 			measure(b, n, "op", func() Result { return l.Check(context.Background(), ops) })
 		})
@@ -40,7 +42,7 @@ func BenchmarkLinearizableRegister(b *testing.B) {
 func BenchmarkListAppend(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("txns=%d", n), func(b *testing.B) {
-			ops := GenerateListAppendHistory(ListAppendGenConfig{Seed: 1, Txns: n, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
+			ops := checkertest.GenerateListAppendHistory(checkertest.ListAppendGenConfig{Seed: 1, Txns: n, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
 			c := NewListAppend(ListAppendConfig{})
 			measure(b, n, "txn", func() Result { return c.Check(context.Background(), ops) })
 		})

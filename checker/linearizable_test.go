@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/checker/checkertest"
 	"github.com/faultline/faultline/history"
 )
 
@@ -48,7 +49,7 @@ func TestLinearizableBadInput(t *testing.T) {
 // take effect any time after it began, which porcupine cannot decide in
 // 200 ms).
 func TestLinearizableTimeout(t *testing.T) {
-	ops := GenerateRegisterHistory(RegisterGenConfig{Seed: 1, Ops: 20000, Keys: 1, Processes: 30, InfoRate: 0.3})
+	ops := checkertest.GenerateRegisterHistory(checkertest.RegisterGenConfig{Seed: 1, Ops: 20000, Keys: 1, Processes: 30, InfoRate: 0.3})
 	l, _ := NewLinearizable(LinearizableConfig{Model: "cas-register", TimeLimit: 200 * time.Millisecond})
 	start := time.Now()
 	r := l.Check(context.Background(), ops)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/faultline/faultline/checker/checkertest"
 	"github.com/faultline/faultline/history"
 )
 
@@ -18,7 +19,7 @@ func TestLongForkGenerated(t *testing.T) {
 	const seeds = 20
 	for seed := range int64(seeds) {
 		for _, forked := range []bool{false, true} {
-			ops := GenerateLongForkHistory(LongForkGenConfig{Seed: seed, Txns: 400, Processes: 6, GroupSize: 2 + int(seed%3), Forked: forked})
+			ops := checkertest.GenerateLongForkHistory(checkertest.LongForkGenConfig{Seed: seed, Txns: 400, Processes: 6, GroupSize: 2 + int(seed%3), Forked: forked})
 			// The history survives a write and a read as `faultline check`
 			// reads a file.
 			var buf bytes.Buffer

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/checker/checkertest"
 	"github.com/faultline/faultline/history"
 )
 
@@ -176,7 +177,7 @@ var listAppendFaults = []fault{
 }
 
 func smallListAppend(seed int64) []history.Op {
-	return GenerateListAppendHistory(ListAppendGenConfig{Seed: seed, Txns: 150, Processes: 5,
+	return checkertest.GenerateListAppendHistory(checkertest.ListAppendGenConfig{Seed: seed, Txns: 150, Processes: 5,
 		Keys: 3, MaxWritesPerKey: 12, MaxMops: 4, InfoRate: 0.1, FailRate: 0.1})
 }
 
@@ -226,7 +227,7 @@ func testFaults(t *testing.T, faults []fault, gen func(seed int64) []history.Op,
 
 func TestRegisterProperty(t *testing.T) {
 	for seed := int64(1); seed <= 100; seed++ {
-		ops := GenerateRegisterHistory(RegisterGenConfig{Seed: seed, Ops: 300, Keys: 3, Processes: 5, InfoRate: 0.1, FailRate: 0.05})
+		ops := checkertest.GenerateRegisterHistory(checkertest.RegisterGenConfig{Seed: seed, Ops: 300, Keys: 3, Processes: 5, InfoRate: 0.1, FailRate: 0.05})
 		l, _ := NewLinearizable(LinearizableConfig{Model: "cas-register", TimeLimit: 10 * time.Second})
 		if r := l.Check(context.Background(), ops); r.Valid != Valid {
 			t.Fatalf("seed %d: generated history judged %s: %s", seed, r.Valid, r.Explanation)
@@ -252,7 +253,7 @@ func TestRegisterProperty(t *testing.T) {
 // 20,000 txns, whose realtime edges tie most txns into one component: the
 // cycle search must find it, name it, and not take long.
 func TestListAppendLargeStaleRead(t *testing.T) {
-	ops := GenerateListAppendHistory(ListAppendGenConfig{Seed: 3, Txns: 20000, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
+	ops := checkertest.GenerateListAppendHistory(checkertest.ListAppendGenConfig{Seed: 3, Txns: 20000, Processes: 10, InfoRate: 0.01, FailRate: 0.01})
 	ops, ok := listAppendFaults[1].inject(ops, rand.New(rand.NewPCG(3, 7)))
 	if !ok {
 		t.Fatal("no read to make stale")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/checker/checkertest"
 	"github.com/faultline/faultline/history"
 )
 
@@ -22,8 +23,8 @@ func testValid(t *testing.T, gen func(seed int64) []history.Op, c Checker) {
 func rwRegisterHistory(seed int64) []history.Op {
 	state := map[int64]any{}
 	next := int64(0)
-	return simulate(simSpec{seed: seed, ops: 120, procs: 5, infoRate: 0.1, failRate: 0.1,
-		next: func(rng *rand.Rand) (string, any) {
+	return checkertest.Simulate(checkertest.SimSpec{Seed: seed, Ops: 120, Procs: 5, InfoRate: 0.1, FailRate: 0.1,
+		Next: func(rng *rand.Rand) (string, any) {
 			var mops []any
 			for range 1 + rng.IntN(3) {
 				k := rng.Int64N(3)
@@ -36,7 +37,7 @@ func rwRegisterHistory(seed int64) []history.Op {
 			}
 			return "txn", mops
 		},
-		apply: func(_ string, v any) (any, bool) {
+		Apply: func(_ string, v any) (any, bool) {
 			var out []any
 			for _, m := range v.([]any) {
 				mv := m.([]any)
@@ -164,15 +165,15 @@ func TestRWRegisterProperty(t *testing.T) {
 func setHistory(seed int64) []history.Op {
 	var set []any
 	next := int64(0)
-	ops := simulate(simSpec{seed: seed, ops: 100, procs: 4, infoRate: 0.1, failRate: 0.1,
-		next: func(rng *rand.Rand) (string, any) {
+	ops := checkertest.Simulate(checkertest.SimSpec{Seed: seed, Ops: 100, Procs: 4, InfoRate: 0.1, FailRate: 0.1,
+		Next: func(rng *rand.Rand) (string, any) {
 			if rng.IntN(4) == 0 {
 				return "read", nil
 			}
 			next++
 			return "add", next
 		},
-		apply: func(f string, v any) (any, bool) {
+		Apply: func(f string, v any) (any, bool) {
 			if f == "add" {
 				set = append(set, v)
 				return v, true
@@ -238,14 +239,14 @@ func TestSetProperty(t *testing.T) {
 // counterHistory: adds of -2..5 and reads.
 func counterHistory(seed int64) []history.Op {
 	var n int64
-	return simulate(simSpec{seed: seed, ops: 100, procs: 4, infoRate: 0.1, failRate: 0.1,
-		next: func(rng *rand.Rand) (string, any) {
+	return checkertest.Simulate(checkertest.SimSpec{Seed: seed, Ops: 100, Procs: 4, InfoRate: 0.1, FailRate: 0.1,
+		Next: func(rng *rand.Rand) (string, any) {
 			if rng.IntN(3) == 0 {
 				return "read", nil
 			}
 			return "add", rng.Int64N(8) - 2
 		},
-		apply: func(f string, v any) (any, bool) {
+		Apply: func(f string, v any) (any, bool) {
 			if f == "add" {
 				n += v.(int64)
 				return v, true
@@ -285,14 +286,14 @@ func TestCounterProperty(t *testing.T) {
 // bankHistory: transfers between 3 accounts holding 100 in all, and reads.
 func bankHistory(seed int64) []history.Op {
 	bal := map[string]int64{"0": 40, "1": 30, "2": 30}
-	return simulate(simSpec{seed: seed, ops: 100, procs: 4, infoRate: 0.1, failRate: 0.1,
-		next: func(rng *rand.Rand) (string, any) {
+	return checkertest.Simulate(checkertest.SimSpec{Seed: seed, Ops: 100, Procs: 4, InfoRate: 0.1, FailRate: 0.1,
+		Next: func(rng *rand.Rand) (string, any) {
 			if rng.IntN(2) == 0 {
 				return "read", nil
 			}
 			return "transfer", map[string]any{"from": rng.Int64N(3), "to": rng.Int64N(3), "amount": rng.Int64N(5)}
 		},
-		apply: func(f string, v any) (any, bool) {
+		Apply: func(f string, v any) (any, bool) {
 			if f == "read" {
 				m := map[string]any{}
 				for a, b := range bal {
@@ -332,14 +333,14 @@ func TestBankProperty(t *testing.T) {
 func mutexHistory(infoRate float64) func(seed int64) []history.Op {
 	return func(seed int64) []history.Op {
 		held := false
-		return simulate(simSpec{seed: seed, ops: 60, procs: 3, infoRate: infoRate,
-			next: func(rng *rand.Rand) (string, any) {
+		return checkertest.Simulate(checkertest.SimSpec{Seed: seed, Ops: 60, Procs: 3, InfoRate: infoRate,
+			Next: func(rng *rand.Rand) (string, any) {
 				if rng.IntN(2) == 0 {
 					return "acquire", nil
 				}
 				return "release", nil
 			},
-			apply: func(f string, _ any) (any, bool) {
+			Apply: func(f string, _ any) (any, bool) {
 				if held == (f == "acquire") {
 					return nil, false
 				}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/checker/checkertest"
 	"github.com/faultline/faultline/history"
 )
 
@@ -85,8 +86,8 @@ func TestCancelledContext(t *testing.T) {
 	cancel()
 	lin, _ := NewLinearizable(LinearizableConfig{})
 	checkers := []Checker{lin, NewListAppend(ListAppendConfig{}), NewSet(SetConfig{}), NewBank(BankConfig{}), NewStats()}
-	ops := GenerateListAppendHistory(ListAppendGenConfig{Seed: 1, Txns: 100})
-	reg := GenerateRegisterHistory(RegisterGenConfig{Seed: 1, Ops: 100})
+	ops := checkertest.GenerateListAppendHistory(checkertest.ListAppendGenConfig{Seed: 1, Txns: 100})
+	reg := checkertest.GenerateRegisterHistory(checkertest.RegisterGenConfig{Seed: 1, Ops: 100})
 	for _, c := range checkers {
 		in := ops
 		if c == Checker(lin) {

@@ -12,15 +12,6 @@ import (
 // background. A killed harness loses at most this much of the history.
 const DefaultFlushInterval = 100 * time.Millisecond
 
-// PhaseMark records when the run entered a phase (e.g. "main", "heal",
-// "final"): the phase name, the index of the next op to be recorded and the
-// time of the change.
-type PhaseMark struct {
-	Name  string `json:"name"`
-	Index int64  `json:"index"`
-	Time  int64  `json:"time"`
-}
-
 // RecorderOption configures a Recorder.
 type RecorderOption func(*Recorder)
 
@@ -45,7 +36,6 @@ type Recorder struct {
 	chunks []*[chunkSize]Op // ops in fixed chunks: never copied on growth
 	n      int              // number of ops recorded
 	last   int64            // last assigned time, to keep Time non-decreasing
-	phases []PhaseMark
 	closed bool
 
 	wmu     sync.Mutex // serializes drains to the file
@@ -158,23 +148,14 @@ func (r *Recorder) Len() int {
 	return r.n
 }
 
-// Phase notes that the run enters the named phase and flushes everything
-// recorded so far to the file.
+// Phase marks that the run enters the named phase: everything recorded so
+// far is flushed to the file, so a harness killed in the next phase leaves
+// the earlier ones whole.
 func (r *Recorder) Phase(name string) error {
-	r.mu.Lock()
-	r.phases = append(r.phases, PhaseMark{Name: name, Index: int64(r.n), Time: int64(time.Since(r.start))})
-	r.mu.Unlock()
 	if err := r.drain(true); err != nil {
 		return fmt.Errorf("history: flush at phase %q: %w", name, err)
 	}
 	return nil
-}
-
-// Phases returns the phase changes noted so far, in order.
-func (r *Recorder) Phases() []PhaseMark {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]PhaseMark(nil), r.phases...)
 }
 
 // Flush writes every op recorded so far to the file.

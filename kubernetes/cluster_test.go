@@ -16,6 +16,7 @@ import (
 	"github.com/faultline/faultline/cluster"
 	"github.com/faultline/faultline/cluster/clustertest"
 	"github.com/faultline/faultline/engine"
+	"github.com/faultline/faultline/faultfs"
 	"github.com/faultline/faultline/kubernetes"
 	"github.com/faultline/faultline/sut"
 	"github.com/faultline/faultline/system"
@@ -360,4 +361,49 @@ func clientset(t *testing.T, kubeconfig string) k8s.Interface {
 		t.Fatal(err)
 	}
 	return cs
+}
+
+// TestDiskFaults runs the disk faults on pods: the nodes' data on
+// faultfs (a privileged node container), a node's power failed (faultfs
+// reports what it dropped, the node is down, then back on its disk), and a
+// down node's log corrupted from inside its pod.
+func TestDiskFaults(t *testing.T) {
+	kc := requireCluster(t)
+	cfg := kubernetes.DefaultConfig()
+	cfg.Kubeconfig, cfg.Disk = kc, true
+	c := startCluster(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl := kvClient(t, c)
+	if err := cl.Put(ctx, "k", []byte("v1")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	node := c.Nodes()[1]
+	code, out, err := c.Exec(ctx, node, faultfs.PowerFailArgs(engine.FaultfsPath, faultfs.Control))
+	if err != nil || code != 0 {
+		t.Fatalf("faultfs powerfail in %s: exit %d, %v\n%s", node, code, err, out)
+	}
+	if _, err := faultfs.ParsePowerFailReport([]byte(out[strings.IndexByte(out, '{'):])); err != nil {
+		t.Fatalf("power-failure report: %v\n%s", err, out)
+	}
+	if err := c.Kill(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := faultfs.DefaultCorruptConfig()
+	corrupt.Root, corrupt.Patterns, corrupt.Mode, corrupt.Seed = faultfs.Backing, []string{"raftlog/*.seg"}, faultfs.ModeBitflip, 7
+	code, out, err = c.DiskExec(ctx, node, faultfs.CorruptArgs(engine.FaultfsPath, corrupt))
+	if err != nil || code != 0 {
+		t.Fatalf("faultfs corrupt in the down %s: exit %d, %v\n%s", node, code, err, out)
+	}
+	if err := c.Start(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	if err := c.WaitHealthy(wctx); err != nil {
+		t.Fatalf("after a power failure and a flipped bit, the cluster did not recover: %v", err)
+	}
+	if v, _, err := cl.Get(ctx, "k"); err != nil || string(v) != "v1" {
+		t.Errorf("Get after the disk faults: %q, %v", v, err)
+	}
 }

@@ -318,3 +318,65 @@ func TestDockerFaults(t *testing.T) {
 		healthy(t)
 	})
 }
+
+// TestDockerDiskFaults puts a cluster's data on faultfs and fails a node's
+// power and corrupts another's log for real: each fault reads back what
+// it did (faultfs's report), and the cluster is healthy after each heal.
+func TestDockerDiskFaults(t *testing.T) {
+	enginetest.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	spec := cluster.DefaultSpec()
+	spec.Disk = true
+	cl, err := docker.Start(ctx, spec)
+	if err != nil {
+		t.Fatalf("docker.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cl.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	cfg, err := DefaultConfig().WithSpec("power,corrupt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Disk.Root, cfg.Disk.Files = "/disk/data", []string{"raftlog/*.seg"}
+	nem, err := New(cl, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &memRecorder{}
+	apply := func(op history.Op) map[string]any {
+		t.Helper()
+		c, err := Apply(ctx, nem, rec, op)
+		if err != nil || c.Type != history.OK {
+			t.Fatalf("%s %v: %v", op.F, op.Value, c)
+		}
+		t.Logf("%s", c)
+		v, _ := c.Value.(map[string]any)
+		return v
+	}
+	healthy := func() {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := cl.WaitHealthy(wctx); err != nil {
+			t.Fatalf("cluster not healthy: %v", err)
+		}
+	}
+	v := apply(history.Op{F: FPowerOff, Value: TargetOne})
+	dropped, _ := v["dropped"].(map[string]any)
+	if len(dropped) != 1 {
+		t.Fatalf("power-off dropped %v: want the report of one node", v["dropped"])
+	}
+	apply(history.Op{F: FPowerOn})
+	healthy()
+	v = apply(history.Op{F: FCorrupt, Value: map[string]any{"mode": CorruptBitflip, "target": TargetOne}})
+	changes, _ := v["changes"].(map[string]any)
+	if len(changes) != 1 {
+		t.Fatalf("corrupt changed %v: want one node's flipped bit", v["changes"])
+	}
+	apply(history.Op{F: FRestartCorrupt})
+	healthy()
+}

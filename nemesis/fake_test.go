@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/faultfs"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis/netrule"
 )
@@ -240,6 +241,9 @@ func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, s
 	if f.state[node] != StateRunning {
 		return -1, "", fmt.Errorf("container %s is %s", node, f.state[node])
 	}
+	if len(cmd) >= 2 && cmd[0] == faultfsPath {
+		return f.faultfs(node, cmd[1:])
+	}
 	if len(cmd) < 2 || cmd[0] != NetctlPaths[0] {
 		return 127, "not found", nil
 	}
@@ -258,11 +262,65 @@ func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, s
 	case "heal":
 		delete(f.rules, node)
 	case "list":
-		return 0, netrule.FormatList(f.rules[node]) + f.listExtra, nil
+		var list strings.Builder
+		for _, r := range f.rules[node] {
+			list.WriteString(r.String() + "\n")
+		}
+		return 0, list.String() + f.listExtra, nil
 	default:
 		return 2, "usage", nil
 	}
 	return 0, "", nil
+}
+
+// faultfs answers the faultfs commands the disk faults run in a node: a
+// power failure drops 10 bytes of one file and undoes a create; a
+// corruption changes one file as its mode says. f.mu is held.
+func (f *fakeCluster) faultfs(node string, args []string) (int, string, error) {
+	switch args[0] {
+	case "powerfail":
+		if _, err := faultfs.ParseControlArgs(args[0], args[1:]); err != nil {
+			return 2, err.Error(), nil
+		}
+		rep := faultfs.PowerFailReport{BytesDropped: 10, FilesChanged: 1, EntriesUndone: 1,
+			Files:   []faultfs.FileLoss{{Path: "raftlog/1.seg", DurableSize: 100, SizeBefore: 110, BytesDropped: 10}},
+			Entries: []faultfs.EntryUndone{{Op: "create", Path: "raftlog/2.seg"}}}
+		f.crashed[node] = true // its processes are gone with the power
+		return 0, "time=... level=INFO msg=log line\n" + string(rep.Encode()), nil
+	case "corrupt", "aside":
+		cfg, err := faultfs.ParseCorruptArgs(args[0], args[1:])
+		if err != nil {
+			return 2, err.Error(), nil
+		}
+		rep := faultfs.CorruptReport{Mode: cfg.Mode, Root: cfg.Root, Seed: cfg.Seed, Patterns: cfg.Patterns}
+		switch cfg.Mode {
+		case faultfs.ModeBitflip:
+			rep.Flips = []faultfs.BitFlip{{File: "raftlog/1.seg", Offset: 42, Bit: 3}}
+		case faultfs.ModeTruncate:
+			rep.Truncations = []faultfs.Truncation{{File: "raftlog/1.seg", OldSize: 100, NewSize: 60}}
+		default:
+			rep.Chunks = []faultfs.Chunk{{File: "raftlog/1.seg", Offset: 0, Length: 50, Data: "chunk-0"}}
+		}
+		return 0, string(rep.Encode()), nil
+	}
+	return 2, "usage", nil
+}
+
+// diskFake is a fake cluster whose runtime reaches a down node's disk.
+type diskFake struct{ *fakeCluster }
+
+// DiskExec runs a faultfs command against a killed node's disk.
+func (f diskFake) DiskExec(_ context.Context, node string, cmd []string) (int, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "disk-exec "+node+" "+strings.Join(cmd, " "))
+	if f.state[node] != StateKilled {
+		return -1, "", fmt.Errorf("node %s is %s, not down", node, f.state[node])
+	}
+	if len(cmd) < 2 || cmd[0] != faultfsPath {
+		return 127, "not found", nil
+	}
+	return f.faultfs(node, cmd[1:])
 }
 
 // dropsFrom returns the nodes whose packets node drops, per its rules.

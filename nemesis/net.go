@@ -80,6 +80,9 @@ func nodeAddr(cl Cluster, node string) (netip.Addr, error) {
 // dropRule is the rule that drops percent% (100: all) of what a node
 // receives from a peer.
 func dropRule(percent int) func(netip.Addr) netrule.Rule {
+	if percent == 100 {
+		return func(peer netip.Addr) netrule.Rule { return netrule.Drop(netrule.Inbound, peer) }
+	}
 	return func(peer netip.Addr) netrule.Rule { return netrule.Loss(netrule.Inbound, peer, percent) }
 }
 

@@ -97,6 +97,7 @@ func (n *Node) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "kv_connections_refused_total %d\n", m.connsRefused.Load())
 	fmt.Fprintf(w, "kv_connections_idle_closed_total %d\n", m.connsIdle.Load())
 	fmt.Fprintf(w, "kv_bad_frames_total %d\n", m.badFrames.Load())
+	fmt.Fprintf(w, "kv_frame_headers_total %d\n", m.headers.Load())
 	for op := OpGet; op <= OpTxn; op++ {
 		fmt.Fprintf(w, "kv_requests_total{op=%q} %d\n", op.String(), m.requests[op].Load())
 	}

@@ -23,7 +23,7 @@ import (
 const DefaultMaxSessions = 50000
 
 // entry is one stored value. list marks values built by APPEND; their bytes
-// are the EncodeList encoding. Bytes [0:len(val)] are never modified once
+// are the encodeList encoding. Bytes [0:len(val)] are never modified once
 // stored, so readers and snapshots may share them; APPEND only writes
 // beyond len.
 type entry struct {

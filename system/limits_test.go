@@ -43,6 +43,7 @@ func TestStalledHeadersCostLittleMemory(t *testing.T) {
 	}
 	before := liveHeap()
 	n := tc.nodes[0]
+	headers := n.metrics.headers.Load()
 	for i := range conns {
 		r := dialRaw(t, n.ClientAddr())
 		if _, err := r.c.Write(frameHeader(DefaultMaxFrameSize, uint64(i), OpSet)); err != nil {
@@ -62,7 +63,11 @@ func TestStalledHeadersCostLittleMemory(t *testing.T) {
 			t.Fatalf("get while %d connections stall: %q %v %v", conns, v, ok, err)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // every reader has its header by now
+	// Every stalled reader has its header (and the 40 requests above
+	// theirs) before the heap is measured.
+	if !waitFor(30*time.Second, func() bool { return n.metrics.headers.Load()-headers >= conns+40 }) {
+		t.Fatalf("%d frame headers read, want %d", n.metrics.headers.Load()-headers, conns+40)
+	}
 	after := liveHeap()
 	growth := int64(after) - int64(before)
 	t.Logf("heap %d MiB -> %d MiB with %d stalled 4 MiB headers: %+.1f MiB (%.1f KiB per connection)",

@@ -23,6 +23,7 @@ type metrics struct {
 	connsRefused atomic.Uint64 // over MaxConns
 	connsIdle    atomic.Uint64 // closed by IdleTimeout
 	badFrames    atomic.Uint64
+	headers      atomic.Uint64 // frame headers read (payloads may still be on the way)
 	requests     [OpTxn + 1]atomic.Uint64
 	statuses     [maxStatus + 1]atomic.Uint64
 	leaseReads   atomic.Uint64
@@ -197,6 +198,10 @@ func (s *connServer) serve(ctx context.Context, c net.Conn) {
 	var last outFrame // sent after every other answer, if set
 	br := bufio.NewReaderSize(&idleReader{c: c, idle: s.idle}, connBufSize)
 	for {
+		// A frame's header in hand (its payload may still be on the way).
+		if _, err := br.Peek(frameHeaderLen); err == nil {
+			s.m.headers.Add(1)
+		}
 		f, err := ReadFrame(br, s.maxFrame)
 		if err != nil {
 			switch {

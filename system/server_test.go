@@ -129,7 +129,7 @@ func FuzzServeConn(f *testing.F) {
 
 		want := map[uint64]int{} // request id -> answers expected
 		for b := in; ; {
-			fr, n, err := DecodeFrame(b, maxFrame)
+			fr, n, err := decodeFrame(b, maxFrame)
 			if errors.Is(err, ErrFrameTooLarge) && len(b) >= frameHeaderLen {
 				want[fr.ID]++ // BAD_REQUEST, then the connection closes
 			}
@@ -140,7 +140,7 @@ func FuzzServeConn(f *testing.F) {
 			b = b[n:]
 		}
 		for out := conn.out.Bytes(); len(out) > 0; {
-			fr, n, err := DecodeFrame(out, maxFrame)
+			fr, n, err := decodeFrame(out, maxFrame)
 			if err != nil {
 				t.Fatalf("answer stream: %v", err)
 			}

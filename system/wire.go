@@ -99,11 +99,11 @@ func AppendFrame(dst []byte, f Frame) []byte {
 	return append(dst, f.Payload...)
 }
 
-// DecodeFrame decodes one frame from the start of b and returns it with the
+// decodeFrame decodes one frame from the start of b and returns it with the
 // number of bytes consumed. The payload aliases b. maxSize <= 0 means
 // DefaultMaxFrameSize. On ErrFrameTooLarge the returned frame carries the
 // request id and opcode when b holds them, so the caller can answer.
-func DecodeFrame(b []byte, maxSize int) (Frame, int, error) {
+func decodeFrame(b []byte, maxSize int) (Frame, int, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFrameSize
 	}
@@ -430,10 +430,10 @@ func DecodeResponse(op Opcode, payload []byte) (Response, error) {
 	return r, nil
 }
 
-// EncodeList encodes a list value: the concatenation of u32 length | bytes
+// encodeList encodes a list value: the concatenation of u32 length | bytes
 // for each element (no count, so APPEND only appends bytes). The empty list
 // encodes as zero bytes.
-func EncodeList(elems [][]byte) []byte {
+func encodeList(elems [][]byte) []byte {
 	n := 0
 	for _, e := range elems {
 		n += 4 + len(e)
@@ -445,7 +445,7 @@ func EncodeList(elems [][]byte) []byte {
 	return out
 }
 
-// DecodeList decodes a list value built by APPEND (see EncodeList). The
+// DecodeList decodes a list value built by APPEND (see encodeList). The
 // elements alias b.
 func DecodeList(b []byte) ([][]byte, error) {
 	var out [][]byte

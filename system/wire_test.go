@@ -66,9 +66,9 @@ func TestRequestRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			frame := AppendFrame(nil, Frame{ID: 77, Op: tt.req.Op, Payload: tt.req.AppendPayload(nil)})
-			f, n, err := DecodeFrame(frame, 0)
+			f, n, err := decodeFrame(frame, 0)
 			if err != nil || n != len(frame) || f.ID != 77 || f.Op != tt.req.Op {
-				t.Fatalf("DecodeFrame = %+v, %d, %v", f, n, err)
+				t.Fatalf("decodeFrame = %+v, %d, %v", f, n, err)
 			}
 			got, err := DecodeRequest(f.Op, f.Payload)
 			if err != nil {
@@ -140,15 +140,15 @@ func TestErrorsAndDefiniteness(t *testing.T) {
 func TestFrameErrors(t *testing.T) {
 	good := AppendFrame(nil, Frame{ID: 1, Op: OpGet, Payload: []byte("abc")})
 	for i := 0; i < len(good); i++ {
-		if _, _, err := DecodeFrame(good[:i], 0); !errors.Is(err, ErrShortFrame) {
+		if _, _, err := decodeFrame(good[:i], 0); !errors.Is(err, ErrShortFrame) {
 			t.Fatalf("prefix %d: err %v, want ErrShortFrame", i, err)
 		}
 	}
-	f, _, err := DecodeFrame(good, 10)
+	f, _, err := decodeFrame(good, 10)
 	if !errors.Is(err, ErrFrameTooLarge) || f.ID != 1 {
 		t.Fatalf("oversized: %v %+v", err, f)
 	}
-	if _, _, err := DecodeFrame([]byte{0, 0, 0, 3, 1, 2, 3}, 0); !errors.Is(err, ErrBadFrame) {
+	if _, _, err := decodeFrame([]byte{0, 0, 0, 3, 1, 2, 3}, 0); !errors.Is(err, ErrBadFrame) {
 		t.Fatalf("length < 9: %v", err)
 	}
 	if _, err := ReadFrame(bytes.NewReader(good[:len(good)-1]), 0); err == nil {
@@ -168,7 +168,7 @@ func TestFrameErrors(t *testing.T) {
 
 func TestListEncoding(t *testing.T) {
 	for _, elems := range [][][]byte{nil, {[]byte("a")}, {[]byte("a"), {}, []byte("ccc")}} {
-		got, err := DecodeList(EncodeList(elems))
+		got, err := DecodeList(encodeList(elems))
 		if err != nil || len(got) != len(elems) {
 			t.Fatalf("%q: %q %v", elems, got, err)
 		}
@@ -190,7 +190,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for len(b) > 0 {
-			fr, n, err := DecodeFrame(b, 1<<16)
+			fr, n, err := decodeFrame(b, 1<<16)
 			if err != nil {
 				return
 			}

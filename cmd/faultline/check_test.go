@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/checker/checkertest"
 	"github.com/faultline/faultline/history"
 )
 
@@ -133,7 +134,7 @@ func TestCheckUsage(t *testing.T) {
 // stderr, and nothing on stdout but the verdict.
 func TestCheckProgress(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "history.edn")
-	ops := checker.GenerateListAppendHistory(checker.ListAppendGenConfig{Seed: 1, Txns: 30000})
+	ops := checkertest.GenerateListAppendHistory(checkertest.ListAppendGenConfig{Seed: 1, Txns: 30000})
 	if err := history.WriteFile(path, ops); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@
 //
 //   - the list form, one rule per line, which `netctl list` prints and the
 //     nemesis parses to confirm a fault is in effect (String, Parse,
-//     FormatList, ParseList):
+//     ParseList):
 //
 //     drop from 172.18.0.3
 //     drop to 172.18.0.3
@@ -310,17 +310,7 @@ func parseDelay(s string) (Delay, error) {
 	return d, nil
 }
 
-// FormatList is the list form of rules: one rule per line, each ending in
-// a newline; "" for none.
-func FormatList(rules []Rule) string {
-	var b strings.Builder
-	for _, r := range rules {
-		b.WriteString(r.String() + "\n")
-	}
-	return b.String()
-}
-
-// ParseList reads the output of `netctl list` (FormatList): one rule per
+// ParseList reads the output of `netctl list`: one rule per
 // line, blank lines ignored. A line that is not a rule (e.g. a rule
 // someone else put in netctl's table) is an error naming its line.
 func ParseList(text string) ([]Rule, error) {

@@ -177,7 +177,7 @@ func TestListRoundTrip(t *testing.T) {
 		Delayed(Inbound, netip.MustParseAddr("10.0.0.4"), 50*time.Millisecond, 10*time.Millisecond, 7),
 		Delayed(Inbound, netip.Addr{}, 100*time.Millisecond, 0, 7),
 	}
-	text := FormatList(rules)
+	text := formatList(rules)
 	if want := "drop from 10.0.0.2\ndrop to fd00::2\nloss 20% from 10.0.0.3\nloss 5% inbound\n" +
 		"delay 50ms±10ms seed 7 from 10.0.0.4\ndelay 100ms inbound\n"; text != want {
 		t.Fatalf("FormatList = %q, want %q", text, want)
@@ -276,4 +276,13 @@ func TestMissing(t *testing.T) {
 	if m := Missing(want, have); !reflect.DeepEqual(m, want[:3]) {
 		t.Errorf("Missing = %v, want %v", m, want[:3])
 	}
+}
+
+// formatList is netctl list's output for rules: one rule a line.
+func formatList(rules []Rule) string {
+	var b strings.Builder
+	for _, r := range rules {
+		b.WriteString(r.String() + "\n")
+	}
+	return b.String()
 }

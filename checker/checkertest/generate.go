@@ -1,4 +1,4 @@
-package checker
+package checkertest
 
 import (
 	"math/rand/v2"
@@ -41,8 +41,8 @@ func GenerateRegisterHistory(cfg RegisterGenConfig) []history.Op {
 	}
 	regs := make([]reg, cfg.Keys)
 	vals := int64(cfg.Values)
-	return simulate(simSpec{seed: cfg.Seed, ops: cfg.Ops, procs: cfg.Processes, infoRate: cfg.InfoRate, failRate: cfg.FailRate,
-		next: func(rng *rand.Rand) (string, any) {
+	return Simulate(SimSpec{Seed: cfg.Seed, Ops: cfg.Ops, Procs: cfg.Processes, InfoRate: cfg.InfoRate, FailRate: cfg.FailRate,
+		Next: func(rng *rand.Rand) (string, any) {
 			k := rng.Int64N(int64(cfg.Keys))
 			switch r := rng.IntN(10); {
 			case r < 5:
@@ -53,7 +53,7 @@ func GenerateRegisterHistory(cfg RegisterGenConfig) []history.Op {
 				return "cas", []any{k, []any{rng.Int64N(vals), rng.Int64N(vals)}}
 			}
 		},
-		apply: func(f string, v any) (any, bool) {
+		Apply: func(f string, v any) (any, bool) {
 			kv := v.([]any)
 			r := &regs[kv[0].(int64)]
 			switch f {
@@ -75,67 +75,67 @@ func GenerateRegisterHistory(cfg RegisterGenConfig) []history.Op {
 		}})
 }
 
-// simSpec describes a history made from a serial execution: procs workers
-// each invoke ops drawn by next, with overlapping invocations; an op takes
-// effect atomically when it completes, through apply, which returns the
-// completion's value, or false when the op is refused (it fails). A share
-// complete as info (taking effect or not, at random; the worker then goes
-// on under a fresh process, as Jepsen's do) or fail (no effect).
-type simSpec struct {
-	seed               int64
-	ops, procs         int
-	infoRate, failRate float64
-	next               func(rng *rand.Rand) (f string, v any)
-	apply              func(f string, v any) (any, bool)
+// SimSpec describes a history made from a serial execution: Procs workers
+// each invoke Ops ops drawn by Next, with overlapping invocations; an op
+// takes effect atomically when it completes, through Apply, which returns
+// the completion's value, or false when the op is refused (it fails). A
+// share complete as info (taking effect or not, at random; the worker then
+// goes on under a fresh process, as Jepsen's do) or fail (no effect).
+type SimSpec struct {
+	Seed               int64
+	Ops, Procs         int
+	InfoRate, FailRate float64
+	Next               func(rng *rand.Rand) (f string, v any)
+	Apply              func(f string, v any) (any, bool)
 }
 
-// simulate builds the history spec describes. Deterministic for a spec.
-func simulate(spec simSpec) []history.Op {
-	rng := rand.New(rand.NewPCG(uint64(spec.seed), 0x5eed))
+// Simulate builds the history spec describes. Deterministic for a spec.
+func Simulate(spec SimSpec) []history.Op {
+	rng := rand.New(rand.NewPCG(uint64(spec.Seed), 0x5eed))
 	type worker struct {
 		busy bool
 		proc int
 		f    string
 		v    any
 	}
-	ws := make([]worker, spec.procs)
+	ws := make([]worker, spec.Procs)
 	for i := range ws {
 		ws[i].proc = i
 	}
-	ops := make([]history.Op, 0, 2*spec.ops+2*spec.procs)
+	ops := make([]history.Op, 0, 2*spec.Ops+2*spec.Procs)
 	var now int64
 	add := func(o history.Op) {
 		o.Index, o.Time = int64(len(ops)), now
 		ops = append(ops, o)
 	}
 	started, busy := 0, 0
-	for started < spec.ops || busy > 0 {
+	for started < spec.Ops || busy > 0 {
 		now += 1000 + rng.Int64N(100000)
 		w := &ws[rng.IntN(len(ws))]
 		if !w.busy {
-			if started >= spec.ops {
+			if started >= spec.Ops {
 				continue
 			}
 			started++
 			busy++
 			w.busy = true
-			w.f, w.v = spec.next(rng)
+			w.f, w.v = spec.Next(rng)
 			add(history.Op{Type: history.Invoke, Process: w.proc, F: w.f, Value: w.v})
 			continue
 		}
 		w.busy = false
 		busy--
 		switch x := rng.Float64(); {
-		case x < spec.failRate:
+		case x < spec.FailRate:
 			add(history.Op{Type: history.Fail, Process: w.proc, F: w.f, Value: w.v, Error: "generated failure"})
-		case x < spec.failRate+spec.infoRate:
+		case x < spec.FailRate+spec.InfoRate:
 			if rng.IntN(2) == 0 {
-				spec.apply(w.f, w.v)
+				spec.Apply(w.f, w.v)
 			}
 			add(history.Op{Type: history.Info, Process: w.proc, F: w.f, Value: w.v, Error: "generated timeout"})
-			w.proc += spec.procs
+			w.proc += spec.Procs
 		default:
-			if out, ok := spec.apply(w.f, w.v); ok {
+			if out, ok := spec.Apply(w.f, w.v); ok {
 				add(history.Op{Type: history.OK, Process: w.proc, F: w.f, Value: out})
 			} else {
 				add(history.Op{Type: history.Fail, Process: w.proc, F: w.f, Value: w.v, Error: "refused"})
@@ -188,8 +188,8 @@ func GenerateListAppendHistory(cfg ListAppendGenConfig) []history.Op {
 	nextKey := int64(cfg.Keys)
 	writes := map[int64]int{}  // appends planned per key
 	lists := map[int64][]any{} // committed state
-	return simulate(simSpec{seed: cfg.Seed, ops: cfg.Txns, procs: cfg.Processes, infoRate: cfg.InfoRate, failRate: cfg.FailRate,
-		next: func(rng *rand.Rand) (string, any) {
+	return Simulate(SimSpec{Seed: cfg.Seed, Ops: cfg.Txns, Procs: cfg.Processes, InfoRate: cfg.InfoRate, FailRate: cfg.FailRate,
+		Next: func(rng *rand.Rand) (string, any) {
 			mops := make([]any, 1+rng.IntN(cfg.MaxMops))
 			for i := range mops {
 				ki := rng.IntN(len(active))
@@ -207,7 +207,7 @@ func GenerateListAppendHistory(cfg ListAppendGenConfig) []history.Op {
 			}
 			return "txn", mops
 		},
-		apply: func(_ string, v any) (any, bool) { return execTxn(v.([]any), lists), true },
+		Apply: func(_ string, v any) (any, bool) { return execTxn(v.([]any), lists), true },
 	})
 }
 
@@ -282,8 +282,8 @@ func GenerateLongForkHistory(cfg LongForkGenConfig) []history.Op {
 		}
 		queue = kept
 	}
-	return simulate(simSpec{seed: cfg.Seed, ops: cfg.Txns, procs: cfg.Processes,
-		next: func(r *rand.Rand) (string, any) {
+	return Simulate(SimSpec{Seed: cfg.Seed, Ops: cfg.Txns, Procs: cfg.Processes,
+		Next: func(r *rand.Rand) (string, any) {
 			if len(recent) == 0 || r.IntN(2) == 0 {
 				k := next
 				next++
@@ -301,7 +301,7 @@ func GenerateLongForkHistory(cfg LongForkGenConfig) []history.Op {
 			}
 			return "read", mops
 		},
-		apply: func(f string, v any) (any, bool) {
+		Apply: func(f string, v any) (any, bool) {
 			applied++
 			catchUp()
 			mops := v.([]any)
