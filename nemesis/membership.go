@@ -135,6 +135,11 @@ func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, node string
 		return fmt.Errorf("nemesis: membership: %d of the %d nodes are members; one more leaving breaks the majority of %d the cluster keeps (a join comes first)",
 			len(members), len(nodes), Majority(len(nodes)))
 	}
+	// A change goes through the leader: without one (a majority down) it
+	// fails at once, instead of holding the other faults back meanwhile.
+	if _, err := waitLeader(ctx, m.cl); err != nil {
+		return err
+	}
 	cands := where(m.cl, states, isRunning)
 	switch {
 	case node != "" && !slices.Contains(cands, node):
@@ -196,6 +201,9 @@ func joinLeft(ctx context.Context, cl Cluster, mc MemberCluster) (map[string]any
 	if len(left) == 0 {
 		value["note"] = "no node had left: nothing to join"
 		return value, nil, nil
+	}
+	if _, err := waitLeader(ctx, cl); err != nil {
+		return value, nil, err
 	}
 	joined := map[string]any{}
 	var done, members []string

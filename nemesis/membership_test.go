@@ -229,6 +229,33 @@ func TestMembershipPinnedNode(t *testing.T) {
 	}
 }
 
+// Without a majority running no change can go through the leader: leave
+// and join fail at once, leaving the lock to the faults that would bring
+// the nodes back.
+func TestMembershipNeedsMajority(t *testing.T) {
+	f := newMemberFake(t, 3)
+	nem := newMemberNem(t, f, "membership,kill")
+	rec := &memRecorder{}
+	ctx := context.Background()
+	if _, err := Apply(ctx, nem, rec, history.Op{F: FLeave, Value: map[string]any{"node": "n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(ctx, nem, rec, history.Op{F: FKill, Value: map[string]any{"target": TargetOne}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := len(f.calls)
+	c, err := Apply(ctx, nem, rec, history.Op{F: FJoin})
+	if err == nil || !strings.Contains(c.Error, "not a majority") || slices.ContainsFunc(f.calls[t0:], func(s string) bool { return strings.HasPrefix(s, "join") }) {
+		t.Fatalf("join with a majority down: %v (calls %v)", c, f.calls[t0:])
+	}
+	if _, err := Apply(ctx, nem, rec, history.Op{F: FStart}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Apply(ctx, nem, rec, history.Op{F: FJoin}); err != nil || !reflect.DeepEqual(val(c)["nodes"], []any{"n2"}) {
+		t.Fatalf("join once the majority is back: %v", c)
+	}
+}
+
 // A change the member list does not show is not a fault that happened.
 func TestMembershipUnconfirmed(t *testing.T) {
 	f := newMemberFake(t, 3)
