@@ -23,7 +23,7 @@ func TestTestValidate(t *testing.T) {
 		{"unsafe", func(t *Test) { t.Unsafe = []string{"meteor"} }, `kvnode: unknown planted bug "meteor"`},
 		{"system", func(t *Test) { t.System = "zookeeper" }, `unknown system "zookeeper": use one of kvnode, etcd`},
 		{"etcd clock", func(t *Test) { t.System, t.Nemesis = "etcd", nemesis.MustParseSpec("partition,clock") },
-			"etcd does not support the clock fault (it has no clock hook); use partition, loss, kill, pause, delay, power or corrupt"},
+			"etcd does not support the clock fault (it has no clock hook); use partition, loss, kill, pause, delay, membership, power or corrupt"},
 		{"etcd lease read", func(t *Test) { t.System, t.ReadMode = "etcd", "lease" }, `etcd: unknown read mode "lease"`},
 		{"time limit", func(t *Test) { t.TimeLimit = 0 }, "time limit"},
 		{"name", func(t *Test) { t.Name = "../x" }, "name"},
