@@ -105,7 +105,7 @@ k8s-down:
 ## K8S_SCENARIOS, K8S_PARALLEL at a time, each in its own namespace: safe
 ## runs under partitions, kills and pauses must be valid and the planted bug
 ## must be caught. .ci/run calls it.
-K8S_SCENARIOS ?= register-partition-kill-pause,bank-partition-kill,bug-stale-read,etcd-register-partition-pause
+K8S_SCENARIOS ?= register-partition-kill-pause,bank-partition-kill,bug-stale-read,bug-ack-before-commit,set-power-all,etcd-register-partition-pause
 K8S_PARALLEL  ?= 2
 test-k8s: build
 	k8s/cluster.sh run -- sh -c 'FAULTLINE_KUBECONFIG=$$KUBECONFIG CGO_ENABLED=1 $(GO) test -race -count=1 $(TESTFLAGS) ./kubernetes/... && \
