@@ -1,7 +1,8 @@
 // Package nemesis injects faults into a running cluster and records them in
 // the history: network partitions (grudges applied with netctl), random
-// packet loss, process kills and pauses, and clock skew through each node's
-// admin endpoint.
+// packet loss, process kills and pauses, clock skew through each node's
+// admin endpoint, and membership changes through the system's own API
+// (MemberCluster: a node leaves, and joins again under a fresh identity).
 //
 // The package is built from small pieces:
 //
@@ -23,7 +24,8 @@
 //     history.NemesisProcess.
 //   - HealAll: the final phase; it resumes, restarts (nodes that crashed by
 //     themselves too, as the runtime reports them), heals the network,
-//     resets every clock and waits (bounded) until the cluster is healthy.
+//     resets every clock, brings back every node that left the cluster
+//     and waits (bounded) until the cluster is healthy.
 //
 // Every fault is confirmed in effect before its completion is recorded as
 // ok (netctl list, parsed by package netrule, shows the rules asked for;
