@@ -17,8 +17,11 @@
 // leftovers of a crashed earlier run (whose pid is gone) are reaped on Start.
 //
 // Each node's lifecycle is an explicit state machine (Created, Running,
-// Paused, Killed, Removed): an illegal transition, such as pausing a killed
-// node, fails with an error wrapping [ErrIllegalTransition].
+// Paused, Killed, Left, Removed): an illegal transition, such as pausing a
+// killed node, fails with an error wrapping [ErrIllegalTransition]. A node
+// that leaves the cluster (the membership fault) loses its container and
+// volume, its log kept; it joins again in a new container on the same
+// alias and host ports, with a fresh identity's spec.
 //
 // [Cluster.Close] removes everything and works with a cancelled context;
 // [Reap] removes what runs whose harness died left behind.

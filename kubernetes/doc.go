@@ -14,7 +14,10 @@
 // namespace (where netctl's nftables rules live) and its data volume
 // outlive a kill, as a machine does when its process is killed. The node
 // container runs as root with CAP_NET_ADMIN, so netctl works through
-// Exec; the agent runs the node's process as the image's user.
+// Exec; the agent runs the node's process as the image's user. A node
+// that leaves the cluster (the membership fault) is killed and its data
+// volume wiped by the agent; it joins again in the same pod under the
+// command line of its fresh identity.
 //
 // Peers reach each other by node id: the agent writes the pods' addresses
 // into /etc/hosts before the first start (no cluster DNS is needed). The
