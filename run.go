@@ -221,7 +221,7 @@ func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Re
 	healCtx, cancelHeal := mergeCancel(context.WithoutCancel(ctx), abort)
 	defer cancelHeal()
 	log.Info("healing: resuming, restarting, removing firewall rules, resetting clocks")
-	healErr := nemesis.HealAll(healCtx, cl, rec, plan.Test.RecoveryTimeout)
+	healErr := nemesis.HealAll(healCtx, cl, rec, plan.Nemesis.Faults, plan.Test.RecoveryTimeout)
 	if nem != nil {
 		if err := nem.Teardown(healCtx); err != nil {
 			log.Warn("nemesis teardown", "err", err)

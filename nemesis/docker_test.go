@@ -41,7 +41,9 @@ func TestDockerFaults(t *testing.T) {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	cfg, err := DefaultConfig().WithSpec("all")
+	// Every kind a plain cluster takes (the disk faults need its data on
+	// faultfs: TestDockerDiskFaults; membership: its own test).
+	cfg, err := DefaultConfig().WithSpec("partition,loss,delay,kill,pause,clock")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +236,7 @@ func TestDockerFaults(t *testing.T) {
 			t.Fatalf("n2: observed %s, bookkeeping %s", observe(ctx, cl, "n2"), cl.State("n2"))
 		}
 		start := len(rec.all())
-		if err := HealAll(ctx, cl, rec, 30*time.Second); err != nil {
+		if err := HealAll(ctx, cl, rec, cfg.Faults, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		var restarted history.Op
@@ -287,7 +289,7 @@ func TestDockerFaults(t *testing.T) {
 				t.Errorf("scheduled op could not be applied: %v", op)
 			}
 		}
-		if err := HealAll(ctx, cl, rec, 30*time.Second); err != nil {
+		if err := HealAll(ctx, cl, rec, cfg.Faults, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -298,7 +300,7 @@ func TestDockerFaults(t *testing.T) {
 		apply(t, history.Op{F: FBumpClock, Value: map[string]any{"target": TargetAll}})
 		apply(t, history.Op{F: FPause, Value: TargetOne})
 		start := len(rec.all())
-		if err := HealAll(ctx, cl, rec, 30*time.Second); err != nil {
+		if err := HealAll(ctx, cl, rec, cfg.Faults, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		for _, op := range rec.all()[start:] {

@@ -95,7 +95,7 @@ func TestHappenedAfterRun(t *testing.T) {
 				}
 				t.Fatalf("concurrent %v, seed %d: %v did not happen (happened: %v)", concurrent, seed, m, happened)
 			}
-			if err := HealAll(context.Background(), f, rec, 30*time.Second); err != nil {
+			if err := HealAll(context.Background(), f, rec, cfg.Faults, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
 		}

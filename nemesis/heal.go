@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,21 +38,25 @@ func (h *healer) Invoke(ctx context.Context, op history.Op) (history.Op, error) 
 	return complete(op, op.Value, fmt.Errorf("nemesis: heal cannot do f %q", op.F))
 }
 
-// HealAll is the final phase: it runs every fault kind's heal step, in heal order (resume
-// every paused node, start every killed node, remove every netctl rule on
-// every node, bring every node that left the cluster back as a new member
-// and reset every clock, each when the system can), each recorded as the
-// kind's stop op, and then waits until cl.WaitHealthy succeeds. The
-// wait is bounded by timeout, counted from the start of the heal; when the
-// cluster does not recover the error names the state of every node.
-func HealAll(ctx context.Context, cl Cluster, rec Recorder, timeout time.Duration) error {
+// HealAll is the final phase: it runs the heal step of each fault kind in
+// kinds (the run's Config.Faults), in heal order (resume every paused
+// node, start every killed node, remove every netctl rule on every node,
+// bring every node that left the cluster back as a new member, reset
+// every clock, each when the system can), each recorded as the kind's stop
+// op, and then waits until cl.WaitHealthy succeeds. Kinds the run did not
+// use have nothing to undo, and their steps would only lengthen the heal
+// and draw empty lanes; kill's step (start) always runs, as it restarts a
+// node that crashed by itself. The wait is bounded by timeout, counted from the
+// start of the heal; when the cluster does not recover the error names
+// the state of every node.
+func HealAll(ctx context.Context, cl Cluster, rec Recorder, kinds []string, timeout time.Duration) error {
 	h := &healer{cl: cl, deadline: time.Now().Add(timeout)}
 	var errs []error
 	// Every kind's heal step, in heal order: containers must run before
 	// netctl can exec in them and before the admin endpoint answers.
 	for _, k := range healOrder() {
-		if !provides(cl, k.Needs) {
-			continue // nothing of the kind to undo here (no clock hook)
+		if (k.Name != FaultKill && !slices.Contains(kinds, k.Name)) || !provides(cl, k.Needs) {
+			continue // nothing of the kind to undo here
 		}
 		if _, err := Apply(ctx, h, rec, history.Op{F: k.Stop, Value: "all"}); err != nil {
 			errs = append(errs, err)

@@ -71,7 +71,7 @@ func TestHealRestartsCrashedNode(t *testing.T) {
 		t.Fatalf("bookkeeping says %s", s)
 	}
 	rec := &memRecorder{}
-	if err := HealAll(ctx, f, rec, 30*time.Second); err != nil {
+	if err := HealAll(ctx, f, rec, nil, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var start history.Op

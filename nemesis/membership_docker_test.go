@@ -164,7 +164,7 @@ func TestDockerMembership(t *testing.T) {
 				}
 				healthy()
 			}
-			if err := HealAll(ctx, cl, rec, time.Minute); err != nil {
+			if err := HealAll(ctx, cl, rec, []string{FaultMembership, FaultKill}, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			if got := Happened(rec.all()); !slices.Contains(got, Fault{FaultMembership, MemberLeave}) || !slices.Contains(got, Fault{FaultMembership, MemberReplace}) {

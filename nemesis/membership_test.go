@@ -287,7 +287,7 @@ func TestHealJoinsLeftNodes(t *testing.T) {
 				f.joinErr["n2"] = errBoom
 			}
 			rec := &memRecorder{}
-			err := HealAll(ctx, f, rec, 10*time.Second)
+			err := HealAll(ctx, f, rec, []string{FaultMembership}, 10*time.Second)
 			var partial *PartialHeal
 			switch {
 			case !failJoin && (err != nil || f.State("n2") != StateRunning):
@@ -313,7 +313,7 @@ func TestHealJoinsLeftNodes(t *testing.T) {
 func TestMembershipUnsupported(t *testing.T) {
 	f := newFake(t, 3)
 	rec := &memRecorder{}
-	if err := HealAll(context.Background(), f, rec, 10*time.Second); err != nil {
+	if err := HealAll(context.Background(), f, rec, []string{FaultMembership}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if slices.ContainsFunc(rec.all(), func(op history.Op) bool { return op.F == FJoin }) {

@@ -460,7 +460,7 @@ func TestRunSchedule(t *testing.T) {
 	if err := nem.Teardown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := HealAll(context.Background(), f, rec, 30*time.Second); err != nil {
+	if err := HealAll(context.Background(), f, rec, cfg.Faults, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -499,7 +499,7 @@ func TestHealAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &memRecorder{}
-	if err := HealAll(ctx, f, rec, 30*time.Second); err != nil {
+	if err := HealAll(ctx, f, rec, []string{FaultPartition, FaultLoss, FaultKill, FaultPause, FaultClock}, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var fs []string
@@ -520,7 +520,7 @@ func TestHealAll(t *testing.T) {
 			}
 		}
 	}
-	if !reflect.DeepEqual(fs, []string{FResume, FStart, FStopPartition, FStopLoss, FStopDelay, FResetClock}) {
+	if !reflect.DeepEqual(fs, []string{FResume, FStart, FStopPartition, FStopLoss, FResetClock}) {
 		t.Fatalf("heal ops %v", fs)
 	}
 	for _, n := range f.nodes {
@@ -532,7 +532,7 @@ func TestHealAll(t *testing.T) {
 	// A cluster that never recovers: a clear, bounded error.
 	f.set(func() { f.unhealthy = errors.New("no leader") })
 	start := time.Now()
-	err := HealAll(ctx, f, &memRecorder{}, 300*time.Millisecond)
+	err := HealAll(ctx, f, &memRecorder{}, nil, 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "cluster did not recover within 300ms after heal: n1 is running") ||
 		!strings.Contains(err.Error(), "no leader") {
 		t.Fatalf("err %v", err)
@@ -610,7 +610,7 @@ func (noClock) AdminAddr(string) string { return "" }
 func TestHealAllWithoutClockHook(t *testing.T) {
 	f := noClock{newFake(t, 3)}
 	rec := &memRecorder{}
-	if err := HealAll(context.Background(), f, rec, 30*time.Second); err != nil {
+	if err := HealAll(context.Background(), f, rec, []string{FaultPartition, FaultLoss, FaultDelay, FaultKill, FaultPause, FaultClock}, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var fs []string
@@ -636,7 +636,7 @@ func TestTeardownAfterHealAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := HealAll(ctx, f, rec, 30*time.Second); err != nil {
+	if err := HealAll(ctx, f, rec, []string{FaultPartition, FaultPause, FaultKill}, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing is left to undo: teardown must not try to resume a running node.
