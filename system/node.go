@@ -28,6 +28,7 @@ type Node struct {
 	fsm       *FSM
 	raft      *raft.Raft
 	raftLog   *raftlog.Log // raft log and stable store
+	stable    *stableGate  // raftLog as raft's stable store, closed before it
 	transport *raft.NetworkTransport
 	// rec and recTrans are set when the node started in recovery mode
 	// (damage in its files); see recovery.go.
@@ -234,7 +235,8 @@ func (n *Node) startRaft(ctx context.Context) error {
 		n.acks = newLocalAckStore(logs)
 		store = n.acks
 	}
-	r, err := raft.NewRaft(rc, n.fsm, store, wal, snaps, rtrans)
+	n.stable = &stableGate{StableStore: wal}
+	r, err := raft.NewRaft(rc, n.fsm, store, n.stable, snaps, rtrans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -300,6 +302,9 @@ func (n *Node) shutdownRaft() {
 	}
 	if n.transport != nil {
 		n.transport.Close()
+	}
+	if n.stable != nil {
+		n.stable.close()
 	}
 	if n.raftLog != nil {
 		if err := n.raftLog.Close(); err != nil {
