@@ -27,7 +27,9 @@ func TestTestValidate(t *testing.T) {
 		{"etcd lease read", func(t *Test) { t.System, t.ReadMode = "etcd", "lease" }, `etcd: unknown read mode "lease"`},
 		{"time limit", func(t *Test) { t.TimeLimit = 0 }, "time limit"},
 		{"name", func(t *Test) { t.Name = "../x" }, "name"},
-		{"schedule and nemesis", func(t *Test) { t.Schedule, t.Nemesis = "testdata/schedule/kill-late.json", nemesis.MustParseSpec("kill") },
+		{"schedule and nemesis", func(t *Test) {
+			t.Schedule, t.Nemesis = "testdata/schedule/kill-late.json", nemesis.MustParseSpec("kill")
+		},
 			"--schedule and --nemesis kill cannot be given together"},
 		{"schedule missing", func(t *Test) { t.Schedule = "testdata/schedule/none.json" }, "no such file"},
 		{"schedule past the limit", func(t *Test) { t.Schedule = "testdata/schedule/kill-late.json" },
