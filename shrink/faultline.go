@@ -94,10 +94,10 @@ type RunTest func(ctx context.Context, t faultline.Test) (faultline.Result, erro
 
 // Replay is the run of c: the original's test replaying c's schedule
 // (written at path), with c's time limit and workers, named
-// <test>-shrink in the original's store.
+// <test>-shrink in the original's store ('+' of the test's name as '_').
 func (o Original) Replay(c Candidate, path string) faultline.Test {
 	t := o.Test
-	t.Name = o.Test.TestName() + "-shrink"
+	t.Name = strings.ReplaceAll(o.Test.TestName(), "+", "_") + "-shrink"
 	t.Nemesis, t.Schedule = nemesis.None, path
 	t.TimeLimit, t.Concurrency, t.Quiet = c.TimeLimit, c.Workers, true
 	return t

@@ -125,6 +125,7 @@ type Step struct {
 	Change   string        `json:"change"`
 	Verdicts []Verdict     `json:"verdicts"`
 	Dirs     []string      `json:"dirs,omitempty"`
+	Errors   []string      `json:"errors,omitempty"`
 	Kept     bool          `json:"kept"`
 	Best     string        `json:"best"`
 	Took     time.Duration `json:"took"`
@@ -140,8 +141,16 @@ func (s Step) String() string {
 	if s.Kept {
 		kept = "KEPT"
 	}
-	return fmt.Sprintf("candidate %d: %s: %s -> %s (%v) | best: %s", s.N, s.Change, strings.Join(vs, " "), kept, s.Took.Round(time.Second), s.Best)
+	line := fmt.Sprintf("candidate %d: %s: %s -> %s (%v) | best: %s", s.N, s.Change, strings.Join(vs, " "), kept, s.Took.Round(time.Second), s.Best)
+	if len(s.Errors) > 0 {
+		line += " | error: " + s.Errors[0]
+	}
+	return line
 }
+
+// maxErrorSteps is how many candidates in a row may end in harness errors
+// only before Search gives up: the harness, not the schedule, fails.
+const maxErrorSteps = 3
 
 // Result is what a search found.
 type Result struct {
@@ -169,6 +178,7 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 	}
 	begin := time.Now()
 	res := Result{Best: start}
+	errorSteps := 0
 	for {
 		found := false
 		for _, r := range reductions(cfg, res.Best) {
@@ -186,9 +196,9 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 				continue
 			}
 			t0 := time.Now()
-			verdicts, dirs := try(context.WithoutCancel(ctx), cfg, r.cand, run)
+			verdicts, dirs, errs := try(context.WithoutCancel(ctx), cfg, r.cand, run)
 			res.Runs += len(verdicts)
-			st := Step{N: len(res.Steps) + 1, Change: r.change, Verdicts: verdicts, Dirs: dirs,
+			st := Step{N: len(res.Steps) + 1, Change: r.change, Verdicts: verdicts, Dirs: dirs, Errors: errs,
 				Kept: slices.Contains(verdicts, Fail), Took: time.Since(t0)}
 			if st.Kept {
 				res.Best = r.cand
@@ -197,6 +207,13 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 			res.Steps = append(res.Steps, st)
 			if progress != nil {
 				progress(st)
+			}
+			if errorSteps = errorSteps + 1; len(errs) < len(verdicts) {
+				errorSteps = 0
+			}
+			if errorSteps == maxErrorSteps {
+				res.Took, res.Stopped = time.Since(begin), "harness errors"
+				return res, fmt.Errorf("shrink: %d candidates in a row failed to run: %s", maxErrorSteps, errs[0])
 			}
 			if st.Kept {
 				found = true
@@ -212,11 +229,9 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 
 // try reruns c up to cfg.RunsPerCandidate times, cfg.Parallel at a time,
 // and stops starting reruns once one fails.
-func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) ([]Verdict, []string) {
+func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) (verdicts []Verdict, dirs, errs []string) {
 	var (
 		mu       sync.Mutex
-		verdicts []Verdict
-		dirs     []string
 		failed   bool
 		wg       sync.WaitGroup
 		slots    = make(chan struct{}, cfg.Parallel)
@@ -243,6 +258,9 @@ func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) ([]Verdict, 
 			mu.Lock()
 			defer mu.Unlock()
 			verdicts = append(verdicts, v)
+			if err != nil {
+				errs = append(errs, err.Error())
+			}
 			if out.Dir != "" {
 				dirs = append(dirs, out.Dir)
 			}
@@ -250,7 +268,7 @@ func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) ([]Verdict, 
 		})
 	}
 	wg.Wait()
-	return verdicts, dirs
+	return verdicts, dirs, errs
 }
 
 // Matches reports whether got shows one of the target classes.

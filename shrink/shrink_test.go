@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,5 +139,19 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatal("valid")
 			}
 		})
+	}
+}
+
+// TestSearchHarnessErrors: when the runs themselves fail, the search says
+// so instead of calling the schedule minimal.
+func TestSearchHarnessErrors(t *testing.T) {
+	start, _ := twenty()
+	cfg := DefaultConfig()
+	cfg.Target = target
+	res, err := Search(context.Background(), cfg, start, func(context.Context, Candidate) (Outcome, error) {
+		return Outcome{}, fmt.Errorf("invalid test: name %q", "a+b")
+	}, nil)
+	if err == nil || !strings.Contains(err.Error(), `invalid test: name "a+b"`) || res.Minimal || len(res.Steps) != maxErrorSteps {
+		t.Fatalf("err %v, minimal %v after %d steps", err, res.Minimal, len(res.Steps))
 	}
 }
