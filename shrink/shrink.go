@@ -231,10 +231,10 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 // and stops starting reruns once one fails.
 func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) (verdicts []Verdict, dirs, errs []string) {
 	var (
-		mu       sync.Mutex
-		failed   bool
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, cfg.Parallel)
+		mu     sync.Mutex
+		failed bool
+		wg     sync.WaitGroup
+		slots  = make(chan struct{}, cfg.Parallel)
 	)
 	for range cfg.RunsPerCandidate {
 		slots <- struct{}{}
