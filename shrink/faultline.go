@@ -3,9 +3,9 @@ package shrink
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,8 +200,7 @@ func (o Original) Finish(ctx context.Context, res Result, run RunTest, reproduce
 				}
 				if r.Dir != "" {
 					sum.ReproductionRuns = append(sum.ReproductionRuns, r.Dir)
-					err = errors.Join(err, runstore.WriteJSON(filepath.Join(r.Dir, runstore.ShrinkJSON), map[string]any{
-						"original": o.Dir, "minimal_schedule": path}))
+					link(r.Dir, Summary{Original: o.Dir, Target: o.Target, Schedule: path, Rerun: sum.Rerun, Faults: sum.Faults})
 				}
 				fmt.Fprintf(out, "reproduction %d: %s %s\n", i+1, map[bool]string{true: "fail", false: "pass"}[fail], r.Dir)
 			})
@@ -211,10 +210,20 @@ func (o Original) Finish(ctx context.Context, res Result, run RunTest, reproduce
 	if err := runstore.WriteJSON(filepath.Join(o.Dir, Dir, runstore.ShrinkJSON), sum); err != nil {
 		return sum, err
 	}
-	if err := runstore.WriteJSON(filepath.Join(o.Dir, runstore.ShrinkJSON), sum); err != nil {
-		return sum, err
-	}
+	link(o.Dir, sum)
 	return sum, nil
+}
+
+// link writes sum as dir's shrink.json and regenerates dir's report, which
+// then links the original run and its minimal reproducer.
+func link(dir string, sum Summary) {
+	if err := runstore.WriteJSON(filepath.Join(dir, runstore.ShrinkJSON), sum); err != nil {
+		slog.Warn("shrink: link the runs", "dir", dir, "err", err)
+		return
+	}
+	if _, err := faultline.Report(dir); err != nil {
+		slog.Warn("shrink: regenerate the report", "dir", dir, "err", err)
+	}
 }
 
 // Report is the summary in a few lines, for the terminal.
