@@ -108,7 +108,10 @@ func (s ScheduleFile) Kinds() []string {
 // the nodes it hit and what a replay needs, its start and the invoke of
 // its kind's next stop, both from mainStart (the history time the main
 // phase began). A stop invoked at healStart or later is the final heal's:
-// such a fault has no Stop.
+// such a fault has no Stop. An op that waited for another past the time
+// limit is kept in the main phase a replay can run: a stop that late is
+// left to the final heal, a start that late starts a millisecond before
+// the limit.
 func Realise(ops []history.Op, mainStart, healStart time.Duration, limit time.Duration, nodes []string) ScheduleFile {
 	s := ScheduleFile{Version: ScheduleFileVersion, TimeLimit: Duration(limit), Nodes: slices.Clone(nodes), Faults: []Planned{}}
 	invokes := map[string]history.Op{} // the last nemesis invoke per f
@@ -116,6 +119,7 @@ func Realise(ops []history.Op, mainStart, healStart time.Duration, limit time.Du
 	at := func(t int64) Duration {
 		return Duration((time.Duration(t) - mainStart).Round(time.Millisecond))
 	}
+	last := Duration(limit - time.Millisecond)
 	for _, op := range ops {
 		if !op.IsNemesis() {
 			continue
@@ -137,6 +141,9 @@ func Realise(ops []history.Op, mainStart, healStart time.Duration, limit time.Du
 		case !ok:
 		case !starts:
 			stop := at(inv.Time)
+			if stop > last {
+				continue // the final heal's, as far as a replay goes
+			}
 			for kind, is := range open {
 				if o, _ := KindOf(kind); !ends(k, o) {
 					continue
@@ -150,7 +157,7 @@ func Realise(ops []history.Op, mainStart, healStart time.Duration, limit time.Du
 			f, _, _ := faultOf(op)
 			v, hit := k.record(op)
 			open[k.Name] = append(open[k.Name], len(s.Faults))
-			s.Faults = append(s.Faults, Planned{Kind: k.Name, Option: f.Option, F: op.F, Start: at(inv.Time), Nodes: hit, Value: v})
+			s.Faults = append(s.Faults, Planned{Kind: k.Name, Option: f.Option, F: op.F, Start: min(at(inv.Time), last), Nodes: hit, Value: v})
 		}
 	}
 	return s

@@ -142,3 +142,30 @@ func TestScheduleFileValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestRealiseLateOps: an op that waited for another past the time limit
+// stays replayable: a late stop is left to the final heal, a late start
+// starts just before the limit.
+func TestRealiseLateOps(t *testing.T) {
+	s := time.Second
+	op := func(at time.Duration, typ history.Type, f string, v any) history.Op {
+		return history.Op{Time: int64(at), Type: typ, Process: history.NemesisProcess, F: f, Value: v}
+	}
+	killed := map[string]any{"target": "one", "nodes": []any{"n1"}}
+	paused := map[string]any{"target": "one", "nodes": []any{"n2"}}
+	ops := []history.Op{
+		op(2*s, history.Invoke, FKill, "one"), op(3*s, history.OK, FKill, killed),
+		op(11*s+s/2, history.Invoke, FPause, "one"), op(12*s, history.OK, FPause, paused),
+		op(12*s+s/2, history.Invoke, FStart, nil), op(13*s, history.OK, FStart, map[string]any{"nodes": []any{"n1"}}),
+		op(14*s, history.Invoke, FResume, "all"), op(15*s, history.OK, FResume, map[string]any{"nodes": []any{"n2"}}),
+	}
+	// The main phase began at 1 s, lasts 10 s; the heal began at 14 s.
+	got := Realise(ops, s, 14*s, 10*s, []string{"n1", "n2", "n3"})
+	if len(got.Faults) != 2 || got.Faults[0].Start.D() != s || got.Faults[0].Stop != nil ||
+		got.Faults[1].Start.D() != 10*s-time.Millisecond || got.Faults[1].Stop != nil {
+		t.Fatalf("realised %v", got.Faults)
+	}
+	if err := got.Validate(10*s, got.Nodes); err != nil {
+		t.Fatal(err)
+	}
+}
