@@ -2,7 +2,6 @@ package shrink
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -250,13 +249,4 @@ func (s Summary) Report() string {
 	}
 	b.WriteString(strings.Join(names, ", ") + "\n")
 	return b.String()
-}
-
-// MarshalJSON writes durations of the summary as text.
-func (s Step) MarshalJSON() ([]byte, error) {
-	type plain Step
-	return json.Marshal(struct {
-		plain
-		Took string `json:"took"`
-	}{plain(s), s.Took.Round(time.Millisecond).String()})
 }

@@ -18,6 +18,7 @@ package shrink
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -274,4 +275,13 @@ func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) (verdicts []
 // Matches reports whether got shows one of the target classes.
 func Matches(got, target []Class) bool {
 	return slices.ContainsFunc(got, func(c Class) bool { return slices.Contains(target, c) })
+}
+
+// MarshalJSON writes the step's time as text ("1m7s").
+func (s Step) MarshalJSON() ([]byte, error) {
+	type plain Step
+	return json.Marshal(struct {
+		plain
+		Took string `json:"took"`
+	}{plain(s), s.Took.Round(time.Millisecond).String()})
 }
