@@ -180,9 +180,21 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 	begin := time.Now()
 	res := Result{Best: start}
 	errorSteps := 0
+	// Each pass starts where the last kept change was found (the same
+	// kind of change often works again) and wraps around; candidates
+	// already rejected are not run again.
+	from := 0
+	rejected := map[string]bool{}
 	for {
 		found := false
-		for _, r := range reductions(cfg, res.Best) {
+		list := reductions(cfg, res.Best)
+		for k := range list {
+			i := (from + k) % len(list)
+			r := list[i]
+			key := fingerprint(r.cand)
+			if rejected[key] {
+				continue
+			}
 			switch {
 			case ctx.Err() != nil:
 				res.Stopped = "interrupted"
@@ -217,9 +229,10 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 				return res, fmt.Errorf("shrink: %d candidates in a row failed to run: %s", maxErrorSteps, errs[0])
 			}
 			if st.Kept {
-				found = true
+				found, from = true, i
 				break
 			}
+			rejected[key] = true
 		}
 		if !found {
 			res.Minimal, res.Took = true, time.Since(begin)
@@ -277,11 +290,8 @@ func Matches(got, target []Class) bool {
 	return slices.ContainsFunc(got, func(c Class) bool { return slices.Contains(target, c) })
 }
 
-// MarshalJSON writes the step's time as text ("1m7s").
-func (s Step) MarshalJSON() ([]byte, error) {
-	type plain Step
-	return json.Marshal(struct {
-		plain
-		Took string `json:"took"`
-	}{plain(s), s.Took.Round(time.Millisecond).String()})
+// fingerprint identifies a candidate: its JSON form.
+func fingerprint(c Candidate) string {
+	b, _ := json.Marshal(c)
+	return string(b)
 }
