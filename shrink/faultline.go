@@ -98,6 +98,8 @@ func (o Original) Replay(c Candidate, path string) faultline.Test {
 	t := o.Test
 	t.Name = strings.ReplaceAll(o.Test.TestName(), "+", "_") + "-shrink"
 	t.Nemesis, t.Schedule = nemesis.None, path
+	// The generated schedule's shape says nothing about a replay.
+	t.NemesisInterval, t.NemesisConcurrent = faultline.DefaultTest().NemesisInterval, false
 	t.TimeLimit, t.Concurrency, t.Quiet = c.TimeLimit, c.Workers, true
 	return t
 }
