@@ -35,9 +35,15 @@ type Original struct {
 	Target []Class
 }
 
-// Open reads the run in dir: it must have a schedule.json (every run
-// since schedules are written has one) and an invalid verdict.
+// Open reads the run in dir (a link such as store/latest is resolved
+// first): it must have a schedule.json (every run since schedules are
+// written has one) and an invalid verdict.
 func Open(dir string) (Original, error) {
+	// store/latest moves to each candidate's run as it starts: hold on to
+	// the run it names now.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	run := runstore.Open(dir)
 	o := Original{Dir: run.Dir, Test: faultline.DefaultTest()}
 	if err := runstore.ReadJSON(run.Path(runstore.TestJSON), &o.Test); err != nil {

@@ -48,10 +48,18 @@ func lost() checker.Results {
 func TestShrinkStoredRun(t *testing.T) {
 	start, _ := twenty()
 	dir := storedRun(t, start.Schedule, lost())
-	o, err := Open(dir)
+	latest := filepath.Join(t.TempDir(), "latest")
+	if err := os.Symlink(dir, latest); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(latest)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if real, _ := filepath.EvalSymlinks(dir); o.Dir != real {
+		t.Errorf("opened %s through a link, want the run it names, %s", o.Dir, real)
+	}
+	dir = o.Dir
 	if len(o.Target) != 1 || o.Target[0] != (Class{"set", "lost"}) || o.Start.Workers != 6 || o.Start.TimeLimit != time.Minute {
 		t.Fatalf("opened %v, target %v", o.Start, o.Target)
 	}
