@@ -8,8 +8,9 @@
 // chunks down to single faults; drop one node of a fault; halve a fault's
 // duration, a fault still in effect at the end included; move a fault
 // earlier; shorten the time limit; halve the workers), reruns each
-// candidate up to K times, and keeps it when one rerun shows an anomaly of
-// the original's class (same checker, same anomaly type). It stops when
+// candidate up to K times, and keeps it when one rerun (M with MinFails)
+// shows an anomaly of the original's class (same checker, same anomaly
+// type). It stops when
 // no single reduction still fails (1-minimal), when the budget is spent or
 // when its context ends, and returns the best schedule found. Faultline
 // (faultline.go) runs candidates as real runs and writes what a shrink
@@ -71,6 +72,12 @@ type Config struct {
 	// RunsPerCandidate (K) is how many reruns a candidate gets at most: it
 	// fails as soon as one shows the target.
 	RunsPerCandidate int
+	// MinFails (M, default 1) is how many of a candidate's reruns must
+	// show the target for it to fail: M > 1 keeps only changes after
+	// which the bug still fires often, so that a rare bug's minimal
+	// schedule still reproduces (with M = 1 lucky reruns shrink it to the
+	// edge of reproducibility).
+	MinFails int
 	// Parallel is how many reruns go at once.
 	Parallel int
 	// Budget bounds the search's wall-clock time (0: none); the
@@ -86,7 +93,7 @@ type Config struct {
 // DefaultConfig is 3 reruns per candidate, one at a time, no budget,
 // times changed by 1 s at least, main phases of 5 s at least.
 func DefaultConfig() Config {
-	return Config{RunsPerCandidate: 3, Parallel: 1, MinStep: time.Second, MinTimeLimit: 5 * time.Second}
+	return Config{RunsPerCandidate: 3, MinFails: 1, Parallel: 1, MinStep: time.Second, MinTimeLimit: 5 * time.Second}
 }
 
 // Validate reports every problem with c.
@@ -97,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.RunsPerCandidate < 1 {
 		errs = append(errs, fmt.Errorf("shrink: runs per candidate = %d: use 1 or more", c.RunsPerCandidate))
+	}
+	if c.MinFails < 1 || c.MinFails > c.RunsPerCandidate {
+		errs = append(errs, fmt.Errorf("shrink: min fails = %d: use 1 to the runs per candidate (%d)", c.MinFails, c.RunsPerCandidate))
 	}
 	if c.Parallel < 1 {
 		errs = append(errs, fmt.Errorf("shrink: parallel = %d: use 1 or more", c.Parallel))
@@ -212,7 +222,7 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 			verdicts, dirs, errs := try(context.WithoutCancel(ctx), cfg, r.cand, run)
 			res.Runs += len(verdicts)
 			st := Step{N: len(res.Steps) + 1, Change: r.change, Verdicts: verdicts, Dirs: dirs, Errors: errs,
-				Kept: slices.Contains(verdicts, Fail), Took: time.Since(t0)}
+				Kept: fails(verdicts) >= cfg.MinFails, Took: time.Since(t0)}
 			if st.Kept {
 				res.Best = r.cand
 			}
@@ -241,19 +251,32 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 	}
 }
 
+// fails counts the reruns that showed the target.
+func fails(verdicts []Verdict) int {
+	n := 0
+	for _, v := range verdicts {
+		if v == Fail {
+			n++
+		}
+	}
+	return n
+}
+
 // try reruns c up to cfg.RunsPerCandidate times, cfg.Parallel at a time,
-// and stops starting reruns once one fails.
+// and stops starting reruns once cfg.MinFails failed, or once the reruns
+// left cannot make up the difference.
 func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) (verdicts []Verdict, dirs, errs []string) {
 	var (
 		mu     sync.Mutex
-		failed bool
+		failed int
 		wg     sync.WaitGroup
 		slots  = make(chan struct{}, cfg.Parallel)
 	)
 	for range cfg.RunsPerCandidate {
 		slots <- struct{}{}
 		mu.Lock()
-		stop := failed
+		// Reruns started and not yet done may still fail: count them in.
+		stop := failed >= cfg.MinFails || failed+(cfg.RunsPerCandidate-len(verdicts)) < cfg.MinFails
 		mu.Unlock()
 		if stop {
 			<-slots
@@ -278,7 +301,9 @@ func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) (verdicts []
 			if out.Dir != "" {
 				dirs = append(dirs, out.Dir)
 			}
-			failed = failed || v == Fail
+			if v == Fail {
+				failed++
+			}
 		})
 	}
 	wg.Wait()

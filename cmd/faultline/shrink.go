@@ -66,6 +66,7 @@ Exit codes: 0 the shrink ran, 254 bad arguments, 255 harness error.`,
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	fs := cmd.Flags()
 	fs.IntVar(&cfg.RunsPerCandidate, "runs-per-candidate", cfg.RunsPerCandidate, "reruns of a candidate at most (K): it fails when one shows the anomaly")
+	fs.IntVar(&cfg.MinFails, "min-fails", cfg.MinFails, "reruns of a candidate that must show the anomaly for it to fail (M of K; more than 1 keeps a rare bug's minimal schedule reproducible)")
 	fs.DurationVar(&cfg.Budget, "budget", cfg.Budget, "wall-clock limit of the search (0: none); the candidate in flight is finished")
 	fs.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "reruns at once, each on its own cluster (for --runtime kubernetes)")
 	fs.IntVar(&reproduce, "reproduce", reproduce, "reruns of the minimal schedule for its reproduction rate (0: none)")
