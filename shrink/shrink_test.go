@@ -3,6 +3,7 @@ package shrink
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -85,6 +86,14 @@ func TestSearchFindsTheCulprit(t *testing.T) {
 	if len(lines) != len(res.Steps) || res.Runs < len(res.Steps) {
 		t.Errorf("%d progress lines, %d steps, %d runs", len(lines), len(res.Steps), res.Runs)
 	}
+	// Three reruns at once find the same.
+	cfg.Parallel = 3
+	f = &fakeRunner{runs: map[string]int{}}
+	par, _ := Search(context.Background(), cfg, start, f.run, nil)
+	if !reflect.DeepEqual(par.Best, res.Best) {
+		t.Errorf("in parallel the shrink found %v, one at a time %v", par.Best, res.Best)
+	}
+	cfg.Parallel = 1
 	// Asking two of three reruns to fail, the bug that fires in one of
 	// three is never seen often enough to drop anything.
 	cfg.MinFails = 2
