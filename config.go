@@ -26,6 +26,10 @@ type Test struct {
 	Workload workload.Name `json:"workload"`
 	// Nemesis is the parsed --nemesis value: the fault kinds and options.
 	Nemesis nemesis.Spec `json:"nemesis"`
+	// Schedule is an explicit fault schedule file (nemesis.ScheduleFile,
+	// as every run writes schedule.json) to replay instead of a generated
+	// schedule; Nemesis must then be none. The workload keeps its seed.
+	Schedule string `json:"schedule"`
 	// NemesisInterval is the time between nemesis operations.
 	NemesisInterval time.Duration `json:"nemesis_interval"`
 	// NemesisConcurrent gives each fault kind its own start/stop cycle so
@@ -121,6 +125,9 @@ func (t Test) TestName() string {
 	name := string(t.Workload)
 	if !t.Nemesis.IsNone() {
 		name += "-" + strings.Join(t.Nemesis.Kinds(), "+")
+	}
+	if t.Schedule != "" {
+		name += "-schedule"
 	}
 	if t.System != DefaultTest().System {
 		name = t.System + "-" + name

@@ -212,7 +212,7 @@ func checkRunDir(t *testing.T, tc faultline.Test, res faultline.Result) []histor
 		t.Fatal("Result.Dir is empty")
 	}
 	for _, f := range []string{runstore.HistoryJSONL, runstore.HistoryEDN, runstore.ResultsJSON,
-		runstore.TestJSON, runstore.ReportHTML, runstore.SummaryJSON} {
+		runstore.TestJSON, runstore.ReportHTML, runstore.SummaryJSON, runstore.ScheduleJSON} {
 		if fi, err := os.Stat(filepath.Join(res.Dir, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		} else if fi.Size() == 0 {

@@ -35,6 +35,8 @@ var params = []param{
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Workload, n, u) }},
 	{flag: "nemesis", always: true, usage: "faults: none, all, or a comma-separated list of kinds, each with options after ':' joined by '+' (e.g. partition:leader+bridge,kill:one):", list: faultKinds,
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Nemesis, n, u) }},
+	{flag: "schedule", usage: "replay this fault schedule file (a run's schedule.json, or a shrink's minimal one) instead of --nemesis",
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Schedule, n, t.Schedule, u) }},
 	{flag: "time-limit", always: true, usage: "length of the main phase",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.DurationVar(&t.TimeLimit, n, t.TimeLimit, u) }},
 	{flag: "seed", always: true, usage: "seed for every random choice; the same seed reproduces the schedule",

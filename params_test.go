@@ -24,7 +24,7 @@ func everyField() Test {
 		RecoveryTimeout: 90 * time.Second, CheckTimeout: 7 * time.Minute, Seed: 14071,
 		ReadMode: "lease", LeaseDuration: 5 * time.Second, Unsafe: []string{"no-dedup"},
 		Expect: ExpectInvalid, Store: "/tmp/some store", Image: "faultline-node:abc",
-		Runtime: RuntimeKubernetes, Kubeconfig: "/tmp/kube config",
+		Runtime: RuntimeKubernetes, Kubeconfig: "/tmp/kube config", Schedule: "/tmp/min schedule.json",
 	}
 }
 

@@ -37,7 +37,10 @@ type Plan struct {
 // at once, each saying how to fix it.
 func (t Test) Plan() (Plan, error) {
 	p, err := t.resolve()
-	if t.NemesisInterval > 0 && t.TimeLimit > 0 {
+	switch {
+	case p.Nemesis.Replay != nil:
+		err = errors.Join(err, p.Nemesis.Replay.Validate(t.TimeLimit, cluster.NodeIDs(t.Nodes)))
+	case t.NemesisInterval > 0 && t.TimeLimit > 0:
 		err = errors.Join(err, p.Nemesis.CheckTimeLimit(t.TimeLimit))
 	}
 	return p, errors.Join(err, t.runnable())
@@ -121,6 +124,17 @@ func (t Test) NemesisConfig() (nemesis.Config, error) {
 		return cfg, fmt.Errorf("nemesis: %w", err)
 	}
 	cfg.Interval, cfg.Concurrent, cfg.Seed = t.NemesisInterval, t.NemesisConcurrent, uint64(t.Seed)
+	if t.Schedule == "" {
+		return cfg, nil
+	}
+	if !t.Nemesis.IsNone() {
+		return cfg, fmt.Errorf("--schedule and --nemesis %s cannot be given together: the schedule names its faults (drop --nemesis)", t.Nemesis)
+	}
+	s, err := nemesis.ReadScheduleFile(t.Schedule)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Faults, cfg.Replay = s.Kinds(), &s
 	return cfg, nil
 }
 

@@ -27,6 +27,14 @@ func TestTestValidate(t *testing.T) {
 		{"etcd lease read", func(t *Test) { t.System, t.ReadMode = "etcd", "lease" }, `etcd: unknown read mode "lease"`},
 		{"time limit", func(t *Test) { t.TimeLimit = 0 }, "time limit"},
 		{"name", func(t *Test) { t.Name = "../x" }, "name"},
+		{"schedule and nemesis", func(t *Test) {
+			t.Schedule, t.Nemesis = "testdata/schedule/kill-late.json", nemesis.MustParseSpec("kill")
+		},
+			"--schedule and --nemesis kill cannot be given together"},
+		{"schedule missing", func(t *Test) { t.Schedule = "testdata/schedule/none.json" }, "no such file"},
+		{"schedule past the limit", func(t *Test) { t.Schedule = "testdata/schedule/kill-late.json" },
+			"fault 2 (partition:one [n1 n7] at 41s-heal): starts at 41s, outside the main phase of --time-limit 30s"},
+		{"schedule unknown node", func(t *Test) { t.Schedule = "testdata/schedule/kill-late.json" }, `node "n7" is not one of the cluster's [n1 n2 n3]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -129,7 +129,8 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 	// The history's clock starts once the cluster is up: time 0 is when
 	// the run begins to exercise it, so "how far into the run" counts no
 	// image build or cluster start.
-	rec, err := history.NewRecorder(run.Path(runstore.HistoryJSONL), history.WithStart(time.Now()))
+	histStart := time.Now()
+	rec, err := history.NewRecorder(run.Path(runstore.HistoryJSONL), history.WithStart(histStart))
 	if err != nil {
 		return res, fmt.Errorf("open history: %w", err)
 	}
@@ -147,7 +148,8 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 		return fmt.Errorf("%w: history kept in %s (check it with: faultline analyze %s)", ErrAborted, run.Dir, run.Dir)
 	}
 	var down []string
-	err = exercise(ctx, abort, plan, cl, rec, env.Progress, &down, log)
+	var phases phaseTimes
+	err = exercise(ctx, abort, plan, cl, rec, env.Progress, &down, &phases, log)
 	if abort.Err() != nil {
 		return res, aborted()
 	}
@@ -164,6 +166,10 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 		return res, fmt.Errorf("flush history: %w", err)
 	}
 	ops := rec.Ops()
+	realised := nemesis.Realise(ops, phases.main.Sub(histStart), phases.heal.Sub(histStart), t.TimeLimit, cl.Nodes())
+	if err := realised.Write(run.Path(runstore.ScheduleJSON)); err != nil {
+		return res, err
+	}
 	return checkRun(context.WithoutCancel(ctx), run, plan, ops, history.ReadStats{Read: int64(len(ops))}, down, start, time.Since(start))
 }
 
@@ -198,11 +204,17 @@ func closer(cl Cluster, run runstore.Run, runtime string, log *slog.Logger) func
 	}
 }
 
+// phaseTimes are when the main phase and the final heal began: the
+// realised schedule counts from the first, and stops from the second on
+// are the heal's.
+type phaseTimes struct{ main, heal time.Time }
+
 // exercise runs setup, the main phase with the nemesis, the heal and the
 // final phase against cl, recording into rec; down receives the nodes
-// that stayed down after the heal.
+// that stayed down after the heal, phases when the main phase and the
+// heal began.
 func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Recorder,
-	progress func(context.Context, MainPhase) func(), down *[]string, log *slog.Logger) error {
+	progress func(context.Context, MainPhase) func(), down *[]string, phases *phaseTimes, log *slog.Logger) error {
 	runner, rebind, closeClients, err := newRunner(ctx, plan, cl, rec)
 	if err != nil {
 		return err
@@ -215,6 +227,7 @@ func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Re
 	if err != nil {
 		return fmt.Errorf("workload setup: %w", err)
 	}
+	phases.main = time.Now()
 	nem, err := mainPhase(ctx, plan, cl, rec, runner, progress, log)
 	if err != nil {
 		return err
@@ -225,6 +238,7 @@ func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Re
 
 	// Heal everything and wait for recovery, even after an interrupt.
 	_ = rec.Phase(PhaseHeal)
+	phases.heal = time.Now()
 	healCtx, cancelHeal := mergeCancel(context.WithoutCancel(ctx), abort)
 	defer cancelHeal()
 	log.Info("healing: resuming, restarting, removing firewall rules, resetting clocks")
@@ -453,7 +467,7 @@ func runInfo(plan Plan, start time.Time, took time.Duration, dir string) reports
 	for _, b := range plan.Bugs() {
 		bugs = append(bugs, b.Flag()+": "+b.Doc)
 	}
-	return reports.RunInfo{Name: t.TestName(), System: t.System, Workload: string(t.Workload), Nemeses: t.Nemesis.Kinds(),
+	return reports.RunInfo{Name: t.TestName(), System: t.System, Workload: string(t.Workload), Nemeses: plan.Nemesis.Faults,
 		Seed: t.Seed, Rerun: t.RerunCommand(), Config: t.Config(), Start: start, Duration: took, Nodes: nodes,
 		NodeLogs: logs, Expect: string(t.Expect), Bug: strings.Join(bugs, "; ")}
 }

@@ -173,7 +173,7 @@ func (c *clockNemesis) target(ctx context.Context, op history.Op) (string, []str
 		def = c.cfg.Targets[c.rng.IntN(len(c.cfg.Targets))]
 	}
 	t := stringArg(op.Value, "target", def)
-	nodes, err := pickTargets(ctx, c.cl, c.rng, t, isRunning)
+	nodes, err := targetNodes(ctx, c.cl, c.rng, op, t, isRunning)
 	return t, nodes, err
 }
 
@@ -187,6 +187,9 @@ func (c *clockNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, e
 	case FBumpClock:
 		deltas := map[string]int64{}
 		if m, ok := op.Value.(map[string]any); ok && m["deltas_ms"] != nil {
+			if t := stringArg(m, "target", ""); t != "" {
+				value["target"] = t // a replay's, for the report
+			}
 			dm, ok := m["deltas_ms"].(map[string]any)
 			if !ok {
 				return complete(op, value, fmt.Errorf("nemesis: bump-clock: deltas_ms is %T, want a map", m["deltas_ms"]))

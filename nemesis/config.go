@@ -47,6 +47,9 @@ type Config struct {
 	// delaySet says the spec named the delay's mean (its next word is
 	// the jitter).
 	delaySet bool
+	// Replay, when set, is the explicit schedule to run instead of a
+	// generated one (faultline run --schedule): Faults are its kinds.
+	Replay *ScheduleFile
 	// Concurrent gives each enabled fault kind its own start/stop cycle,
 	// staggered, so faults of different kinds overlap (e.g. a clock bump
 	// while the leader is partitioned away); false runs one fault at a time.

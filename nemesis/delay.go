@@ -111,8 +111,11 @@ func NewDelay(cl Cluster, rng *rand.Rand, cfg DelayConfig, opts []string) Nemesi
 			kind = opts[n.rng.IntN(len(opts))]
 		}
 		mean, jitter := delayOf(op)
-		seed = n.rng.Uint64N(1 << 32)
+		seed = uint64(intArg(op.Value, "seed", int64(n.rng.Uint64N(1<<32))))
 		value := map[string]any{"kind": kind, "mean_ms": mean.Milliseconds(), "jitter_ms": jitter.Milliseconds(), "seed": int64(seed)}
+		if g, ok, err := pinnedGrudge(cl, op); ok {
+			return g, value, err
+		}
 		var leader string
 		if kind == DelayLeader {
 			l, err := waitLeader(ctx, cl)

@@ -19,6 +19,12 @@
 //     Config.CheckTimeLimit refuses a time limit too short for them.
 //   - Happened: the faults a history shows took effect (kind:option), and
 //     Missing: the required ones among them that did not.
+//   - ScheduleFile: an explicit schedule (schedule.json): Realise reads
+//     the faults a history shows into one, each with its nodes and what
+//     its kind needs to do it again (Kind.record); Validate refuses one
+//     that cannot run; Config.Replay runs one instead of a generated
+//     schedule, each start op pinned (PinKey, Kind.replay) so the nemesis
+//     draws nothing.
 //   - Run: the nemesis worker; it sleeps to each offset and records the
 //     invoke and the completion of every op as process
 //     history.NemesisProcess.

@@ -39,6 +39,14 @@ func (f Fault) Satisfies(r Fault) bool {
 // its defaults. MinTimeLimit is the time a schedule needs to run them all.
 func (c Config) Required() []Fault {
 	var out []Fault
+	if c.Replay != nil {
+		for _, p := range c.Replay.Faults {
+			if !slices.Contains(out, p.Fault()) {
+				out = append(out, p.Fault())
+			}
+		}
+		return out
+	}
 	for _, kind := range c.Faults {
 		opts, named := c.KindOptions(kind)
 		if !named {
@@ -92,6 +100,9 @@ func (c Config) MinTimeLimit() time.Duration {
 // is too short for a schedule of c to run every required fault
 // (MinTimeLimit): a fault is never skipped silently.
 func (c Config) CheckTimeLimit(limit time.Duration) error {
+	if c.Replay != nil {
+		return c.Replay.Validate(limit, c.Replay.Nodes)
+	}
 	need := c.MinTimeLimit()
 	if limit >= need {
 		return nil

@@ -67,6 +67,19 @@ type Kind struct {
 	effect string
 	// heal is the final heal's step for the kind, recorded as its Stop.
 	heal func(ctx context.Context, h *healer) (any, error)
+	// record reads, from a fault's ok completion, what a replay needs
+	// (the grudge, the loss percentage, the clock deltas, the corruption's
+	// mode and seed, ...) and the nodes it hit: the schedule file's entry.
+	record func(c history.Op) (value map[string]any, nodes []string)
+	// replay is the start op value that does the recorded fault again on
+	// nodes (all of them, or fewer when a shrink dropped some), pinned
+	// (PinKey) so that the nemesis draws nothing.
+	replay func(value map[string]any, nodes []string) any
+	// leaves is the state a fault of the kind leaves its nodes in (killed,
+	// paused, left) and eligible the states a node it hits may be in: a
+	// replayed schedule that hits a node in another state is refused.
+	leaves   string
+	eligible func(state string) bool
 }
 
 // Need is something a fault kind needs from the system under test or the
@@ -121,6 +134,7 @@ var Kinds = []Kind{
 		option: func(op history.Op) string { return stringArg(op.Value, "kind", "") },
 		effect: "grudge",
 		heal:   healNetStep,
+		record: recordGrudge("grudge", "kind"), replay: replayGrudge, eligible: isRunning,
 	},
 	{
 		Name: FaultLoss, Doc: "drop a share of the packets on the target's links: N (percent), " + strings.Join(Targets, ", "),
@@ -149,6 +163,7 @@ var Kinds = []Kind{
 		option: func(op history.Op) string { return stringArg(op.Value, "target", "") },
 		effect: "from",
 		heal:   healNetStep,
+		record: recordKeys("percent", "target"), replay: replayNodes, eligible: isRunning,
 	},
 	{
 		Name: FaultKill, Doc: "SIGKILL the target's process, restart it with its data: " + strings.Join(Targets, ", "),
@@ -167,6 +182,7 @@ var Kinds = []Kind{
 			value, _, err := restart(ctx, h.cl)
 			return value, err
 		},
+		record: recordKeys("target"), replay: replayNodes, leaves: StateKilled, eligible: isUp,
 	},
 	{
 		Name: FaultPause, Doc: "freeze the target's processes (SIGSTOP), then resume them: " + strings.Join(Targets, ", "),
@@ -182,6 +198,7 @@ var Kinds = []Kind{
 			value, _, err := resume(ctx, h.cl)
 			return value, err
 		},
+		record: recordKeys("target"), replay: replayNodes, leaves: StatePaused, eligible: isRunning,
 	},
 	{
 		Name: FaultClock, Doc: "skew the target's clocks through the system's clock hook: bump, strobe; targets " + strings.Join(Targets, ", "),
@@ -219,6 +236,24 @@ var Kinds = []Kind{
 			offsets, err := resetClocksUntil(ctx, h.cl, h.deadline)
 			return map[string]any{"offsets_ms": offsets}, err
 		},
+		record: func(c history.Op) (map[string]any, []string) {
+			if c.F == FStrobeClock {
+				return recordKeys("target", "delta_ms", "period_ms", "duration_ms")(c)
+			}
+			v, _ := recordKeys("target", "deltas_ms")(c)
+			deltas, _ := v["deltas_ms"].(map[string]any)
+			return v, sortedKeys(deltas)
+		},
+		replay: func(v map[string]any, nodes []string) any {
+			deltas, ok := v["deltas_ms"].(map[string]any)
+			if !ok {
+				return replayNodes(v, nodes) // a strobe
+			}
+			out := pick(v)
+			out["deltas_ms"] = pick(deltas, nodes...)
+			return out
+		},
+		eligible: isRunning,
 	},
 	{
 		Name: FaultDelay, Doc: "hold the packets of the chosen links for a delay: Nms (mean), Nms (jitter), " + strings.Join(DelayOptions, ", "),
@@ -235,6 +270,7 @@ var Kinds = []Kind{
 		option: func(op history.Op) string { return stringArg(op.Value, "kind", "") },
 		effect: "grudge",
 		heal:   healNetStep,
+		record: recordGrudge("grudge", "kind", "mean_ms", "jitter_ms", "seed"), replay: replayGrudge, eligible: isRunning,
 	},
 	{
 		Name: FaultMembership, Doc: "change the members through the system's API: leave (remove a member, stop its node, wipe its data), " +
@@ -271,6 +307,15 @@ var Kinds = []Kind{
 			value, _, err := joinLeft(ctx, h.cl, mc)
 			return value, err
 		},
+		record: recordKeys("mode"),
+		replay: func(v map[string]any, nodes []string) any {
+			out := pick(v, "mode")
+			if len(nodes) > 0 {
+				out["node"] = nodes[0]
+			}
+			return out
+		},
+		leaves: StateLeft, eligible: isRunning,
 	},
 	{
 		Name: FaultPower, Doc: "fail the power of the targets: unsynced writes are lost (faultfs), then restart them: " + strings.Join(Targets, ", "),
@@ -286,6 +331,7 @@ var Kinds = []Kind{
 			value, _, err := restart(ctx, h.cl)
 			return value, err
 		},
+		record: recordKeys("target"), replay: replayNodes, leaves: StateKilled, eligible: isRunning,
 	},
 	{
 		Name: FaultCorrupt, Doc: "kill the targets and change their durable files, then restart them: " + strings.Join(CorruptModes, ", ") +
@@ -315,6 +361,15 @@ var Kinds = []Kind{
 			value, _, err := restart(ctx, h.cl)
 			return value, err
 		},
+		// The seed draws the same bits and lengths again; "changes" says
+		// which files and offsets the recorded run changed.
+		record: recordKeys("mode", "target", "seed", "changes"),
+		replay: func(v map[string]any, nodes []string) any {
+			out := replayNodes(v, nodes).(map[string]any)
+			delete(out, "changes")
+			return out
+		},
+		leaves: StateKilled, eligible: isRunning,
 	},
 }
 

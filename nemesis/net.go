@@ -312,6 +312,9 @@ func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 	n := &netNemesis{cl: cl, startF: FStartPartition, stopF: FStopPartition, rng: rng,
 		rule: func(history.Op) func(netip.Addr) netrule.Rule { return dropRule(100) }}
 	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
+		if g, ok, err := pinnedGrudge(cl, op); ok {
+			return g, map[string]any{"kind": stringArg(op.Value, "kind", "")}, err
+		}
 		kind := stringArg(op.Value, "grudge", "")
 		if kind == "" && len(grudges) > 0 {
 			kind = grudges[n.rng.IntN(len(grudges))]
@@ -356,7 +359,7 @@ func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis 
 		if p <= 0 || p > 100 {
 			return nil, value, fmt.Errorf("nemesis: loss percent %d out of range 1..100", p)
 		}
-		chosen, err := pickTargets(ctx, cl, n.rng, target, isRunning)
+		chosen, err := targetNodes(ctx, cl, n.rng, op, target, isRunning)
 		if err != nil {
 			return nil, value, err
 		}

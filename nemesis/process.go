@@ -72,7 +72,7 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 		}
 		target := stringArg(op.Value, "target", def)
 		value := map[string]any{"target": target}
-		nodes, err := pickTargets(ctx, p.cl, p.rng, target, p.eligible)
+		nodes, err := targetNodes(ctx, p.cl, p.rng, op, target, p.eligible)
 		if err != nil {
 			return complete(op, value, err)
 		}

@@ -69,6 +69,9 @@ func NewSchedule(cfg Config, limit time.Duration) (Schedule, error) {
 	if err := cfg.CheckTimeLimit(limit); err != nil {
 		return nil, err
 	}
+	if cfg.Replay != nil {
+		return cfg.Replay.Steps(), nil
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7363686564)) // "sched"
 	// Secondary lists (the clock's targets) rotate on their own, in the
 	// order the starts draw from them.

@@ -97,6 +97,7 @@ func WriteRun(dir string, info RunInfo, ops []history.Op, res checker.Results) (
 	if err != nil {
 		return sum, err
 	}
+	page.Shrink = readShrink(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return sum, fmt.Errorf("reports: %w", err)
 	}
@@ -151,6 +152,7 @@ type page struct {
 	ByF         []fCount
 	Latency     []kv
 	Generated   string
+	Shrink      *shrinkView
 }
 
 type kv struct{ K, V string }

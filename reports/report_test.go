@@ -13,6 +13,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/runstore"
 )
 
 func writeGolden(t *testing.T, dir string, n int, res func([]history.Op) checker.Results) (string, []history.Op) {
@@ -423,5 +424,34 @@ func TestLateStart(t *testing.T) {
 	}
 	if b := digest(goldenHistory(500, 1)); b.Origin != 0 {
 		t.Errorf("a history starting at once has origin %d", b.Origin)
+	}
+}
+
+// TestShrinkLinks: a run's shrink.json links the original run's report to
+// its minimal reproducer and a replay's report back to the original.
+func TestShrinkLinks(t *testing.T) {
+	store := t.TempDir()
+	orig, replay := filepath.Join(store, "t", "a"), filepath.Join(store, "t-shrink", "b")
+	sum := map[string]any{"original": orig, "schedule": orig + "/shrink/schedule.json", "rerun": "faultline run --schedule=x",
+		"faults": []string{"kill:one [n2] at 1s-3s"}, "faults_before": 14, "reproduced": 9, "reproductions": 10,
+		"search": map[string]any{"best": map[string]any{"time_limit": int64(8 * time.Second), "workers": 3}}}
+	for _, dir := range []string{orig, replay} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := runstore.WriteJSON(filepath.Join(dir, runstore.ShrinkJSON), sum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	valid := func([]history.Op) checker.Results { return validResults() }
+	html, _ := writeGolden(t, orig, 300, valid)
+	for _, want := range []string{"14 faults shrunk to 1, reproduced in 9 of 10 runs", "<code>kill:one [n2] at 1s-3s</code>", "time limit 8s, 3 workers"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the original's report does not say %q", want)
+		}
+	}
+	html, _ = writeGolden(t, replay, 300, valid)
+	if !strings.Contains(html, `replays the minimal reproducer of <a href="../../t/a/report.html">`) {
+		t.Error("the replay's report does not link to the original's")
 	}
 }

@@ -32,6 +32,8 @@ const (
 	HistoryEDN   = "history.edn"   // the same ops as Jepsen writes them
 	ResultsJSON  = "results.json"  // one entry per checker
 	SummaryJSON  = "summary.json"  // the figures the index lists
+	ScheduleJSON = "schedule.json" // the faults that happened (nemesis.ScheduleFile)
+	ShrinkJSON   = "shrink.json"   // a shrink's links between a run and its minimal reproducer
 	ReportHTML   = "report.html"   // the self-contained report
 	LogsDir      = "logs"          // logs/<node>.log
 	IndexHTML    = "index.html"    // in the store: every run

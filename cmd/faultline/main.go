@@ -47,7 +47,7 @@ histories they record and reports on them.
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} }) // inherited: a bad flag on any command exits 254
-	root.AddCommand(runCmd(), suiteCmd(), analyzeCmd(), checkCmd(), listCmd(), reportCmd(), serveCmd(), imageCmd(), reapCmd())
+	root.AddCommand(runCmd(), suiteCmd(), analyzeCmd(), checkCmd(), listCmd(), reportCmd(), serveCmd(), imageCmd(), reapCmd(), shrinkCmd())
 	err := root.Execute()
 	var ee exitError
 	switch {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -34,6 +35,13 @@ func runCmd() *cobra.Command {
 		Long:  "Run one test: start a cluster, inject faults, check, report.\n\n" + exitCodesHelp(),
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if t.Schedule != "" {
+				// The rerun command and test.json name the file itself,
+				// not a link that moves (store/latest/...).
+				if p, err := filepath.EvalSymlinks(t.Schedule); err == nil {
+					t.Schedule, _ = filepath.Abs(p)
+				}
+			}
 			if err := t.Validate(); err != nil {
 				return usageError{err}
 			}
