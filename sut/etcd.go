@@ -45,7 +45,7 @@ func (Etcd) Info() Info {
 
 // Binaries implements System: etcd's own main, from a module of its own so
 // that etcd's server dependencies stay out of faultline's go.mod.
-func (Etcd) Binaries() []Binary {
+func (Etcd) Binaries(Options) []Binary {
 	return []Binary{{Name: "etcd", Module: "sut/etcdserver", Package: "."}}
 }
 

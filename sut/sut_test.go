@@ -80,8 +80,8 @@ func TestSystemsDeclareSanely(t *testing.T) {
 		if hasAdmin := spec.Port(PortAdmin) != 0; hasAdmin != info.ClockHook {
 			t.Errorf("%s: the clock hook is the admin port's (admin port %v, clock hook %v)", name, hasAdmin, info.ClockHook)
 		}
-		if !slices.ContainsFunc(s.Binaries(), func(b Binary) bool { return BinDir+"/"+b.Name == spec.Command[0] }) {
-			t.Errorf("%s: command %s is none of its binaries %v", name, spec.Command[0], s.Binaries())
+		if !slices.ContainsFunc(s.Binaries(Options{}), func(b Binary) bool { return BinDir+"/"+b.Name == spec.Command[0] }) {
+			t.Errorf("%s: command %s is none of its binaries %v", name, spec.Command[0], s.Binaries(Options{}))
 		}
 	}
 }

@@ -16,10 +16,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/faultline/faultline/cmd/netctl/internal/delayer"
-	"github.com/faultline/faultline/nemesis/netrule"
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
+
+	"github.com/faultline/faultline/cmd/netctl/internal/delayer"
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 // firstQueue is the lowest nfnetlink queue number netctl uses (0 is every

@@ -63,11 +63,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/faultline/faultline/cmd/netctl/internal/delayer"
-	"github.com/faultline/faultline/nemesis/netrule"
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
+
+	"github.com/faultline/faultline/cmd/netctl/internal/delayer"
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 const usageText = `usage:

@@ -8,8 +8,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/faultline/faultline/nemesis/netrule"
 	"golang.org/x/sys/unix"
+
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 // rtt times p.Count TCP connects to p.To one after another and prints

@@ -3,13 +3,14 @@ package main
 import (
 	"encoding/binary"
 
-	"github.com/faultline/faultline/nemesis/netrule"
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"github.com/google/nftables/xt"
 	"golang.org/x/sys/unix"
+
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 // TableName is the nftables table (family inet) that holds every netctl

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/nemesis/netrule"
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
@@ -17,6 +16,8 @@ import (
 	"github.com/google/nftables/xt"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/faultline/faultline/nemesis/netrule"
 )
 
 func TestRuleExprs(t *testing.T) {
