@@ -78,15 +78,27 @@ type QueueConfig struct {
 	// acknowledged value or the final phase's time (the recovery
 	// timeout) ends.
 	DrainInterval time.Duration
+	// DrainsUnchanged stops a worker's drains early: after this many
+	// drains in a row that read the same number of values and still miss
+	// a highest acknowledged value, it is taken as lost rather than
+	// waited for (the queue is not recovering). 0: drain until the
+	// phase's time ends.
+	DrainsUnchanged int
 }
 
-// DefaultQueueConfig drains every second.
-func DefaultQueueConfig() QueueConfig { return QueueConfig{DrainInterval: time.Second} }
+// DefaultQueueConfig drains every second and stops after five drains
+// that read nothing new.
+func DefaultQueueConfig() QueueConfig {
+	return QueueConfig{DrainInterval: time.Second, DrainsUnchanged: 5}
+}
 
 // Validate reports the first invalid field.
 func (c QueueConfig) Validate() error {
 	if c.DrainInterval <= 0 {
 		return fmt.Errorf("workload: queue drain interval %v: want > 0", c.DrainInterval)
+	}
+	if c.DrainsUnchanged < 0 {
+		return fmt.Errorf("workload: queue drains unchanged %d: want 0 (no early stop) or more", c.DrainsUnchanged)
 	}
 	return nil
 }
@@ -106,9 +118,18 @@ type QueueWorkload struct {
 	workers int
 	// highest maps a writer (worker) to its highest acknowledged value.
 	highest map[int64]int64
-	// complete holds the workers whose last drain held every writer's
-	// highest acknowledged value.
-	complete map[int64]bool
+	// drains follows each worker's drains.
+	drains map[int64]*drainState
+}
+
+// drainState is what a worker's drains have read so far.
+type drainState struct {
+	// complete: the last drain held every writer's highest acknowledged
+	// value.
+	complete bool
+	// read is how many values the last drain read; unchanged counts the
+	// drains in a row that read that many.
+	read, unchanged int
 }
 
 // NewQueue returns the queue workload.
@@ -116,7 +137,7 @@ func NewQueue(cfg QueueConfig) (*QueueWorkload, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &QueueWorkload{cfg: cfg, highest: map[int64]int64{}, complete: map[int64]bool{}}, nil
+	return &QueueWorkload{cfg: cfg, highest: map[int64]int64{}, drains: map[int64]*drainState{}}, nil
 }
 
 // Info implements Workload.
@@ -166,12 +187,14 @@ func (w *QueueWorkload) Final() Generator {
 	}
 }
 
-// drained reports whether worker's last drain held every writer's
-// highest acknowledged value.
+// drained reports whether worker is done draining: its last drain held
+// every writer's highest acknowledged value, or DrainsUnchanged drains
+// read no more.
 func (w *QueueWorkload) drained(worker int) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.complete[int64(worker)]
+	d := w.drains[int64(worker)]
+	return d != nil && (d.complete || w.cfg.DrainsUnchanged > 0 && d.unchanged >= w.cfg.DrainsUnchanged)
 }
 
 // Invoke implements Workload.
@@ -189,15 +212,16 @@ func (w *QueueWorkload) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 		w.acked(v)
 		return op.Value, nil
 	case "drain":
+		worker, _ := op.Value.(int64)
 		vals, err := q.Drain(ctx)
 		if errors.Is(err, ErrQueueGone) {
+			w.noteDrain(worker, nil, true)
 			return nil, &DefiniteError{Reason: QueueGoneReason}
 		}
 		if err != nil {
 			return nil, err
 		}
-		worker, _ := op.Value.(int64)
-		w.noteDrain(worker, vals)
+		w.noteDrain(worker, vals, false)
 		out := make([]any, len(vals))
 		for i, v := range vals {
 			out[i] = v
@@ -219,8 +243,9 @@ func (w *QueueWorkload) acked(v int64) {
 }
 
 // noteDrain records whether worker's drain vals held every writer's
-// highest acknowledged value.
-func (w *QueueWorkload) noteDrain(worker int64, vals []int64) {
+// highest acknowledged value; a queue gone reads as -1 values, so that
+// drains that keep finding it gone stop after DrainsUnchanged.
+func (w *QueueWorkload) noteDrain(worker int64, vals []int64, gone bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	read := make(map[int64]bool, len(vals))
@@ -231,5 +256,19 @@ func (w *QueueWorkload) noteDrain(worker int64, vals []int64) {
 	for _, v := range w.highest {
 		all = all && read[v]
 	}
-	w.complete[worker] = all
+	d := w.drains[worker]
+	if d == nil {
+		d = &drainState{read: -2}
+		w.drains[worker] = d
+	}
+	n := len(vals)
+	if gone {
+		n, all = -1, false
+	}
+	if n == d.read {
+		d.unchanged++
+	} else {
+		d.read, d.unchanged = n, 1
+	}
+	d.complete = all
 }
