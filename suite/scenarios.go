@@ -28,6 +28,10 @@ func Default(timeLimit time.Duration) []Scenario {
 	return out
 }
 
+// All is every scenario, the nightly-only ones too (marked), at the CI
+// matrix's size and pace: what `faultline suite --only` picks from.
+func All(timeLimit time.Duration) []Scenario { return scenarios(timeLimit) }
+
 // scenarios is every scenario, the nightly-only ones marked.
 func scenarios(timeLimit time.Duration) []Scenario {
 	t := func(w, spec string, expect faultline.Expect) faultline.Test {
@@ -159,10 +163,17 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	// Every node's power fails at once, twice: with the default
 	// sync_interval (2 min) what the nodes acknowledged is not on disk.
 	natsPowerAll := nats("v2.12.1", "power:all", faultline.ExpectInvalid)
+	// The control: the same with every write fsynced before its ack.
+	// Under faultfs it comes back invalid all the same: nats-server
+	// fsyncs no directory it creates, so a power failure undoes the
+	// stream's directories whatever sync_interval says (README,
+	// "Reproducing published findings"). Kept as the analysis expects
+	// it, nightly, not tuned away.
 	natsPowerAllSync := nats("v2.12.1", "power:all", faultline.ExpectValid, "sync_interval=always")
-	// Bit flips in a minority's message blocks (.blk) while it is down,
-	// then kills and restarts: with sync_interval always too.
-	natsBitflip := nats("v2.12.1", "corrupt:bitflip,kill", faultline.ExpectInvalid, "sync_interval=always")
+	// Bit flips in a minority's message blocks (the stream's .blk files,
+	// not the raft logs') while it is down, then kills and restarts: with
+	// sync_interval always too.
+	natsBitflip := nats("v2.12.1", "corrupt:bitflip+file=jetstream/$G/streams/*/msgs/*.blk,kill", faultline.ExpectInvalid, "sync_interval=always")
 	natsBitflip.TimeLimit = max(timeLimit, 30*time.Second)
 	natsBitflip = fitTimeLimit(natsBitflip)
 	// One node's power failure among pauses and kills: a persistent
@@ -215,8 +226,8 @@ func scenarios(timeLimit time.Duration) []Scenario {
 		{Name: "nats-queue", Test: natsQueue},
 		{Name: "nats-2.12.1-power-all-default-sync", Test: natsPowerAll,
 			Finding: "NATS 2.12.1 with the default sync_interval (2 min) acknowledges messages it has not fsynced: a power failure of every node loses them, or the whole stream (jepsen.io/analyses/nats-2.12.1; nats-io/nats-server#7564)"},
-		{Name: "nats-2.12.1-power-all-sync-always", Test: natsPowerAllSync},
-		{Name: "nats-2.12.1-bitflip-blk", Test: natsBitflip,
+		{Name: "nats-2.12.1-power-all-sync-always", Test: natsPowerAllSync, Nightly: true},
+		{Name: "nats-2.12.1-bitflip-blk", Test: natsBitflip, Nightly: true,
 			Finding: "NATS 2.12.1 loses acknowledged messages after single-bit errors in a minority's .blk files, with sync_interval always too (jepsen.io/analyses/nats-2.12.1; nats-io/nats-server#7549)"},
 		{Name: "nats-2.12.1-power-one-split-brain", Test: natsSplit, Nightly: true,
 			Finding: "NATS 2.12.1: one node's power failure among pauses and kills leaves a persistent split brain: acknowledged messages missing when read through one node (jepsen.io/analyses/nats-2.12.1; nats-io/nats-server#7567)"},
