@@ -250,7 +250,7 @@ func goBuild(ctx context.Context, cfg BuildConfig, bins []sut.Binary, dir string
 			pkg := bin.Package
 			log.Info("docker: go build", "module", bin.Module, "package", pkg, "require", bin.Require)
 			args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, bin.Name)}
-			if bin.Require != "" {
+			if len(bin.Require) > 0 {
 				modfile, err := requireModfile(ctx, gobin, mod, bin.Require, log)
 				if err != nil {
 					return err
@@ -270,44 +270,61 @@ func goBuild(ctx context.Context, cfg BuildConfig, bins []sut.Binary, dir string
 	return g.Wait()
 }
 
-// requireModfile returns a go.mod for module dir mod with require
-// ("module@version") resolved through the Go module proxy: a copy of the
-// module's go.mod and go.sum under the user cache directory, one per
-// module and requirement, made once (`go get` on a cold cache takes a
-// minute or more; the go build cache then makes each later build fast).
-// The module's own go.mod is never changed.
-func requireModfile(ctx context.Context, gobin, mod, require string, log *slog.Logger) (string, error) {
+// requireModfile returns a go.mod for module dir mod that requires
+// exactly requires ("module@version" each), resolved through the Go module
+// proxy: a fresh go.mod (the module's path and go line only) and go.sum
+// under the user cache directory, filled by `go get` and `go mod tidy`, so
+// that a release builds with the dependencies it asks for rather than
+// with the newer ones the module pins (etcd 3.5 does not build with
+// otelgrpc's newer API). One per module and set of requirements, made
+// once: a cold resolve and build of a server takes a minute or more, a
+// later build comes from Go's build cache. The module's own go.mod is
+// never changed.
+func requireModfile(ctx context.Context, gobin, mod string, requires []string, log *slog.Logger) (string, error) {
+	require := strings.Join(requires, " ")
+	fail := func(err error) (string, error) {
+		return "", fmt.Errorf("go build %s with %s: %w", mod, require, err)
+	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("go build %s with %s: no cache directory for its go.mod: %w (set HOME or XDG_CACHE_HOME)", mod, require, err)
+		return fail(fmt.Errorf("no cache directory for its go.mod: %w (set HOME or XDG_CACHE_HOME)", err))
 	}
-	sum := sha256.Sum256([]byte(mod + "\n" + require))
+	sum := sha256.Sum256([]byte("fresh\n" + mod + "\n" + require))
 	dir := filepath.Join(cache, "faultline", "modfiles", hex.EncodeToString(sum[:])[:16])
 	modfile := filepath.Join(dir, "go.mod")
 	if _, err := os.Stat(filepath.Join(dir, "resolved")); err == nil {
 		return modfile, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("go build %s with %s: %w", mod, require, err)
+	orig, err := os.ReadFile(filepath.Join(mod, "go.mod"))
+	if err != nil {
+		return fail(err)
 	}
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(mod, f))
-		if err != nil {
-			return "", fmt.Errorf("go build %s with %s: read its %s: %w", mod, require, f, err)
+	var head []string
+	for _, l := range strings.Split(string(orig), "\n") {
+		if strings.HasPrefix(l, "module ") || strings.HasPrefix(l, "go ") {
+			head = append(head, l)
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			return "", fmt.Errorf("go build %s with %s: %w", mod, require, err)
-		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(modfile, []byte(strings.Join(head, "\n\n")+"\n"), 0o644); err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), nil, 0o644); err != nil {
+		return fail(err)
 	}
 	log.Info("docker: resolving a release through the Go module proxy (once per version)", "module", mod, "require", require)
-	cmd := exec.CommandContext(ctx, gobin, "get", "-modfile="+modfile, require)
-	cmd.Dir = mod
-	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go get %s (for %s): %w\n%s\ncheck that the version is a release the Go module proxy serves", require, mod, err, strings.TrimSpace(string(out)))
+	for _, args := range [][]string{append([]string{"get", "-modfile=" + modfile}, requires...), {"mod", "tidy", "-modfile=" + modfile}} {
+		cmd := exec.CommandContext(ctx, gobin, args...)
+		cmd.Dir = mod
+		cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go %s (for %s): %w\n%s\ncheck that the version is a release the Go module proxy serves", strings.Join(args[:2], " "), mod, err, strings.TrimSpace(string(out)))
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "resolved"), []byte(require+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("go build %s with %s: %w", mod, require, err)
+		return fail(err)
 	}
 	return modfile, nil
 }

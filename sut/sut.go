@@ -251,12 +251,12 @@ type Binary struct {
 	// ".") or a package of one of its dependencies
 	// ("github.com/nats-io/nats-server/v2").
 	Package string
-	// Require, if set, builds Module with one requirement changed,
-	// "module@version" (a release of the server the binary is): the
-	// runtime resolves it through the Go module proxy into a go.mod of
-	// its own, cached per version, so the module's own go.mod is never
-	// changed.
-	Require string
+	// Require, if set, builds Module with these requirements changed,
+	// each "module@version" (a release of the server the binary is, and
+	// the modules released with it): the runtime resolves them through
+	// the Go module proxy into a go.mod of its own, cached per set of
+	// requirements, so the module's own go.mod is never changed.
+	Require []string
 }
 
 // Layout is the cluster a node belongs to.

@@ -85,7 +85,7 @@ func (System) Info() sut.Info {
 func (System) Binaries(opts sut.Options) []sut.Binary {
 	b := sut.Binary{Name: "nats-server", Module: "sut/nats/natsserver", Package: "."}
 	if v := opts.VersionOr(NewestVersion); v != ModuleVersion {
-		b.Require = "github.com/nats-io/nats-server/v2@" + v
+		b.Require = []string{"github.com/nats-io/nats-server/v2@" + v}
 	}
 	return []sut.Binary{b}
 }
