@@ -103,10 +103,10 @@ k8s-down:
 
 ## test-k8s: on a local Kubernetes started for it and removed on every exit
 ## path: the Kubernetes runtime's tests (kill, restart with the disk, pause,
-## netctl partitions, the data path, etcd), then a chaos suite of
-## K8S_SCENARIOS, K8S_PARALLEL at a time, each in its own namespace: safe
-## runs under partitions, kills and pauses must be valid and the planted bug
-## must be caught. .ci/run calls it.
+## netctl partitions, disk faults, the data path, etcd), then a chaos suite
+## of K8S_SCENARIOS, K8S_PARALLEL at a time, each in its own namespace: safe
+## runs under partitions, kills, pauses and power failures (faultfs in a
+## pod) must be valid and the planted bugs must be caught. .ci/run calls it.
 K8S_SCENARIOS ?= register-partition-kill-pause,bank-partition-kill,bug-stale-read,bug-ack-before-commit,set-power-all,etcd-register-partition-pause
 K8S_PARALLEL  ?= 2
 test-k8s: build

@@ -357,7 +357,11 @@ func TestInterrupt(t *testing.T) {
 
 			for i := range tc.signals {
 				if i > 0 {
-					time.Sleep(300 * time.Millisecond)
+					// The next signal once the harness has taken the first
+					// (two at once may arrive as one).
+					h.waitFor("the first interrupt taken", time.Minute, func() bool {
+						return strings.Contains(h.out.String(), "interrupted: stopping the workload")
+					})
 				}
 				if err := h.cmd.Process.Signal(os.Interrupt); err != nil {
 					t.Fatalf("SIGINT: %v", err)

@@ -143,15 +143,22 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 		log.Warn("interrupted: stopping the workload, then healing, checking what was recorded and reporting (interrupt again to abort)")
 	})()
 
+	aborted := func() error {
+		return fmt.Errorf("%w: history kept in %s (check it with: faultline analyze %s)", ErrAborted, run.Dir, run.Dir)
+	}
 	var down []string
 	err = exercise(ctx, abort, plan, cl, rec, env.Progress, &down, log)
 	if abort.Err() != nil {
-		return res, fmt.Errorf("%w: history kept in %s (check it with: faultline analyze %s)", ErrAborted, run.Dir, run.Dir)
+		return res, aborted()
 	}
 	if err != nil {
 		return res, fmt.Errorf("%w (history kept in %s)", err, run.Dir)
 	}
 	closeCluster()
+	// A second interrupt during the teardown still skips the check.
+	if abort.Err() != nil {
+		return res, aborted()
+	}
 	_ = rec.Phase(PhaseCheck)
 	if err := rec.Flush(); err != nil {
 		return res, fmt.Errorf("flush history: %w", err)

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/faultline/faultline/history"
@@ -235,67 +234,96 @@ func (s Schedule) Fs() []string {
 // scheduled faults started.
 var ErrSkipped = errors.New("scheduled faults did not start")
 
-// Run is the nemesis worker: each lane of sched (one when faults run one
-// at a time, one per kind when they overlap) runs its steps in order,
-// waiting before each its Wait, counted from when the previous op
-// completed (from the call for the first). Each op's invoke and completion (ok, or info with the error) is
-// recorded; ops of different lanes never run at the same moment. A fault
-// that fails does not stop the schedule. ctx ends the schedule between
-// steps, and a fault is not started when ctx's deadline comes before its
-// stop is due; an op in progress is finished first. Run returns nil when
-// every step ran; when some fault never started, an error wrapping
-// ErrSkipped that names them (never a silent skip); other errors are bad
-// arguments. Faults still in effect are left for HealAll / Teardown.
+// Run is the nemesis worker: it runs sched's steps one at a time, in
+// offset order, whatever their lanes (one lane when faults run one at a
+// time, one per kind when they overlap). A step is due Wait after its
+// lane's previous op completed (after the call, for a lane's first), and
+// never before the previous step of the schedule completed: a slow op
+// pushes every later step back rather than letting lanes drift past each
+// other, so faults overlap in the order the schedule was drawn in (the
+// stagger that keeps every start out of a kill or pause of all nodes holds
+// however long the ops take). Each op's invoke and completion (ok, or
+// info with the error) is recorded. A fault that fails does not stop the
+// schedule. A fault is not started when ctx's deadline comes before its
+// stop is due: its lane's remaining steps are dropped. ctx ends the
+// schedule between steps; an op in progress is finished first. Run
+// returns nil when every step ran; when some fault never started, an
+// error wrapping ErrSkipped that names them (never a silent skip); other
+// errors are bad arguments. Faults still in effect are left for HealAll /
+// Teardown.
 func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 	if nem == nil || rec == nil {
 		return fmt.Errorf("nemesis: run: nil nemesis or recorder")
 	}
 	start := time.Now()
-	lanes := map[int]Schedule{}
-	var order []int
-	for _, st := range sched {
-		if _, ok := lanes[st.Lane]; !ok {
-			order = append(order, st.Lane)
-		}
-		lanes[st.Lane] = append(lanes[st.Lane], st)
-	}
-	var mu sync.Mutex // one op at a time, whatever its lane
-	errs := make([]error, len(order))
-	var wg sync.WaitGroup
-	for i, l := range order {
-		wg.Go(func() { errs[i] = runLane(ctx, start, lanes[l], nem, rec, &mu) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// runLane runs one lane's steps, each its gap after the previous one
-// completed.
-func runLane(ctx context.Context, start time.Time, lane Schedule, nem Nemesis, rec Recorder, mu *sync.Mutex) error {
+	laneDone := map[int]time.Time{}
+	dropped := map[int]bool{}
 	prevDone := start
-	for i, st := range lane {
-		due := prevDone.Add(st.Wait)
-		if st.Fault != (Fault{}) && i+1 < len(lane) {
-			// No time to stop it within the main phase: do not start it.
-			if dl, ok := ctx.Deadline(); ok && !due.Add(lane[i+1].Wait).Before(dl) {
-				return skipped(lane[i:], fmt.Errorf("main phase ends before its stop is due"))
+	var errs []error
+	for i, st := range sched {
+		if dropped[st.Lane] {
+			continue
+		}
+		due := start
+		if t, ok := laneDone[st.Lane]; ok {
+			due = t
+		}
+		due = due.Add(st.Wait)
+		if due.Before(prevDone) {
+			due = prevDone
+		}
+		if st.Fault != (Fault{}) {
+			if next, ok := laneNext(sched, i); ok {
+				// No time to stop it within the main phase: do not start it.
+				if dl, ok := ctx.Deadline(); ok && !due.Add(next.Wait).Before(dl) {
+					dropped[st.Lane] = true
+					errs = append(errs, skipped(laneRest(sched, i), fmt.Errorf("main phase ends before its stop is due")))
+					continue
+				}
 			}
 		}
 		if !sleepUntil(ctx, due) {
-			return skipped(lane[i:], context.Cause(ctx))
+			var rest Schedule
+			for _, r := range sched[i:] {
+				if !dropped[r.Lane] {
+					rest = append(rest, r)
+				}
+			}
+			errs = append(errs, skipped(rest, context.Cause(ctx)))
+			break
 		}
 		// Once invoked, a fault runs to completion (bounded by OpTimeout)
 		// even if ctx ends meanwhile: a kill cut off mid-call may have
 		// happened without being recorded, and the final heal would then
 		// not know to restart the node.
-		mu.Lock()
 		if _, err := Apply(context.WithoutCancel(ctx), nem, rec, st.Op); err != nil && st.Retry.F != "" && ctx.Err() == nil {
 			Apply(context.WithoutCancel(ctx), nem, rec, st.Retry)
 		}
-		mu.Unlock()
 		prevDone = time.Now()
+		laneDone[st.Lane] = prevDone
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// laneNext returns the step after sched[i] in sched[i]'s lane.
+func laneNext(sched Schedule, i int) (Step, bool) {
+	for _, st := range sched[i+1:] {
+		if st.Lane == sched[i].Lane {
+			return st, true
+		}
+	}
+	return Step{}, false
+}
+
+// laneRest returns sched[i] and the steps after it in its lane.
+func laneRest(sched Schedule, i int) Schedule {
+	var out Schedule
+	for _, st := range sched[i:] {
+		if st.Lane == sched[i].Lane {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // skipped returns the error for the fault starts among rest that did not

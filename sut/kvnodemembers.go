@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/faultline/faultline/system"
@@ -49,29 +48,11 @@ func kvnodeAdmin(ctx context.Context, addr, method, path string, body, out any) 
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
-	if err != nil {
-		return err
+	err := nodeJSON(ctx, memberClient, method, addr, path, rd, out)
+	if se := (*statusError)(nil); errors.As(err, &se) && se.code == http.StatusConflict {
+		return fmt.Errorf("%s %s: %s: %w", method, path, se.body, errNotLeader)
 	}
-	resp, err := memberClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s %s: bad JSON %q: %w", method, path, raw, err)
-		}
-		return nil
-	case http.StatusConflict:
-		return fmt.Errorf("%s %s: %s: %w", method, path, strings.TrimSpace(string(raw)), errNotLeader)
-	}
-	return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
+	return err
 }
 
 // kvnodeLeader finds the leader among r's nodes (asking each which member

@@ -30,18 +30,36 @@ var probeClient = &http.Client{
 // probeJSON sends method http://addr+path (with body, if any) and decodes a
 // 200 answer's JSON into out (unless out is nil).
 func probeJSON(ctx context.Context, method, addr, path, body string, out any) error {
-	if addr == "" {
-		return fmt.Errorf("%s %s: the node has no such port exposed", method, path)
-	}
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	return nodeJSON(ctx, probeClient, method, addr, path, rd, out)
+}
+
+// statusError is a node's answer other than 200 OK.
+type statusError struct {
+	method, path string
+	code         int
+	status, body string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s %s: %s: %s", e.method, e.path, e.status, e.body)
+}
+
+// nodeJSON sends method http://addr+path (with body, if any) through c and
+// decodes a 200 answer's JSON into out (unless out is nil); any other
+// answer is a *statusError.
+func nodeJSON(ctx context.Context, c *http.Client, method, addr, path string, body io.Reader, out any) error {
+	if addr == "" {
+		return fmt.Errorf("%s %s: the node has no such port exposed", method, path)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, body)
 	if err != nil {
 		return err
 	}
-	resp, err := probeClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
@@ -51,7 +69,7 @@ func probeJSON(ctx context.Context, method, addr, path, body string, out any) er
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
+		return &statusError{method: method, path: path, code: resp.StatusCode, status: resp.Status, body: strings.TrimSpace(string(raw))}
 	}
 	if out == nil {
 		return nil
