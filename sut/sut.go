@@ -3,7 +3,9 @@
 // its image and start its nodes, the nemeses can fault it and the workloads
 // can drive it. Our own store ("kvnode") is one implementation; etcd
 // ("etcd") is the second, and the worked example for users who plug in
-// their own: see "Testing another system" in the README.
+// their own: see "Testing another system" in the README. NATS JetStream
+// (package sut/nats) is the third, in a package of its own that registers
+// as a user's system does.
 //
 // A System says:
 //
@@ -21,7 +23,9 @@
 //     reach: the clock fault needs a clock hook, an admin port
 //     (PortAdmin) serving /fault/clock as kvnode does; the membership
 //     fault needs Membership, the system's own API for removing and
-//     adding members.
+//     adding members; which release it builds (Binaries of Options.Version,
+//     DefaultVersion), the server settings it takes (Settings), and the
+//     workloads it runs (Workloads).
 //
 // Our systems are known by name; a program registers its own with
 // Register.
