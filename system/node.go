@@ -648,7 +648,10 @@ func (n *Node) confirmRead() (uint64, error) {
 		idx = n.raft.LastIndex()
 	}
 	leaseStart := n.clock.Now()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	// Not VerifyLeader().Error(): a verification raft queued just as it
+	// shut down is never answered (hashicorp/raft#498, for every future),
+	// which would hang Close on this goroutine.
+	if err := waitFuture(n.ctx, n.raft.VerifyLeader()); err != nil {
 		return 0, err
 	}
 	if n.raft.CurrentTerm() != term {
