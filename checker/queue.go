@@ -143,8 +143,8 @@ func (q *Queue) Check(ctx context.Context, ops []history.Op) Result {
 		if len(gone) > 0 {
 			details["lost_count"] = acked
 			a := Anomaly{Ops: gone,
-				Explanation: fmt.Sprintf("the stream no longer exists at the end: total loss of all %d acknowledged messages (drain #%d found no queue)", acked, gone[0]),
-				Summary:     fmt.Sprintf("stream gone at the end: total loss of %d acknowledged messages", acked)}
+				Explanation: fmt.Sprintf("the stream no longer exists at the end: total loss, all %d acknowledged messages lost (drain #%d found no queue)", acked, gone[0]),
+				Summary:     fmt.Sprintf("stream gone at the end: total loss, %d acknowledged messages lost", acked)}
 			f.add("total-loss", a)
 			f.invalid(&res)
 			return res
