@@ -108,8 +108,9 @@ func (c QueueConfig) Validate() error {
 // acknowledgement, fail when nothing could take it, info on a timeout);
 // the final phase drains the whole queue through every worker's node
 // until the drain holds every writer's highest acknowledged value.
-// Values (see history.Op): enqueue has an int64 value; drain has nil at
-// invoke and the []any of int64 values read, in order, at completion.
+// Values (see history.Op): enqueue has an int64 value; drain has its
+// worker (int64) at invoke and the []any of int64 values read, in order,
+// at completion, or fails with QueueGoneReason.
 type QueueWorkload struct {
 	cfg QueueConfig
 
