@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 )
@@ -33,26 +34,26 @@ type controlResponse struct {
 
 // RequestPowerFail asks the daemon behind socket to fail the power: it
 // kills its command, rolls the backing store back and answers with what
-// was dropped. An error means the rollback was not confirmed (the report,
-// when the daemon sent one, is returned with it).
-func RequestPowerFail(ctx context.Context, socket string) (PowerFailReport, error) {
-	resp, err := call(ctx, socket, opPowerFail)
+// was dropped, which is written (encoded) to w before the connection
+// closes: the daemon kills the node's processes once it does, the caller
+// among them if it runs in the node. An error means the rollback was not
+// confirmed (the report, when the daemon sent one, is returned with it).
+func RequestPowerFail(ctx context.Context, socket string, w io.Writer) (PowerFailReport, error) {
 	var rep PowerFailReport
-	if resp.Report != nil {
+	_, err := call(ctx, socket, opPowerFail, func(resp controlResponse) error {
+		if resp.Report == nil {
+			return fmt.Errorf("faultfs: the daemon at %s confirmed the power failure without a report: is it the same faultfs version?", socket)
+		}
 		rep = *resp.Report
-	}
-	if err != nil {
-		return rep, err
-	}
-	if resp.Report == nil {
-		return rep, fmt.Errorf("faultfs: the daemon at %s confirmed the power failure without a report: is it the same faultfs version?", socket)
-	}
-	return rep, nil
+		_, err := w.Write(rep.Encode())
+		return err
+	})
+	return rep, err
 }
 
 // RequestStats asks the daemon behind socket for its journal's state.
 func RequestStats(ctx context.Context, socket string) (JournalStats, error) {
-	resp, err := call(ctx, socket, opStatus)
+	resp, err := call(ctx, socket, opStatus, nil)
 	if err != nil {
 		return JournalStats{}, err
 	}
@@ -62,7 +63,9 @@ func RequestStats(ctx context.Context, socket string) (JournalStats, error) {
 	return *resp.Stats, nil
 }
 
-func call(ctx context.Context, socket, op string) (controlResponse, error) {
+// call sends op to the daemon behind socket and reads its answer; done,
+// if set, takes a confirmed answer before the connection closes.
+func call(ctx context.Context, socket, op string, done func(controlResponse) error) (controlResponse, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
@@ -84,6 +87,9 @@ func call(ctx context.Context, socket, op string) (controlResponse, error) {
 	}
 	if !resp.OK {
 		return resp, fmt.Errorf("faultfs: %s at %s failed: %s", op, socket, resp.Error)
+	}
+	if done != nil {
+		return resp, done(resp)
 	}
 	return resp, nil
 }

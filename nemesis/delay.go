@@ -126,11 +126,17 @@ func NewDelay(cl Cluster, rng *rand.Rand, cfg DelayConfig, opts []string) Nemesi
 	}
 	n.confirm = func(ctx context.Context, done Grudge, op history.Op, value map[string]any) error {
 		mean, _ := delayOf(op)
-		rtt, from, to, err := probeDelayed(ctx, cl, done, mean)
-		value["probe"] = from + "->" + to
+		rtt, from, to, cut, err := probeDelayed(ctx, cl, done, mean)
 		if err != nil {
+			value["probe"] = from + "->" + to
 			return err
 		}
+		if len(cut) > 0 {
+			// In effect (its rules read back), not measurable now.
+			value["probe_cut"] = cut
+			return nil
+		}
+		value["probe"] = from + "->" + to
 		// A link delayed at both ends holds the probe's SYN and its answer.
 		added := mean
 		if slices.Contains(done[to], from) {
@@ -152,25 +158,53 @@ func NewDelay(cl Cluster, rng *rand.Rand, cfg DelayConfig, opts []string) Nemesi
 // probeDelayed measures, with netctl rtt, the round trip from a node of
 // done that delays what it receives to one of those peers: the peer's
 // answers cross the delayed link. A link that another fault cuts answers
-// nothing; the next one is tried, a few at most.
-func probeDelayed(ctx context.Context, cl Cluster, done Grudge, mean time.Duration) (rtt netrule.RTT, from, to string, err error) {
+// nothing; the next one is tried, a few at most. When every link tried
+// was cut by another fault's drop or loss rule (a partition or packet loss
+// in effect alongside), cut lists them and err is nil: the delay's rules
+// are in place (install read them back), but no link can show it now.
+func probeDelayed(ctx context.Context, cl Cluster, done Grudge, mean time.Duration) (rtt netrule.RTT, from, to string, cut []string, err error) {
 	const tries = 3
 	n := 0
 	for _, f := range cl.Nodes() {
 		for _, t := range slices.Sorted(slices.Values(done[f])) {
 			if n++; n > tries {
-				return rtt, from, to, err
+				return rtt, from, to, cut, nil // every link tried was cut
 			}
 			from, to = f, t
 			if rtt, err = probe(ctx, cl, f, t, mean); err == nil {
-				return rtt, from, to, nil
+				return rtt, from, to, nil, nil
 			}
+			if !cutElsewhere(ctx, cl, f, t) {
+				return rtt, from, to, nil, err
+			}
+			cut = append(cut, f+"->"+t)
 		}
 	}
 	if n == 0 {
-		return rtt, "", "", fmt.Errorf("nemesis: no delayed link to probe")
+		return rtt, "", "", nil, fmt.Errorf("nemesis: no delayed link to probe")
 	}
-	return rtt, from, to, err
+	return rtt, from, to, cut, nil
+}
+
+// cutElsewhere reports whether a drop or loss rule in a or b (another
+// fault's) stands between them, so that a round trip may get no answer.
+func cutElsewhere(ctx context.Context, cl Cluster, a, b string) bool {
+	for _, end := range [][2]string{{a, b}, {b, a}} {
+		peer, err := nodeAddr(cl, end[1])
+		if err != nil {
+			return false
+		}
+		rules, err := listRules(ctx, cl, end[0])
+		if err != nil {
+			return false
+		}
+		for _, r := range rules {
+			if r.Percent > 0 && (!r.Peer.IsValid() || r.Peer == peer) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // probe runs netctl rtt in from to to.

@@ -115,13 +115,9 @@ func NewPower(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
 			dropped := map[string]any{}
 			value["dropped"] = dropped
 			ok, err := onNodes(nodes, func(n string) error {
-				out, err := faultfsRun(ctx, cl, n, faultfs.PowerFailArgs(faultfsPath, faultfs.Control), false)
+				rep, err := powerFail(ctx, cl, n)
 				if err != nil {
 					return err
-				}
-				rep, err := faultfs.ParsePowerFailReport(out)
-				if err != nil {
-					return fmt.Errorf("nemesis: %s: %w", n, err)
 				}
 				mu.Lock()
 				dropped[n] = lossValue(rep)
@@ -134,6 +130,30 @@ func NewPower(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
 			return done, errors.Join(err, kerr)
 		}}
 }
+
+// powerFail runs `faultfs powerfail` in node and returns its report.
+// The power failure kills every process of the node once the client hung
+// up, the client itself if it has not exited by then: an exit by SIGKILL
+// (137) after the whole report was printed is a power failure done (the
+// daemon answers only once the writes are dropped).
+func powerFail(ctx context.Context, cl Cluster, node string) (faultfs.PowerFailReport, error) {
+	cmd := faultfs.PowerFailArgs(faultfsPath, faultfs.Control)
+	code, out, err := cl.Exec(ctx, node, cmd)
+	if err != nil {
+		return faultfs.PowerFailReport{}, fmt.Errorf("nemesis: %s: %s: %w", node, strings.Join(cmd, " "), err)
+	}
+	rep, perr := faultfs.ParsePowerFailReport(jsonOf(out))
+	if code != 0 && (code != exitSIGKILL || perr != nil) {
+		return rep, fmt.Errorf("nemesis: %s: %s: exit %d: %s", node, strings.Join(cmd, " "), code, strings.TrimSpace(out))
+	}
+	if perr != nil {
+		return rep, fmt.Errorf("nemesis: %s: %w", node, perr)
+	}
+	return rep, nil
+}
+
+// exitSIGKILL is the exit status of a process killed by SIGKILL.
+const exitSIGKILL = 128 + 9
 
 // maxListed bounds the files and entries a power failure's value names
 // per node (all are counted).

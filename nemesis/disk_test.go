@@ -62,6 +62,31 @@ func TestPower(t *testing.T) {
 	}
 }
 
+// TestPowerClientKilled: the power failure kills the node's processes,
+// faultfs's client too if it has not exited yet: killed after its whole
+// report, the power failure happened; killed before, it is not known to
+// have, and the op says so.
+func TestPowerClientKilled(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cut    int // bytes of the report printed
+		wantOK bool
+	}{{"after the report", 1 << 20, true}, {"mid-report", 40, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, 3)
+			f.powerKilled = tc.cut
+			nem, err := New(f, diskConfig(t, "power"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := Apply(context.Background(), nem, &memRecorder{}, history.Op{F: FPowerOff, Value: TargetOne})
+			if ok := c.Type == history.OK; ok != tc.wantOK {
+				t.Fatalf("power-off with its client killed %s: %v, want ok %v", tc.name, c, tc.wantOK)
+			}
+		})
+	}
+}
+
 // TestCorrupt: a corruption kills a minority and changes its files through
 // the runtime's disk exec, from the system's globs; rollback first copies
 // chunks aside while the node runs. Without a way to reach a down node's

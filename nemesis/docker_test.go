@@ -261,8 +261,8 @@ func TestDockerFaults(t *testing.T) {
 			t.Fatalf("delayed round trip %v ms, want about %v ms (value %v)", rtt, added, v)
 		}
 		apply(t, history.Op{F: FStopDelay})
-		if rtt, _, _, err := probeDelayed(ctx, cl, Grudge{"n1": {"n3"}}, 0); err != nil || rtt.Median > 50*time.Millisecond {
-			t.Fatalf("round trip n1->n3 after stop-delay: %v, %v: want it back to well under 50 ms", rtt, err)
+		if rtt, _, _, cut, err := probeDelayed(ctx, cl, Grudge{"n1": {"n3"}}, 0); err != nil || len(cut) > 0 || rtt.Median > 50*time.Millisecond {
+			t.Fatalf("round trip n1->n3 after stop-delay: %v, %v (cut %v): want it back to well under 50 ms", rtt, err, cut)
 		}
 		for _, n := range cl.Nodes() {
 			code, out, err := cl.Exec(ctx, n, []string{NetctlPaths[0], "list"})
@@ -270,6 +270,16 @@ func TestDockerFaults(t *testing.T) {
 				t.Fatalf("%s: netctl list %q (exit %d, %v) after stop-delay", n, out, code, err)
 			}
 		}
+		// Every link cut one way by a partition already in effect: the
+		// delay's rules go in, no probe can answer, and the op says so
+		// instead of failing (a concurrent schedule overlaps them).
+		apply(t, history.Op{F: FStartPartition, Value: GrudgeMajorityRing})
+		v = apply(t, history.Op{F: FStartDelay, Value: map[string]any{"kind": DelayOne, "mean_ms": int64(50)}})
+		if v["probe_cut"] == nil {
+			t.Fatalf("delay under a majority ring: %v: want probe_cut to name the links the partition cut", v)
+		}
+		apply(t, history.Op{F: FStopDelay})
+		apply(t, history.Op{F: FStopPartition})
 	})
 
 	t.Run("schedule", func(t *testing.T) {

@@ -41,6 +41,10 @@ type fakeCluster struct {
 	// mangle, when set, is applied to every rule the fake netctl
 	// installs: a netctl that does something other than what it was told.
 	mangle func(netrule.Rule) netrule.Rule
+	// powerKilled makes faultfs powerfail exit 137 (killed with its node)
+	// after printing the first powerKilled bytes of its report (all of
+	// it when that is more).
+	powerKilled int
 	// listExtra is appended to every netctl list output.
 	listExtra string
 	// crashed nodes died by themselves: their process is down while the
@@ -286,7 +290,11 @@ func (f *fakeCluster) faultfs(node string, args []string) (int, string, error) {
 			Files:   []faultfs.FileLoss{{Path: "raftlog/1.seg", DurableSize: 100, SizeBefore: 110, BytesDropped: 10}},
 			Entries: []faultfs.EntryUndone{{Op: "create", Path: "raftlog/2.seg"}}}
 		f.crashed[node] = true // its processes are gone with the power
-		return 0, "time=... level=INFO msg=log line\n" + string(rep.Encode()), nil
+		out := "time=... level=INFO msg=log line\n" + string(rep.Encode())
+		if f.powerKilled > 0 {
+			return 137, out[:min(len(out), f.powerKilled)], nil
+		}
+		return 0, out, nil
 	case "corrupt", "aside":
 		cfg, err := faultfs.ParseCorruptArgs(args[0], args[1:])
 		if err != nil {

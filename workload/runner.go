@@ -45,6 +45,14 @@ type Workload interface {
 	Invoke(ctx context.Context, kv KV, op Op) (any, error)
 }
 
+// Requests is implemented by a workload whose op may take several
+// requests to the store one after another (the set's read: a transaction
+// per chunk of its keys): such an op gets OpTimeout for each, so that its
+// deadline bounds each request, not how fast the machine does many.
+type Requests interface {
+	Requests(op Op) int
+}
+
 // RunConfig configures a Runner.
 type RunConfig struct {
 	// Concurrency is the number of client workers (C). Process ids are
@@ -52,7 +60,9 @@ type RunConfig struct {
 	Concurrency int
 	// Seed makes every generator deterministic.
 	Seed int64
-	// OpTimeout is the deadline of each client op; past it the op is info.
+	// OpTimeout is the deadline of each client op (of each of its
+	// requests, for a workload that implements Requests); past it the op
+	// is info.
 	OpTimeout time.Duration
 	// Rate limits the main phase to this many ops/s across all workers;
 	// 0 means unlimited.
@@ -267,7 +277,11 @@ func (r *Runner) Do(ctx context.Context, i int, op Op) history.Op {
 	proc := r.procs[i]
 	r.invoked.Add(1)
 	r.rec.Record(history.Op{Type: history.Invoke, Process: proc, F: op.F, Value: op.Value})
-	octx, cancel := context.WithTimeout(ctx, r.cfg.OpTimeout)
+	timeout := r.cfg.OpTimeout
+	if rq, ok := r.w.(Requests); ok {
+		timeout *= time.Duration(max(1, rq.Requests(op)))
+	}
+	octx, cancel := context.WithTimeout(ctx, timeout)
 	v, err := r.w.Invoke(octx, r.clients[i], op)
 	cancel()
 	c := history.Op{Process: proc, F: op.F, Value: op.Value}

@@ -59,6 +59,54 @@ func (s *scripted) Invoke(ctx context.Context, _ KV, op Op) (any, error) {
 	return "done", err
 }
 
+// multi is a workload whose op "big" takes requests requests; Invoke
+// reports the deadline it was given.
+type multi struct {
+	scripted
+	requests int
+	got      chan time.Duration
+}
+
+func (m *multi) Requests(op Op) int { return m.requests }
+func (m *multi) Invoke(ctx context.Context, _ KV, op Op) (any, error) {
+	dl, _ := ctx.Deadline()
+	m.got <- time.Until(dl)
+	return "done", nil
+}
+
+// TestRequestsDeadline: an op of several requests gets the op timeout for
+// each (the set's read), an op of one gets one.
+func TestRequestsDeadline(t *testing.T) {
+	for _, requests := range []int{0, 1, 64} {
+		w := &multi{scripted: scripted{outcomes: []error{nil}}, requests: requests, got: make(chan time.Duration, 1)}
+		cfg := DefaultRunConfig()
+		cfg.Concurrency = 1
+		cfg.OpTimeout = time.Minute
+		r, err := NewRunner(cfg, w, func(int) (KV, error) { return NewMemKV(MemKVConfig{}), nil }, newRecorder(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Do(context.Background(), 0, Op{F: "big"})
+		got, want := <-w.got, time.Duration(max(1, requests))*time.Minute
+		if got > want || got < want-30*time.Second {
+			t.Errorf("%d requests: deadline in %v, want %v", requests, got, want)
+		}
+	}
+}
+
+func TestSetReadRequests(t *testing.T) {
+	w, err := NewSet(DefaultSetConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Requests(Op{F: "read"}); got != 64 {
+		t.Errorf("a read of 256 keys, 4 a transaction: %d requests, want 64", got)
+	}
+	if got := w.Requests(Op{F: "add", Value: int64(1)}); got != 1 {
+		t.Errorf("an add: %d requests, want 1", got)
+	}
+}
+
 func TestInfoStartsNewProcess(t *testing.T) {
 	w := &scripted{outcomes: []error{
 		nil,                 // ok, p0

@@ -91,6 +91,17 @@ func (w *Set) Generator() Generator {
 // Final implements Workload: one read of the whole set by worker 0.
 func (w *Set) Final() Generator { return OnWorker(0, Once(Op{F: "read"})) }
 
+// Requests implements Requests: a read is a transaction per
+// setReadChunk keys, each with the op timeout (a read of 256 keys by one
+// 1 s deadline failed every time on a machine at load 34, and the run
+// looked unavailable).
+func (w *Set) Requests(op Op) int {
+	if op.F == "read" {
+		return (w.cfg.Keys + setReadChunk - 1) / setReadChunk
+	}
+	return 1
+}
+
 // Invoke implements Workload.
 func (w *Set) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 	switch op.F {

@@ -111,11 +111,7 @@ func dispatch(ctx context.Context, stopSignals func(), args []string, stdout, st
 			_, err = stdout.Write(s.Encode())
 			return 0, err
 		}
-		rep, err := faultfs.RequestPowerFail(ctx, control)
-		if err != nil {
-			return 0, err
-		}
-		_, err = stdout.Write(rep.Encode())
+		_, err = faultfs.RequestPowerFail(ctx, control, stdout)
 		return 0, err
 	case "corrupt", "aside":
 		cfg, err := faultfs.ParseCorruptArgs(cmd, rest)
