@@ -119,6 +119,8 @@ type QueueWorkload struct {
 	workers int
 	// highest maps a writer (worker) to its highest acknowledged value.
 	highest map[int64]int64
+	// acks counts acknowledged enqueues.
+	acks int
 	// drains follows each worker's drains.
 	drains map[int64]*drainState
 }
@@ -188,6 +190,22 @@ func (w *QueueWorkload) Final() Generator {
 	}
 }
 
+// drainChunk is how many values one request of a drain is taken to
+// read: a NATS drain fetches a thousand messages at a time.
+const drainChunk = 1000
+
+// Requests implements Requests: a drain reads the whole queue, a request
+// per drainChunk acknowledged values and one more, each with the op
+// timeout.
+func (w *QueueWorkload) Requests(op Op) int {
+	if op.F != "drain" {
+		return 1
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return 1 + w.acks/drainChunk
+}
+
 // drained reports whether worker is done draining: its last drain held
 // every writer's highest acknowledged value, or DrainsUnchanged drains
 // read no more.
@@ -239,6 +257,7 @@ func (w *QueueWorkload) acked(v int64) {
 	if w.workers == 0 {
 		return
 	}
+	w.acks++
 	writer := (v - 1) % int64(w.workers)
 	w.highest[writer] = max(w.highest[writer], v)
 }

@@ -69,3 +69,22 @@ func TestQueueDrainsStopWhenNothingChanges(t *testing.T) {
 		})
 	}
 }
+
+// A drain gets the op timeout per thousand acknowledged values, so that a
+// long queue is not called unavailable for taking long to read.
+func TestQueueDrainRequests(t *testing.T) {
+	w, err := NewQueue(DefaultQueueConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	draw(t, w.Generator(), 1, 0, 1, 1) // learns the number of workers
+	for v := range int64(2500) {
+		w.acked(v + 1)
+	}
+	if got := w.Requests(Op{F: "drain"}); got != 3 {
+		t.Errorf("a drain of 2,500 acknowledged values: %d requests, want 3", got)
+	}
+	if got := w.Requests(Op{F: "enqueue"}); got != 1 {
+		t.Errorf("an enqueue: %d requests, want 1", got)
+	}
+}
