@@ -20,7 +20,9 @@ build:
 test:
 	$(GO) vet ./...
 	cd sut/etcdserver && $(GO) vet ./...   # the nested module that builds etcd
+	cd sut/nats/natsserver && $(GO) vet ./...   # and the one that builds nats-server
 	CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) ./...
+	cd examples/ownsystem && $(GO) vet ./... && CGO_ENABLED=1 $(GO) test -race $(TESTFLAGS) ./...   # a user's own system, from its own module
 
 # Chaos suite knobs: `make chaos CHAOS_FLAGS="--repeat 5 --seed 42"`.
 STORE       ?= store

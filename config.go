@@ -22,7 +22,13 @@ type Test struct {
 	// System is the system under test (sut.ByName): "kvnode" (our store),
 	// "etcd", or a system a program registered.
 	System string `json:"system"`
-	// Workload is register, bank, list-append or set.
+	// SystemVersion is the server release to build (--system-version),
+	// for systems that have versions; empty means the system's default.
+	SystemVersion string `json:"system_version"`
+	// SystemOpt are server settings, key=value (--system-opt), each one
+	// the system declares (sut.Info.Settings).
+	SystemOpt []string `json:"system_opt"`
+	// Workload is register, bank, list-append, set or queue.
 	Workload workload.Name `json:"workload"`
 	// Nemesis is the parsed --nemesis value: the fault kinds and options.
 	Nemesis nemesis.Spec `json:"nemesis"`

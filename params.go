@@ -43,8 +43,12 @@ var params = []param{
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Int64Var(&t.Seed, n, t.Seed, u) }},
 	{flag: "name", usage: "test name in the store (default <workload>-<faults>)",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.Name, n, t.Name, u) }},
-	{flag: "system", usage: "system under test (kvnode: our store):", list: func() string { return strings.Join(sut.Names(), ", ") },
+	{flag: "system", usage: "system under test (kvnode: our store):", list: func() string { RegisterSystems(); return strings.Join(sut.Names(), ", ") },
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.System, n, t.System, u) }},
+	{flag: "system-version", usage: "server release to build and run, for systems that have versions (default: the newest that builds):", list: systemVersions,
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.SystemVersion, n, t.SystemVersion, u) }},
+	{flag: "system-opt", usage: "server settings, key=value, comma-separated:", list: systemSettings,
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var((*listValue)(&t.SystemOpt), n, u) }},
 	{flag: "nodes", usage: "cluster size",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.IntVar(&t.Nodes, n, t.Nodes, u) }},
 	{flag: "concurrency", usage: "client workers (0: 2 per node)",
@@ -137,9 +141,31 @@ func plantedBugs() string {
 	})
 }
 
+// systemVersions lists each versioned system's default release.
+func systemVersions() string {
+	return perSystem(func(i sut.Info) []string {
+		if i.DefaultVersion == "" {
+			return nil
+		}
+		return []string{i.DefaultVersion}
+	})
+}
+
+// systemSettings lists each system's settings.
+func systemSettings() string {
+	return perSystem(func(i sut.Info) []string {
+		var names []string
+		for _, s := range i.Settings {
+			names = append(names, s.Name)
+		}
+		return names
+	})
+}
+
 // perSystem lists names(s) for each system that has any:
 // "(kvnode: a, b; etcd: c)".
 func perSystem(names func(sut.Info) []string) string {
+	RegisterSystems()
 	var per []string
 	for _, name := range sut.Names() {
 		s, _ := sut.ByName(name)

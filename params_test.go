@@ -16,7 +16,7 @@ import (
 // a parameter dropped anywhere shows.
 func everyField() Test {
 	return Test{
-		Name: "custom-name", System: "kvnode", Workload: "set",
+		Name: "custom-name", System: "kvnode", SystemVersion: "v1.2.3", SystemOpt: []string{"a=b", "c=d"}, Workload: "set",
 		Nemesis:         nemesis.MustParseSpec("partition:leader+bridge,kill:one,loss:30+all"),
 		NemesisInterval: 1500 * time.Millisecond, NemesisConcurrent: true,
 		Nodes: 5, Concurrency: 16, Rate: 250.5,

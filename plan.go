@@ -52,15 +52,25 @@ func (t Test) Plan() (Plan, error) {
 // resolves even when a run could no longer start from it.
 func (t Test) resolve() (Plan, error) {
 	var errs []error
-	p := Plan{Test: t, Options: sut.Options{ReadMode: t.ReadMode, Bugs: t.Unsafe, LeaseDuration: t.LeaseDuration}}
-	var err error
+	RegisterSystems()
+	p := Plan{Test: t, Options: sut.Options{ReadMode: t.ReadMode, Bugs: t.Unsafe, LeaseDuration: t.LeaseDuration, Version: t.SystemVersion}}
+	settings, err := parseSettings(t.SystemOpt)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	p.Options.Settings = settings
 	if p.Workload, err = workload.ByName(string(t.Workload), workload.DefaultOptions()); err != nil {
 		errs = append(errs, err)
 	}
 	if p.System, err = sut.ByName(t.System); err != nil {
 		errs = append(errs, err)
 	} else if err := p.System.Info().Validate(p.Options); err != nil {
-		errs = append(errs, err) // read mode, planted bugs, lease
+		errs = append(errs, err) // read mode, planted bugs, lease, version, settings
+	}
+	if info := p.System; info != nil {
+		if w := info.Info().Workloads; len(w) > 0 && !slices.Contains(w, string(t.Workload)) {
+			errs = append(errs, fmt.Errorf("%s runs only the %s workload, not %s: use --workload=%s", info.Info().Name, orList(w), t.Workload, w[0]))
+		}
 	}
 	if p.Nemesis, err = t.NemesisConfig(); err != nil {
 		errs = append(errs, err)
@@ -74,6 +84,22 @@ func (t Test) resolve() (Plan, error) {
 		}
 	}
 	return p, errors.Join(errs...)
+}
+
+// parseSettings parses --system-opt's key=value pairs.
+func parseSettings(opts []string) (map[string]string, error) {
+	if len(opts) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--system-opt %q: use key=value (e.g. sync_interval=always)", o)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // runnable reports what keeps t from running, besides what resolve finds.

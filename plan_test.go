@@ -17,11 +17,21 @@ func TestTestValidate(t *testing.T) {
 		mod  func(*Test)
 		want string
 	}{
-		{"workload", func(t *Test) { t.Workload = "queue" }, `unknown workload "queue"`},
+		{"workload", func(t *Test) { t.Workload = "stack" }, `unknown workload "stack"`},
 		{"nodes", func(t *Test) { t.Nodes = 0 }, "nodes = 0"},
 		{"read mode", func(t *Test) { t.ReadMode = "eventual" }, `read mode "eventual"`},
 		{"unsafe", func(t *Test) { t.Unsafe = []string{"meteor"} }, `kvnode: unknown planted bug "meteor"`},
 		{"system", func(t *Test) { t.System = "zookeeper" }, `unknown system "zookeeper": use one of kvnode, etcd`},
+		{"nats register", func(t *Test) { t.System, t.Workload = "nats", "register" }, "nats runs only the queue workload, not register: use --workload=queue"},
+		{"nats clock", func(t *Test) { t.System, t.Workload, t.Nemesis = "nats", "queue", nemesis.MustParseSpec("clock") },
+			"nats does not support the clock fault (it has no clock hook)"},
+		{"nats setting", func(t *Test) { t.System, t.Workload, t.SystemOpt = "nats", "queue", []string{"fsync=yes"} },
+			`nats: unknown setting "fsync": use sync_interval`},
+		{"nats malformed setting", func(t *Test) { t.System, t.Workload, t.SystemOpt = "nats", "queue", []string{"sync_interval"} },
+			`--system-opt "sync_interval": use key=value`},
+		{"nats version", func(t *Test) { t.System, t.Workload, t.SystemVersion = "nats", "queue", "2.12" }, `nats: version "2.12": use a release tag such as v2.15.3`},
+		{"kvnode version", func(t *Test) { t.SystemVersion = "v1.0.0" }, `kvnode has one build, no versions to choose: drop the system version "v1.0.0"`},
+		{"kvnode setting", func(t *Test) { t.SystemOpt = []string{"a=b"} }, `kvnode: unknown setting "a": it takes none`},
 		{"etcd clock", func(t *Test) { t.System, t.Nemesis = "etcd", nemesis.MustParseSpec("partition,clock") },
 			"etcd does not support the clock fault (it has no clock hook); use partition, loss, kill, pause, delay, membership, power or corrupt"},
 		{"etcd lease read", func(t *Test) { t.System, t.ReadMode = "etcd", "lease" }, `etcd: unknown read mode "lease"`},

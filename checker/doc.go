@@ -31,7 +31,10 @@
 //     different keys in opposite orders), bank (Jepsen's bank: wrong-total,
 //     negative-value, unexpected-key, missing-key, nil-balance), set
 //     (Jepsen's set-full: lost, stale, never-read, unexpected, duplicated),
-//     counter (reads within the bounds of the adds: out-of-bounds).
+//     counter (reads within the bounds of the adds: out-of-bounds),
+//     queue (Jepsen's NATS queue test: lost, split per writer into
+//     prefix, middle and postfix, lost-on-node, unexpected, total-loss
+//     when the stream is gone; recovered and duplicated counted).
 //
 // CheckFile is `faultline check`: it reads a history file op by op,
 // holds it to the model's pairing rules (history.Pairing), refuses what it

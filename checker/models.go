@@ -119,6 +119,8 @@ var models = []Model{
 		new: func(c Config) (Checker, error) {
 			return NewSet(SetConfig{Linearizable: c.Linearizable, MaxReported: c.MaxReported}), nil
 		}},
+	{Name: "queue", Summary: "synchronous enqueues of unique values and final drains through each node: lost (by writer: prefix, middle, postfix), lost-on-node, unexpected, recovered, duplicated (Jepsen's NATS queue test)",
+		new: func(c Config) (Checker, error) { return NewQueue(QueueConfig{MaxReported: c.MaxReported}), nil }},
 	{Name: "counter", Summary: "adds and reads of a counter from 0: every read within the bounds of the adds (Jepsen's counter)",
 		new: func(c Config) (Checker, error) { return NewCounter(CounterConfig{MaxReported: c.MaxReported}), nil }},
 }

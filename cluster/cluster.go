@@ -97,6 +97,7 @@ func (s Spec) WithDefaults(startTimeout time.Duration) (Spec, error) {
 		s.System = d.System
 	}
 	s.Build.System = s.System
+	s.Build.Options = s.Options
 	if s.StartTimeout == 0 {
 		s.StartTimeout = startTimeout
 	}

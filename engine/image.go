@@ -67,6 +67,9 @@ type BuildConfig struct {
 	ModuleDir string
 	// GoBin is the go command; default "go".
 	GoBin string
+	// Options are the system's run options: their Version picks the
+	// server release the system's binaries are built at.
+	Options sut.Options
 	// Force runs the docker build even when the tag exists, without the
 	// layer cache (for measuring an uncached build).
 	Force bool
@@ -82,7 +85,7 @@ func DefaultBuildConfig() BuildConfig {
 
 // binaries are the image's binaries: the system's, netctl and faultfs.
 func (b BuildConfig) binaries() []sut.Binary {
-	return append(slices.Clone(b.System.Binaries()), tools...)
+	return append(slices.Clone(b.System.Binaries(b.Options)), tools...)
 }
 
 // buildMu serializes builds in this process: concurrent Starts share one.
@@ -107,7 +110,7 @@ func BuildImage(ctx context.Context, cfg BuildConfig) (string, error) {
 	}
 	cfg.Logger = orDefaultLogger(cfg.Logger)
 	name := cfg.System.Info().Name
-	key := fmt.Sprint(cfg.ModuleDir, cfg.GoBin, name)
+	key := fmt.Sprint(cfg.ModuleDir, cfg.GoBin, name, cfg.Options.Version)
 	if tag, ok := built[key]; ok && !cfg.Force && imageExists(ctx, tag) {
 		cfg.Logger.Info("docker: image already built by this process", "tag", tag)
 		return tag, nil
@@ -245,8 +248,16 @@ func goBuild(ctx context.Context, cfg BuildConfig, bins []sut.Binary, dir string
 		g.Go(func() error {
 			mod := filepath.Join(root, bin.Module)
 			pkg := bin.Package
-			log.Info("docker: go build", "module", bin.Module, "package", pkg)
-			cmd := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, bin.Name), pkg)
+			log.Info("docker: go build", "module", bin.Module, "package", pkg, "require", bin.Require)
+			args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, bin.Name)}
+			if len(bin.Require) > 0 {
+				modfile, err := requireModfile(ctx, gobin, mod, bin.Require, log)
+				if err != nil {
+					return err
+				}
+				args = append(args, "-modfile="+modfile)
+			}
+			cmd := exec.CommandContext(ctx, gobin, append(args, pkg)...)
 			cmd.Dir = mod
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH, "GOFLAGS=-buildvcs=false")
 			out, err := cmd.CombinedOutput()
@@ -257,6 +268,65 @@ func goBuild(ctx context.Context, cfg BuildConfig, bins []sut.Binary, dir string
 		})
 	}
 	return g.Wait()
+}
+
+// requireModfile returns a go.mod for module dir mod that requires
+// exactly requires ("module@version" each), resolved through the Go module
+// proxy: a fresh go.mod (the module's path and go line only) and go.sum
+// under the user cache directory, filled by `go get` and `go mod tidy`, so
+// that a release builds with the dependencies it asks for rather than
+// with the newer ones the module pins (etcd 3.5 does not build with
+// otelgrpc's newer API). One per module and set of requirements, made
+// once: a cold resolve and build of a server takes a minute or more, a
+// later build comes from Go's build cache. The module's own go.mod is
+// never changed.
+func requireModfile(ctx context.Context, gobin, mod string, requires []string, log *slog.Logger) (string, error) {
+	require := strings.Join(requires, " ")
+	fail := func(err error) (string, error) {
+		return "", fmt.Errorf("go build %s with %s: %w", mod, require, err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return fail(fmt.Errorf("no cache directory for its go.mod: %w (set HOME or XDG_CACHE_HOME)", err))
+	}
+	sum := sha256.Sum256([]byte("fresh\n" + mod + "\n" + require))
+	dir := filepath.Join(cache, "faultline", "modfiles", hex.EncodeToString(sum[:])[:16])
+	modfile := filepath.Join(dir, "go.mod")
+	if _, err := os.Stat(filepath.Join(dir, "resolved")); err == nil {
+		return modfile, nil
+	}
+	orig, err := os.ReadFile(filepath.Join(mod, "go.mod"))
+	if err != nil {
+		return fail(err)
+	}
+	var head []string
+	for _, l := range strings.Split(string(orig), "\n") {
+		if strings.HasPrefix(l, "module ") || strings.HasPrefix(l, "go ") {
+			head = append(head, l)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(modfile, []byte(strings.Join(head, "\n\n")+"\n"), 0o644); err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), nil, 0o644); err != nil {
+		return fail(err)
+	}
+	log.Info("docker: resolving a release through the Go module proxy (once per version)", "module", mod, "require", require)
+	for _, args := range [][]string{append([]string{"get", "-modfile=" + modfile}, requires...), {"mod", "tidy", "-modfile=" + modfile}} {
+		cmd := exec.CommandContext(ctx, gobin, args...)
+		cmd.Dir = mod
+		cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go %s (for %s): %w\n%s\ncheck that the version is a release the Go module proxy serves", strings.Join(args[:2], " "), mod, err, strings.TrimSpace(string(out)))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "resolved"), []byte(require+"\n"), 0o644); err != nil {
+		return fail(err)
+	}
+	return modfile, nil
 }
 
 // findModuleDir walks up from the working directory to the directory whose

@@ -437,6 +437,17 @@ func (e *Engine) undo(op *nsOp) (EntryUndone, error) {
 			return u, fmt.Errorf("faultfs: undo %s %s: %w", op.kind, op.path, err)
 		}
 	case opUnlink, opRmdir:
+		if dirRemoved(d0.fd) {
+			// Its directory was emptied and removed, and the removal made
+			// durable (nats-server empties a directory it renamed aside,
+			// removes it and fsyncs the parent): what it held is gone
+			// with it.
+			u.Note = "its directory was removed durably; the entry stays lost"
+			if err := removeAt(e.trashFd, op.trash); err != nil {
+				e.log.Warn("faultfs: could not delete an entry of a removed directory from the trash", "entry", op.path, "err", err)
+			}
+			return u, nil
+		}
 		err := unix.Renameat2(e.trashFd, op.trash, d0.fd, op.name, unix.RENAME_NOREPLACE)
 		if errors.Is(err, unix.EEXIST) {
 			u.Note = "a durable entry took the name; the removed one stays lost"
@@ -469,6 +480,12 @@ func (e *Engine) undo(op *nsOp) (EntryUndone, error) {
 		}
 	}
 	return u, nil
+}
+
+// dirRemoved reports whether the directory open as dfd has no name left.
+func dirRemoved(dfd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(dfd, &st) == nil && st.Nlink == 0
 }
 
 func sameEntry(dfd int, name string, key fileKey) bool {

@@ -195,6 +195,17 @@ var scenarios = []scenario{
 		},
 		want: tree{"log": "old", "d/": ""},
 	},
+	{
+		// nats-server's meta snapshot: the old directory renamed aside,
+		// a new one made, the old emptied and removed, the parent
+		// fsynced; the emptying's unlinks were never fsynced in their
+		// own directory, which is gone for good.
+		name:    "entries unlinked in a directory whose removal is durable stay lost",
+		initial: tree{"m/": "", "m/msgs/": "", "m/msgs/a": "x", "m/msgs/b": "y"},
+		steps: []step{rename("m/msgs", "m/__msgs__"), mkdir("m/msgs"), create("m/msgs/a"), create("m/msgs/b"),
+			unlink("m/__msgs__/a"), unlink("m/__msgs__/b"), rmdir("m/__msgs__"), syncdir("m")},
+		want: tree{"m/": "", "m/msgs/": ""},
+	},
 }
 
 // writeTree lays t out under dir.

@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -19,7 +20,9 @@ import (
 	"github.com/faultline/faultline/faultfs"
 	"github.com/faultline/faultline/kubernetes"
 	"github.com/faultline/faultline/sut"
+	"github.com/faultline/faultline/sut/nats"
 	"github.com/faultline/faultline/system"
+	"github.com/faultline/faultline/workload"
 )
 
 // EnvKubeconfig names the kubeconfig of the cluster the tests run against
@@ -405,5 +408,79 @@ func TestDiskFaults(t *testing.T) {
 	}
 	if v, _, err := cl.Get(ctx, "k"); err != nil || string(v) != "v1" {
 		t.Errorf("Get after the disk faults: %q, %v", v, err)
+	}
+}
+
+// TestNATS runs NATS JetStream (--runtime kubernetes --system nats): the
+// monitoring port forwarded beside the client port for the probe, the
+// queue created, a publish through every node, the stream leader killed
+// and restarted, and every acknowledged value drained through every node.
+func TestNATS(t *testing.T) {
+	kc := requireCluster(t)
+	cfg := kubernetes.DefaultConfig()
+	cfg.Kubeconfig = kc
+	cfg.System = nats.System{}
+	cfg.Options = sut.Options{Settings: map[string]string{"sync_interval": "always"}}
+	c := startCluster(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	queues := map[string]workload.Queue{}
+	for _, id := range c.Nodes() {
+		cl, err := cfg.System.NewClient(ctx, sut.ClientConfig{Addrs: c.ClientAddrs(), Home: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		queues[id] = workload.QueueOf(cl)
+	}
+	if err := queues["n1"].CreateQueue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, c)
+	var acked []int64
+	publish := func(v int64) {
+		for _, id := range slices.Sorted(maps.Keys(queues)) {
+			for v++; ; v++ {
+				err := queues[id].Enqueue(ctx, v)
+				if err == nil {
+					acked = append(acked, v)
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("enqueue %d through %s: %v", v, id, err)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+	publish(0)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	delete(queues, leader)
+	publish(100)
+	if err := c.Start(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, c)
+	for _, id := range c.Nodes() {
+		cl, err := cfg.System.NewClient(ctx, sut.ClientConfig{Addrs: c.ClientAddrs(), Home: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		got, err := workload.QueueOf(cl).Drain(ctx)
+		if err != nil {
+			t.Fatalf("drain through %s: %v", id, err)
+		}
+		for _, v := range acked {
+			if !slices.Contains(got, v) {
+				t.Errorf("drain through %s lacks acknowledged %d: %v", id, v, got)
+			}
+		}
 	}
 }

@@ -221,11 +221,11 @@ func TestDefaultSuiteCoversEverything(t *testing.T) {
 	}
 }
 
-// TestEtcdScenarios: on etcd too, every workload and every fault kind it
-// supports run safe, and a planted bug must be caught.
+// TestEtcdScenarios: on etcd too, every workload (the queue nightly) and
+// every fault kind it supports run safe, and a planted bug must be caught.
 func TestEtcdScenarios(t *testing.T) {
 	workloads, faults, bugs := map[string]bool{}, map[string]bool{}, 0
-	for _, sc := range Default(10 * time.Second) {
+	for _, sc := range scenarios(10 * time.Second) {
 		if sc.Test.System != "etcd" {
 			continue
 		}
@@ -348,4 +348,34 @@ func TestDefiniteTimeoutsSeveralLossCycles(t *testing.T) {
 		}
 	}
 	t.Fatal("no bug-definite-timeouts scenario")
+}
+
+// TestNATSScenarios: the published findings are pinned to the release
+// the analysis tested and name their upstream issue; the safe scenario
+// and the control fsync every write.
+func TestNATSScenarios(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sc := range scenarios(10 * time.Second) {
+		if sc.Test.System != "nats" {
+			continue
+		}
+		seen[sc.Name] = true
+		if err := sc.Test.Validate(); err != nil {
+			t.Errorf("%s: %v", sc.Name, err)
+		}
+		if sc.Test.Workload != "queue" || !strings.HasPrefix(sc.Name, "nats-") {
+			t.Errorf("%s: NATS scenarios are nats-..., on the queue workload", sc.Name)
+		}
+		if sc.Test.Expect == faultline.ExpectInvalid && (sc.Test.SystemVersion != "v2.12.1" || !strings.Contains(sc.Finding, "nats-io/nats-server#")) {
+			t.Errorf("%s: a finding is pinned to v2.12.1 and names its issue: %q %q", sc.Name, sc.Test.SystemVersion, sc.Finding)
+		}
+		if sc.Test.Expect == faultline.ExpectValid && !slices.Contains(sc.Test.SystemOpt, "sync_interval=always") {
+			t.Errorf("%s: a safe NATS scenario fsyncs every write", sc.Name)
+		}
+	}
+	for _, want := range []string{"nats-queue", "nats-2.12.1-power-all-default-sync", "nats-2.12.1-power-all-sync-always", "nats-2.12.1-bitflip-blk", "nats-2.12.1-power-one-split-brain"} {
+		if !seen[want] {
+			t.Errorf("no scenario %s", want)
+		}
+	}
 }

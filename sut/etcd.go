@@ -40,13 +40,34 @@ var _ System = Etcd{}
 func (Etcd) Info() Info {
 	return Info{Name: "etcd", Bugs: []Bug{{Name: string(EtcdReadSerializable), ReadMode: true,
 		Doc: "a member cut off by a partition serves stale reads"}},
-		DiskFiles: []string{"member/wal/*.wal", "member/snap/db", "member/snap/*.snap"}, Membership: true}
+		DiskFiles: []string{"member/wal/*.wal", "member/snap/db", "member/snap/*.snap"}, Membership: true,
+		DefaultVersion: EtcdModuleVersion, Settings: etcdSettings}
+}
+
+// EtcdModuleVersion is the etcd release the nested module sut/etcdserver
+// requires: the default, built without resolving anything. Another
+// --system-version is resolved through the Go module proxy once (3.5.x and
+// 3.6.x releases build with Go 1.26 so: see the README).
+const EtcdModuleVersion = "v3.7.3"
+
+// etcdSettings are the etcd flags --system-opt may set (each passed as
+// --NAME=value), the ones etcd's own regression tests pin.
+var etcdSettings = []Setting{
+	{Name: "snapshot-count", Doc: "committed entries between snapshots to disk (etcd's default 10000)"},
+	{Name: "heartbeat-interval", Doc: "raft heartbeat, ms (default 100)"},
+	{Name: "election-timeout", Doc: "raft election timeout, ms (default 1000)"},
+	{Name: "quota-backend-bytes", Doc: "backend size that raises the NOSPACE alarm (default 2 GiB)"},
+	{Name: "auto-compaction-retention", Doc: "how much history auto-compaction keeps (default 0: off)"},
 }
 
 // Binaries implements System: etcd's own main, from a module of its own so
 // that etcd's server dependencies stay out of faultline's go.mod.
-func (Etcd) Binaries() []Binary {
-	return []Binary{{Name: "etcd", Module: "sut/etcdserver", Package: "."}}
+func (Etcd) Binaries(opts Options) []Binary {
+	b := Binary{Name: "etcd", Module: "sut/etcdserver", Package: "."}
+	if v := opts.VersionOr(EtcdModuleVersion); v != EtcdModuleVersion {
+		b.Require = []string{"go.etcd.io/etcd/server/v3@" + v}
+	}
+	return []Binary{b}
 }
 
 // Node implements System: a member of a static initial cluster over the
@@ -54,8 +75,9 @@ func (Etcd) Binaries() []Binary {
 // (heartbeat 100 ms, election 1 s). A node joining the running cluster
 // (Layout.Joining) is its incarnation's member (Layout.Name), added as a
 // learner before it starts: --initial-cluster lists the current members
-// with it, --initial-cluster-state existing.
-func (Etcd) Node(layout Layout, _ Options, id string) NodeSpec {
+// with it, --initial-cluster-state existing. The run's settings follow as
+// --NAME=value.
+func (Etcd) Node(layout Layout, opts Options, id string) NodeSpec {
 	members, state := layout.Nodes, "new"
 	if layout.Joining(id) {
 		members, state = layout.CurrentMembers(), "existing"
@@ -66,7 +88,13 @@ func (Etcd) Node(layout Layout, _ Options, id string) NodeSpec {
 	}
 	const data = DataRoot + "/etcd"
 	host := layout.Host(id)
-	return NodeSpec{
+	var settings []string
+	for _, s := range etcdSettings {
+		if v, ok := opts.Settings[s.Name]; ok {
+			settings = append(settings, "--"+s.Name+"="+v)
+		}
+	}
+	spec := NodeSpec{
 		Command: []string{
 			BinDir + "/etcd",
 			"--name", layout.Name(id),
@@ -85,6 +113,8 @@ func (Etcd) Node(layout Layout, _ Options, id string) NodeSpec {
 		},
 		DataDir: data,
 	}
+	spec.Command = append(spec.Command, settings...)
+	return spec
 }
 
 // etcdStatus is the part of the JSON gateway's /v3/maintenance/status

@@ -45,7 +45,7 @@ func (KVNode) Info() Info {
 }
 
 // Binaries implements System: kvnode from this module.
-func (KVNode) Binaries() []Binary {
+func (KVNode) Binaries(Options) []Binary {
 	return []Binary{{Name: "kvnode", Module: ".", Package: "./cmd/kvnode"}}
 }
 

@@ -3,7 +3,9 @@
 // its image and start its nodes, the nemeses can fault it and the workloads
 // can drive it. Our own store ("kvnode") is one implementation; etcd
 // ("etcd") is the second, and the worked example for users who plug in
-// their own: see "Testing another system" in the README.
+// their own: see "Testing another system" in the README. NATS JetStream
+// (package sut/nats) is the third, in a package of its own that registers
+// as a user's system does.
 //
 // A System says:
 //
@@ -21,7 +23,9 @@
 //     reach: the clock fault needs a clock hook, an admin port
 //     (PortAdmin) serving /fault/clock as kvnode does; the membership
 //     fault needs Membership, the system's own API for removing and
-//     adding members.
+//     adding members; which release it builds (Binaries of Options.Version,
+//     DefaultVersion), the server settings it takes (Settings), and the
+//     workloads it runs (Workloads).
 //
 // Our systems are known by name; a program registers its own with
 // Register.
@@ -35,6 +39,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -50,8 +56,10 @@ type System interface {
 	// Info is what the system declares about itself, in one table: its
 	// name, read modes and planted bugs, and what the faults can reach.
 	Info() Info
-	// Binaries are the static binaries of the node image.
-	Binaries() []Binary
+	// Binaries are the static binaries of the node image for opts (whose
+	// Version picks the server's release, for systems that have
+	// versions).
+	Binaries(opts Options) []Binary
 	// Node is node id's process in layout, configured by opts (which
 	// passed Info().Validate).
 	Node(layout Layout, opts Options, id string) NodeSpec
@@ -87,6 +95,25 @@ type Info struct {
 	// membership fault can change them; its Node then runs a node that
 	// joins a running cluster under a fresh identity (Layout.Joining).
 	Membership bool
+	// DefaultVersion is the release of the server a run builds unless
+	// Options.Version names another; empty means the system has one
+	// build and refuses Options.Version.
+	DefaultVersion string
+	// Settings are the server settings Options.Settings may set
+	// (--system-opt key=value); anything else is refused.
+	Settings []Setting
+	// Workloads are the only workloads it runs (a message queue runs
+	// the queue workload, not the key-value ones); empty means every
+	// workload.
+	Workloads []string
+}
+
+// Setting is a server setting a run may set (--system-opt NAME=value).
+type Setting struct {
+	// Name is the key.
+	Name string
+	// Doc says in one line what it does and its default.
+	Doc string
 }
 
 // Client is what NewClient returns: the workloads' client, which the
@@ -189,6 +216,21 @@ type Options struct {
 	// (kvnode --lease-duration); 0 keeps the node's default. Systems
 	// without a lease (Info.Lease) refuse it.
 	LeaseDuration time.Duration `json:"lease_duration,omitempty"`
+	// Version is the server release to build and run (e.g. "v2.12.1");
+	// empty means Info.DefaultVersion. Only systems with a
+	// DefaultVersion take it.
+	Version string `json:"version,omitempty"`
+	// Settings are server settings by name (Info.Settings), e.g.
+	// sync_interval=always.
+	Settings map[string]string `json:"settings,omitempty"`
+}
+
+// VersionOr returns opts.Version, or def when it is empty.
+func (o Options) VersionOr(def string) string {
+	if o.Version != "" {
+		return o.Version
+	}
+	return def
 }
 
 // BinDir is where the runtime puts every binary of the node image.
@@ -210,8 +252,15 @@ type Binary struct {
 	// "." for the faultline module itself.
 	Module string
 	// Package is the main package, relative to Module ("./cmd/kvnode",
-	// ".").
+	// ".") or a package of one of its dependencies
+	// ("github.com/nats-io/nats-server/v2").
 	Package string
+	// Require, if set, builds Module with these requirements changed,
+	// each "module@version" (a release of the server the binary is, and
+	// the modules released with it): the runtime resolves them through
+	// the Go module proxy into a go.mod of its own, cached per set of
+	// requirements, so the module's own go.mod is never changed.
+	Require []string
 }
 
 // Layout is the cluster a node belongs to.
@@ -403,7 +452,9 @@ func ByName(name string) (System, error) {
 func Default() System { return KVNode{} }
 
 // Validate checks opts against the system's table: the read mode and the
-// planted bugs must be its own, the lease only for a system that has one.
+// planted bugs must be its own, the lease only for a system that has one,
+// a version only for a system that has versions, settings only those it
+// declares.
 // Every error names the system and says what to use instead.
 func (i Info) Validate(opts Options) error {
 	var errs []string
@@ -432,11 +483,34 @@ func (i Info) Validate(opts Options) error {
 	case opts.LeaseDuration != 0 && !i.Lease:
 		errs = append(errs, fmt.Sprintf("%s has no read lease to set: drop the lease duration (it is kvnode's)", name))
 	}
+	switch {
+	case opts.Version != "" && i.DefaultVersion == "":
+		errs = append(errs, fmt.Sprintf("%s has one build, no versions to choose: drop the system version %q", name, opts.Version))
+	case opts.Version != "" && !versionPattern.MatchString(opts.Version):
+		errs = append(errs, fmt.Sprintf("%s: version %q: use a release tag such as %s", name, opts.Version, i.DefaultVersion))
+	}
+	var settings []string
+	for _, s := range i.Settings {
+		settings = append(settings, s.Name)
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts.Settings)) {
+		if !slices.Contains(settings, k) {
+			if len(settings) == 0 {
+				errs = append(errs, fmt.Sprintf("%s: unknown setting %q: it takes none", name, k))
+			} else {
+				errs = append(errs, fmt.Sprintf("%s: unknown setting %q: use %s", name, k, orList(settings)))
+			}
+		}
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return errors.New(strings.Join(errs, "; "))
 }
+
+// versionPattern is a release tag: v1.2.3, with an optional pre-release
+// suffix.
+var versionPattern = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
 
 func joinModes(ms []ReadMode) string {
 	s := make([]string, len(ms))

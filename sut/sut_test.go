@@ -80,8 +80,8 @@ func TestSystemsDeclareSanely(t *testing.T) {
 		if hasAdmin := spec.Port(PortAdmin) != 0; hasAdmin != info.ClockHook {
 			t.Errorf("%s: the clock hook is the admin port's (admin port %v, clock hook %v)", name, hasAdmin, info.ClockHook)
 		}
-		if !slices.ContainsFunc(s.Binaries(), func(b Binary) bool { return BinDir+"/"+b.Name == spec.Command[0] }) {
-			t.Errorf("%s: command %s is none of its binaries %v", name, spec.Command[0], s.Binaries())
+		if !slices.ContainsFunc(s.Binaries(Options{}), func(b Binary) bool { return BinDir+"/"+b.Name == spec.Command[0] }) {
+			t.Errorf("%s: command %s is none of its binaries %v", name, spec.Command[0], s.Binaries(Options{}))
 		}
 	}
 }
@@ -102,6 +102,11 @@ func TestValidate(t *testing.T) {
 		{Etcd{}, Options{ReadMode: "stale"}, `etcd: unknown read mode "stale": use linearizable or serializable`},
 		{Etcd{}, Options{Bugs: []string{"no-dedup"}}, `etcd: unknown planted bug "no-dedup": it has none (its unsafe read modes are serializable)`},
 		{Etcd{}, Options{LeaseDuration: time.Second}, "etcd has no read lease to set"},
+		{Etcd{}, Options{Version: "v3.5.36", Settings: map[string]string{"snapshot-count": "100"}}, ""},
+		{Etcd{}, Options{Settings: map[string]string{"max-txn-ops": "1"}}, `etcd: unknown setting "max-txn-ops": use snapshot-count, heartbeat-interval`},
+		{Etcd{}, Options{Version: "3.5"}, `etcd: version "3.5": use a release tag such as v3.7.3`},
+		{KVNode{}, Options{Version: "v1.0.0"}, `kvnode has one build, no versions to choose`},
+		{KVNode{}, Options{Settings: map[string]string{"x": "1"}}, `kvnode: unknown setting "x": it takes none`},
 	} {
 		name := tc.sys.Info().Name
 		err := tc.sys.Info().Validate(tc.opts)
@@ -218,5 +223,21 @@ func TestEtcdProbe(t *testing.T) {
 	health = `{"health":"false","reason":"RAFT NO LEADER"}`
 	if _, err := (Etcd{}).Probe(context.Background(), addrs); err == nil || !strings.Contains(err.Error(), "RAFT NO LEADER") {
 		t.Errorf("Probe of an unhealthy member = %v", err)
+	}
+}
+
+// etcd's settings are flags; another version is a requirement resolved
+// per version.
+func TestEtcdVersionAndSettings(t *testing.T) {
+	opts := Options{Version: "v3.6.17", Settings: map[string]string{"snapshot-count": "100"}}
+	spec := Etcd{}.Node(Layout{Nodes: []string{"n1", "n2", "n3"}}, opts, "n1")
+	if !slices.Contains(spec.Command, "--snapshot-count=100") {
+		t.Errorf("command %v lacks --snapshot-count=100", spec.Command)
+	}
+	if b := (Etcd{}).Binaries(opts); len(b) != 1 || !slices.Equal(b[0].Require, []string{"go.etcd.io/etcd/server/v3@v3.6.17"}) {
+		t.Errorf("binaries at v3.6.17: %+v", b)
+	}
+	if b := (Etcd{}).Binaries(Options{}); len(b) != 1 || b[0].Require != nil {
+		t.Errorf("binaries at the module's version: %+v", b)
 	}
 }

@@ -1,7 +1,7 @@
 // Package workload drives client operations against the store under test
 // and records them in a history, the Jepsen way.
 //
-// A Workload (register, bank, list-append, set) supplies a main Generator,
+// A Workload (register, bank, list-append, set, queue) supplies a main Generator,
 // a final Generator, the client-side execution of each op against a KV (the
 // consumer-defined interface every system under test's client implements,
 // see package sut, with its micro-ops and its definite/indefinite error

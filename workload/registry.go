@@ -14,6 +14,7 @@ type Options struct {
 	Bank       BankConfig
 	ListAppend ListAppendConfig
 	Set        SetConfig
+	Queue      QueueConfig
 }
 
 // DefaultOptions returns every workload's defaults.
@@ -23,12 +24,13 @@ func DefaultOptions() Options {
 		Bank:       DefaultBankConfig(),
 		ListAppend: DefaultListAppendConfig(),
 		Set:        DefaultSetConfig(),
+		Queue:      DefaultQueueConfig(),
 	}
 }
 
 // Validate checks every workload's configuration.
 func (o Options) Validate() error {
-	for _, err := range []error{o.Register.Validate(), o.Bank.Validate(), o.ListAppend.Validate(), o.Set.Validate()} {
+	for _, err := range []error{o.Register.Validate(), o.Bank.Validate(), o.ListAppend.Validate(), o.Set.Validate(), o.Queue.Validate()} {
 		if err != nil {
 			return err
 		}
@@ -41,6 +43,7 @@ var registry = map[string]func(Options) (Workload, error){
 	"bank":        func(o Options) (Workload, error) { return NewBank(o.Bank) },
 	"list-append": func(o Options) (Workload, error) { return NewListAppend(o.ListAppend) },
 	"set":         func(o Options) (Workload, error) { return NewSet(o.Set) },
+	"queue":       func(o Options) (Workload, error) { return NewQueue(o.Queue) },
 }
 
 // Names returns the registered workload names, sorted.

@@ -238,6 +238,10 @@ func checkWellFormed(t *testing.T, name string, ops []history.Op, workers int) {
 				ok = isInt(o.Value)
 			case "set/read":
 				ok = (completed && intList(o.Value)) || (!completed && o.Value == nil)
+			case "queue/enqueue":
+				ok = isInt(o.Value)
+			case "queue/drain":
+				ok = (completed && intList(o.Value)) || (!completed && isInt(o.Value)) || (o.Type != history.OK && isInt(o.Value))
 			}
 			if !ok {
 				t.Fatalf("%s: op %v has the wrong value shape", name, o)
@@ -307,6 +311,16 @@ func runBothPhases(t *testing.T, name string, cfg RunConfig, w Workload, clients
 func checkSemantics(t *testing.T, name string, ops []history.Op, final history.Op) {
 	t.Helper()
 	switch name {
+	case "queue":
+		read := map[int64]bool{}
+		for _, e := range final.Value.([]any) {
+			read[e.(int64)] = true
+		}
+		for _, o := range ops {
+			if o.F == "enqueue" && o.Type == history.OK && !read[o.Value.(int64)] {
+				t.Fatalf("acknowledged enqueue %v missing from the last drain", o.Value)
+			}
+		}
 	case "set":
 		read := map[int64]bool{}
 		for _, e := range final.Value.([]any) {
@@ -520,13 +534,13 @@ func TestInvokeErrors(t *testing.T) {
 }
 
 func TestByNameAndValidate(t *testing.T) {
-	for _, name := range []string{"register", "bank", "list-append", "set"} {
+	for _, name := range []string{"register", "bank", "list-append", "set", "queue"} {
 		w, err := ByName(name, DefaultOptions())
 		if err != nil || w.Info().Name != name || w.Info().Model == "" {
 			t.Errorf("%s: %v %v", name, w, err)
 		}
 	}
-	if _, err := ByName("queue", DefaultOptions()); err == nil || !strings.Contains(err.Error(), "bank, list-append, register, set") {
+	if _, err := ByName("stack", DefaultOptions()); err == nil || !strings.Contains(err.Error(), "bank, list-append, queue, register, set") {
 		t.Errorf("unknown workload: %v", err)
 	}
 	bad := DefaultOptions()

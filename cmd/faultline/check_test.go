@@ -87,7 +87,7 @@ func TestCheckUsage(t *testing.T) {
 		args     []string
 		contains []string // on stderr
 	}{
-		{"unknown model", []string{"--model", "queue", testdata("bank.edn")}, []string{`"queue"`, "list-append", "rw-register"}},
+		{"unknown model", []string{"--model", "stack", testdata("bank.edn")}, []string{`"stack"`, "list-append", "rw-register"}},
 		{"unknown consistency model", []string{"--model", "list-append", "--consistency-model", "causal", testdata("list-append-elle.edn")},
 			[]string{`"causal"`, "snapshot-isolation"}},
 		{"missing file", []string{"--model", "bank", filepath.Join(t.TempDir(), "missing.edn")}, []string{"missing.edn", "no such file"}},

@@ -6,15 +6,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/faultline/faultline"
 	"github.com/faultline/faultline/engine"
 	"github.com/faultline/faultline/sut"
 )
 
 func imageCmd() *cobra.Command {
 	var (
-		force  bool
-		system string
+		force   bool
+		system  string
+		version string
 	)
+	faultline.RegisterSystems()
 	cmd := &cobra.Command{
 		Use:   "image",
 		Short: "Build the FROM-scratch node image of a system (its binaries + netctl) and print its tag",
@@ -25,7 +28,11 @@ func imageCmd() *cobra.Command {
 				return usageError{err}
 			}
 			cfg := engine.DefaultBuildConfig()
-			cfg.System = sys
+			opts := sut.Options{Version: version}
+			if err := sys.Info().Validate(opts); err != nil {
+				return usageError{err}
+			}
+			cfg.System, cfg.Options = sys, opts
 			cfg.Force = force
 			tag, err := engine.BuildImage(cmd.Context(), cfg)
 			if err != nil {
@@ -36,6 +43,7 @@ func imageCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rebuild without the cache even if the tag exists")
+	cmd.Flags().StringVar(&version, "system-version", "", "server release to build, for systems that have versions (default: the system's newest)")
 	cmd.Flags().StringVar(&system, "system", sut.Default().Info().Name, "system whose image to build: "+strings.Join(sut.Names(), " or "))
 	return cmd
 }

@@ -28,6 +28,11 @@ func suiteCmd() *cobra.Command {
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scenarios := suite.Default(cfg.TimeLimit)
+			if len(only) > 0 {
+				// --only picks among the nightly-only scenarios too, at
+				// the CI matrix's size and pace.
+				scenarios = suite.All(cfg.TimeLimit)
+			}
 			if nightly {
 				scenarios = suite.Nightly(cfg.TimeLimit)
 			}
@@ -65,7 +70,7 @@ func suiteCmd() *cobra.Command {
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "first seed (each run's seed is printed)")
 	fs.DurationVar(&cfg.TimeLimit, "time-limit", cfg.TimeLimit, "main phase of each scenario (raised where its faults need longer)")
 	fs.BoolVar(&nightly, "nightly", false, "the nightly matrix: 5 nodes, longer intervals")
-	fs.StringSliceVar(&only, "only", nil, "run only these scenarios (names or name prefixes)")
+	fs.StringSliceVar(&only, "only", nil, "run only these scenarios (names or name prefixes; nightly-only ones too, at the CI matrix's size)")
 	fs.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "scenarios run at once, each on its own cluster (for --runtime kubernetes)")
 	faultline.BindFlags(fs, &where, "store", "runtime", "kubeconfig")
 	return cmd

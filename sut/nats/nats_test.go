@@ -1,0 +1,142 @@
+package nats
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/faultline/faultline/sut"
+)
+
+var layout = sut.Layout{Nodes: []string{"n1", "n2", "n3"}}
+
+func TestConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     sut.Options
+		want     []string
+		wantNone []string
+	}{
+		{"default", sut.Options{}, []string{`server_name: "n2"`, `store_dir: "/data/nats"`, "http: 8222",
+			`routes: [nats://n1:6222, nats://n3:6222]`}, []string{"sync_interval", "n2:6222"}},
+		{"sync always", sut.Options{Settings: map[string]string{"sync_interval": "always"}}, []string{`sync_interval: "always"`}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Config(layout, tc.opts, "n2")
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("config lacks %q:\n%s", w, got)
+				}
+			}
+			for _, w := range tc.wantNone {
+				if strings.Contains(got, w) {
+					t.Errorf("config has %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+	spec := System{}.Node(layout, sut.Options{}, "n1")
+	if spec.Env["NATS_CONFIG_TEXT"] == "" || spec.Command[len(spec.Command)-1] != configFile || !strings.HasPrefix(spec.DataDir, sut.DataRoot) {
+		t.Errorf("node spec %+v", spec)
+	}
+}
+
+// The release the nested module requires builds as it is; any other is
+// a requirement resolved per version.
+func TestBinariesPerVersion(t *testing.T) {
+	mod, err := os.ReadFile("natsserver/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mod), "github.com/nats-io/nats-server/v2 "+ModuleVersion+"\n") {
+		t.Fatalf("natsserver/go.mod does not require nats-server %s (ModuleVersion)", ModuleVersion)
+	}
+	for _, tc := range []struct {
+		version, require string
+	}{
+		{ModuleVersion, "[]"},
+		{"", "[github.com/nats-io/nats-server/v2@" + NewestVersion + "]"},
+		{"v2.14.0", "[github.com/nats-io/nats-server/v2@v2.14.0]"},
+	} {
+		b := System{}.Binaries(sut.Options{Version: tc.version})
+		if len(b) != 1 || fmt.Sprint(b[0].Require) != tc.require || b[0].Module != "sut/nats/natsserver" {
+			t.Errorf("version %q: binaries %+v, want require %q", tc.version, b, tc.require)
+		}
+	}
+}
+
+func TestInfoValidate(t *testing.T) {
+	info := System{}.Info()
+	for _, tc := range []struct {
+		opts sut.Options
+		want string
+	}{
+		{sut.Options{}, ""},
+		{sut.Options{Version: "v2.12.1", Settings: map[string]string{"sync_interval": "always"}}, ""},
+		{sut.Options{Settings: map[string]string{"max_mem": "1G"}}, `unknown setting "max_mem": use sync_interval`},
+		{sut.Options{Version: "latest"}, `version "latest"`},
+		{sut.Options{ReadMode: "stale"}, `unknown read mode "stale"`},
+	} {
+		err := info.Validate(tc.opts)
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}
+
+// fakeMonitor serves /healthz, /varz and /jsz as a node whose stream has
+// leader (or no stream, when leader is "").
+func fakeMonitor(t *testing.T, healthy bool, meta, leader string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			if !healthy {
+				http.Error(w, `{"status":"unavailable"}`, http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte(`{"status":"ok"}`))
+		case "/varz":
+			_, _ = w.Write([]byte(`{"server_name":"n2"}`))
+		case "/jsz":
+			streams := ""
+			if leader != "-" {
+				streams = `,"account_details":[{"stream_detail":[{"name":"faultline","cluster":{"leader":"` + leader + `"},"state":{"last_seq":42}}]}]`
+			}
+			_, _ = w.Write([]byte(`{"meta_cluster":{"leader":"` + meta + `"}` + streams + `}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func TestProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		healthy       bool
+		meta, leader  string
+		want, wantErr string
+	}{
+		{"stream leader", true, "n1", "n3", "n3", ""},
+		{"no stream yet: the meta leader", true, "n1", "-", "n1", ""},
+		{"stream without a leader", true, "n1", "", "", "no leader yet"},
+		{"unhealthy", false, "n1", "n3", "", "503"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := System{}.Probe(context.Background(), map[string]string{PortMonitor: fakeMonitor(t, tc.healthy, tc.meta, tc.leader)})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Probe = %+v, %v; want an error with %q", st, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || st.ID != "n2" || st.Leader != tc.want {
+				t.Fatalf("Probe = %+v, %v; want n2 following %s", st, err, tc.want)
+			}
+		})
+	}
+}
