@@ -137,14 +137,14 @@ func (Etcd) Probe(ctx context.Context, addrs map[string]string) (Status, error) 
 		Health string `json:"health"`
 		Reason string `json:"reason"`
 	}
-	if err := probeJSON(ctx, "GET", client, "/health", "", &health); err != nil {
+	if err := ProbeJSON(ctx, "GET", client, "/health", "", &health); err != nil {
 		return Status{}, err
 	}
 	if health.Health != "true" {
 		return Status{}, fmt.Errorf("GET /health: %s", health.Reason)
 	}
 	var st etcdStatus
-	if err := probeJSON(ctx, "POST", client, "/v3/maintenance/status", "{}", &st); err != nil {
+	if err := ProbeJSON(ctx, "POST", client, "/v3/maintenance/status", "{}", &st); err != nil {
 		return Status{}, err
 	}
 	out := Status{ID: st.Header.MemberID, State: "Follower"}

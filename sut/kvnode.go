@@ -95,11 +95,11 @@ func (KVNode) Node(layout Layout, opts Options, id string) NodeSpec {
 // Probe implements System: the admin port's /healthz, then /status.
 func (KVNode) Probe(ctx context.Context, addrs map[string]string) (Status, error) {
 	admin := addrs[PortAdmin]
-	if err := probeJSON(ctx, "GET", admin, "/healthz", "", nil); err != nil {
+	if err := ProbeJSON(ctx, "GET", admin, "/healthz", "", nil); err != nil {
 		return Status{}, err
 	}
 	var st system.NodeStatus
-	if err := probeJSON(ctx, "GET", admin, "/status", "", &st); err != nil {
+	if err := ProbeJSON(ctx, "GET", admin, "/status", "", &st); err != nil {
 		return Status{}, err
 	}
 	return Status{ID: st.ID, Leader: st.LeaderID, State: st.State, Term: st.Term, CommitIndex: st.CommitIndex}, nil

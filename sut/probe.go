@@ -27,9 +27,11 @@ var probeClient = &http.Client{
 	},
 }
 
-// probeJSON sends method http://addr+path (with body, if any) and decodes a
-// 200 answer's JSON into out (unless out is nil).
-func probeJSON(ctx context.Context, method, addr, path, body string, out any) error {
+// ProbeJSON sends method http://addr+path (with body, if any) to a node,
+// bounded by a second and never through a proxy or a kept-alive
+// connection (nodes are killed and paused), and decodes a 200 answer's
+// JSON into out (unless out is nil). A System's Probe may use it.
+func ProbeJSON(ctx context.Context, method, addr, path, body string, out any) error {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -64,7 +66,7 @@ func nodeJSON(ctx context.Context, c *http.Client, method, addr, path string, bo
 		return err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}

@@ -13,13 +13,9 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/faultline/faultline/sut"
 )
@@ -154,15 +150,15 @@ type jsz struct {
 // server names, which are node names.
 func (System) Probe(ctx context.Context, addrs map[string]string) (sut.Status, error) {
 	mon := addrs[PortMonitor]
-	if err := getJSON(ctx, mon, "/healthz", nil); err != nil {
+	if err := sut.ProbeJSON(ctx, http.MethodGet, mon, "/healthz", "", nil); err != nil {
 		return sut.Status{}, err
 	}
 	var v varz
-	if err := getJSON(ctx, mon, "/varz", &v); err != nil {
+	if err := sut.ProbeJSON(ctx, http.MethodGet, mon, "/varz", "", &v); err != nil {
 		return sut.Status{}, err
 	}
 	var j jsz
-	if err := getJSON(ctx, mon, "/jsz?accounts=true&streams=true", &j); err != nil {
+	if err := sut.ProbeJSON(ctx, http.MethodGet, mon, "/jsz?accounts=true&streams=true", "", &j); err != nil {
 		return sut.Status{}, err
 	}
 	st := sut.Status{ID: v.ServerName, State: "Follower"}
@@ -187,48 +183,4 @@ func (System) Probe(ctx context.Context, addrs map[string]string) (sut.Status, e
 		st.State = "Leader"
 	}
 	return st, nil
-}
-
-// probeTimeout bounds one probe request, so that a paused or partitioned
-// node cannot stall a readiness check.
-const probeTimeout = time.Second
-
-var probeClient = &http.Client{
-	Timeout: probeTimeout,
-	Transport: &http.Transport{
-		Proxy:             nil,
-		DialContext:       (&net.Dialer{Timeout: probeTimeout}).DialContext,
-		DisableKeepAlives: true,
-	},
-}
-
-// getJSON GETs http://addr+path and decodes a 200 answer's JSON into out
-// (unless out is nil).
-func getJSON(ctx context.Context, addr, path string, out any) error {
-	if addr == "" {
-		return fmt.Errorf("GET %s: the node has no monitoring port exposed", path)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := probeClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(raw)))
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("GET %s: bad JSON: %w", path, err)
-	}
-	return nil
 }
