@@ -93,9 +93,14 @@ func faultfsRun(ctx context.Context, cl Cluster, node string, cmd []string, down
 		return nil, fmt.Errorf("nemesis: %s: %s: %w", node, strings.Join(cmd, " "), err)
 	}
 	if code != 0 {
-		return nil, fmt.Errorf("nemesis: %s: %s: exit %d: %s", node, strings.Join(cmd, " "), code, strings.TrimSpace(out))
+		return nil, exitError(node, cmd, code, out)
 	}
 	return jsonOf(out), nil
+}
+
+// exitError is a faultfs command's failure in node, with what it printed.
+func exitError(node string, cmd []string, code int, out string) error {
+	return fmt.Errorf("nemesis: %s: %s: exit %d: %s", node, strings.Join(cmd, " "), code, strings.TrimSpace(out))
 }
 
 // NewPower returns the nemesis for power-off / power-on: a power failure
@@ -144,7 +149,7 @@ func powerFail(ctx context.Context, cl Cluster, node string) (faultfs.PowerFailR
 	}
 	rep, perr := faultfs.ParsePowerFailReport(jsonOf(out))
 	if code != 0 && (code != exitSIGKILL || perr != nil) {
-		return rep, fmt.Errorf("nemesis: %s: %s: exit %d: %s", node, strings.Join(cmd, " "), code, strings.TrimSpace(out))
+		return rep, exitError(node, cmd, code, out)
 	}
 	if perr != nil {
 		return rep, fmt.Errorf("nemesis: %s: %w", node, perr)

@@ -14,6 +14,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/cluster/clustertest"
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/history"
@@ -36,11 +37,7 @@ func TestDockerFaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker.Start: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := cl.Close(context.Background()); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	clustertest.Cleanup(t, cl, nil)
 	// Every kind a plain cluster takes (the disk faults need its data on
 	// faultfs: TestDockerDiskFaults; membership: its own test).
 	cfg, err := DefaultConfig().WithSpec("partition,loss,delay,kill,pause,clock")
@@ -344,11 +341,7 @@ func TestDockerDiskFaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker.Start: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := cl.Close(context.Background()); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	clustertest.Cleanup(t, cl, nil)
 	cfg, err := DefaultConfig().WithSpec("power,corrupt")
 	if err != nil {
 		t.Fatal(err)

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/cluster/clustertest"
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/history"
@@ -36,18 +36,7 @@ func TestDockerMembership(t *testing.T) {
 			if err != nil {
 				t.Fatalf("docker.Start: %v", err)
 			}
-			t.Cleanup(func() {
-				if t.Failed() {
-					for _, n := range cl.Nodes() {
-						if l, err := cl.Logs(context.Background(), n); err == nil {
-							t.Logf("---- %s ----\n%s", n, lastLines(l, 25))
-						}
-					}
-				}
-				if err := cl.Close(context.Background()); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
+			clustertest.Cleanup(t, cl, nil)
 			cfg, err := DefaultConfig().WithSpec("membership,kill")
 			if err != nil {
 				t.Fatal(err)
@@ -172,9 +161,4 @@ func TestDockerMembership(t *testing.T) {
 			}
 		})
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

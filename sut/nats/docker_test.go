@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/cluster"
+	"github.com/faultline/faultline/cluster/clustertest"
 	"github.com/faultline/faultline/docker"
 	"github.com/faultline/faultline/engine/enginetest"
 	"github.com/faultline/faultline/sut"
@@ -32,7 +33,7 @@ func TestQueueOnDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	clustertest.Cleanup(t, c, nil)
 	queue := func(home string) workload.Queue {
 		cl, err := spec.System.NewClient(ctx, sut.ClientConfig{Addrs: c.ClientAddrs(), Home: home, AttemptTimeout: time.Second})
 		if err != nil {
