@@ -150,9 +150,23 @@ func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, node string
 		node = cands[m.rng.IntN(len(cands))]
 	}
 	value["node"] = node
-	removed, err := mc.RemoveMember(ctx, node)
+	before, err := mc.Members(ctx)
 	if err != nil {
 		return err
+	}
+	removed, err := mc.RemoveMember(ctx, node)
+	if err != nil {
+		// The removal may have committed with its answer lost (the
+		// leader removed itself, or was cut off): the member list says.
+		// Until it does (RemovalWait at most), no other fault starts, so
+		// that none is drawn over members that are no longer members.
+		wctx, cancel := context.WithTimeout(ctx, RemovalWait)
+		removed, err = removedAnyway(wctx, mc, node, before, err)
+		cancel()
+		if err != nil {
+			return err
+		}
+		value["answer_lost"] = true
 	}
 	value["removed"] = removed
 	m.out[node] = true
@@ -191,19 +205,90 @@ func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, node string
 	return nil
 }
 
+// RemovalWait bounds how long a leave whose answer was lost reads the
+// member list back, waiting for a leader to answer; memberWait is the
+// pause between reads.
+const (
+	RemovalWait = 30 * time.Second
+	memberWait  = time.Second
+)
+
+// removedAnyway reads the member list after RemoveMember of node failed
+// with removeErr, until it answers or ctx ends: node's member (as before
+// listed it) gone means the removal committed, and its name is returned;
+// still there means it did not, and removeErr is returned. Without an
+// answer the error says the removal's fate is unknown.
+func removedAnyway(ctx context.Context, mc MemberCluster, node string, before []string, removeErr error) (string, error) {
+	name := memberOf(before, node)
+	if name == "" {
+		return "", fmt.Errorf("nemesis: membership: %w (and %s was not in the member list %v before)", removeErr, node, before)
+	}
+	for {
+		ms, err := mc.Members(ctx)
+		if err == nil {
+			if memberOf(ms, node) == name {
+				return "", removeErr
+			}
+			return name, nil
+		}
+		if !sleepUntil(ctx, time.Now().Add(memberWait)) {
+			return "", fmt.Errorf("nemesis: membership: %w; whether %s was removed is unknown: the member list gave no answer in %v (%v); the final heal reads it again", removeErr, name, RemovalWait, err)
+		}
+	}
+}
+
+// memberOf returns the name of node's member in the member list ms ("n3"
+// or "n3.2"), or "" when it has none.
+func memberOf(ms []string, node string) string {
+	for _, m := range ms {
+		name := memberName(m)
+		if base, _, _ := strings.Cut(name, "."); base == node {
+			return name
+		}
+	}
+	return ""
+}
+
 // joinLeft brings every node that left back as a new member, in node
-// order, and confirms the member list shows each as a voter. It returns
-// the completion value and the nodes that joined.
+// order, and confirms the member list shows each as a voter. A node that
+// is no member although it never left (a removal whose answer was lost)
+// is first made to leave, so that it joins too. It returns the completion
+// value and the nodes that joined.
 func joinLeft(ctx context.Context, cl Cluster, mc MemberCluster) (map[string]any, []string, error) {
-	states := nodeStates(ctx, cl)
-	left := where(cl, states, func(s string) bool { return s == StateLeft })
 	value := map[string]any{"nodes": []any{}}
+	states := nodeStates(ctx, cl)
+	anyLeft := len(where(cl, states, func(s string) bool { return s == StateLeft })) > 0
+	var ms []string
+	_, err := waitLeader(ctx, cl)
+	if err == nil {
+		ms, err = mc.Members(ctx)
+	}
+	switch {
+	case err != nil && anyLeft:
+		return value, nil, err
+	case err != nil:
+		// Nothing to join that is known; the cluster's own recovery
+		// (WaitHealthy) says the rest.
+		value["note"] = "no node had left: nothing to join (the member list could not be read: " + err.Error() + ")"
+		return value, nil, nil
+	}
+	var strays []string
+	for _, n := range where(cl, states, func(s string) bool { return s != StateLeft }) {
+		if memberOf(ms, n) == "" {
+			if err := mc.Leave(ctx, n); err != nil {
+				return value, nil, fmt.Errorf("nemesis: membership: %s is no member of %v: make it leave: %w", n, ms, err)
+			}
+			strays = append(strays, n)
+		}
+	}
+	if len(strays) > 0 {
+		value["no_member"] = strs(strays)
+		states = nodeStates(ctx, cl)
+	}
+	left := where(cl, states, func(s string) bool { return s == StateLeft })
 	if len(left) == 0 {
 		value["note"] = "no node had left: nothing to join"
 		return value, nil, nil
-	}
-	if _, err := waitLeader(ctx, cl); err != nil {
-		return value, nil, err
 	}
 	joined := map[string]any{}
 	var done, members []string

@@ -25,6 +25,10 @@ type memberFake struct {
 	// list (a system whose member list does not show the change).
 	joinErr map[string]error
 	stale   bool
+	// removeErr is RemoveMember's error; with removeLost the removal
+	// commits all the same (its answer lost).
+	removeErr  error
+	removeLost bool
 }
 
 func newMemberFake(t *testing.T, n int) *memberFake {
@@ -65,6 +69,10 @@ func (f *memberFake) RemoveMember(_ context.Context, n string) (string, error) {
 	f.calls = append(f.calls, "remove "+f.name(n))
 	if f.state[n] == StateLeft || f.removed[n] {
 		return "", fmt.Errorf("%s is no member", n)
+	}
+	if f.removeErr != nil {
+		f.removed[n] = f.removeLost
+		return "", f.removeErr
 	}
 	f.removed[n] = true
 	return f.name(n), nil
@@ -337,5 +345,35 @@ func TestMembershipSpec(t *testing.T) {
 	k, _ := KindOf(FaultMembership)
 	if f, _ := k.value(cfg, MemberReplace, nil); f != FReplace || k.Stop != FJoin {
 		t.Fatalf("replace starts with %s, stops with %s", f, k.Stop)
+	}
+}
+
+// TestMembershipLostAnswer: a removal whose answer is lost is read back
+// from the member list: committed, the leave goes on (and says the answer
+// was lost); not committed, the op fails with the removal's error. A node
+// the members no longer list although it never left is made to leave by
+// the final heal's join, and joins again.
+func TestMembershipLostAnswer(t *testing.T) {
+	ctx := context.Background()
+	for _, lost := range []bool{true, false} {
+		f := newMemberFake(t, 3)
+		f.removeErr, f.removeLost = errors.New("remove: timeout"), lost
+		nem := newMemberNem(t, f, "membership")
+		c, _ := Apply(ctx, nem, &memRecorder{}, history.Op{F: FLeave, Value: map[string]any{"mode": MemberLeave, "node": "n2"}})
+		switch {
+		case lost && (c.Type != history.OK || val(c)["answer_lost"] != true || val(c)["removed"] != "n2" || f.State("n2") != StateLeft):
+			t.Errorf("leave whose answer was lost: %v (n2 %s), want ok, removed n2, answer_lost", c, f.State("n2"))
+		case !lost && (c.Type == history.OK || !strings.Contains(c.Error, "remove: timeout") || f.State("n2") != StateRunning):
+			t.Errorf("leave that failed: %v (n2 %s), want the removal's error and n2 running", c, f.State("n2"))
+		}
+	}
+	f := newMemberFake(t, 3)
+	f.removed["n3"] = true // removed, its leave never done
+	value, joined, err := joinLeft(ctx, f, f)
+	if err != nil || !slices.Equal(joined, []string{"n3"}) || !reflect.DeepEqual(value["no_member"], []any{"n3"}) {
+		t.Fatalf("join with n3 no member: %v, %v, %v; want n3 made to leave and joined", value, joined, err)
+	}
+	if ms, _ := f.Members(ctx); !slices.Contains(ms, "n3.2") {
+		t.Errorf("members %v after the join, want n3.2", ms)
 	}
 }
