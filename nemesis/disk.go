@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -78,9 +79,18 @@ type DiskCluster interface {
 	DiskExec(ctx context.Context, node string, cmd []string) (exitCode int, output string, err error)
 }
 
-// parseCorruptWord takes a spec word "file=GLOB" into c: the files the
-// corrupt fault chooses among.
+// parseCorruptWord takes a spec word "file=GLOB" (the files the corrupt
+// fault chooses among) or "flips=N" (the bits a bitflip flips in each file
+// it changes) into c.
 func parseCorruptWord(c *Config, w string) bool {
+	if n, ok := strings.CutPrefix(w, "flips="); ok {
+		flips, err := strconv.Atoi(n)
+		if err != nil || flips < 1 {
+			return false
+		}
+		c.Disk.Flips = flips
+		return true
+	}
 	glob, ok := strings.CutPrefix(w, "file=")
 	if ok {
 		if _, err := path.Match(glob, ""); err != nil || glob == "" {

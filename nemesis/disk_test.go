@@ -156,11 +156,11 @@ func TestCorrupt(t *testing.T) {
 // TestDiskSpec: the corrupt fault's spec words narrow its files and its
 // targets; unknown words are refused.
 func TestDiskSpec(t *testing.T) {
-	cfg, err := DefaultConfig().WithSpec("corrupt:bitflip+one+file=**/*.blk")
+	cfg, err := DefaultConfig().WithSpec("corrupt:bitflip+one+file=**/*.blk+flips=3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(cfg.Disk.Files, []string{"**/*.blk"}) || !slices.Equal(cfg.CorruptTargets, []string{TargetOne}) ||
+	if !slices.Equal(cfg.Disk.Files, []string{"**/*.blk"}) || !slices.Equal(cfg.CorruptTargets, []string{TargetOne}) || cfg.Disk.Flips != 3 ||
 		!slices.Equal(cfg.Options[FaultCorrupt], []string{CorruptBitflip}) {
 		t.Errorf("parsed %+v", cfg)
 	}
@@ -168,7 +168,7 @@ func TestDiskSpec(t *testing.T) {
 	if err != nil || cfg.Disk.PowerModel != faultfs.PowerDataOnly || !slices.Equal(cfg.Options[FaultPower], []string{TargetAll}) {
 		t.Errorf("power:all+data-only parsed as %+v, %v", cfg, err)
 	}
-	for _, bad := range []string{"corrupt:melt", "corrupt:file=[", "power:sideways", "power:posix+data-only", "kill:data-only"} {
+	for _, bad := range []string{"corrupt:melt", "corrupt:file=[", "power:sideways", "power:posix+data-only", "kill:data-only", "corrupt:flips=0", "corrupt:flips=x"} {
 		if _, err := DefaultConfig().WithSpec(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

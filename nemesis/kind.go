@@ -337,7 +337,7 @@ var Kinds = []Kind{
 	},
 	{
 		Name: FaultCorrupt, Doc: "kill the targets and change their durable files, then restart them: " + strings.Join(CorruptModes, ", ") +
-			"; targets one, minority (the default); file=GLOB narrows the files",
+			"; targets one, minority (the default); file=GLOB narrows the files; flips=N flips N bits in each file (default 1)",
 		Starts: []string{FCorrupt}, Stop: FRestartCorrupt, Options: CorruptModes, PerNode: true, Downs: 2,
 		Color: color.RGBA{0x4b, 0x00, 0x82, 0xff}, Needs: []Need{NeedDisk, NeedDiskFiles},
 		parse: func(c *Config, w string) bool {
