@@ -359,7 +359,7 @@ func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis 
 		if p <= 0 || p > 100 {
 			return nil, value, fmt.Errorf("nemesis: loss percent %d out of range 1..100", p)
 		}
-		chosen, err := targetNodes(ctx, cl, n.rng, op, target, isRunning)
+		chosen, err := targetNodes(ctx, cl, n.rng, op, target, isRunning, nil)
 		if err != nil {
 			return nil, value, err
 		}
