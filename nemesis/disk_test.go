@@ -155,8 +155,9 @@ func TestCorrupt(t *testing.T) {
 
 // TestCorruptStaysInAMinority: corruption outlives its restart, so every
 // corrupt op of a run hits the same minority, however many ops there are
-// and whichever nodes are up; with that minority down, corrupt fails
-// rather than damage another node.
+// and whichever nodes are up; with that minority down, or no longer a
+// minority of the members after one left, corrupt fails rather than
+// damage another node.
 func TestCorruptStaysInAMinority(t *testing.T) {
 	for _, size := range []int{3, 5} {
 		f := newFake(t, size)
@@ -179,8 +180,8 @@ func TestCorruptStaysInAMinority(t *testing.T) {
 				t.Fatalf("restart-corrupt: %v, %v", c, err)
 			}
 		}
-		if len(hit) != Majority(size)-1 {
-			t.Errorf("%d nodes: corruption hit %v over a run, want one minority (%d nodes)", size, hit, Majority(size)-1)
+		if len(hit) != size-Majority(size) {
+			t.Errorf("%d nodes: corruption hit %v over a run, want one minority (%d nodes)", size, hit, size-Majority(size))
 		}
 		for n := range hit {
 			if err := f.Kill(context.Background(), n); err != nil {
@@ -191,6 +192,34 @@ func TestCorruptStaysInAMinority(t *testing.T) {
 		if c.Type == history.OK || !strings.Contains(c.Error, "pool") {
 			t.Errorf("%d nodes: corrupt with its minority down: %v, want a failure naming the pool", size, c)
 		}
+	}
+	// A member outside the pool leaves: of 3 nodes 2 members are left,
+	// of which the pool's node would be half: no corruption is done.
+	f := newFake(t, 3)
+	nem, err := New(diskFake{f}, diskConfig(t, "corrupt:bitflip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &memRecorder{}
+	c, err := Apply(context.Background(), nem, rec, history.Op{F: FCorrupt, Value: map[string]any{"target": TargetOne}})
+	if err != nil || c.Type != history.OK {
+		t.Fatalf("corrupt: %v, %v", c, err)
+	}
+	if c, err := Apply(context.Background(), nem, rec, history.Op{F: FRestartCorrupt}); err != nil || c.Type != history.OK {
+		t.Fatalf("restart-corrupt: %v, %v", c, err)
+	}
+	hit := c.Value.(map[string]any)["nodes"].([]any)[0].(string)
+	for _, n := range f.nodes {
+		if n != hit {
+			f.mu.Lock()
+			f.state[n] = StateLeft
+			f.mu.Unlock()
+			break
+		}
+	}
+	c, _ = Apply(context.Background(), nem, rec, history.Op{F: FCorrupt, Value: map[string]any{"target": TargetOne}})
+	if c.Type == history.OK || !strings.Contains(c.Error, "no longer a minority of the members") {
+		t.Errorf("corrupt of %s after a member left: %v, want it refused", hit, c)
 	}
 }
 

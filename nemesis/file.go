@@ -254,11 +254,11 @@ func (s ScheduleFile) Validate(limit time.Duration, nodes []string) error {
 }
 
 // ends reports whether the stop op of kind stop also ends a fault of kind
-// k: its own kind's, every network kind's for a network kind (each stop
-// removes every netctl rule), every kind's that takes nodes down for
-// good for such a kind (each restarts every node that is down).
+// k: its own kind's, and every kind's that takes nodes down for good for
+// such a kind (each restarts every node that is down). A network kind's
+// stop removes its own rules only.
 func ends(stop, k Kind) bool {
-	return stop.Name == k.Name || !stop.PerNode && !k.PerNode || stop.Downs == 2 && k.Downs == 2
+	return stop.Name == k.Name || stop.Downs == 2 && k.Downs == 2
 }
 
 // overlap reports whether p and q are in effect at once.

@@ -32,7 +32,8 @@ type procNemesis struct {
 	// lasting says the fault's damage outlives its stop (a corruption):
 	// the nodes it ever hits stay within one minority, pool, drawn at its
 	// first op, so that damage done by one op and by the next never adds
-	// up to a majority's data, which no replicated system survives.
+	// up to a majority's data, which no replicated system survives; and
+	// within a minority of the current members (lastingPool).
 	lasting bool
 	pool    []string
 }
@@ -78,12 +79,14 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 		}
 		target := stringArg(op.Value, "target", def)
 		value := map[string]any{"target": target}
-		if p.lasting && p.pool == nil {
-			all := p.cl.Nodes()
-			p.pool = shuffled(p.rng, all)[:Majority(len(all))-1]
-			slices.Sort(p.pool)
+		var pool []string
+		if p.lasting {
+			var err error
+			if pool, err = p.lastingPool(ctx); err != nil {
+				return complete(op, value, err)
+			}
 		}
-		nodes, err := targetNodes(ctx, p.cl, p.rng, op, target, p.eligible, p.pool)
+		nodes, err := targetNodes(ctx, p.cl, p.rng, op, target, p.eligible, pool)
 		if err != nil {
 			return complete(op, value, err)
 		}
@@ -98,6 +101,28 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 		return complete(op, value, err)
 	}
 	return complete(op, op.Value, fmt.Errorf("nemesis: %s nemesis cannot do f %q", p.startF, op.F))
+}
+
+// lastingPool returns the nodes a lasting fault may hit now: its pool
+// (drawn at its first op: as many nodes as a majority of them can lose)
+// that are still members. When the members have shrunk (a membership
+// fault's leave) so that the undamaged members would be no majority of
+// them, it may hit none: the damage already done would then reach the
+// current voters' quorum.
+func (p *procNemesis) lastingPool(ctx context.Context) ([]string, error) {
+	all := p.cl.Nodes()
+	if p.pool == nil {
+		p.pool = shuffled(p.rng, all)[:len(all)-Majority(len(all))]
+		slices.Sort(p.pool)
+	}
+	states := nodeStates(ctx, p.cl)
+	members := where(p.cl, states, func(s string) bool { return s != StateLeft })
+	pool := slices.DeleteFunc(slices.Clone(p.pool), func(n string) bool { return !slices.Contains(members, n) })
+	if len(pool) > len(members)-Majority(len(members)) {
+		return nil, fmt.Errorf("nemesis: %s: %v, damaged before, are no longer a minority of the members %v (a membership change): another %s could leave no majority of undamaged members, so none is done",
+			p.startF, pool, members, p.startF)
+	}
+	return pool, nil
 }
 
 // restore undoes the fault on every node whose state shows it, whoever
