@@ -3,6 +3,7 @@ package faultline
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faultline/faultline/nemesis"
 )
@@ -55,5 +56,20 @@ func TestTestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestNATSBitflipSchedules: the hand-written schedules README's "Reproducing
+// published findings" runs (a bit flip in one node's stream raft log, and
+// the same schedule with a plain kill instead) are valid for a 3-node NATS
+// run of 40 s.
+func TestNATSBitflipSchedules(t *testing.T) {
+	for _, path := range []string{"testdata/schedule/nats-bitflip-wal.json", "testdata/schedule/nats-bitflip-wal-kill.json"} {
+		x := DefaultTest()
+		x.System, x.Workload, x.SystemVersion, x.SystemOpt = "nats", "queue", "v2.12.1", []string{"sync_interval=always"}
+		x.Nemesis, x.Schedule, x.TimeLimit = nemesis.MustParseSpec("none"), path, 40*time.Second
+		if err := x.Validate(); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
 	}
 }

@@ -48,9 +48,9 @@ func MountArgs(bin string, cfg DaemonConfig) []string {
 }
 
 // PowerFailArgs is the command line that fails the power of the mount
-// whose daemon listens on control.
-func PowerFailArgs(bin, control string) []string {
-	return []string{bin, "powerfail", "--control", control}
+// whose daemon listens on control, under model.
+func PowerFailArgs(bin, control string, model PowerModel) []string {
+	return []string{bin, "powerfail", "--control", control, "--model", string(model)}
 }
 
 // CorruptArgs is the command line that runs cfg: "bin corrupt ..." or,
@@ -116,8 +116,8 @@ func ParseMountArgs(args []string) (DaemonConfig, error) {
 	return cfg, nil
 }
 
-// ParseControlArgs reads the arguments of `faultfs powerfail` and
-// `faultfs status` (after the command word): the control socket.
+// ParseControlArgs reads the arguments of `faultfs status` (after the
+// command word): the control socket.
 func ParseControlArgs(cmd string, args []string) (string, error) {
 	fs := flags(cmd)
 	control := fs.String("control", "", "")
@@ -128,6 +128,26 @@ func ParseControlArgs(cmd string, args []string) (string, error) {
 		return "", usage("%s: give --control SOCKET and nothing else", cmd)
 	}
 	return *control, nil
+}
+
+// ParsePowerFailArgs reads the arguments of `faultfs powerfail` (after
+// the command word): the control socket and the model (default
+// PowerPOSIX).
+func ParsePowerFailArgs(args []string) (control string, model PowerModel, err error) {
+	fs := flags("powerfail")
+	fs.StringVar(&control, "control", "", "")
+	m := fs.String("model", string(PowerPOSIX), "")
+	if err := parse(fs, args); err != nil {
+		return "", "", err
+	}
+	if control == "" || fs.NArg() > 0 {
+		return "", "", usage("powerfail: give --control SOCKET [--model %v] and nothing else", PowerModels)
+	}
+	model = PowerModel(*m)
+	if err := model.Validate(); err != nil {
+		return "", "", usage("powerfail: %v", err)
+	}
+	return control, model, nil
 }
 
 // ParseCorruptArgs reads the arguments of `faultfs corrupt` or `faultfs

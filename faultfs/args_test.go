@@ -17,8 +17,16 @@ func TestArgsRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, d) {
 		t.Errorf("mount: %q read back as %+v, %v; want %+v", args, got, err, d)
 	}
-	if c, err := ParseControlArgs("powerfail", PowerFailArgs("faultfs", Control)[2:]); err != nil || c != Control {
-		t.Errorf("powerfail: %q, %v", c, err)
+	for _, m := range PowerModels {
+		if c, got, err := ParsePowerFailArgs(PowerFailArgs("faultfs", Control, m)[2:]); err != nil || c != Control || got != m {
+			t.Errorf("powerfail %s: %q, %q, %v", m, c, got, err)
+		}
+	}
+	if _, m, err := ParsePowerFailArgs([]string{"--control", Control}); err != nil || m != PowerPOSIX {
+		t.Errorf("powerfail without --model: %q, %v; want %q", m, err, PowerPOSIX)
+	}
+	if c, err := ParseControlArgs("status", []string{"--control", Control}); err != nil || c != Control {
+		t.Errorf("status: %q, %v", c, err)
 	}
 	for _, mode := range []CorruptMode{ModeBitflip, ModeTruncate, ModeAside, ModeRollback} {
 		c := DefaultCorruptConfig()
@@ -32,6 +40,9 @@ func TestArgsRoundTrip(t *testing.T) {
 	var ae *ArgsError
 	if _, err := ParseCorruptArgs("corrupt", []string{"--root", "/x", "--pattern", "*", "--mode", "bitflip"}); !errors.As(err, &ae) {
 		t.Errorf("a corrupt without --seed: %v, want a usage error", err)
+	}
+	if _, _, err := ParsePowerFailArgs([]string{"--control", Control, "--model", "ext4"}); !errors.As(err, &ae) {
+		t.Errorf("a powerfail with an unknown model: %v, want a usage error", err)
 	}
 	if _, err := ParseMountArgs([]string{"--backing", "/b", "--control", "/c", "--", "x"}); !errors.As(err, &ae) {
 		t.Errorf("a mount without --mount: %v, want a usage error", err)

@@ -23,6 +23,8 @@ const (
 
 type controlRequest struct {
 	Op string `json:"op"`
+	// Model is a power failure's model.
+	Model PowerModel `json:"model,omitempty"`
 }
 
 type controlResponse struct {
@@ -32,17 +34,20 @@ type controlResponse struct {
 	Stats  *JournalStats    `json:"stats,omitempty"`
 }
 
-// RequestPowerFail asks the daemon behind socket to fail the power: it
-// kills its command, rolls the backing store back and answers with what
-// was dropped, which is written (encoded) to w before the connection
+// RequestPowerFail asks the daemon behind socket to fail the power under
+// model: it kills its command, rolls the backing store back and answers
+// with what was dropped (and the model it followed), which is written (encoded) to w before the connection
 // closes: the daemon kills the node's processes once it does, the caller
 // among them if it runs in the node. An error means the rollback was not
 // confirmed (the report, when the daemon sent one, is returned with it).
-func RequestPowerFail(ctx context.Context, socket string, w io.Writer) (PowerFailReport, error) {
+func RequestPowerFail(ctx context.Context, socket string, model PowerModel, w io.Writer) (PowerFailReport, error) {
 	var rep PowerFailReport
-	_, err := call(ctx, socket, opPowerFail, func(resp controlResponse) error {
+	_, err := call(ctx, socket, controlRequest{Op: opPowerFail, Model: model}, func(resp controlResponse) error {
 		if resp.Report == nil {
 			return fmt.Errorf("faultfs: the daemon at %s confirmed the power failure without a report: is it the same faultfs version?", socket)
+		}
+		if resp.Report.Model != model {
+			return fmt.Errorf("faultfs: the daemon at %s failed the power under the %q model, not the %q asked for: is it the same faultfs version?", socket, resp.Report.Model, model)
 		}
 		rep = *resp.Report
 		_, err := w.Write(rep.Encode())
@@ -53,7 +58,7 @@ func RequestPowerFail(ctx context.Context, socket string, w io.Writer) (PowerFai
 
 // RequestStats asks the daemon behind socket for its journal's state.
 func RequestStats(ctx context.Context, socket string) (JournalStats, error) {
-	resp, err := call(ctx, socket, opStatus, nil)
+	resp, err := call(ctx, socket, controlRequest{Op: opStatus}, nil)
 	if err != nil {
 		return JournalStats{}, err
 	}
@@ -63,9 +68,10 @@ func RequestStats(ctx context.Context, socket string) (JournalStats, error) {
 	return *resp.Stats, nil
 }
 
-// call sends op to the daemon behind socket and reads its answer; done,
+// call sends req to the daemon behind socket and reads its answer; done,
 // if set, takes a confirmed answer before the connection closes.
-func call(ctx context.Context, socket, op string, done func(controlResponse) error) (controlResponse, error) {
+func call(ctx context.Context, socket string, req controlRequest, done func(controlResponse) error) (controlResponse, error) {
+	op := req.Op
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
@@ -74,7 +80,7 @@ func call(ctx context.Context, socket, op string, done func(controlResponse) err
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	if err := json.NewEncoder(conn).Encode(controlRequest{Op: op}); err != nil {
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return controlResponse{}, fmt.Errorf("faultfs: send %s to %s: %w", op, socket, err)
 	}
 	var resp controlResponse
@@ -98,6 +104,7 @@ func call(ctx context.Context, socket, op string, done func(controlResponse) err
 // daemon's main loop answers on reply, and waits on done until the answer
 // was read.
 type powerFailCall struct {
+	model PowerModel
 	reply chan controlResponse
 	done  chan struct{}
 }
@@ -134,7 +141,12 @@ func serveControl(ln net.Listener, e *Engine, powerFails chan<- powerFailCall, d
 				resp.OK, resp.Stats = true, &s
 				json.NewEncoder(conn).Encode(resp)
 			case opPowerFail:
-				c := powerFailCall{reply: make(chan controlResponse, 1), done: make(chan struct{})}
+				if err := req.Model.Validate(); err != nil {
+					resp.Error = err.Error()
+					json.NewEncoder(conn).Encode(resp)
+					return
+				}
+				c := powerFailCall{model: req.Model, reply: make(chan controlResponse, 1), done: make(chan struct{})}
 				select {
 				case powerFails <- c:
 				case <-down:

@@ -124,7 +124,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) (int, error) {
 		case c := <-powerFails:
 			syscall.Kill(-child.Pid, syscall.SIGKILL) // the power is out for all of them
 			<-exited
-			rep, err := m.PowerFail()
+			rep, err := m.PowerFail(c.model)
 			resp := controlResponse{OK: err == nil, Report: &rep}
 			if err != nil {
 				resp.Error = err.Error()

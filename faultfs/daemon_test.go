@@ -194,7 +194,7 @@ func TestDaemonPowerFail(t *testing.T) {
 		{Path: "synced", DurableSize: 4096, SizeBefore: 8192, BytesDropped: 4096},
 		{Path: "unsynced", DurableSize: 0, SizeBefore: 12, BytesDropped: 12},
 	}
-	if len(rep.Files) != 2 || rep.Files[0] != want[0] || rep.Files[1] != want[1] || rep.EntriesUndone != 1 {
+	if len(rep.Files) != 2 || rep.Files[0] != want[0] || rep.Files[1] != want[1] || rep.EntriesUndone != 1 || rep.Model != PowerPOSIX {
 		t.Errorf("report: %s", out)
 	}
 	var st syscall.Stat_t

@@ -14,7 +14,9 @@
 // whole node, daemon included, keeps every write (the backing directory
 // holds them, as a page cache survives a process crash), while a power
 // failure (Engine.PowerFail, `faultfs powerfail`) undoes everything not
-// durable:
+// durable. Each power failure follows one of two models (PowerModel, the
+// list PowerModels), named by whoever fails the power and stated in its
+// report. PowerPOSIX, the default:
 //
 //   - fsync or fdatasync of a file makes its content and size durable;
 //     a file opened O_SYNC or O_DSYNC makes each write durable;
@@ -27,6 +29,13 @@
 //     rmdir or rename is undone. Unlinked and replaced entries wait in a
 //     hidden trash on the backing store (TrashName) until their
 //     directory is fsynced.
+//
+// PowerDataOnly is LazyFS's clear-cache fault, the one Jepsen's analyses
+// inject: file content and sizes not fsynced are lost as above, but every
+// directory operation is durable at once (LazyFS passes create, mkdir,
+// rename, unlink, link and symlink straight through to its backing
+// filesystem; only written pages live in its cache). A file created and
+// written, never fsynced, is left existing and empty.
 //
 // Everything on the backing store when it is mounted is durable. Modes,
 // owners, times and extended attributes are not journaled (a power

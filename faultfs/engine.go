@@ -203,18 +203,22 @@ func (e *Engine) Stats() JournalStats {
 	}
 }
 
-// PowerFail drops everything not durable, as a power failure would: every
-// file's content and size go back to their last sync, and the pending
-// directory operations are undone, newest first. The engine is down
+// PowerFail drops everything not durable under model, as a power failure
+// would: every file's content and size go back to their last sync, and,
+// under PowerPOSIX, the pending directory operations are undone, newest
+// first (under PowerDataOnly they all stay). The engine is down
 // afterwards: every operation fails with ErrPowerFailed.
-func (e *Engine) PowerFail() (PowerFailReport, error) {
+func (e *Engine) PowerFail(model PowerModel) (PowerFailReport, error) {
+	if err := model.Validate(); err != nil {
+		return PowerFailReport{}, err
+	}
 	e.gate.Lock()
 	defer e.gate.Unlock()
 	if e.down {
 		return PowerFailReport{}, ErrPowerFailed
 	}
 	e.down = true
-	rep := PowerFailReport{Journal: e.Stats(), Files: []FileLoss{}, Entries: []EntryUndone{}}
+	rep := PowerFailReport{Model: model, Journal: e.Stats(), Files: []FileLoss{}, Entries: []EntryUndone{}}
 	var errs []error
 	for _, ino := range e.inodes {
 		if !ino.dirty {
@@ -229,7 +233,9 @@ func (e *Engine) PowerFail() (PowerFailReport, error) {
 	}
 	sort.Slice(rep.Files, func(i, j int) bool { return rep.Files[i].Path < rep.Files[j].Path })
 	rep.FilesChanged = len(rep.Files)
-	for i := len(e.ops) - 1; i >= 0; i-- {
+	// Under PowerDataOnly the pending operations are left done: the
+	// entries they removed or displaced go with the trash (closeAll).
+	for i := len(e.ops) - 1; i >= 0 && model == PowerPOSIX; i-- {
 		u, err := e.undo(e.ops[i])
 		if err != nil {
 			errs = append(errs, err)
@@ -244,7 +250,7 @@ func (e *Engine) PowerFail() (PowerFailReport, error) {
 	if err := errors.Join(errs...); err != nil {
 		return rep, fmt.Errorf("faultfs: power failure: the rollback was incomplete: %w", err)
 	}
-	e.log.Info("faultfs: power failure", "bytes_dropped", rep.BytesDropped, "files", rep.FilesChanged, "entries_undone", rep.EntriesUndone)
+	e.log.Info("faultfs: power failure", "model", model, "bytes_dropped", rep.BytesDropped, "files", rep.FilesChanged, "entries_undone", rep.EntriesUndone)
 	return rep, nil
 }
 

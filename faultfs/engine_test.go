@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"log/slog"
 	"os"
@@ -107,7 +108,7 @@ func TestEngineScenarios(t *testing.T) {
 				want := live
 				if power {
 					want = sc.want
-					if _, err := e.PowerFail(); err != nil {
+					if _, err := e.PowerFail(cmp.Or(sc.model, PowerPOSIX)); err != nil {
 						t.Fatal(err)
 					}
 				} else if err := e.Close(); err != nil {
@@ -151,9 +152,12 @@ func TestPowerFailReport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rep, err := e.PowerFail()
+	rep, err := e.PowerFail(PowerPOSIX)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.Model != PowerPOSIX {
+		t.Errorf("model: got %q, want %q", rep.Model, PowerPOSIX)
 	}
 	want := []FileLoss{
 		{Path: "f", DurableSize: 8, SizeBefore: 10, BytesDropped: 6},
@@ -178,6 +182,10 @@ func TestPowerFailReport(t *testing.T) {
 	tampered := bytes.Replace(rep.Encode(), []byte(`"bytes_dropped": 11`), []byte(`"bytes_dropped": 12`), 1)
 	if _, err := ParsePowerFailReport(tampered); err == nil {
 		t.Error("a report whose total disagrees with its files parsed")
+	}
+	unknown := bytes.Replace(rep.Encode(), []byte(`"model": "posix"`), []byte(`"model": "ext4"`), 1)
+	if _, err := ParsePowerFailReport(unknown); err == nil {
+		t.Error("a report of an unknown model parsed")
 	}
 	if _, err := e.Open("f", unix.O_RDONLY); !errors.Is(err, ErrPowerFailed) {
 		t.Errorf("open after the power failure: got %v, want ErrPowerFailed", err)

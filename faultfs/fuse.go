@@ -125,10 +125,12 @@ func (m *Mounted) Engine() *Engine { return m.engine }
 // Dir is the mount point.
 func (m *Mounted) Dir() string { return m.dir }
 
-// PowerFail rolls the backing store back to its durable state (see
-// Engine.PowerFail); every later request on the mount fails with EIO.
+// PowerFail rolls the backing store back to its durable state under model
+// (see Engine.PowerFail); every later request on the mount fails with EIO.
 // Unmount it afterwards.
-func (m *Mounted) PowerFail() (PowerFailReport, error) { return m.engine.PowerFail() }
+func (m *Mounted) PowerFail(model PowerModel) (PowerFailReport, error) {
+	return m.engine.PowerFail(model)
+}
 
 // Unmount unmounts (lazily when files are still open) and closes the
 // engine; without a PowerFail the backing store keeps every write.

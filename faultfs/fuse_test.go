@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"os"
@@ -84,7 +85,7 @@ func TestMountScenarios(t *testing.T) {
 				want := live
 				if power {
 					want = sc.want
-					if _, err := m.PowerFail(); err != nil {
+					if _, err := m.PowerFail(cmp.Or(sc.model, PowerPOSIX)); err != nil {
 						t.Fatal(err)
 					}
 				}

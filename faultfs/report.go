@@ -10,6 +10,8 @@ import (
 // directory entry that was not durable. It is the JSON `faultfs powerfail`
 // prints; Encode and ParsePowerFailReport are its only encoder and decoder.
 type PowerFailReport struct {
+	// Model is the power-failure model the rollback followed.
+	Model PowerModel `json:"model"`
 	// BytesDropped is the sum of the files' BytesDropped.
 	BytesDropped int64 `json:"bytes_dropped"`
 	// FilesChanged is how many files lost bytes (len(Files)).
@@ -88,6 +90,9 @@ func ParsePowerFailReport(data []byte) (PowerFailReport, error) {
 	var r PowerFailReport
 	if err := decodeJSON(data, &r); err != nil {
 		return r, fmt.Errorf("parse power-failure report: %w (expected the JSON of faultfs powerfail)", err)
+	}
+	if err := r.Model.Validate(); err != nil {
+		return r, fmt.Errorf("parse power-failure report: %w", err)
 	}
 	var bytes int64
 	for _, f := range r.Files {

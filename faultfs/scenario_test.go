@@ -41,10 +41,11 @@ func syncdir(p string) step                { return step{op: "syncdir", path: p}
 // directories as "path/" to "".
 type tree map[string]string
 
-// scenario: start from initial (durable), run steps, fail the power: the
-// backing store must hold want.
+// scenario: start from initial (durable), run steps, fail the power under
+// model ("": PowerPOSIX): the backing store must hold want.
 type scenario struct {
 	name    string
+	model   PowerModel
 	initial tree
 	steps   []step
 	want    tree
@@ -205,6 +206,43 @@ var scenarios = []scenario{
 		steps: []step{rename("m/msgs", "m/__msgs__"), mkdir("m/msgs"), create("m/msgs/a"), create("m/msgs/b"),
 			unlink("m/__msgs__/a"), unlink("m/__msgs__/b"), rmdir("m/__msgs__"), syncdir("m")},
 		want: tree{"m/": "", "m/msgs/": ""},
+	},
+	// The data-only model (LazyFS's clear-cache): directory operations
+	// are durable at once, unsynced content and sizes are not.
+	{
+		// LazyFS's create is open(2) on its backing store, the written
+		// pages stay in its cache: the file is left, empty.
+		name:  "data-only: a file created and written, never fsynced, stays, empty",
+		model: PowerDataOnly,
+		steps: []step{create("f"), write("f", 0, "hello")},
+		want:  tree{"f": ""},
+	},
+	{
+		name:  "data-only: a file fsynced in a directory never fsynced stays, with its content",
+		model: PowerDataOnly,
+		steps: []step{mkdir("d"), create("d/f"), write("d/f", 0, "AAAA"), fsync("d/f"), write("d/f", 4, "BBBB")},
+		want:  tree{"d/": "", "d/f": "AAAA"},
+	},
+	{
+		name:    "data-only: renames, unlinks and rmdirs stay without a directory fsync",
+		model:   PowerDataOnly,
+		initial: tree{"a": "1", "b": "2", "e/": ""},
+		steps:   []step{rename("a", "a2"), unlink("b"), rmdir("e"), symlink("a2", "l")},
+		want:    tree{"a2": "1", "l": "1"}, // l reads through to a2
+	},
+	{
+		name:    "data-only: overwrites and truncates without fsync are undone",
+		model:   PowerDataOnly,
+		initial: tree{"f": "12345678", "g": "abcdefgh"},
+		steps:   []step{write("f", 2, "xx"), truncate("g", 3), write("g", 5, "zz")},
+		want:    tree{"f": "12345678", "g": "abcdefgh"},
+	},
+	{
+		name:    "data-only: a file renamed over another keeps the new name, its unsynced content goes",
+		model:   PowerDataOnly,
+		initial: tree{"cur": "old"},
+		steps:   []step{create("tmp"), write("tmp", 0, "new"), rename("tmp", "cur")},
+		want:    tree{"cur": ""},
 	},
 }
 

@@ -382,7 +382,7 @@ func TestDiskFaults(t *testing.T) {
 		t.Fatalf("Put: %v", err)
 	}
 	node := c.Nodes()[1]
-	code, out, err := c.Exec(ctx, node, faultfs.PowerFailArgs(engine.FaultfsPath, faultfs.Control))
+	code, out, err := c.Exec(ctx, node, faultfs.PowerFailArgs(engine.FaultfsPath, faultfs.Control, faultfs.PowerPOSIX))
 	if err != nil || code != 0 {
 		t.Fatalf("faultfs powerfail in %s: exit %d, %v\n%s", node, code, err, out)
 	}

@@ -1,11 +1,13 @@
 package nemesis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +47,29 @@ type DiskConfig struct {
 	Files []string
 	// Flips is how many bits a bitflip flips in each file it changes.
 	Flips int
+	// PowerModel is what a power failure loses (faultfs.PowerModels,
+	// named by the power fault's options; "" is faultfs.PowerPOSIX).
+	PowerModel faultfs.PowerModel
+}
+
+// powerModelNames lists the power-failure models for the kind's doc.
+func powerModelNames() string {
+	names := make([]string, len(faultfs.PowerModels))
+	for i, m := range faultfs.PowerModels {
+		names[i] = string(m)
+	}
+	return strings.Join(names, ", ")
+}
+
+// parsePowerWord takes a spec word naming a power-failure model
+// (faultfs.PowerModels) into c.
+func parsePowerWord(c *Config, w string) bool {
+	m := faultfs.PowerModel(w)
+	if m.Validate() != nil || c.Disk.PowerModel != "" && c.Disk.PowerModel != m {
+		return false
+	}
+	c.Disk.PowerModel = m
+	return true
 }
 
 // DiskCluster is implemented by a Cluster whose runtime reaches a down
@@ -54,9 +79,18 @@ type DiskCluster interface {
 	DiskExec(ctx context.Context, node string, cmd []string) (exitCode int, output string, err error)
 }
 
-// parseCorruptWord takes a spec word "file=GLOB" into c: the files the
-// corrupt fault chooses among.
+// parseCorruptWord takes a spec word "file=GLOB" (the files the corrupt
+// fault chooses among) or "flips=N" (the bits a bitflip flips in each file
+// it changes) into c.
 func parseCorruptWord(c *Config, w string) bool {
+	if n, ok := strings.CutPrefix(w, "flips="); ok {
+		flips, err := strconv.Atoi(n)
+		if err != nil || flips < 1 {
+			return false
+		}
+		c.Disk.Flips = flips
+		return true
+	}
 	glob, ok := strings.CutPrefix(w, "file=")
 	if ok {
 		if _, err := path.Match(glob, ""); err != nil || glob == "" {
@@ -106,21 +140,31 @@ func exitError(node string, cmd []string, code int, out string) error {
 // NewPower returns the nemesis for power-off / power-on: a power failure
 // of the target nodes (chosen as kill chooses them), each node's at the
 // same moment. faultfs, which the node's data lives on, kills the node's
-// processes and drops every write, create, rename and unlink it had not
-// made durable (fsync, fdatasync, a directory fsync); then the node is
-// recorded killed. The completion is {"target", "nodes", "dropped": {node:
-// {"bytes", "files", "entries"}}}: a node counts only once faultfs's
-// report of what it dropped was read back. power-on restarts every node
-// that is down, as start does.
-func NewPower(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
+// processes and drops what model (or the op value's "model") says was not
+// durable: under faultfs.PowerPOSIX every write, create, rename and unlink
+// not made durable (fsync, fdatasync, a directory fsync); under
+// faultfs.PowerDataOnly (LazyFS's fault) the unsynced writes only. Then
+// the node is recorded killed. The completion is {"target", "model",
+// "nodes", "dropped": {node: {"bytes", "files", "entries"}}}: a node
+// counts only once faultfs's report of what it dropped, under that model,
+// was read back. power-on restarts every node that is down, as start does.
+func NewPower(cl Cluster, rng *rand.Rand, model faultfs.PowerModel, targets []string) Nemesis {
 	return &procNemesis{cl: cl, rng: rng, targets: targets, startF: FPowerOff, stopF: FPowerOn,
 		eligible: isRunning, hit: map[string]bool{},
-		down: func(ctx context.Context, _ history.Op, nodes []string, value map[string]any) ([]string, error) {
+		down: func(ctx context.Context, op history.Op, nodes []string, value map[string]any) ([]string, error) {
+			m := cmp.Or(model, faultfs.PowerPOSIX)
+			if v, ok := op.Value.(map[string]any); ok { // a replay's value: {"target", "model", pinned nodes}
+				m = faultfs.PowerModel(stringArg(v, "model", string(m)))
+			}
+			if err := m.Validate(); err != nil {
+				return nil, fmt.Errorf("nemesis: power-off: %w", err)
+			}
+			value["model"] = string(m)
 			var mu sync.Mutex
 			dropped := map[string]any{}
 			value["dropped"] = dropped
 			ok, err := onNodes(nodes, func(n string) error {
-				rep, err := powerFail(ctx, cl, n)
+				rep, err := powerFail(ctx, cl, n, m)
 				if err != nil {
 					return err
 				}
@@ -136,13 +180,14 @@ func NewPower(cl Cluster, rng *rand.Rand, targets []string) Nemesis {
 		}}
 }
 
-// powerFail runs `faultfs powerfail` in node and returns its report.
+// powerFail runs `faultfs powerfail` under model in node and returns its
+// report.
 // The power failure kills every process of the node once the client hung
 // up, the client itself if it has not exited by then: an exit by SIGKILL
 // (137) after the whole report was printed is a power failure done (the
 // daemon answers only once the writes are dropped).
-func powerFail(ctx context.Context, cl Cluster, node string) (faultfs.PowerFailReport, error) {
-	cmd := faultfs.PowerFailArgs(faultfsPath, faultfs.Control)
+func powerFail(ctx context.Context, cl Cluster, node string, model faultfs.PowerModel) (faultfs.PowerFailReport, error) {
+	cmd := faultfs.PowerFailArgs(faultfsPath, faultfs.Control, model)
 	code, out, err := cl.Exec(ctx, node, cmd)
 	if err != nil {
 		return faultfs.PowerFailReport{}, fmt.Errorf("nemesis: %s: %s: %w", node, strings.Join(cmd, " "), err)
@@ -153,6 +198,9 @@ func powerFail(ctx context.Context, cl Cluster, node string) (faultfs.PowerFailR
 	}
 	if perr != nil {
 		return rep, fmt.Errorf("nemesis: %s: %w", node, perr)
+	}
+	if rep.Model != model {
+		return rep, fmt.Errorf("nemesis: %s: faultfs failed the power under the %q model, not %q: rebuild the node image", node, rep.Model, model)
 	}
 	return rep, nil
 }

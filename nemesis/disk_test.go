@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/faultfs"
 	"github.com/faultline/faultline/history"
 )
 
@@ -21,12 +22,21 @@ func diskConfig(t *testing.T, spec string) Config {
 	return cfg
 }
 
-// TestPower: a power failure of every node runs faultfs powerfail in each
-// (its report read back into the completion), records each node down,
-// and power-on brings them back.
+// TestPower: a power failure of every node runs faultfs powerfail in each,
+// under the spec's model (its report read back into the completion, with
+// the model), records each node down, and power-on brings them back.
 func TestPower(t *testing.T) {
+	for _, tc := range []struct{ spec, model string }{
+		{"power", "posix"},
+		{"power:all+data-only", "data-only"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) { testPower(t, tc.spec, tc.model) })
+	}
+}
+
+func testPower(t *testing.T, spec, model string) {
 	f := newFake(t, 3)
-	nem, err := New(f, diskConfig(t, "power"))
+	nem, err := New(f, diskConfig(t, spec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +48,9 @@ func TestPower(t *testing.T) {
 	v := c.Value.(map[string]any)
 	if !reflect.DeepEqual(v["nodes"], []any{"n1", "n2", "n3"}) {
 		t.Fatalf("power-off nodes %v", v["nodes"])
+	}
+	if v["model"] != model {
+		t.Errorf("power-off model %v, want %s", v["model"], model)
 	}
 	dropped := v["dropped"].(map[string]any)
 	for _, n := range f.nodes {
@@ -213,15 +226,19 @@ func TestCorruptStaysInAMinority(t *testing.T) {
 // TestDiskSpec: the corrupt fault's spec words narrow its files and its
 // targets; unknown words are refused.
 func TestDiskSpec(t *testing.T) {
-	cfg, err := DefaultConfig().WithSpec("corrupt:bitflip+one+file=**/*.blk")
+	cfg, err := DefaultConfig().WithSpec("corrupt:bitflip+one+file=**/*.blk+flips=3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(cfg.Disk.Files, []string{"**/*.blk"}) || !slices.Equal(cfg.CorruptTargets, []string{TargetOne}) ||
+	if !slices.Equal(cfg.Disk.Files, []string{"**/*.blk"}) || !slices.Equal(cfg.CorruptTargets, []string{TargetOne}) || cfg.Disk.Flips != 3 ||
 		!slices.Equal(cfg.Options[FaultCorrupt], []string{CorruptBitflip}) {
 		t.Errorf("parsed %+v", cfg)
 	}
-	for _, bad := range []string{"corrupt:melt", "corrupt:file=[", "power:sideways"} {
+	cfg, err = DefaultConfig().WithSpec("power:all+data-only")
+	if err != nil || cfg.Disk.PowerModel != faultfs.PowerDataOnly || !slices.Equal(cfg.Options[FaultPower], []string{TargetAll}) {
+		t.Errorf("power:all+data-only parsed as %+v, %v", cfg, err)
+	}
+	for _, bad := range []string{"corrupt:melt", "corrupt:file=[", "power:sideways", "power:posix+data-only", "kill:data-only", "corrupt:flips=0", "corrupt:flips=x"} {
 		if _, err := DefaultConfig().WithSpec(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -287,10 +287,11 @@ func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, s
 func (f *fakeCluster) faultfs(node string, args []string) (int, string, error) {
 	switch args[0] {
 	case "powerfail":
-		if _, err := faultfs.ParseControlArgs(args[0], args[1:]); err != nil {
+		_, model, err := faultfs.ParsePowerFailArgs(args[1:])
+		if err != nil {
 			return 2, err.Error(), nil
 		}
-		rep := faultfs.PowerFailReport{BytesDropped: 10, FilesChanged: 1, EntriesUndone: 1,
+		rep := faultfs.PowerFailReport{Model: model, BytesDropped: 10, FilesChanged: 1, EntriesUndone: 1,
 			Files:   []faultfs.FileLoss{{Path: "raftlog/1.seg", DurableSize: 100, SizeBefore: 110, BytesDropped: 10}},
 			Entries: []faultfs.EntryUndone{{Op: "create", Path: "raftlog/2.seg"}}}
 		f.crashed[node] = true // its processes are gone with the power

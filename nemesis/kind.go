@@ -318,11 +318,13 @@ var Kinds = []Kind{
 		leaves: StateLeft, eligible: isRunning,
 	},
 	{
-		Name: FaultPower, Doc: "fail the power of the targets: unsynced writes are lost (faultfs), then restart them: " + strings.Join(Targets, ", "),
+		Name: FaultPower, Doc: "fail the power of the targets: unsynced writes are lost (faultfs), then restart them: " + strings.Join(Targets, ", ") +
+			"; the model of what is lost: " + powerModelNames() + " (LazyFS's: only unsynced file data; directory operations are durable at once)",
 		Starts: []string{FPowerOff}, Stop: FPowerOn, Options: Targets, PerNode: true, Downs: 2,
 		Color: color.RGBA{0x7f, 0x7f, 0x00, 0xff}, Needs: []Need{NeedDisk},
-		new: func(cl Cluster, rng *rand.Rand, _ Config, opts []string) Nemesis {
-			return NewPower(cl, rng, opts)
+		parse: parsePowerWord,
+		new: func(cl Cluster, rng *rand.Rand, c Config, opts []string) Nemesis {
+			return NewPower(cl, rng, c.Disk.PowerModel, opts)
 		},
 		value:  func(_ Config, o string, _ func([]string) string) (string, any) { return FPowerOff, o },
 		option: func(op history.Op) string { return stringArg(op.Value, "target", "") },
@@ -331,11 +333,11 @@ var Kinds = []Kind{
 			value, _, err := restart(ctx, h.cl)
 			return value, err
 		},
-		record: recordKeys("target"), replay: replayNodes, leaves: StateKilled, eligible: isRunning,
+		record: recordKeys("target", "model"), replay: replayNodes, leaves: StateKilled, eligible: isRunning,
 	},
 	{
 		Name: FaultCorrupt, Doc: "kill the targets and change their durable files, then restart them: " + strings.Join(CorruptModes, ", ") +
-			"; targets one, minority (the default); file=GLOB narrows the files",
+			"; targets one, minority (the default); file=GLOB narrows the files; flips=N flips N bits in each file (default 1)",
 		Starts: []string{FCorrupt}, Stop: FRestartCorrupt, Options: CorruptModes, PerNode: true, Downs: 2,
 		Color: color.RGBA{0x4b, 0x00, 0x82, 0xff}, Needs: []Need{NeedDisk, NeedDiskFiles},
 		parse: func(c *Config, w string) bool {

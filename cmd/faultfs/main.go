@@ -6,9 +6,12 @@
 //	                  mount DIR at --mount through the power-failure filesystem
 //	                  and run CMD on it; exits with CMD's status (137 after a
 //	                  power failure)
-//	faultfs powerfail --control SOCKET
+//	faultfs powerfail --control SOCKET [--model posix|data-only]
 //	                  fail the power of that mount: CMD is killed, unsynced
-//	                  writes are dropped; prints what was dropped (JSON)
+//	                  writes are dropped (posix, the default: unsynced data
+//	                  and directory operations whose directory was not
+//	                  fsynced; data-only: unsynced data only, as LazyFS);
+//	                  prints what was dropped and the model (JSON)
 //	faultfs status --control SOCKET
 //	                  print the undo journal's state (JSON)
 //	faultfs corrupt --root DIR --pattern GLOB[,GLOB] --mode bitflip|truncate|rollback --seed N
@@ -38,7 +41,7 @@ import (
 const usageText = `usage:
   faultfs mount --backing DIR --mount DIR --control SOCKET [--uid N] [--gid N]
                 [--journal-limit BYTES] [--debug] -- CMD ARGS...
-  faultfs powerfail --control SOCKET
+  faultfs powerfail --control SOCKET [--model posix|data-only]
   faultfs status --control SOCKET
   faultfs corrupt --root DIR --pattern GLOB[,GLOB...] --mode bitflip|truncate|rollback
                   --seed N [--files K] [--flips K] [--aside DIR]
@@ -98,20 +101,23 @@ func dispatch(ctx context.Context, stopSignals func(), args []string, stdout, st
 		}
 		stopSignals() // RunDaemon passes SIGTERM and SIGINT on to the command
 		return faultfs.RunDaemon(context.Background(), cfg)
-	case "powerfail", "status":
+	case "status":
 		control, err := faultfs.ParseControlArgs(cmd, rest)
 		if errors.As(err, &ae) {
 			return 0, usageError{ae.Msg}
 		}
-		if cmd == "status" {
-			s, err := faultfs.RequestStats(ctx, control)
-			if err != nil {
-				return 0, err
-			}
-			_, err = stdout.Write(s.Encode())
+		s, err := faultfs.RequestStats(ctx, control)
+		if err != nil {
 			return 0, err
 		}
-		_, err = faultfs.RequestPowerFail(ctx, control, stdout)
+		_, err = stdout.Write(s.Encode())
+		return 0, err
+	case "powerfail":
+		control, model, err := faultfs.ParsePowerFailArgs(rest)
+		if errors.As(err, &ae) {
+			return 0, usageError{ae.Msg}
+		}
+		_, err = faultfs.RequestPowerFail(ctx, control, model, stdout)
 		return 0, err
 	case "corrupt", "aside":
 		cfg, err := faultfs.ParseCorruptArgs(cmd, rest)

@@ -36,7 +36,7 @@ func TestPowerFailureKeepsSyncedEntries(t *testing.T) {
 				t.Fatal(err)
 			}
 			crash(l)
-			if _, err := m.PowerFail(); err != nil {
+			if _, err := m.PowerFail(faultfs.PowerPOSIX); err != nil {
 				t.Fatal(err)
 			}
 			if err := m.Unmount(); err != nil {
