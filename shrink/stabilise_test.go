@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // rateRunner is a system whose bug fires at a rate that depends on the
@@ -157,5 +158,30 @@ func TestShrinkReproduces(t *testing.T) {
 	// Workers back, not faults.
 	if !reflect.DeepEqual(got.Best.Schedule, res.Best.Schedule) || got.Back == 0 {
 		t.Errorf("stabilised to rung %d, schedule %v; want the search's %v with more workers", got.Back, got.Best.Schedule.Faults, res.Best.Schedule.Faults)
+	}
+}
+
+// TestLadder: time and workers come back before faults, the latest kept
+// first, and equal neighbours are one rung.
+func TestLadder(t *testing.T) {
+	start, _ := twenty()
+	start.Schedule.Faults = start.Schedule.Faults[:2]
+	dropped := start
+	dropped.Schedule.Faults = start.Schedule.Faults[1:]
+	shorter := dropped
+	shorter.TimeLimit = 30 * time.Second
+	fewer := shorter
+	fewer.Workers = 3
+	got := ladder(Result{Chain: []Candidate{start, dropped, shorter, fewer}})
+	want := []string{"1 faults, 30s, 3 workers", "1 faults, 30s, 10 workers", "1 faults, 1m0s, 10 workers", "2 faults, 1m0s, 10 workers"}
+	var rungs []string
+	for _, r := range got {
+		rungs = append(rungs, r.c.String())
+	}
+	if !slices.Equal(rungs, want) {
+		t.Errorf("ladder %v, want %v", rungs, want)
+	}
+	if got[3].what != "the faults before kept change 1" {
+		t.Errorf("the last rung gives back %q", got[3].what)
 	}
 }
