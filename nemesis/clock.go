@@ -173,7 +173,7 @@ func (c *clockNemesis) target(ctx context.Context, op history.Op) (string, []str
 		def = c.cfg.Targets[c.rng.IntN(len(c.cfg.Targets))]
 	}
 	t := stringArg(op.Value, "target", def)
-	nodes, err := targetNodes(ctx, c.cl, c.rng, op, t, isRunning)
+	nodes, err := targetNodes(ctx, c.cl, c.rng, op, t, isRunning, nil)
 	return t, nodes, err
 }
 

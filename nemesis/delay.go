@@ -92,10 +92,10 @@ const rttPort = 9
 // "rtt_ms": the round trip measured across one delayed link, "probe":
 // "a->b", "added_ms": what the delay adds to that round trip (twice the
 // mean when both ends hold the link's packets)}. The fault is in effect
-// only when the round trip shows most of what it adds. stop-delay runs netctl heal on every node, which
-// releases every held packet.
+// only when the round trip shows most of what it adds. stop-delay removes the delay's rules on every
+// node, which releases every packet they held.
 func NewDelay(cl Cluster, rng *rand.Rand, cfg DelayConfig, opts []string) Nemesis {
-	n := &netNemesis{cl: cl, startF: FStartDelay, stopF: FStopDelay, rng: rng}
+	n := &netNemesis{cl: cl, tag: FaultDelay, startF: FStartDelay, stopF: FStopDelay, rng: rng}
 	delayOf := func(op history.Op) (mean, jitter time.Duration) {
 		return time.Duration(intArg(op.Value, "mean_ms", cfg.Mean.Milliseconds())) * time.Millisecond,
 			time.Duration(intArg(op.Value, "jitter_ms", cfg.Jitter.Milliseconds())) * time.Millisecond

@@ -195,7 +195,8 @@ var asideWait = time.Second
 
 // NewCorrupt returns the nemesis for corrupt / restart-corrupt. corrupt
 // takes the target nodes (default a random one of targets, chosen among
-// the nodes that are running) down with SIGKILL and changes their files
+// the running nodes of one minority drawn at the first corrupt: the nodes
+// a run corrupts never add up to a majority) down with SIGKILL and changes their files
 // (DiskConfig: the system's durable files) through faultfs, by the mode of
 // the op's value (default a random one of modes): bitflip flips seeded
 // bits in the written part of a file, truncate cuts a file short,
@@ -205,7 +206,7 @@ var asideWait = time.Second
 // faultfs's report of exactly what it changed}}.
 func NewCorrupt(cl Cluster, rng *rand.Rand, cfg DiskConfig, modes, targets []string) Nemesis {
 	p := &procNemesis{cl: cl, rng: rng, targets: targets, startF: FCorrupt, stopF: FRestartCorrupt,
-		eligible: isRunning, hit: map[string]bool{}}
+		eligible: isRunning, hit: map[string]bool{}, lasting: true}
 	p.down = func(ctx context.Context, op history.Op, nodes []string, value map[string]any) ([]string, error) {
 		mode := stringArg(op.Value, "mode", "")
 		if mode == "" && len(modes) > 0 {

@@ -140,6 +140,47 @@ func TestCorrupt(t *testing.T) {
 	}
 }
 
+// TestCorruptStaysInAMinority: corruption outlives its restart, so every
+// corrupt op of a run hits the same minority, however many ops there are
+// and whichever nodes are up; with that minority down, corrupt fails
+// rather than damage another node.
+func TestCorruptStaysInAMinority(t *testing.T) {
+	for _, size := range []int{3, 5} {
+		f := newFake(t, size)
+		nem, err := New(diskFake{f}, diskConfig(t, "corrupt:bitflip"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &memRecorder{}
+		hit := map[string]bool{}
+		for i := range 12 {
+			target := []string{TargetOne, TargetMinority}[i%2]
+			c, err := Apply(context.Background(), nem, rec, history.Op{F: FCorrupt, Value: map[string]any{"target": target}})
+			if err != nil || c.Type != history.OK {
+				t.Fatalf("%d nodes, corrupt %d: %v, %v", size, i, c, err)
+			}
+			for _, n := range c.Value.(map[string]any)["nodes"].([]any) {
+				hit[n.(string)] = true
+			}
+			if c, err := Apply(context.Background(), nem, rec, history.Op{F: FRestartCorrupt}); err != nil || c.Type != history.OK {
+				t.Fatalf("restart-corrupt: %v, %v", c, err)
+			}
+		}
+		if len(hit) != Majority(size)-1 {
+			t.Errorf("%d nodes: corruption hit %v over a run, want one minority (%d nodes)", size, hit, Majority(size)-1)
+		}
+		for n := range hit {
+			if err := f.Kill(context.Background(), n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, _ := Apply(context.Background(), nem, rec, history.Op{F: FCorrupt, Value: map[string]any{"target": TargetOne}})
+		if c.Type == history.OK || !strings.Contains(c.Error, "pool") {
+			t.Errorf("%d nodes: corrupt with its minority down: %v, want a failure naming the pool", size, c)
+		}
+	}
+}
+
 // TestDiskSpec: the corrupt fault's spec words narrow its files and its
 // targets; unknown words are refused.
 func TestDiskSpec(t *testing.T) {

@@ -230,7 +230,7 @@ func (f *fakeCluster) WaitHealthy(ctx context.Context) error {
 }
 
 // Exec emulates netctl with its rule format (package netrule): drop,
-// loss, heal, list. It fails like docker exec when the container is not
+// loss, heal (--tag too), list. It fails like docker exec when the container is not
 // running.
 func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, string, error) {
 	f.mu.Lock()
@@ -264,7 +264,11 @@ func (f *fakeCluster) Exec(_ context.Context, node string, cmd []string) (int, s
 			f.rules[node] = append(f.rules[node], r)
 		}
 	case "heal":
-		delete(f.rules, node)
+		tag, err := netrule.ParseHealArgs(cmd[1:])
+		if err != nil {
+			return 2, err.Error(), nil
+		}
+		f.rules[node] = slices.DeleteFunc(f.rules[node], func(r netrule.Rule) bool { return tag == "" || r.Tag == tag })
 	case "list":
 		var list strings.Builder
 		for _, r := range f.rules[node] {

@@ -439,6 +439,6 @@ func healOrder() []Kind {
 // healNetStep is the final heal's step for the network kinds: remove every
 // netctl rule on every node that is up.
 func healNetStep(ctx context.Context, h *healer) (any, error) {
-	healed, down, err := healNet(ctx, h.cl)
+	healed, down, err := healNet(ctx, h.cl, "")
 	return healValue(healed, down), err
 }

@@ -116,10 +116,10 @@ var Targets = []string{TargetOne, TargetMinority, TargetMajority, TargetAll, Tar
 // (observed) satisfies eligible, e.g. the nodes that are running for a
 // pause: one random eligible node, a random minority (floor(n/2) of the n
 // nodes), a random majority, every eligible node, or the leader. Sizes
-// count the whole cluster; too few eligible nodes is an error naming the
-// others' states, as is a leader that is not eligible. The result is
-// sorted and never empty.
-func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string, eligible func(string) bool) ([]string, error) {
+// count the whole cluster; a non-nil pool narrows the candidates to its
+// nodes. Too few eligible nodes is an error naming the others' states, as
+// is a leader that is not eligible. The result is sorted and never empty.
+func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string, eligible func(string) bool, pool []string) ([]string, error) {
 	nodes := cl.Nodes()
 	if len(nodes) == 0 {
 		return nil, errors.New("nemesis: cluster has no nodes")
@@ -129,12 +129,19 @@ func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string,
 	}
 	states := nodeStates(ctx, cl)
 	cands := where(cl, states, eligible)
+	if pool != nil {
+		cands = slices.DeleteFunc(cands, func(n string) bool { return !slices.Contains(pool, n) })
+	}
 	need := map[string]int{TargetOne: 1, TargetMinority: Majority(len(nodes)) - 1,
 		TargetMajority: Majority(len(nodes)), TargetAll: 1, TargetLeader: 1}[target]
 	if need == 0 {
 		return nil, fmt.Errorf("nemesis: target %s of %d nodes is no node", target, len(nodes))
 	}
 	if len(cands) < need {
+		if pool != nil {
+			return nil, fmt.Errorf("nemesis: target %s needs %d node(s), %d of its pool %v are eligible (%s)",
+				target, need, len(cands), pool, describeStates(cl, states, eligible))
+		}
 		return nil, fmt.Errorf("nemesis: target %s needs %d node(s), %d of %d are eligible (%s)",
 			target, need, len(cands), len(nodes), describeStates(cl, states, eligible))
 	}

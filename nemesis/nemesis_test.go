@@ -260,6 +260,45 @@ func TestLoss(t *testing.T) {
 	}
 }
 
+// TestOverlappingNetFaults: a partition and a loss in effect together;
+// the partition's stop removes its own rules and leaves the loss's, so
+// the loss is not cut short by another fault's heal.
+func TestOverlappingNetFaults(t *testing.T) {
+	f := newFake(t, 3)
+	nem := newNem(t, f, "partition,loss")
+	rec := &memRecorder{}
+	for _, op := range []history.Op{
+		{F: FStartPartition, Value: GrudgeMajorityRing},
+		{F: FStartLoss, Value: map[string]any{"percent": int64(30), "target": TargetAll}},
+		{F: FStopPartition},
+	} {
+		if c, err := Apply(context.Background(), nem, rec, op); err != nil || c.Type != history.OK {
+			t.Fatalf("%s: %v, %v", op.F, c, err)
+		}
+	}
+	for _, node := range f.nodes {
+		f.mu.Lock()
+		rules := slices.Clone(f.rules[node])
+		f.mu.Unlock()
+		if len(rules) != 2 {
+			t.Errorf("%s after stop-partition: rules %v, want the loss's 2", node, rules)
+		}
+		for _, r := range rules {
+			if r.Tag != FaultLoss || r.Percent != 30 {
+				t.Errorf("%s after stop-partition: rule %v, want only the loss's", node, r)
+			}
+		}
+	}
+	if c, err := Apply(context.Background(), nem, rec, history.Op{F: FStopLoss}); err != nil || c.Type != history.OK {
+		t.Fatalf("stop-loss: %v, %v", c, err)
+	}
+	for _, node := range f.nodes {
+		if r := f.dropsFrom(node); len(r) != 0 {
+			t.Errorf("stop-loss left rules on %s: %v", node, r)
+		}
+	}
+}
+
 func TestProcessFaults(t *testing.T) {
 	for _, tc := range []struct {
 		spec, startF, stopF, target, faulted string

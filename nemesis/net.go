@@ -198,24 +198,28 @@ func applyGrudge(ctx context.Context, cl Cluster, g Grudge, rule func(peer netip
 	return done, skipped, err
 }
 
-// healNet runs `netctl heal` on every node that is not down,
-// concurrently, and confirms `netctl list` shows no rule. A node that is
+// healNet runs `netctl heal --tag tag` (every rule when tag is "") on
+// every node that is not down, concurrently, and confirms `netctl list`
+// shows no rule tagged tag (no rule at all for ""): one fault's stop
+// leaves the rules of another fault in effect alongside. A node that is
 // down holds no rule (its rules died with it, see Cluster.Kill); a paused
 // node cannot be healed (an error). It returns the nodes confirmed clean
 // and the nodes skipped as down.
-func healNet(ctx context.Context, cl Cluster) (healed, down []string, err error) {
+func healNet(ctx context.Context, cl Cluster, tag string) (healed, down []string, err error) {
 	states := nodeStates(ctx, cl)
 	down = where(cl, states, isDown)
+	args := netrule.HealArgs(tag)
 	healed, err = onNodes(where(cl, states, isUp), func(node string) error {
-		if _, err := netctl(ctx, cl, node, "heal"); err != nil {
+		if _, err := netctl(ctx, cl, node, args...); err != nil {
 			return err
 		}
 		listed, err := listRules(ctx, cl, node)
 		if err != nil {
 			return err
 		}
-		if len(listed) > 0 {
-			return fmt.Errorf("nemesis: %s: rules remain after netctl heal: %s", node, ruleList(listed))
+		left := slices.DeleteFunc(listed, func(r netrule.Rule) bool { return tag != "" && r.Tag != tag })
+		if len(left) > 0 {
+			return fmt.Errorf("nemesis: %s: rules remain after netctl %s: %s", node, strings.Join(args, " "), ruleList(left))
 		}
 		return nil
 	})
@@ -232,10 +236,12 @@ func healValue(healed, down []string) map[string]any {
 	return v
 }
 
-// netNemesis is the shared base of the partition and loss nemeses: both
-// install netctl rules, and both stop ops remove every netctl rule.
+// netNemesis is the shared base of the partition, loss and delay
+// nemeses: each installs netctl rules tagged with its kind (tag), and its
+// stop removes them, and only them.
 type netNemesis struct {
 	cl     Cluster
+	tag    string
 	startF string
 	stopF  string
 	mu     sync.Mutex
@@ -261,7 +267,8 @@ func (n *netNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, err
 			return complete(op, value, err)
 		}
 		n.installed = true
-		done, skipped, err := applyGrudge(ctx, n.cl, g, n.rule(op))
+		rule := n.rule(op)
+		done, skipped, err := applyGrudge(ctx, n.cl, g, func(peer netip.Addr) netrule.Rule { return rule(peer).Tagged(n.tag) })
 		key := "grudge"
 		if n.startF == FStartLoss {
 			key = "from"
@@ -275,7 +282,7 @@ func (n *netNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, err
 		}
 		return complete(op, value, err)
 	case n.stopF:
-		healed, down, err := healNet(ctx, n.cl)
+		healed, down, err := healNet(ctx, n.cl, n.tag)
 		if err == nil {
 			n.installed = false
 		}
@@ -284,7 +291,7 @@ func (n *netNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, err
 	return complete(op, op.Value, fmt.Errorf("nemesis: %s nemesis cannot do f %q", n.startF, op.F))
 }
 
-// Teardown removes every netctl rule on every node if this nemesis may
+// Teardown removes this nemesis's netctl rules on every node if it may
 // have installed any.
 func (n *netNemesis) Teardown(ctx context.Context) error {
 	n.mu.Lock()
@@ -294,7 +301,7 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 	}
 	ctx, cancel := teardownCtx(ctx)
 	defer cancel()
-	if _, _, err := healNet(ctx, n.cl); err != nil {
+	if _, _, err := healNet(ctx, n.cl, n.tag); err != nil {
 		return fmt.Errorf("nemesis: teardown %s: %w", n.startF, err)
 	}
 	n.installed = false
@@ -306,10 +313,10 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 // of grudges) or a map {"grudge": kind}; the completion value is
 // {"kind": kind, "grudge": {node: [nodes it drops]}}, plus
 // "skipped": {node: state} for nodes that were not running (they take no
-// rules). stop-partition runs netctl heal on every node that is not down
-// (which also removes loss rules): {"healed": [...], "down": [...]}.
+// rules). stop-partition removes the partition's rules on every node that
+// is not down (another fault's rules stay): {"healed": [...], "down": [...]}.
 func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
-	n := &netNemesis{cl: cl, startF: FStartPartition, stopF: FStopPartition, rng: rng,
+	n := &netNemesis{cl: cl, tag: FaultPartition, startF: FStartPartition, stopF: FStopPartition, rng: rng,
 		rule: func(history.Op) func(netip.Addr) netrule.Rule { return dropRule(100) }}
 	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
 		if g, ok, err := pinnedGrudge(cl, op); ok {
@@ -342,10 +349,9 @@ func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 // from the chosen ones; the completion value is {"percent": N, "target": t,
 // "nodes": [...], "from": {node: [nodes it loses packets from]}} (and
 // "skipped" as for partitions). The chosen nodes are running ones. stop-loss
-// runs netctl heal as stop-partition does (which also removes partition
-// rules).
+// removes the loss's rules as stop-partition does its own.
 func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis {
-	n := &netNemesis{cl: cl, startF: FStartLoss, stopF: FStopLoss, rng: rng}
+	n := &netNemesis{cl: cl, tag: FaultLoss, startF: FStartLoss, stopF: FStopLoss, rng: rng}
 	pct := func(op history.Op) int { return int(intArg(op.Value, "percent", int64(percent))) }
 	n.rule = func(op history.Op) func(netip.Addr) netrule.Rule { return dropRule(pct(op)) }
 	n.build = func(ctx context.Context, op history.Op) (Grudge, map[string]any, error) {
@@ -359,7 +365,7 @@ func NewLoss(cl Cluster, rng *rand.Rand, percent int, targets []string) Nemesis 
 		if p <= 0 || p > 100 {
 			return nil, value, fmt.Errorf("nemesis: loss percent %d out of range 1..100", p)
 		}
-		chosen, err := targetNodes(ctx, cl, n.rng, op, target, isRunning)
+		chosen, err := targetNodes(ctx, cl, n.rng, op, target, isRunning, nil)
 		if err != nil {
 			return nil, value, err
 		}

@@ -18,11 +18,11 @@ const PinKey = "pin"
 
 // targetNodes returns the nodes a start op pins (PinKey), each checked
 // eligible, or else the nodes target picks (pickTargets).
-func targetNodes(ctx context.Context, cl Cluster, rng *rand.Rand, op history.Op, target string, eligible func(string) bool) ([]string, error) {
+func targetNodes(ctx context.Context, cl Cluster, rng *rand.Rand, op history.Op, target string, eligible func(string) bool, pool []string) ([]string, error) {
 	m, _ := op.Value.(map[string]any)
 	raw, ok := m[PinKey]
 	if !ok {
-		return pickTargets(ctx, cl, rng, target, eligible)
+		return pickTargets(ctx, cl, rng, target, eligible, pool)
 	}
 	l, ok := history.List(raw)
 	if !ok || len(l) == 0 {

@@ -29,6 +29,12 @@ type procNemesis struct {
 	down func(ctx context.Context, op history.Op, nodes []string, value map[string]any) ([]string, error)
 	mu   sync.Mutex
 	hit  map[string]bool // nodes this nemesis faulted and has not undone
+	// lasting says the fault's damage outlives its stop (a corruption):
+	// the nodes it ever hits stay within one minority, pool, drawn at its
+	// first op, so that damage done by one op and by the next never adds
+	// up to a majority's data, which no replicated system survives.
+	lasting bool
+	pool    []string
 }
 
 // NewKill returns the nemesis for kill / start. A kill value is a target
@@ -72,7 +78,12 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 		}
 		target := stringArg(op.Value, "target", def)
 		value := map[string]any{"target": target}
-		nodes, err := targetNodes(ctx, p.cl, p.rng, op, target, p.eligible)
+		if p.lasting && p.pool == nil {
+			all := p.cl.Nodes()
+			p.pool = shuffled(p.rng, all)[:Majority(len(all))-1]
+			slices.Sort(p.pool)
+		}
+		nodes, err := targetNodes(ctx, p.cl, p.rng, op, target, p.eligible, p.pool)
 		if err != nil {
 			return complete(op, value, err)
 		}

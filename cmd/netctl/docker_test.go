@@ -35,7 +35,8 @@ const peerPort = 7000
 // (image FROM scratch: netctl and testdata/peer) and shows from inside
 // them that a delay raises the round trip by about its mean, that two
 // delays for two peers hold side by side, that heal releases held packets
-// at once, and that after heal no rule, queue or delayer is left.
+// at once, that heal --tag removes one fault's rules and leaves another's,
+// and that after heal no rule, queue or delayer is left.
 func TestDockerDelay(t *testing.T) {
 	enginetest.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -147,6 +148,31 @@ func TestDockerDelay(t *testing.T) {
 		healed(t, b)
 		back(t, baseAB, rtt(t, a, b))
 		back(t, baseCB, rtt(t, c, b))
+	})
+
+	t.Run("heal-by-tag", func(t *testing.T) {
+		// Three faults' rules on b side by side; healing one fault's tag
+		// leaves the others' rules and delayer in effect.
+		cut := netrule.Drop(netrule.Inbound, a.ip).Tagged("partition")
+		slow := netrule.Delayed(netrule.Inbound, c.ip, 150*time.Millisecond, 0, 0).Tagged("delay")
+		lossy := netrule.Loss(netrule.Outbound, a.ip, 10).Tagged("loss")
+		for _, r := range []netrule.Rule{cut, slow, lossy} {
+			install(t, b, r)
+		}
+		b.netctl(ctx, t, 0, netrule.HealArgs("partition")...)
+		if got := listed(t, b); netrule.Missing([]netrule.Rule{slow, lossy}, got) != nil || len(got) != 2 {
+			t.Fatalf("after heal --tag partition b lists %v, want %v and %v", got, slow, lossy)
+		}
+		rose(t, baseCB, rtt(t, c, b), 150*time.Millisecond)
+		b.netctl(ctx, t, 0, netrule.HealArgs("delay")...)
+		if got := listed(t, b); len(got) != 1 || got[0] != lossy {
+			t.Fatalf("after heal --tag delay b lists %v, want %v", got, lossy)
+		}
+		if ps := b.delayers(ctx, t, cli); len(ps) > 0 {
+			t.Fatalf("delayer processes after heal --tag delay: %q", ps)
+		}
+		back(t, baseCB, rtt(t, c, b))
+		healed(t, b)
 	})
 
 	t.Run("heal-releases", func(t *testing.T) {

@@ -5,7 +5,9 @@
 //
 // All rules live in the inet table "faultline", so `netctl heal` simply
 // deletes that table (after stopping the delayers) and never disturbs
-// Docker's own rules.
+// Docker's own rules. A fault command's --tag T is kept in each rule's
+// comment, and `netctl heal --tag T` removes only those rules (and stops
+// the delayers only they fed): one fault's stop leaves another's rules.
 //
 //	netctl drop --from IP[,IP]              drop inbound packets from those peers
 //	netctl drop --to IP[,IP]                drop outbound packets to them (one-way)
@@ -13,7 +15,8 @@
 //	                                        drop N% of the packets at random
 //	netctl delay --ms N [--jitter-ms J --seed S] [--from IP[,IP] | --to IP[,IP]]
 //	                                        hold every packet N ms ± J ms
-//	netctl heal                             release held packets, remove every rule
+//	netctl heal [--tag T]                   release held packets, remove every rule
+//	                                        (or only the rules tagged T)
 //	netctl list                             print the rules, one per line
 //	netctl rtt --to IP --port P [--count N] [--timeout-ms T]
 //	                                        measure the round trip to a peer
@@ -57,6 +60,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -83,8 +87,10 @@ const usageText = `usage:
                                 with --jitter-ms); without --from/--to: all
                                 inbound traffic but loopback; returns once the
                                 delay is in effect
-  netctl heal                   release every held packet, stop the delayers and
-                                remove every netctl rule (table inet faultline)
+  netctl heal [--tag T]         release every held packet, stop the delayers and
+                                remove every netctl rule (table inet faultline);
+                                with --tag, only the rules tagged T (a fault
+                                command's --tag) and the delayers they feed
   netctl list                   print the rules in place, one per line
   netctl rtt --to IP --port P [--count N] [--timeout-ms T]
                                 time N (default 5) TCP connects to the peer, each
@@ -152,12 +158,18 @@ func dispatch(ctx context.Context, args []string, stdout io.Writer) error {
 			return usageError{err.Error()}
 		}
 		return serveDelayer(ctx, cfg)
-	case "heal", "list":
+	case "heal":
+		tag, err := netrule.ParseHealArgs(args)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		if tag != "" {
+			return healTag(ctx, tag, stdout)
+		}
+		return heal(ctx, stdout)
+	case "list":
 		if len(rest) != 0 {
 			return usageError{cmd + " takes no arguments"}
-		}
-		if cmd == "heal" {
-			return heal(ctx, stdout)
 		}
 		return list(stdout)
 	}
@@ -214,6 +226,60 @@ func heal(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("delete table inet %s: %w", TableName, err)
 	}
 	return nil
+}
+
+// healTag deletes the rules tagged tag (their comment's netrule.Rule.Tag),
+// then stops the delayers whose queues only those rules fed (each releases
+// what it holds); other rules and delayers stay. No such rule is success.
+func healTag(ctx context.Context, tag string, stdout io.Writer) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("open netlink: %w", err)
+	}
+	rules, err := ourRules(c)
+	if err != nil {
+		return err
+	}
+	tagged, other := map[uint16]bool{}, map[uint16]bool{}
+	n := 0
+	for _, r := range rules {
+		s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+		nr, err := netrule.Parse(s)
+		q, isQueue := queueOf(r)
+		switch {
+		case err == nil && nr.Tag == tag:
+			if err := c.DelRule(r); err != nil {
+				return fmt.Errorf("delete rule %q: %w", nr, err)
+			}
+			n++
+			if isQueue {
+				tagged[q] = true
+			}
+		case isQueue:
+			other[q] = true // a rule of another fault still feeds it
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("delete the rules tagged %s: %w", tag, err)
+	}
+	var errs []error
+	for _, q := range slices.Sorted(maps.Keys(tagged)) {
+		if other[q] {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+		st, err := delayer.Stop(sctx, q)
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "delayer of queue %d stopped: %s\n", q, st)
+	}
+	return errors.Join(errs...)
 }
 
 // flushDelayChains deletes every delay rule but leaves the chains: deleting

@@ -197,6 +197,8 @@ func TestUsageExitCode(t *testing.T) {
 		{"loss", "--percent", "0"},
 		{"loss", "--percent", "101"},
 		{"heal", "extra"},
+		{"heal", "--tag"},
+		{"heal", "--tag", "Partition"},
 		{"list", "extra"},
 		{"delay"},
 		{"delay", "--ms", "50", "--jitter-ms", "10"},

@@ -21,6 +21,7 @@
 //     delay 50ms from 172.18.0.3
 //     delay 50ms±10ms seed 7 to 172.18.0.3
 //     delay 50ms±10ms seed 7 inbound
+//     drop from 172.18.0.3 tag partition
 //
 //   - the command-line form, which the nemesis runs and netctl parses
 //     (Args, ParseArgs):
@@ -28,6 +29,11 @@
 //     drop --from IP[,IP] | drop --to IP[,IP]
 //     loss --percent N [--from IP[,IP] | --to IP[,IP]]
 //     delay --ms N [--jitter-ms J --seed S] [--from IP[,IP] | --to IP[,IP]]
+//     (each with --tag T to name the fault that installs it)
+//
+// A rule's tag names the fault that installed it (the nemesis uses its
+// kind: partition, loss, delay), so that the fault's stop removes its own
+// rules (`netctl heal --tag T`) and leaves another fault's in place.
 //
 // Rules are comparable values: a fault is confirmed by comparing the rules
 // netctl lists with the rules that were asked for, never by matching text.
@@ -89,6 +95,30 @@ type Rule struct {
 	// Delay is how long each matching packet is held; zero for a drop or
 	// loss rule.
 	Delay Delay
+	// Tag names the fault that installed the rule ("" for none): a word
+	// of lower-case letters, digits and dashes (ValidTag).
+	Tag string
+}
+
+// ValidTag reports whether tag can name a rule's fault: empty, or a
+// lower-case letter followed by lower-case letters, digits and dashes, at
+// most 32 bytes.
+func ValidTag(tag string) bool {
+	if len(tag) > 32 {
+		return false
+	}
+	for i, c := range tag {
+		if !(c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}
+
+// Tagged returns r with tag t.
+func (r Rule) Tagged(t string) Rule {
+	r.Tag = t
+	return r
 }
 
 // Delay is how long a delay rule holds each packet: Mean plus a jitter
@@ -179,6 +209,9 @@ func (r Rule) Validate() error {
 	if r.Peer.Is4In6() {
 		return fmt.Errorf("netrule: peer %s: give the IPv4 address %s", r.Peer, r.Peer.Unmap())
 	}
+	if !ValidTag(r.Tag) {
+		return fmt.Errorf("netrule: tag %q: use a lower-case word (letters, digits, dashes; at most 32 bytes)", r.Tag)
+	}
 	return nil
 }
 
@@ -203,6 +236,9 @@ func (r Rule) String() string {
 	} else {
 		b.WriteString(" inbound")
 	}
+	if r.Tag != "" {
+		b.WriteString(" tag " + r.Tag)
+	}
 	return b.String()
 }
 
@@ -212,7 +248,7 @@ func (r Rule) String() string {
 func Parse(line string) (Rule, error) {
 	fields := strings.Fields(line)
 	bad := func(format string, args ...any) (Rule, error) {
-		return Rule{}, fmt.Errorf("netrule: rule %q: %s (want \"drop from|to IP\", \"loss N%% from|to IP|inbound\" or \"delay Nms[±Jms seed S] from|to IP|inbound\")",
+		return Rule{}, fmt.Errorf("netrule: rule %q: %s (want \"drop from|to IP\", \"loss N%% from|to IP|inbound\" or \"delay Nms[±Jms seed S] from|to IP|inbound\", each optionally followed by \"tag T\")",
 			strings.TrimSpace(line), fmt.Sprintf(format, args...))
 	}
 	if len(fields) == 0 {
@@ -261,6 +297,12 @@ func Parse(line string) (Rule, error) {
 		r.Delay = d
 	default:
 		return bad("unknown action %q", fields[0])
+	}
+	if n := len(rest); n >= 2 && rest[n-2] == "tag" {
+		if !ValidTag(rest[n-1]) {
+			return bad("tag %q is not a lower-case word (letters, digits, dashes)", rest[n-1])
+		}
+		r.Tag, rest = rest[n-1], rest[:n-2]
 	}
 	switch {
 	case len(rest) == 1 && rest[0] == "inbound":
@@ -331,8 +373,8 @@ func ParseList(text string) ([]Rule, error) {
 }
 
 // Args returns the netctl command line that installs rules, which must
-// share direction, percentage and delay (netctl takes one direction and one
-// action per call): "drop --from IP,IP", "drop --to IP",
+// share direction, percentage, delay and tag (netctl takes one direction
+// and one action per call): "drop --from IP,IP", "drop --to IP",
 // "loss --percent N --from IP", "loss --percent N",
 // "delay --ms N --jitter-ms J --seed S --to IP". ParseArgs reads it back.
 func Args(rules ...Rule) ([]string, error) {
@@ -345,7 +387,7 @@ func Args(rules ...Rule) ([]string, error) {
 		if err := r.Validate(); err != nil {
 			return nil, err
 		}
-		if r.Dir != first.Dir || r.Percent != first.Percent || r.Delay != first.Delay || r.Peer.IsValid() != first.Peer.IsValid() {
+		if r.Dir != first.Dir || r.Percent != first.Percent || r.Delay != first.Delay || r.Tag != first.Tag || r.Peer.IsValid() != first.Peer.IsValid() {
 			return nil, fmt.Errorf("netrule: %q and %q need separate netctl calls (one direction and action per call)", first, r)
 		}
 		if r.Peer.IsValid() {
@@ -371,7 +413,47 @@ func Args(rules ...Rule) ([]string, error) {
 	if first.Peer.IsValid() {
 		args = append(args, "--"+first.Dir.String(), strings.Join(peers, ","))
 	}
+	if first.Tag != "" {
+		args = append(args, "--tag", first.Tag)
+	}
 	return args, nil
+}
+
+// HealArgs returns the netctl command line that removes the rules tagged
+// tag, or every rule when tag is "": "heal --tag T" or "heal".
+// ParseHealArgs reads it back.
+func HealArgs(tag string) []string {
+	if tag == "" {
+		return []string{"heal"}
+	}
+	return []string{"heal", "--tag", tag}
+}
+
+// ParseHealArgs reads a netctl heal command line (see HealArgs), the
+// command word included, and returns its tag ("" for every rule). Every
+// error is an *ArgsError.
+func ParseHealArgs(args []string) (string, error) {
+	if len(args) == 0 || args[0] != "heal" {
+		return "", &ArgsError{Msg: fmt.Sprintf("not a heal command: %q", args)}
+	}
+	fs := flag.NewFlagSet("netctl heal", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	tag := fs.String("tag", "", "remove only the rules with this tag")
+	if err := fs.Parse(args[1:]); err != nil {
+		return "", &ArgsError{Msg: err.Error()}
+	}
+	if fs.NArg() != 0 {
+		return "", &ArgsError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "tag" })
+	if given && *tag == "" {
+		return "", &ArgsError{Msg: "--tag needs a tag (heal without --tag removes every rule)"}
+	}
+	if !ValidTag(*tag) {
+		return "", &ArgsError{Msg: fmt.Sprintf("--tag %q: use a lower-case word (letters, digits, dashes; at most 32 bytes)", *tag)}
+	}
+	return *tag, nil
 }
 
 // ArgsError is a netctl command line that ParseArgs rejects: a usage
@@ -398,6 +480,7 @@ func ParseArgs(args []string) ([]Rule, error) {
 	fs.SetOutput(io.Discard)
 	from := fs.String("from", "", "peers whose inbound packets are matched")
 	to := fs.String("to", "", "peers whose outbound packets are matched")
+	tag := fs.String("tag", "", "the fault that installs the rules")
 	var (
 		percent            int
 		ms, jitterMS       int
@@ -427,6 +510,9 @@ func ParseArgs(args []string) ([]Rule, error) {
 	if *from != "" && *to != "" {
 		return usage("give --from or --to, not both (run netctl twice)")
 	}
+	if !ValidTag(*tag) {
+		return usage("--tag %q: use a lower-case word (letters, digits, dashes; at most 32 bytes)", *tag)
+	}
 	tmpl := Rule{Percent: percent} // the rule, but for direction and peer
 	switch cmd {
 	case "drop":
@@ -453,6 +539,7 @@ func ParseArgs(args []string) ([]Rule, error) {
 	if *to != "" {
 		dir, list = Outbound, *to
 	}
+	tmpl.Tag = *tag
 	if list == "" { // loss or delay on all inbound traffic
 		return []Rule{tmpl}, nil
 	}

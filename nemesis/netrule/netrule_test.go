@@ -68,11 +68,16 @@ func readCases(t *testing.T, name string) []dataCase {
 }
 
 // rule reads the neutral notation "DIR PEER PERCENT" or "DIR PEER delay
-// MS JITTER-MS SEED" (in|out, - for every peer), independent of the format
-// under test.
+// MS JITTER-MS SEED" (in|out, - for every peer), either followed by
+// "tag T" for a tagged rule, independent of the format under test.
 func rule(t *testing.T, pos, s string) Rule {
 	t.Helper()
 	f := strings.Fields(s)
+	if n := len(f); n >= 2 && f[n-2] == "tag" {
+		r := rule(t, pos, strings.Join(f[:n-2], " "))
+		r.Tag = f[n-1]
+		return r
+	}
 	if len(f) != 3 && (len(f) != 6 || f[2] != "delay") {
 		t.Fatalf("%s: rule %q: want DIR PEER PERCENT or DIR PEER delay MS JITTER-MS SEED", pos, s)
 	}
@@ -249,6 +254,40 @@ func TestArgsErrors(t *testing.T) {
 	} {
 		if _, err := Args(tc.rules...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Args(%v) = %v, want an error containing %q", tc.rules, err, tc.want)
+		}
+	}
+}
+
+// TestHealArgs: heal's command line round-trips, and a bad one is an
+// *ArgsError.
+func TestHealArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args    string
+		tag     string
+		wantErr string
+	}{
+		{"heal", "", ""},
+		{"heal --tag partition", "partition", ""},
+		{"heal --tag=loss", "loss", ""},
+		{"heal --tag", "", "flag needs an argument"},
+		{"heal --tag=", "", "--tag needs a tag"},
+		{"heal --tag Loss", "", "lower-case word"},
+		{"heal loss", "", "unexpected argument"},
+		{"list", "", "not a heal command"},
+	} {
+		tag, err := ParseHealArgs(strings.Fields(tc.args))
+		var ae *ArgsError
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !errors.As(err, &ae) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParseHealArgs(%q) = %q, %v; want an *ArgsError containing %q", tc.args, tag, err, tc.wantErr)
+			}
+		case err != nil || tag != tc.tag:
+			t.Errorf("ParseHealArgs(%q) = %q, %v; want %q", tc.args, tag, err, tc.tag)
+		default:
+			if back, err := ParseHealArgs(HealArgs(tag)); err != nil || back != tag {
+				t.Errorf("ParseHealArgs(HealArgs(%q)) = %q, %v", tag, back, err)
+			}
 		}
 	}
 }
