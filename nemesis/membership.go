@@ -154,6 +154,12 @@ func (m *memberNemesis) leave(ctx context.Context, mc MemberCluster, node string
 	if err != nil {
 		return err
 	}
+	// The system's own list counts: an earlier removal whose answer was
+	// lost may have left fewer voters than the nodes that never left.
+	if voters := slices.DeleteFunc(slices.Clone(before), func(m string) bool { return memberName(m) != m }); len(voters)-1 < Majority(len(nodes)) {
+		return fmt.Errorf("nemesis: membership: the member list %v has %d voters; one more leaving breaks the majority of %d the cluster keeps (a join comes first)",
+			before, len(voters), Majority(len(nodes)))
+	}
 	removed, err := mc.RemoveMember(ctx, node)
 	if err != nil {
 		// The removal may have committed with its answer lost (the

@@ -351,8 +351,9 @@ func TestMembershipSpec(t *testing.T) {
 // TestMembershipLostAnswer: a removal whose answer is lost is read back
 // from the member list: committed, the leave goes on (and says the answer
 // was lost); not committed, the op fails with the removal's error. A node
-// the members no longer list although it never left is made to leave by
-// the final heal's join, and joins again.
+// the members no longer list although it never left counts as gone for the
+// next leave, and is made to leave by the final heal's join, and joins
+// again.
 func TestMembershipLostAnswer(t *testing.T) {
 	ctx := context.Background()
 	for _, lost := range []bool{true, false} {
@@ -369,6 +370,10 @@ func TestMembershipLostAnswer(t *testing.T) {
 	}
 	f := newMemberFake(t, 3)
 	f.removed["n3"] = true // removed, its leave never done
+	nem := newMemberNem(t, f, "membership")
+	if c, _ := Apply(ctx, nem, &memRecorder{}, history.Op{F: FLeave, Value: map[string]any{"mode": MemberLeave, "node": "n2"}}); c.Type == history.OK || !strings.Contains(c.Error, "has 2 voters") {
+		t.Errorf("leave with n3 no member but never left: %v, want it refused by the member list's count", c)
+	}
 	value, joined, err := joinLeft(ctx, f, f)
 	if err != nil || !slices.Equal(joined, []string{"n3"}) || !reflect.DeepEqual(value["no_member"], []any{"n3"}) {
 		t.Fatalf("join with n3 no member: %v, %v, %v; want n3 made to leave and joined", value, joined, err)
