@@ -180,7 +180,7 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	// targets); with sync_interval always too. Not reproduced at this
 	// scale (README, "Reproducing published findings"): kept as the
 	// analysis expects it.
-	natsBitflip := nats("v2.12.1", "corrupt:bitflip+flips=2+file=jetstream/**/*.blk,kill:one+majority+all", faultline.ExpectInvalid, "sync_interval=always")
+	natsBitflip := nats("v2.12.1", "corrupt:bitflip+flips=2+file=jetstream/**/*.blk,kill:one+majority+all", faultline.ExpectInvalid, "sync_interval=always", "msg_bytes=65536")
 	natsBitflip.TimeLimit = max(timeLimit, 60*time.Second)
 	// One fault at a time, as Jepsen's generator emits them: on their own
 	// cycles the kills kept the corruptions' one minority down whenever a
