@@ -59,25 +59,41 @@ func (op *nsOp) durable() bool {
 	return true
 }
 
-// Create creates and opens a file (mode and owner as given) in one
-// journaled step; an existing file is opened instead unless flags has
-// O_EXCL.
-func (e *Engine) Create(p string, flags int, mode uint32, owner *Owner) (*File, error) {
+// inDir runs f on p's directory (open, and the namespace locked) with the
+// directory's path and p's name in it.
+func (e *Engine) inDir(p string, f func(d *dirRef, dir, name string) error) error {
 	if err := e.enter(); err != nil {
-		return nil, err
+		return err
 	}
 	defer e.gate.RUnlock()
 	e.nsMu.Lock()
 	defer e.nsMu.Unlock()
 	dir, name, err := splitPath(p)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d, err := e.openDir(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer e.releaseDir(d)
+	return f(d, dir, name)
+}
+
+// Create creates and opens a file (mode and owner as given) in one
+// journaled step; an existing file is opened instead unless flags has
+// O_EXCL.
+func (e *Engine) Create(p string, flags int, mode uint32, owner *Owner) (*File, error) {
+	var f *File
+	err := e.inDir(p, func(d *dirRef, dir, name string) (err error) {
+		f, err = e.createIn(d, dir, name, p, flags, mode, owner)
+		return err
+	})
+	return f, err
+}
+
+// createIn is Create in its directory d, locked.
+func (e *Engine) createIn(d *dirRef, dir, name, p string, flags int, mode uint32, owner *Owner) (*File, error) {
 	fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode&0o7777)
 	if errors.Is(err, unix.EEXIST) && flags&unix.O_EXCL == 0 {
 		fd, err = unix.Openat(d.fd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -135,21 +151,13 @@ func (e *Engine) Link(old, p string) error {
 
 // create makes an entry with mk and journals it.
 func (e *Engine) create(p string, kind opKind, owner *Owner, mk func(dfd int, name string) error) error {
-	if err := e.enter(); err != nil {
-		return err
-	}
-	defer e.gate.RUnlock()
-	e.nsMu.Lock()
-	defer e.nsMu.Unlock()
-	dir, name, err := splitPath(p)
-	if err != nil {
-		return err
-	}
-	d, err := e.openDir(dir)
-	if err != nil {
-		return err
-	}
-	defer e.releaseDir(d)
+	return e.inDir(p, func(d *dirRef, dir, name string) error {
+		return e.createWith(d, dir, name, p, kind, owner, mk)
+	})
+}
+
+// createWith is create in its directory d, locked.
+func (e *Engine) createWith(d *dirRef, dir, name, p string, kind opKind, owner *Owner, mk func(dfd int, name string) error) error {
 	if err := mk(d.fd, name); err != nil {
 		return fmt.Errorf("faultfs: %s %s: %w", kind, p, err)
 	}
@@ -172,21 +180,11 @@ func (e *Engine) Unlink(p string) error { return e.remove(p, opUnlink) }
 func (e *Engine) Rmdir(p string) error { return e.remove(p, opRmdir) }
 
 func (e *Engine) remove(p string, kind opKind) error {
-	if err := e.enter(); err != nil {
-		return err
-	}
-	defer e.gate.RUnlock()
-	e.nsMu.Lock()
-	defer e.nsMu.Unlock()
-	dir, name, err := splitPath(p)
-	if err != nil {
-		return err
-	}
-	d, err := e.openDir(dir)
-	if err != nil {
-		return err
-	}
-	defer e.releaseDir(d)
+	return e.inDir(p, func(d *dirRef, dir, name string) error { return e.removeIn(d, dir, name, p, kind) })
+}
+
+// removeIn is remove in its directory d, locked.
+func (e *Engine) removeIn(d *dirRef, dir, name, p string, kind opKind) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("faultfs: %s %s: %w", kind, p, err)

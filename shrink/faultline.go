@@ -3,12 +3,10 @@ package shrink
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -163,18 +161,17 @@ type Summary struct {
 	ReproductionRuns []string `json:"reproduction_runs,omitempty"`
 }
 
-// Finish writes what a search found into the shrink directory: the
-// minimal schedule, the shrink log, shrink.json; then, unless ctx ended,
-// reruns the minimal schedule reproduce times (parallel at once) for its
-// reproduction rate, and links each of those runs back to the original
-// (their shrink.json). It returns the summary.
-func (o Original) Finish(ctx context.Context, res Result, run RunTest, reproduce, parallel int, out io.Writer) (Summary, error) {
+// Finish writes what a search (and Stabilise) found into the shrink
+// directory: the minimal schedule, the shrink log, shrink.json; and links
+// each run that measured the minimal schedule's reproduction rate back to
+// the original (their shrink.json). It returns the summary.
+func (o Original) Finish(res Result) (Summary, error) {
 	path, err := o.write(res.Best, "schedule.json")
 	if err != nil {
 		return Summary{}, err
 	}
 	sum := Summary{Original: o.Dir, Target: o.Target, Schedule: path, Rerun: o.Replay(res.Best, path).RerunCommand(),
-		FaultsBefore: len(o.Start.Schedule.Faults), Search: res}
+		FaultsBefore: len(o.Start.Schedule.Faults), Search: res, Reproduced: res.Reproduced, Reproductions: res.Reproductions}
 	for _, p := range res.Best.Schedule.Faults {
 		sum.Faults = append(sum.Faults, p.String())
 	}
@@ -182,37 +179,21 @@ func (o Original) Finish(ctx context.Context, res Result, run RunTest, reproduce
 	for _, st := range res.Steps {
 		log.WriteString(st.String() + "\n")
 	}
+	for _, m := range res.Measures {
+		log.WriteString(m.String() + "\n")
+	}
 	if err := os.WriteFile(filepath.Join(o.Dir, Dir, "shrink.log"), []byte(log.String()), 0o644); err != nil {
 		return sum, fmt.Errorf("shrink: write log: %w", err)
 	}
-	if ctx.Err() == nil && reproduce > 0 {
-		fmt.Fprintf(out, "reproducing the minimal schedule %d times\n", reproduce)
-		var (
-			mu    sync.Mutex
-			wg    sync.WaitGroup
-			slots = make(chan struct{}, max(parallel, 1))
-		)
-		t := o.Replay(res.Best, path)
-		for i := range reproduce {
-			slots <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-slots }()
-				r, err := run(context.WithoutCancel(ctx), t)
-				mu.Lock()
-				defer mu.Unlock()
-				sum.Reproductions++
-				fail := err == nil && Matches(Classes(r.Checkers), o.Target)
-				if fail {
-					sum.Reproduced++
-				}
-				if r.Dir != "" {
-					sum.ReproductionRuns = append(sum.ReproductionRuns, r.Dir)
-					link(r.Dir, Summary{Original: o.Dir, Target: o.Target, Schedule: path, Rerun: sum.Rerun, Faults: sum.Faults})
-				}
-				fmt.Fprintf(out, "reproduction %d: %s %s\n", i+1, map[bool]string{true: "fail", false: "pass"}[fail], r.Dir)
-			})
+	if res.Reproductions > 0 {
+		for _, m := range res.Measures {
+			if m.Back == res.Back {
+				sum.ReproductionRuns = append(sum.ReproductionRuns, m.Dirs...)
+			}
 		}
-		wg.Wait()
+	}
+	for _, dir := range sum.ReproductionRuns {
+		link(dir, Summary{Original: o.Dir, Target: o.Target, Schedule: path, Rerun: sum.Rerun, Faults: sum.Faults})
 	}
 	if err := runstore.WriteJSON(filepath.Join(o.Dir, Dir, runstore.ShrinkJSON), sum); err != nil {
 		return sum, err
@@ -246,8 +227,16 @@ func (s Summary) Report() string {
 		fmt.Fprintf(&b, "  %s\n", f)
 	}
 	fmt.Fprintf(&b, "time limit %v, %d workers\n", s.Search.Best.TimeLimit, s.Search.Best.Workers)
-	if s.Reproductions > 0 {
+	if s.Search.Back > 0 {
+		fmt.Fprintf(&b, "stabilised: %s (rung %d back from the search's best, %d measurements)\n", s.Search.BackTo, s.Search.Back, len(s.Search.Measures))
+	}
+	switch {
+	case s.Reproductions > 0 && !s.Search.Reached:
+		fmt.Fprintf(&b, "reproduced %d of %d runs: below the target at every rung measured\n", s.Reproduced, s.Reproductions)
+	case s.Reproductions > 0:
 		fmt.Fprintf(&b, "reproduced %d of %d runs\n", s.Reproduced, s.Reproductions)
+	case s.Search.Interrupted:
+		b.WriteString("reproduction rate not measured: interrupted\n")
 	}
 	fmt.Fprintf(&b, "schedule: %s\nrerun: %s\n", s.Schedule, s.Rerun)
 	b.WriteString("anomaly: ")

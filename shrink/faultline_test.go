@@ -2,7 +2,6 @@ package shrink
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,7 +84,9 @@ func TestShrinkStoredRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := o.Finish(context.Background(), res, run, 4, 2, io.Discard)
+	cfg.Reproduce, cfg.Parallel = 4, 2
+	res = Stabilise(context.Background(), cfg, res, o.Runner(run), nil)
+	sum, err := o.Finish(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +101,8 @@ func TestShrinkStoredRun(t *testing.T) {
 		t.Fatalf("minimal schedule %v, %v", minimal, err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, Dir, "shrink.log"))
-	if err != nil || strings.Count(string(b), "\n") != len(res.Steps) {
-		t.Errorf("shrink.log: %d lines for %d steps (%v)", strings.Count(string(b), "\n"), len(res.Steps), err)
+	if err != nil || strings.Count(string(b), "\n") != len(res.Steps)+len(res.Measures) {
+		t.Errorf("shrink.log: %d lines for %d steps and %d measurements (%v)", strings.Count(string(b), "\n"), len(res.Steps), len(res.Measures), err)
 	}
 	var linked Summary
 	if err := runstore.ReadJSON(filepath.Join(dir, runstore.ShrinkJSON), &linked); err != nil || linked.Original != o.Dir {

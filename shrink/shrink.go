@@ -12,9 +12,11 @@
 // shows an anomaly of the original's class (same checker, same anomaly
 // type). It stops when
 // no single reduction still fails (1-minimal), when the budget is spent or
-// when its context ends, and returns the best schedule found. Faultline
-// (faultline.go) runs candidates as real runs and writes what a shrink
-// found next to the original run.
+// when its context ends, and returns the best schedule found. Stabilise
+// (stabilise.go) then measures that schedule's reproduction rate and,
+// below a target, steps back along the kept changes to the smallest
+// candidate that reaches it. Faultline (faultline.go) runs candidates as
+// real runs and writes what a shrink found next to the original run.
 package shrink
 
 import (
@@ -88,12 +90,21 @@ type Config struct {
 	MinStep time.Duration
 	// MinTimeLimit is the shortest main phase a candidate may have.
 	MinTimeLimit time.Duration
+	// Reproduce is how many reruns measure a schedule's reproduction
+	// rate after the search (0: none, and no stabilising).
+	Reproduce int
+	// ReproduceTarget is the rate (0 to 1) the schedule Stabilise returns
+	// must reproduce at: the search's best if it does, else the
+	// candidate fewest kept changes before it that does.
+	ReproduceTarget float64
 }
 
 // DefaultConfig is 3 reruns per candidate, one at a time, no budget,
-// times changed by 1 s at least, main phases of 5 s at least.
+// times changed by 1 s at least, main phases of 5 s at least, and a
+// result that reproduces in 8 of 10 reruns.
 func DefaultConfig() Config {
-	return Config{RunsPerCandidate: 3, MinFails: 1, Parallel: 1, MinStep: time.Second, MinTimeLimit: 5 * time.Second}
+	return Config{RunsPerCandidate: 3, MinFails: 1, Parallel: 1, MinStep: time.Second, MinTimeLimit: 5 * time.Second,
+		Reproduce: 10, ReproduceTarget: 0.8}
 }
 
 // Validate reports every problem with c.
@@ -110,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.Parallel < 1 {
 		errs = append(errs, fmt.Errorf("shrink: parallel = %d: use 1 or more", c.Parallel))
+	}
+	if c.Reproduce < 0 || c.ReproduceTarget < 0 || c.ReproduceTarget > 1 {
+		errs = append(errs, fmt.Errorf("shrink: reproduce = %d, target %v: use 0 or more reruns and a rate from 0 to 1", c.Reproduce, c.ReproduceTarget))
 	}
 	if c.Budget < 0 || c.MinStep <= 0 || c.MinTimeLimit <= 0 {
 		errs = append(errs, fmt.Errorf("shrink: budget %v must be >= 0, min step %v and min time limit %v > 0", c.Budget, c.MinStep, c.MinTimeLimit))
@@ -177,6 +191,20 @@ type Result struct {
 	// Stopped says why the search ended early (budget, interrupt).
 	Minimal bool   `json:"minimal"`
 	Stopped string `json:"stopped,omitempty"`
+	// Chain are the candidates the search kept, the start first and its
+	// smallest last: Stabilise steps back along it.
+	Chain []Candidate `json:"-"`
+	// Stabilise's part: its measurements in order, the rung of its ladder
+	// Best is (0: the search's best) and what that gives back, and Best's
+	// reproduction rate, Reproduced of Reproductions reruns (Reached: at
+	// least the target). Interrupted says Ctrl-C cut it short.
+	Measures      []Measure `json:"measures,omitempty"`
+	Back          int       `json:"back"`
+	BackTo        string    `json:"back_to,omitempty"`
+	Reproduced    int       `json:"reproduced"`
+	Reproductions int       `json:"reproductions"`
+	Reached       bool      `json:"reached"`
+	Interrupted   bool      `json:"interrupted,omitempty"`
 }
 
 // Search shrinks start, which fails, with run; progress (may be nil)
@@ -188,7 +216,7 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 		return Result{}, err
 	}
 	begin := time.Now()
-	res := Result{Best: start}
+	res := Result{Best: start, Chain: []Candidate{start}}
 	errorSteps := 0
 	// Each pass starts where the last kept change was found (the same
 	// kind of change often works again) and wraps around; candidates
@@ -219,12 +247,12 @@ func Search(ctx context.Context, cfg Config, start Candidate, run RunFunc, progr
 				continue
 			}
 			t0 := time.Now()
-			verdicts, dirs, errs := try(context.WithoutCancel(ctx), cfg, r.cand, run)
+			verdicts, dirs, errs := try(context.WithoutCancel(ctx), cfg, cfg.RunsPerCandidate, cfg.MinFails, cfg.MinFails, r.cand, run, nil)
 			res.Runs += len(verdicts)
 			st := Step{N: len(res.Steps) + 1, Change: r.change, Verdicts: verdicts, Dirs: dirs, Errors: errs,
 				Kept: fails(verdicts) >= cfg.MinFails, Took: time.Since(t0)}
 			if st.Kept {
-				res.Best = r.cand
+				res.Best, res.Chain = r.cand, append(res.Chain, r.cand)
 			}
 			st.Best = res.Best.String()
 			res.Steps = append(res.Steps, st)
@@ -262,21 +290,23 @@ func fails(verdicts []Verdict) int {
 	return n
 }
 
-// try reruns c up to cfg.RunsPerCandidate times, cfg.Parallel at a time,
-// and stops starting reruns once cfg.MinFails failed, or once the reruns
-// left cannot make up the difference.
-func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) (verdicts []Verdict, dirs, errs []string) {
+// try reruns c up to runs times, cfg.Parallel at a time, while ctx lasts
+// (a rerun fails when it shows one of cfg.Target): it stops starting
+// reruns once enough failed (enough > 0), or once the reruns left cannot
+// make need failures. each (may be nil) sees every rerun's verdict as it
+// comes.
+func try(ctx context.Context, cfg Config, runs, need, enough int, c Candidate, run RunFunc, each func(Verdict, string)) (verdicts []Verdict, dirs, errs []string) {
 	var (
 		mu     sync.Mutex
 		failed int
 		wg     sync.WaitGroup
 		slots  = make(chan struct{}, cfg.Parallel)
 	)
-	for range cfg.RunsPerCandidate {
+	for range runs {
 		slots <- struct{}{}
 		mu.Lock()
 		// Reruns started and not yet done may still fail: count them in.
-		stop := failed >= cfg.MinFails || failed+(cfg.RunsPerCandidate-len(verdicts)) < cfg.MinFails
+		stop := (enough > 0 && failed >= enough) || failed+(runs-len(verdicts)) < need || ctx.Err() != nil
 		mu.Unlock()
 		if stop {
 			<-slots
@@ -284,7 +314,7 @@ func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) (verdicts []
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			out, err := run(ctx, c)
+			out, err := run(context.WithoutCancel(ctx), c)
 			v := Pass
 			switch {
 			case err != nil:
@@ -303,6 +333,9 @@ func try(ctx context.Context, cfg Config, c Candidate, run RunFunc) (verdicts []
 			}
 			if v == Fail {
 				failed++
+			}
+			if each != nil {
+				each(v, out.Dir)
 			}
 		})
 	}

@@ -14,7 +14,6 @@ import (
 
 func shrinkCmd() *cobra.Command {
 	cfg := shrink.DefaultConfig()
-	reproduce := 10
 	cmd := &cobra.Command{
 		Use:   "shrink RUNDIR",
 		Short: "Shrink a failing run's fault schedule to the smallest that still fails",
@@ -25,6 +24,11 @@ candidate fails when one of --runs-per-candidate reruns shows an anomaly of the
 original's class (same checker, same anomaly type). It stops when no single
 change still fails (1-minimal), when --budget is spent, or on Ctrl-C (after
 the candidate in flight), keeping the best schedule found.
+
+A lucky rerun can keep a change after which the bug rarely fires, so the
+search's best is then measured over --reproduce runs; below
+--reproduce-target it steps back (the search's time limit and workers first,
+then its faults) to the smallest schedule that reaches the target.
 
 It writes into RUNDIR/shrink/: schedule.json (the minimal schedule), shrink.log
 (one line per candidate), shrink.json (the summary, with the rerun command and
@@ -58,7 +62,11 @@ Exit codes: 0 the shrink ran, 254 bad arguments, 255 harness error.`,
 			if err != nil {
 				return err
 			}
-			sum, err := o.Finish(stop, res, run, reproduce, cfg.Parallel, out)
+			if cfg.Reproduce > 0 {
+				fmt.Fprintf(out, "measuring the reproduction rate over %d runs (target %v)\n", cfg.Reproduce, cfg.ReproduceTarget)
+			}
+			res = shrink.Stabilise(stop, cfg, res, o.Runner(run), func(m shrink.Measure) { fmt.Fprintln(out, m) })
+			sum, err := o.Finish(res)
 			fmt.Fprint(out, sum.Report())
 			return err
 		},
@@ -69,6 +77,7 @@ Exit codes: 0 the shrink ran, 254 bad arguments, 255 harness error.`,
 	fs.IntVar(&cfg.MinFails, "min-fails", cfg.MinFails, "reruns of a candidate that must show the anomaly for it to fail (M of K; more than 1 keeps a rare bug's minimal schedule reproducible)")
 	fs.DurationVar(&cfg.Budget, "budget", cfg.Budget, "wall-clock limit of the search (0: none); the candidate in flight is finished")
 	fs.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "reruns at once, each on its own cluster (for --runtime kubernetes)")
-	fs.IntVar(&reproduce, "reproduce", reproduce, "reruns of the minimal schedule for its reproduction rate (0: none)")
+	fs.IntVar(&cfg.Reproduce, "reproduce", cfg.Reproduce, "reruns that measure the minimal schedule's reproduction rate (0: none, and no stabilising)")
+	fs.Float64Var(&cfg.ReproduceTarget, "reproduce-target", cfg.ReproduceTarget, "reproduction rate (0 to 1) the schedule returned must reach: below it, time, workers and then faults are given back until it does")
 	return cmd
 }

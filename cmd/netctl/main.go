@@ -215,7 +215,11 @@ func heal(ctx context.Context, stdout io.Writer) error {
 	if err := flushDelayChains(c); err != nil {
 		return err
 	}
-	if err := stopDelayers(ctx, stdout); err != nil {
+	queues, err := delayer.Running()
+	if err != nil {
+		return err
+	}
+	if err := stopDelayers(ctx, queues, stdout); err != nil {
 		return err
 	}
 	c.DelTable(ourTable())
@@ -265,21 +269,8 @@ func healTag(ctx context.Context, tag string, stdout io.Writer) error {
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("delete the rules tagged %s: %w", tag, err)
 	}
-	var errs []error
-	for _, q := range slices.Sorted(maps.Keys(tagged)) {
-		if other[q] {
-			continue
-		}
-		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
-		st, err := delayer.Stop(sctx, q)
-		cancel()
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		fmt.Fprintf(stdout, "delayer of queue %d stopped: %s\n", q, st)
-	}
-	return errors.Join(errs...)
+	queues := slices.DeleteFunc(slices.Sorted(maps.Keys(tagged)), func(q uint16) bool { return other[q] })
+	return stopDelayers(ctx, queues, stdout)
 }
 
 // flushDelayChains deletes every delay rule but leaves the chains: deleting
@@ -308,13 +299,9 @@ func flushDelayChains(c *nftables.Conn) error {
 // stopTimeout bounds stopping one delayer.
 const stopTimeout = 10 * time.Second
 
-// stopDelayers stops every delayer of the namespace, one after another,
-// and prints a line for each.
-func stopDelayers(ctx context.Context, stdout io.Writer) error {
-	queues, err := delayer.Running()
-	if err != nil {
-		return err
-	}
+// stopDelayers stops the delayers of queues, one after another, and
+// prints a line for each.
+func stopDelayers(ctx context.Context, queues []uint16, stdout io.Writer) error {
 	var errs []error
 	for _, q := range queues {
 		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
