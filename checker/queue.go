@@ -33,6 +33,11 @@ const QueueGone = "queue gone"
 //     was read loses them all as postfix);
 //   - lost-on-node: acknowledged and read through some node, missing
 //     from every drain through another node (a split brain; invalid);
+//   - lost-in-read: acknowledged and read by some drain, missing from
+//     another drain that read a later acknowledged value of the same
+//     writer: that read skipped it, as Jepsen's lost middle is seen by
+//     its one reader (a replica that lost the middle of the stream, which
+//     a drain through any node may read; invalid);
 //   - unexpected: read, but never enqueued or its enqueue failed
 //     (invalid);
 //   - recovered: read, though its enqueue was indeterminate (counted);
@@ -68,6 +73,7 @@ func (q *Queue) Check(ctx context.Context, ops []history.Op) Result {
 	var order []*queueValue                // by invocation
 	read := map[string]int{}               // value -> drains holding it
 	byNode := map[string]map[string]bool{} // node -> values read through it
+	var reads []queueRead                  // each ok drain
 	firstRead := map[string]int64{}
 	drains, gone := 0, []int64{}
 	var duplicated int
@@ -114,6 +120,7 @@ func (q *Queue) Check(ctx context.Context, ops []history.Op) Result {
 				byNode[node] = map[string]bool{}
 			}
 			seen := make(map[string]int, len(l))
+			reads = append(reads, queueRead{index: c.Index, node: node, values: seen})
 			for _, x := range l {
 				e := elemString(x)
 				seen[e]++
@@ -154,8 +161,66 @@ func (q *Queue) Check(ctx context.Context, ops []history.Op) Result {
 	if acked == 0 {
 		return unknownResult(res, fmt.Sprintf("queue: no enqueue was acknowledged (%d attempted): nothing can be said", len(order)))
 	}
+	q.lostInRead(clk, f, &res, order, read, reads)
 	q.verdict(clk, f, &res, order, read, byNode, firstRead)
 	return res
+}
+
+// queueRead is one ok drain: its completion, its node and the values it
+// read.
+type queueRead struct {
+	index  int64
+	node   string
+	values map[string]int
+}
+
+// lostInRead finds, in each ok drain, the acknowledged values that some
+// drain read but this one skipped: it read a later acknowledged value of
+// the same writer (a writer publishes synchronously, so its acknowledged
+// values are in the queue in its order). A drain that stopped short (a
+// replica behind the others) misses a postfix only, which is no skip.
+// Verdict turns what it finds invalid.
+func (q *Queue) lostInRead(clk clock, f *found, res *Result, order []*queueValue, read map[string]int, reads []queueRead) {
+	writers := map[int][]*queueValue{}
+	for _, v := range order {
+		if v.typ == history.OK {
+			writers[v.process] = append(writers[v.process], v)
+		}
+	}
+	skipped := map[string]bool{}
+	var lostReads int
+	for _, r := range reads {
+		n := 0
+		for _, p := range slices.Sorted(maps.Keys(writers)) {
+			vs := writers[p]
+			last := -1
+			for i, v := range vs {
+				if r.values[v.name] > 0 {
+					last = i
+				}
+			}
+			for _, v := range vs[:max(last, 0)] {
+				if r.values[v.name] > 0 || read[v.name] == 0 {
+					continue // read here, or lost everywhere (lost)
+				}
+				n++
+				skipped[v.name] = true
+				a := Anomaly{Key: v.name, Ops: []int64{v.index, r.index},
+					Explanation: fmt.Sprintf("value %s was acknowledged (#%d) and read by another drain, but drain #%d through %s skipped it: it read process %d's later value %s (lost in that read, in the middle of the writer's values)",
+						v.name, v.index, r.index, r.node, p, vs[last].name),
+					Summary: fmt.Sprintf("value %s: acknowledged%s (#%d, process %d), skipped by drain #%d through %s", v.name, clk.at(v.time), v.index, p, r.index, r.node)}
+				clk.stamp(&a, v.time)
+				f.add("lost-in-read", a)
+			}
+		}
+		if n > 0 {
+			lostReads++
+		}
+	}
+	res.Details["lost_in_read_count"] = len(skipped)
+	if lostReads > 0 {
+		res.Details["reads_with_loss"] = lostReads
+	}
 }
 
 func unknownResult(res Result, why string) Result {

@@ -15,7 +15,9 @@ func TestQueueDetails(t *testing.T) {
 	}{
 		{"queue-valid", map[string]any{"acknowledged_count": 2, "recovered_count": 1, "duplicated_count": 1, "lost_count": 0, "drains": 2}},
 		{"queue-lost", map[string]any{"lost_count": 3, "lost_prefix_count": 1, "lost_middle_count": 1, "lost_postfix_count": 1}},
-		{"queue-lost-on-node", map[string]any{"lost_count": 0, "lost_on_node": map[string]int{"n2": 1}}},
+		{"queue-lost-on-node", map[string]any{"lost_count": 0, "lost_on_node": map[string]int{"n2": 1}, "lost_in_read_count": 0}},
+		{"queue-lost-in-read", map[string]any{"lost_count": 0, "lost_in_read_count": 1, "reads_with_loss": 1, "lost_on_node": map[string]int{"n2": 2}}},
+		{"queue-lost", map[string]any{"lost_in_read_count": 0}},
 		{"queue-total-loss", map[string]any{"lost_count": 2, "drains": 0}},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {

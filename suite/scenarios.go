@@ -177,11 +177,14 @@ func scenarios(timeLimit time.Duration) []Scenario {
 	// with --corrupt-file-type blk: any .blk under jetstream/ (the
 	// stream's message blocks and the raft groups' logs), about two bits a
 	// file, among kills of one node, a majority and all (Jepsen's default
-	// targets); with sync_interval always too. Not reproduced at this
-	// scale (README, "Reproducing published findings"): kept as the
-	// analysis expects it.
-	natsBitflip := nats("v2.12.1", "corrupt:bitflip+flips=2+file=jetstream/**/*.blk,kill:one+majority+all", faultline.ExpectInvalid, "sync_interval=always")
-	natsBitflip.TimeLimit = max(timeLimit, 60*time.Second)
+	// targets); with sync_interval always too. Each message is padded to
+	// 64 KiB (msg_bytes) so that a run's stream spans many 8 MB message
+	// blocks, as Jepsen's runs of hundreds of thousands of messages do: a
+	// block truncated at a flipped bit then loses the middle of the
+	// stream (README, "Reproducing published findings"); 90 s gives two
+	// or three corruptions.
+	natsBitflip := nats("v2.12.1", "corrupt:bitflip+flips=2+file=jetstream/**/*.blk,kill:one+majority+all", faultline.ExpectInvalid, "sync_interval=always", "msg_bytes=65536")
+	natsBitflip.TimeLimit = max(timeLimit, 90*time.Second)
 	// One fault at a time, as Jepsen's generator emits them: on their own
 	// cycles the kills kept the corruptions' one minority down whenever a
 	// corruption was due (1 of 3 runs had none: faults missing).

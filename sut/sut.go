@@ -114,6 +114,9 @@ type Setting struct {
 	Name string
 	// Doc says in one line what it does and its default.
 	Doc string
+	// Check, when set, refuses a value out of the setting's range with
+	// an error that says what to use.
+	Check func(value string) error
 }
 
 // Client is what NewClient returns: the workloads' client, which the
@@ -454,7 +457,7 @@ func Default() System { return KVNode{} }
 // Validate checks opts against the system's table: the read mode and the
 // planted bugs must be its own, the lease only for a system that has one,
 // a version only for a system that has versions, settings only those it
-// declares.
+// declares, each value within its range (Setting.Check).
 // Every error names the system and says what to use instead.
 func (i Info) Validate(opts Options) error {
 	var errs []string
@@ -494,12 +497,18 @@ func (i Info) Validate(opts Options) error {
 		settings = append(settings, s.Name)
 	}
 	for _, k := range slices.Sorted(maps.Keys(opts.Settings)) {
-		if !slices.Contains(settings, k) {
-			if len(settings) == 0 {
-				errs = append(errs, fmt.Sprintf("%s: unknown setting %q: it takes none", name, k))
-			} else {
-				errs = append(errs, fmt.Sprintf("%s: unknown setting %q: use %s", name, k, orList(settings)))
+		if j := slices.Index(settings, k); j >= 0 {
+			if check := i.Settings[j].Check; check != nil {
+				if err := check(opts.Settings[k]); err != nil {
+					errs = append(errs, fmt.Sprintf("%s: setting %s=%s: %v", name, k, opts.Settings[k], err))
+				}
 			}
+			continue
+		}
+		if len(settings) == 0 {
+			errs = append(errs, fmt.Sprintf("%s: unknown setting %q: it takes none", name, k))
+		} else {
+			errs = append(errs, fmt.Sprintf("%s: unknown setting %q: use %s", name, k, orList(settings)))
 		}
 	}
 	if len(errs) == 0 {

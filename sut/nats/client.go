@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type client struct {
 	js       jetstream.JetStream
 	home     string
 	replicas int
+	msgBytes int // each published message's size (msg_bytes); 0: the value alone
 
 	mu   sync.Mutex
 	last string
@@ -44,6 +46,10 @@ func (System) NewClient(_ context.Context, cfg sut.ClientConfig) (sut.Client, er
 				home = id
 			}
 		}
+	}
+	msgBytes, err := parseMsgBytes(cfg.Options.Settings)
+	if err != nil {
+		return nil, err
 	}
 	addr, ok := cfg.Addrs[home]
 	if !ok {
@@ -70,7 +76,7 @@ func (System) NewClient(_ context.Context, cfg sut.ClientConfig) (sut.Client, er
 		nc.Close()
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
-	return &client{nc: nc, js: js, home: home, replicas: len(cfg.Addrs), last: home}, nil
+	return &client{nc: nc, js: js, home: home, replicas: len(cfg.Addrs), msgBytes: msgBytes, last: home}, nil
 }
 
 // LastNode implements workload.NodeReporter: always the home node.
@@ -107,8 +113,78 @@ func (c *client) CreateQueue(ctx context.Context) error {
 // mean it was not stored (fail); a timeout or a lost connection may
 // have stored it (info).
 func (c *client) Enqueue(ctx context.Context, v int64) error {
-	_, err := c.js.Publish(ctx, Subject, strconv.AppendInt(nil, v, 10))
+	_, err := c.js.Publish(ctx, Subject, encode(v, c.msgBytes))
 	return classify(err)
+}
+
+// The msg_bytes setting: Jepsen's runs publish hundreds of thousands of
+// small messages, which span many of the stream's 8 MB message blocks
+// (nats-server's block size for a stream of limits retention); a run
+// here publishes a few thousand, which fit in one. Padding each message
+// gives a run as many blocks as a long one has, which is what a bit
+// flipped in a block other than the last needs in order to cost the
+// middle of the stream. It changes the messages' size only: what the
+// checker reads is the value.
+const (
+	msgBytesName = "msg_bytes"
+	minMsgBytes  = 64
+	maxMsgBytes  = 1 << 20 // NATS's default max_payload
+)
+
+var msgBytesSetting = sut.Setting{
+	Name: msgBytesName,
+	Doc: fmt.Sprintf("the client's, not the server's: pads each published message to this many bytes (the value's decimal text, a space, then filler), "+
+		"so that a short run's stream spans many 8 MB message blocks as a long run's does; %d to %d; unset: the value alone", minMsgBytes, maxMsgBytes),
+	Check: func(v string) error { _, err := msgBytes(v); return err },
+}
+
+// msgBytes parses a msg_bytes value.
+func msgBytes(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < minMsgBytes || n > maxMsgBytes {
+		return 0, fmt.Errorf("use a whole number of bytes from %d to %d", minMsgBytes, maxMsgBytes)
+	}
+	return n, nil
+}
+
+// parseMsgBytes is the run's msg_bytes: 0 when unset.
+func parseMsgBytes(settings map[string]string) (int, error) {
+	v, ok := settings[msgBytesName]
+	if !ok {
+		return 0, nil
+	}
+	n, err := msgBytes(v)
+	if err != nil {
+		return 0, fmt.Errorf("nats: %s=%s: %w", msgBytesName, v, err)
+	}
+	return n, nil
+}
+
+// padding is the filler after a padded value's separator.
+const padding = '.'
+
+// encode is v's message: its decimal text, then, when size is longer,
+// a space and filler up to size bytes.
+func encode(v int64, size int) []byte {
+	b := strconv.AppendInt(make([]byte, 0, max(size, 20)), v, 10)
+	if len(b) >= size {
+		return b
+	}
+	b = append(b, ' ')
+	for len(b) < size {
+		b = append(b, padding)
+	}
+	return b
+}
+
+// decode is the value of a message encode made.
+func decode(data []byte) (int64, error) {
+	text, _, _ := bytes.Cut(data, []byte{' '})
+	v, err := strconv.ParseInt(string(text), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("nats: message %.40q is not a value: %w", data, err)
+	}
+	return v, nil
 }
 
 // classify maps a publish error onto the workloads' contract.
@@ -168,9 +244,9 @@ func (c *client) Drain(ctx context.Context) ([]int64, error) {
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			v, err := strconv.ParseInt(string(m.Data()), 10, 64)
+			v, err := decode(m.Data())
 			if err != nil {
-				return nil, fmt.Errorf("nats: message %q is not a value: %w", m.Data(), err)
+				return nil, err
 			}
 			out = append(out, v)
 			md, err := m.Metadata()

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/faultline/faultline/sut"
@@ -62,18 +63,23 @@ type System struct{}
 
 var _ sut.System = System{}
 
+// serverSettings are the settings written into the server's jetstream
+// block.
+var serverSettings = []sut.Setting{
+	{Name: "sync_interval", Doc: `how often JetStream fsyncs its files: "always" (before each acknowledgement) or a duration; NATS's default is 2m`},
+}
+
 // Info implements sut.System: the queue workload only; versions from
-// v2.12.1 to NewestVersion; the setting sync_interval; the corrupt fault
-// flips bits in the stream's message blocks.
+// v2.12.1 to NewestVersion; the server setting sync_interval and the
+// client setting msg_bytes; the corrupt fault flips bits in the stream's
+// message blocks.
 func (System) Info() sut.Info {
 	return sut.Info{
 		Name:           "nats",
 		DiskFiles:      []string{"jetstream/**/msgs/*.blk"},
 		DefaultVersion: NewestVersion,
-		Settings: []sut.Setting{
-			{Name: "sync_interval", Doc: `how often JetStream fsyncs its files: "always" (before each acknowledgement) or a duration; NATS's default is 2m`},
-		},
-		Workloads: []string{"queue"},
+		Settings:       append(slices.Clone(serverSettings), msgBytesSetting),
+		Workloads:      []string{"queue"},
 	}
 }
 
@@ -113,7 +119,7 @@ func Config(layout sut.Layout, opts sut.Options, id string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "server_name: %q\nlisten: \"0.0.0.0:%d\"\nhttp: %d\n", layout.Name(id), clientPort, monitorPort)
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: %q\n", dataDir)
-	for _, s := range (System{}).Info().Settings {
+	for _, s := range serverSettings {
 		if v, ok := opts.Settings[s.Name]; ok {
 			fmt.Fprintf(&b, "  %s: %q\n", s.Name, v)
 		}

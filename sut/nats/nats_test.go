@@ -24,6 +24,7 @@ func TestConfig(t *testing.T) {
 		{"default", sut.Options{}, []string{`server_name: "n2"`, `store_dir: "/data/nats"`, "http: 8222",
 			`routes: [nats://n1:6222, nats://n3:6222]`}, []string{"sync_interval", "n2:6222"}},
 		{"sync always", sut.Options{Settings: map[string]string{"sync_interval": "always"}}, []string{`sync_interval: "always"`}, nil},
+		{"client setting", sut.Options{Settings: map[string]string{"msg_bytes": "4096"}}, nil, []string{"msg_bytes", "4096"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Config(layout, tc.opts, "n2")
@@ -77,7 +78,12 @@ func TestInfoValidate(t *testing.T) {
 	}{
 		{sut.Options{}, ""},
 		{sut.Options{Version: "v2.12.1", Settings: map[string]string{"sync_interval": "always"}}, ""},
-		{sut.Options{Settings: map[string]string{"max_mem": "1G"}}, `unknown setting "max_mem": use sync_interval`},
+		{sut.Options{Settings: map[string]string{"max_mem": "1G"}}, `unknown setting "max_mem": use sync_interval or msg_bytes`},
+		{sut.Options{Settings: map[string]string{"msg_bytes": "64"}}, ""},
+		{sut.Options{Settings: map[string]string{"msg_bytes": "1048576"}}, ""},
+		{sut.Options{Settings: map[string]string{"msg_bytes": "63"}}, "nats: setting msg_bytes=63: use a whole number of bytes from 64 to 1048576"},
+		{sut.Options{Settings: map[string]string{"msg_bytes": "1048577"}}, "msg_bytes=1048577: use a whole number"},
+		{sut.Options{Settings: map[string]string{"msg_bytes": "16k"}}, "msg_bytes=16k: use a whole number"},
 		{sut.Options{Version: "latest"}, `version "latest"`},
 		{sut.Options{ReadMode: "stale"}, `unknown read mode "stale"`},
 	} {
@@ -138,5 +144,54 @@ func TestProbe(t *testing.T) {
 				t.Fatalf("Probe = %+v, %v; want n2 following %s", st, err, tc.want)
 			}
 		})
+	}
+}
+
+// A padded message is the size asked for and reads back as its value; a
+// value as long as the size, or longer, is sent alone.
+func TestEncodeDecode(t *testing.T) {
+	for _, tc := range []struct {
+		v       int64
+		size    int
+		wantLen int
+	}{
+		{42, 0, 2},
+		{42, 64, 64},
+		{-7, 16384, 16384},
+		{1234567, 5, 7},
+		{1234567, 7, 7},
+		{1234567, 8, 8},
+		{1234567, 10, 10},
+	} {
+		b := encode(tc.v, tc.size)
+		if len(b) != tc.wantLen {
+			t.Errorf("encode(%d, %d) is %d bytes, want %d", tc.v, tc.size, len(b), tc.wantLen)
+		}
+		if got, err := decode(b); err != nil || got != tc.v {
+			t.Errorf("decode(encode(%d, %d)) = %d, %v", tc.v, tc.size, got, err)
+		}
+	}
+	for _, bad := range []string{"", " 42", "4x2 ...", "x"} {
+		if v, err := decode([]byte(bad)); err == nil {
+			t.Errorf("decode(%q) = %d, want an error", bad, v)
+		}
+	}
+}
+
+func TestParseMsgBytes(t *testing.T) {
+	for _, tc := range []struct {
+		settings map[string]string
+		want     int
+		wantErr  string
+	}{
+		{nil, 0, ""},
+		{map[string]string{"sync_interval": "always"}, 0, ""},
+		{map[string]string{"msg_bytes": "16384"}, 16384, ""},
+		{map[string]string{"msg_bytes": "0"}, 0, "nats: msg_bytes=0: use a whole number of bytes from 64 to 1048576"},
+	} {
+		got, err := parseMsgBytes(tc.settings)
+		if got != tc.want || (tc.wantErr == "") != (err == nil) || err != nil && err.Error() != tc.wantErr {
+			t.Errorf("parseMsgBytes(%v) = %d, %v; want %d, %q", tc.settings, got, err, tc.want, tc.wantErr)
+		}
 	}
 }
