@@ -116,13 +116,9 @@ func NewDelay(cl Cluster, rng *rand.Rand, cfg DelayConfig, opts []string) Nemesi
 		if g, ok, err := pinnedGrudge(cl, op); ok {
 			return g, value, err
 		}
-		var leader string
-		if kind == DelayLeader {
-			l, err := waitLeader(ctx, cl)
-			if err != nil {
-				return nil, value, fmt.Errorf("nemesis: leader delay: %w", err)
-			}
-			leader = l
+		leader, err := leaderFor(ctx, cl, kind == DelayLeader, "delay")
+		if err != nil {
+			return nil, value, err
 		}
 		g, err := delayGrudge(kind, n.rng, cl.Nodes(), leader)
 		return g, value, err

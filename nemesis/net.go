@@ -308,6 +308,19 @@ func (n *netNemesis) Teardown(ctx context.Context) error {
 	return nil
 }
 
+// leaderFor returns the leader (waitLeader) when a fault's links are
+// chosen around it (want), else "".
+func leaderFor(ctx context.Context, cl Cluster, want bool, fault string) (string, error) {
+	if !want {
+		return "", nil
+	}
+	l, err := waitLeader(ctx, cl)
+	if err != nil {
+		return "", fmt.Errorf("nemesis: leader %s: %w", fault, err)
+	}
+	return l, nil
+}
+
 // NewPartition returns the nemesis for start-partition / stop-partition.
 // A start-partition value is a grudge kind (string, default: a random one
 // of grudges) or a map {"grudge": kind}; the completion value is
@@ -327,13 +340,9 @@ func NewPartition(cl Cluster, rng *rand.Rand, grudges []string) Nemesis {
 			kind = grudges[n.rng.IntN(len(grudges))]
 		}
 		value := map[string]any{"kind": kind}
-		var leader string
-		if kind == GrudgeLeader {
-			l, err := waitLeader(ctx, cl)
-			if err != nil {
-				return nil, value, fmt.Errorf("nemesis: leader partition: %w", err)
-			}
-			leader = l
+		leader, err := leaderFor(ctx, cl, kind == GrudgeLeader, "partition")
+		if err != nil {
+			return nil, value, err
 		}
 		g, err := NewGrudge(kind, n.rng, cl.Nodes(), leader)
 		return g, value, err
