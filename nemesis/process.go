@@ -82,7 +82,7 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 		var pool []string
 		if p.lasting {
 			var err error
-			if pool, err = p.lastingPool(ctx); err != nil {
+			if pool, err = p.lastingPool(); err != nil {
 				return complete(op, value, err)
 			}
 		}
@@ -109,14 +109,15 @@ func (p *procNemesis) Invoke(ctx context.Context, op history.Op) (history.Op, er
 // fault's leave) so that the undamaged members would be no majority of
 // them, it may hit none: the damage already done would then reach the
 // current voters' quorum.
-func (p *procNemesis) lastingPool(ctx context.Context) ([]string, error) {
+func (p *procNemesis) lastingPool() ([]string, error) {
 	all := p.cl.Nodes()
 	if p.pool == nil {
 		p.pool = shuffled(p.rng, all)[:len(all)-Majority(len(all))]
 		slices.Sort(p.pool)
 	}
-	states := nodeStates(ctx, p.cl)
-	members := where(p.cl, states, func(s string) bool { return s != StateLeft })
+	// Membership is the runtime's bookkeeping (a leave records it), so no
+	// node is observed here: pickTargets observes them next.
+	members := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return p.cl.State(n) == StateLeft })
 	pool := slices.DeleteFunc(slices.Clone(p.pool), func(n string) bool { return !slices.Contains(members, n) })
 	if len(pool) > len(members)-Majority(len(members)) {
 		return nil, fmt.Errorf("nemesis: %s: %v, damaged before, are no longer a minority of the members %v (a membership change): another %s could leave no majority of undamaged members, so none is done",
