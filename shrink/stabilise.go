@@ -3,8 +3,8 @@ package shrink
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
-	"strings"
 	"time"
 )
 
@@ -35,19 +35,47 @@ func (m Measure) Reached() bool { return m.Fails() >= m.Need }
 
 // String is the measurement's progress line.
 func (m Measure) String() string {
-	vs := make([]string, len(m.Verdicts))
-	for i, v := range m.Verdicts {
-		vs[i] = string(v)
+	line := m.head()
+	for _, v := range m.Verdicts {
+		line += " " + string(v)
 	}
-	line := fmt.Sprintf("measure %s (%s): %s", m.What, m.Candidate, strings.Join(vs, " "))
+	return line + m.tail()
+}
+
+// head opens the measurement's line; tail closes it once it ended.
+func (m Measure) head() string { return fmt.Sprintf("measure %s (%s):", m.What, m.Candidate) }
+
+func (m Measure) tail() string {
 	if !m.Done {
-		return line
+		return ""
 	}
 	verdict := "below the target"
 	if m.Reached() {
 		verdict = "reaches the target"
 	}
-	return fmt.Sprintf("%s -> %d of %d, %s of %d of %d (%v)", line, m.Fails(), len(m.Verdicts), verdict, m.Need, m.Runs, m.Took.Round(time.Second))
+	return fmt.Sprintf(" -> %d of %d, %s of %d of %d (%v)", m.Fails(), len(m.Verdicts), verdict, m.Need, m.Runs, m.Took.Round(time.Second))
+}
+
+// MeasureLines is a progress func for Stabilise that writes each
+// measurement as one line to w, growing it by each rerun's verdict as
+// it comes (a measurement of 60 s runs takes minutes) and ending it
+// when the measurement ends.
+func MeasureLines(w io.Writer) func(Measure) {
+	open, shown := false, 0
+	return func(m Measure) {
+		if !open {
+			fmt.Fprint(w, m.head())
+			open, shown = true, 0
+		}
+		for _, v := range m.Verdicts[min(shown, len(m.Verdicts)):] {
+			fmt.Fprint(w, " "+string(v))
+		}
+		shown = len(m.Verdicts)
+		if m.Done {
+			fmt.Fprintln(w, m.tail())
+			open = false
+		}
+	}
 }
 
 // rung is a candidate Stabilise may return and what it gives back.

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,6 +99,31 @@ func TestStabilise(t *testing.T) {
 				t.Errorf("best has %d workers, want %d (undone %d)", got.Best.Workers, want.Workers, tc.undone)
 			}
 		})
+	}
+}
+
+// TestMeasureLines: each measurement is one line, grown by each rerun's
+// verdict, and ends as the measurement's String (a measurement completed
+// to every rerun because none reached the target is a line of its own).
+func TestMeasureLines(t *testing.T) {
+	res := chainOf(4)
+	f := &rateRunner{runs: map[string]int{}, rate: func(c Candidate) int { return []int{1, 2, 6, 3}[10-c.Workers] }}
+	cfg := DefaultConfig()
+	cfg.Target = target
+	var b strings.Builder
+	print := MeasureLines(&b)
+	var want []string
+	calls := 0
+	Stabilise(context.Background(), cfg, res, f.run, func(m Measure) {
+		calls++
+		print(m)
+		if m.Done {
+			want = append(want, m.String())
+		}
+	})
+	got := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if !slices.Equal(got, want) || len(want) != 4 {
+		t.Errorf("printed (%d progress calls):\n%s\nwant the 4 ended measurements' lines:\n%s", calls, b.String(), strings.Join(want, "\n"))
 	}
 }
 

@@ -65,7 +65,7 @@ Exit codes: 0 the shrink ran, 254 bad arguments, 255 harness error.`,
 			if cfg.Reproduce > 0 {
 				fmt.Fprintf(out, "measuring the reproduction rate over %d runs (target %v)\n", cfg.Reproduce, cfg.ReproduceTarget)
 			}
-			res = shrink.Stabilise(stop, cfg, res, o.Runner(run), func(m shrink.Measure) { fmt.Fprintln(out, m) })
+			res = shrink.Stabilise(stop, cfg, res, o.Runner(run), shrink.MeasureLines(out))
 			sum, err := o.Finish(res)
 			fmt.Fprint(out, sum.Report())
 			return err
