@@ -180,12 +180,14 @@ func inEffect(op history.Op, k Kind) bool {
 // their completions were recorded (a fault that ran twice is listed
 // twice). A fault happened only when its nemesis completion is ok (the
 // nemesis confirmed it in effect: rules listed, container state read back,
-// clock offsets read) and its value names what it affected. Info and fail
-// completions, stops and the final heal never count. It reads histories as
+// clock offsets read) and its value names what it affected, or it is a
+// leave whose answer was lost that a later join found done
+// (confirmLeaves). Other info and fail completions, stops and the final
+// heal never count. It reads histories as
 // Run records them and as history reads them back (JSONL or EDN).
 func Happened(ops []history.Op) []Fault {
 	var out []Fault
-	for _, op := range ops {
+	for _, op := range confirmLeaves(ops) {
 		if !op.IsNemesis() || op.Type != history.OK {
 			continue
 		}

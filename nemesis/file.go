@@ -104,7 +104,8 @@ func (s ScheduleFile) Kinds() []string {
 }
 
 // Realise returns the schedule a run's history shows: every fault whose
-// completion is ok and shows it in effect (as Happened counts them), with
+// completion is ok and shows it in effect, or a leave a later join found
+// done (as Happened counts them), with
 // the nodes it hit and what a replay needs, its start and the invoke of
 // its kind's next stop, both from mainStart (the history time the main
 // phase began). A stop invoked at healStart or later is the final heal's:
@@ -120,7 +121,7 @@ func Realise(ops []history.Op, mainStart, healStart time.Duration, limit time.Du
 		return Duration((time.Duration(t) - mainStart).Round(time.Millisecond))
 	}
 	last := Duration(limit - time.Millisecond)
-	for _, op := range ops {
+	for _, op := range confirmLeaves(ops) {
 		if !op.IsNemesis() {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,51 @@ func TestRealiseLateOps(t *testing.T) {
 	}
 	if err := got.Validate(10*s, got.Nodes); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRealiseLostLeave: a leave whose answer was lost (info) happened when
+// a later join found its node no member; without that evidence it did
+// not. The schedule and the run's faults agree.
+func TestRealiseLostLeave(t *testing.T) {
+	s := time.Second
+	op := func(at time.Duration, typ history.Type, f string, v any) history.Op {
+		return history.Op{Time: int64(at), Type: typ, Process: history.NemesisProcess, F: f, Value: v}
+	}
+	for _, tc := range []struct {
+		name     string
+		noMember []any
+		want     []string // nodes of the realised leave; nil: none
+	}{
+		{name: "join found it gone", noMember: []any{"n3"}, want: []string{"n3"}},
+		{name: "join found another gone", noMember: []any{"n2"}},
+		{name: "join found none gone", noMember: []any{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lost := map[string]any{"mode": MemberLeave, "node": "n3"}
+			ops := []history.Op{
+				op(2*s, history.Invoke, FLeave, map[string]any{"mode": MemberLeave}), op(8*s, history.Info, FLeave, lost),
+				op(12*s, history.Invoke, FJoin, "all"),
+				op(13*s, history.OK, FJoin, map[string]any{"joined": map[string]any{"n3": "n3.2"}, "no_member": tc.noMember, "nodes": []any{"n3"}}),
+			}
+			got := Realise(ops, s, 12*s, 10*s, []string{"n1", "n2", "n3"})
+			happened := Happened(ops)
+			if tc.want == nil {
+				if len(got.Faults) != 0 || len(happened) != 0 {
+					t.Fatalf("realised %v, happened %v: want none", got.Faults, happened)
+				}
+				return
+			}
+			if len(got.Faults) != 1 || got.Faults[0].Kind != FaultMembership || got.Faults[0].Start.D() != s ||
+				!slices.Equal(got.Faults[0].Nodes, tc.want) || got.Faults[0].Stop != nil || len(happened) != 1 {
+				t.Fatalf("realised %v, happened %v: want a leave of %v at 1s", got.Faults, happened, tc.want)
+			}
+			if ops[1].Type != history.Info || lost["nodes"] != nil {
+				t.Errorf("the history itself changed: %v", ops[1])
+			}
+			if err := got.Validate(10*s, got.Nodes); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

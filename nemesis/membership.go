@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -368,4 +369,37 @@ func (m *memberNemesis) Teardown(ctx context.Context) error {
 		return fmt.Errorf("nemesis: teardown membership: %w", err)
 	}
 	return nil
+}
+
+// confirmLeaves returns ops with each leave whose answer was lost (an
+// info completion naming its node, the removal's fate unknown when the op
+// ended) that a later join found no member of (its no_member: the removal
+// had committed) as the ok completion it would have been: its node under
+// nodes, answer_lost. Such a leave happened, so a run's faults and its
+// schedule count it. ops itself is not changed.
+func confirmLeaves(ops []history.Op) []history.Op {
+	var out []history.Op
+	for i, op := range ops {
+		if !op.IsNemesis() || op.F != FLeave || op.Type != history.Info {
+			continue
+		}
+		v, _ := op.Value.(map[string]any)
+		node, _ := v["node"].(string)
+		if node == "" || !slices.ContainsFunc(ops[i+1:], func(j history.Op) bool {
+			jv, _ := j.Value.(map[string]any)
+			return j.IsNemesis() && j.F == FJoin && j.Type == history.OK && slices.Contains(listOf(jv["no_member"]), node)
+		}) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(ops)
+		}
+		c := maps.Clone(v)
+		c["nodes"], c["answer_lost"] = []any{node}, true
+		out[i].Type, out[i].Value = history.OK, c
+	}
+	if out == nil {
+		return ops
+	}
+	return out
 }
