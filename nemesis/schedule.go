@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -23,7 +24,9 @@ import (
 // once at once if Op's fault does not take effect (e.g. no leader to
 // target while other faults are in effect), so a named fault is not lost
 // to bad timing: the same op, or, when the spec left the kind's options to
-// the defaults, the same fault on "one" node instead of the leader.
+// the defaults, the same fault on "one" node instead of the leader. When
+// that fails too (every node it could hit is down or gone), Run tries it
+// again after each op of another lane, until its own lane's next step.
 type Step struct {
 	Lane   int
 	Wait   time.Duration
@@ -261,6 +264,7 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 	start := time.Now()
 	laneDone := map[int]time.Time{}
 	dropped := map[int]bool{}
+	waiting := map[int]history.Op{} // lane -> its start that did not take effect
 	prevDone := start
 	var errs []error
 	for i, st := range sched {
@@ -299,8 +303,26 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 		// even if ctx ends meanwhile: a kill cut off mid-call may have
 		// happened without being recorded, and the final heal would then
 		// not know to restart the node.
-		if _, err := Apply(context.WithoutCancel(ctx), nem, rec, st.Op); err != nil && st.Retry.F != "" && ctx.Err() == nil {
-			Apply(context.WithoutCancel(ctx), nem, rec, st.Retry)
+		delete(waiting, st.Lane) // its next step is due: the start's chance is over
+		_, err := Apply(context.WithoutCancel(ctx), nem, rec, st.Op)
+		if err != nil && st.Retry.F != "" && ctx.Err() == nil {
+			_, err = Apply(context.WithoutCancel(ctx), nem, rec, st.Retry)
+		}
+		if err != nil && st.Fault != (Fault{}) && st.Retry.F != "" {
+			waiting[st.Lane] = st.Retry
+		}
+		// A start of another lane that found no node it could hit may find
+		// one now that this op changed the cluster (a stop brought nodes
+		// back): it is tried again after each op of another lane until its
+		// own lane's next step, so overlapping faults do not starve the
+		// kinds staggered after them.
+		for _, lane := range slices.Sorted(maps.Keys(waiting)) {
+			if lane == st.Lane || ctx.Err() != nil {
+				continue
+			}
+			if _, err := Apply(context.WithoutCancel(ctx), nem, rec, waiting[lane]); err == nil {
+				delete(waiting, lane)
+			}
 		}
 		prevDone = time.Now()
 		laneDone[st.Lane] = prevDone

@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -363,5 +364,68 @@ func TestIntervalCountsFromCompletion(t *testing.T) {
 				t.Errorf("concurrent %v: op %d began before op %d ended", concurrent, i, i-1)
 			}
 		}
+	}
+}
+
+// downBlocks is a nemesis whose power failure cannot happen while a node
+// is killed (no node it could hit is running), as on a 3-node cluster
+// with the other nodes killed, paused or gone.
+type downBlocks struct {
+	killed  bool
+	invoked []string
+}
+
+func (d *downBlocks) Invoke(_ context.Context, op history.Op) (history.Op, error) {
+	d.invoked = append(d.invoked, op.F)
+	switch op.F {
+	case FKill:
+		d.killed = true
+	case FStart:
+		d.killed = false
+	case FPowerOff:
+		if d.killed {
+			return history.Op{Value: op.Value}, fmt.Errorf("no node is eligible: n1 is killed")
+		}
+	}
+	return history.Op{Value: map[string]any{"target": op.Value, "nodes": []any{"n1"}}}, nil
+}
+func (d *downBlocks) Teardown(context.Context) error { return nil }
+func (d *downBlocks) Fs() []string                   { return []string{FKill, FStart, FPowerOff, FPowerOn} }
+
+// TestStartWaitsForANode: a start of one lane that found no node it could
+// hit is tried again after another lane's op changed the cluster, until
+// its own lane's next step; one-lane schedules and stops are not retried.
+func TestStartWaitsForANode(t *testing.T) {
+	op := func(f string, v any) history.Op {
+		return history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: f, Value: v}
+	}
+	kill := Step{Lane: 0, Op: op(FKill, TargetOne), Retry: op(FKill, TargetOne), Fault: Fault{Kind: FaultKill, Option: TargetOne}}
+	restart := Step{Lane: 0, Op: op(FStart, nil), Wait: time.Millisecond}
+	power := Step{Lane: 1, Op: op(FPowerOff, TargetOne), Retry: op(FPowerOff, TargetOne), Fault: Fault{Kind: FaultPower, Option: TargetOne}, Wait: time.Millisecond}
+	powerOn := Step{Lane: 1, Op: op(FPowerOn, nil), Wait: time.Millisecond}
+	for _, tc := range []struct {
+		name  string
+		sched Schedule
+		want  []string
+		power bool // the power failure happened
+	}{
+		{name: "the kill's stop lets it happen", sched: Schedule{kill, power, restart, powerOn},
+			want: []string{FKill, FPowerOff, FPowerOff, FStart, FPowerOff, FPowerOn}, power: true},
+		{name: "its own stop comes first", sched: Schedule{kill, power, powerOn, restart},
+			want: []string{FKill, FPowerOff, FPowerOff, FPowerOn, FStart}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nem, rec := &downBlocks{}, &memRecorder{}
+			if err := Run(context.Background(), tc.sched, nem, rec); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(nem.invoked, tc.want) {
+				t.Errorf("invoked %v, want %v", nem.invoked, tc.want)
+			}
+			happened := Happened(rec.all())
+			if got := slices.ContainsFunc(happened, func(f Fault) bool { return f.Kind == FaultPower }); got != tc.power {
+				t.Errorf("happened %v: power failure %v, want %v", happened, got, tc.power)
+			}
+		})
 	}
 }
