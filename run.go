@@ -167,6 +167,7 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 	}
 	ops := rec.Ops()
 	realised := nemesis.Realise(ops, phases.main.Sub(histStart), phases.heal.Sub(histStart), t.TimeLimit, cl.Nodes())
+	realised.Leader = phases.leader
 	if err := realised.Write(run.Path(runstore.ScheduleJSON)); err != nil {
 		return res, err
 	}
@@ -206,8 +207,12 @@ func closer(cl Cluster, run runstore.Run, runtime string, log *slog.Logger) func
 
 // phaseTimes are when the main phase and the final heal began: the
 // realised schedule counts from the first, and stops from the second on
-// are the heal's.
-type phaseTimes struct{ main, heal time.Time }
+// are the heal's. leader is the cluster's leader as the main phase began
+// (leaderAtStart).
+type phaseTimes struct {
+	main, heal time.Time
+	leader     string
+}
 
 // exercise runs setup, the main phase with the nemesis, the heal and the
 // final phase against cl, recording into rec; down receives the nodes
@@ -228,6 +233,7 @@ func exercise(ctx, abort context.Context, plan Plan, cl Cluster, rec *history.Re
 		return fmt.Errorf("workload setup: %w", err)
 	}
 	phases.main = time.Now()
+	plan, phases.leader = leaderAtStart(ctx, plan, cl, log)
 	nem, err := mainPhase(ctx, plan, cl, rec, runner, progress, log)
 	if err != nil {
 		return err
@@ -326,6 +332,32 @@ func newRunner(ctx context.Context, plan Plan, cl Cluster, rec *history.Recorder
 		return nil
 	}
 	return runner, rebind, closeAll, err
+}
+
+// leaderAtStart returns the cluster's leader as the main phase begins
+// ("" without faults, or when no leader answers within
+// nemesis.LeaderWait), which the realised schedule records, and plan
+// with a replayed schedule relabelled so that this run's leader plays the
+// recorded leader's part (ScheduleFile.Relabel): which node wins the
+// first election is chance, and a bug that needs the leader cut off
+// should not need the same node to win it again.
+func leaderAtStart(ctx context.Context, plan Plan, cl Cluster, log *slog.Logger) (Plan, string) {
+	if len(plan.Nemesis.Faults) == 0 {
+		return plan, ""
+	}
+	lctx, cancel := context.WithTimeout(ctx, nemesis.LeaderWait)
+	defer cancel()
+	leader, err := cl.Leader(lctx)
+	if err != nil {
+		log.Warn("no leader as the main phase begins: the schedule records none, and a replay keeps its nodes as recorded", "err", err)
+		return plan, ""
+	}
+	if r := plan.Nemesis.Replay; r != nil && r.Leader != "" && r.Leader != leader {
+		relabelled := r.Relabel(leader)
+		plan.Nemesis.Replay = &relabelled
+		log.Info("replay: nodes relabelled so that this run's leader plays the recorded leader's part", "recorded_leader", r.Leader, "leader", leader)
+	}
+	return plan, leader
 }
 
 // mainPhase runs the workload and the nemesis side by side until the time

@@ -29,6 +29,72 @@ type ScheduleFile struct {
 	Nodes []string `json:"nodes"`
 	// Faults are the faults, by start.
 	Faults []Planned `json:"faults"`
+	// Leader is the node the cluster agreed was its leader when the main
+	// phase began ("" when none answered). A replay relabels the nodes so
+	// that its own leader then plays this node's part (Relabel): which
+	// node wins the first election is chance, and a fault that cut off
+	// the leader in the original should cut off the leader again.
+	Leader string `json:"leader,omitempty"`
+}
+
+// Relabel returns s with the nodes leader and s.Leader swapped in every
+// fault's nodes and value (map keys and strings equal to a node name), so
+// that leader plays the part s.Leader played; s itself is not changed.
+// Without a recorded leader, or with leader already it or not one of
+// s.Nodes, s is returned as it is.
+func (s ScheduleFile) Relabel(leader string) ScheduleFile {
+	from := s.Leader
+	if from == "" || leader == from || !slices.Contains(s.Nodes, leader) {
+		return s
+	}
+	swap := func(n string) string {
+		switch n {
+		case from:
+			return leader
+		case leader:
+			return from
+		}
+		return n
+	}
+	var deep func(v any) any
+	deep = func(v any) any {
+		switch v := v.(type) {
+		case string:
+			return swap(v)
+		case []string:
+			out := make([]string, len(v))
+			for i, x := range v {
+				out[i] = swap(x)
+			}
+			return out
+		case []any:
+			out := make([]any, len(v))
+			for i, x := range v {
+				out[i] = deep(x)
+			}
+			return out
+		case map[string]any:
+			out := make(map[string]any, len(v))
+			for k, x := range v {
+				out[swap(k)] = deep(x)
+			}
+			return out
+		}
+		return v
+	}
+	out := s
+	out.Leader = leader
+	out.Faults = make([]Planned, len(s.Faults))
+	for i, f := range s.Faults {
+		if f.Nodes != nil {
+			f.Nodes = deep(f.Nodes).([]string)
+		}
+		if f.Value != nil {
+			f.Value = deep(f.Value).(map[string]any)
+		}
+		out.Faults[i] = f
+	}
+	return out
 }
 
 // Planned is one fault of a ScheduleFile.

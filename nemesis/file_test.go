@@ -220,3 +220,49 @@ func TestRealiseLostLeave(t *testing.T) {
 		})
 	}
 }
+
+// TestRelabel: a replay whose leader is another node swaps that node and
+// the recorded leader in every fault's nodes and value, keys included,
+// and leaves everything else as recorded.
+func TestRelabel(t *testing.T) {
+	stop := Duration(9 * time.Second)
+	s := ScheduleFile{Version: ScheduleFileVersion, TimeLimit: Duration(10 * time.Second), Nodes: []string{"n1", "n2", "n3"}, Leader: "n3",
+		Faults: []Planned{
+			{Kind: FaultPartition, Option: GrudgeOne, F: FStartPartition, Start: Duration(time.Second), Stop: &stop, Nodes: []string{"n1", "n2", "n3"},
+				Value: map[string]any{"grudge": map[string]any{"n3": []any{"n1", "n2"}, "n1": []any{"n3"}, "n2": []any{"n3"}}, "kind": GrudgeOne}},
+			{Kind: FaultClock, Option: "bump", F: FBumpClock, Start: Duration(2 * time.Second), Nodes: []string{"n2", "n3"},
+				Value: map[string]any{"deltas_ms": map[string]any{"n2": 100.0, "n3": 200.0}, "target": "all"}},
+			{Kind: FaultMembership, Option: MemberLeave, F: FLeave, Start: Duration(3 * time.Second), Nodes: []string{"n3"},
+				Value: map[string]any{"mode": MemberLeave}},
+			{Kind: FaultKill, Option: TargetOne, F: FKill, Start: Duration(4 * time.Second)},
+		}}
+	orig, _ := json.Marshal(s)
+	for _, tc := range []struct {
+		leader string
+		want   ScheduleFile
+	}{
+		{leader: "n3", want: s},
+		{leader: "n4", want: s}, // not a node of the schedule
+		{leader: "n1", want: ScheduleFile{Version: ScheduleFileVersion, TimeLimit: s.TimeLimit, Nodes: s.Nodes, Leader: "n1",
+			Faults: []Planned{
+				{Kind: FaultPartition, Option: GrudgeOne, F: FStartPartition, Start: Duration(time.Second), Stop: &stop, Nodes: []string{"n3", "n2", "n1"},
+					Value: map[string]any{"grudge": map[string]any{"n1": []any{"n3", "n2"}, "n3": []any{"n1"}, "n2": []any{"n1"}}, "kind": GrudgeOne}},
+				{Kind: FaultClock, Option: "bump", F: FBumpClock, Start: Duration(2 * time.Second), Nodes: []string{"n2", "n1"},
+					Value: map[string]any{"deltas_ms": map[string]any{"n2": 100.0, "n1": 200.0}, "target": "all"}},
+				{Kind: FaultMembership, Option: MemberLeave, F: FLeave, Start: Duration(3 * time.Second), Nodes: []string{"n1"},
+					Value: map[string]any{"mode": MemberLeave}},
+				{Kind: FaultKill, Option: TargetOne, F: FKill, Start: Duration(4 * time.Second)},
+			}}},
+	} {
+		got := s.Relabel(tc.leader)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("relabel to %s:\n got %+v\nwant %+v", tc.leader, got, tc.want)
+		}
+		if after, _ := json.Marshal(s); string(after) != string(orig) {
+			t.Errorf("relabel to %s changed the schedule itself: %s", tc.leader, after)
+		}
+	}
+	if got := (ScheduleFile{Nodes: s.Nodes, Faults: s.Faults}).Relabel("n1"); !reflect.DeepEqual(got.Faults, s.Faults) {
+		t.Errorf("a schedule without a recorded leader was relabelled: %+v", got.Faults)
+	}
+}
