@@ -14,7 +14,8 @@ import (
 // TestReplaySchedule: a run writes the faults that happened as
 // schedule.json; a run with --schedule of that file invokes the same
 // faults in the same order, and those that take effect do the same
-// (kind, op, nodes, grudge, deltas, ...), as its own schedule.json says.
+// (kind, op, nodes, grudge, deltas, ...), as its own schedule.json says,
+// with the two leaders' names swapped when they differ.
 func TestReplaySchedule(t *testing.T) {
 	requireE2E(t)
 	tc := e2eTest(t, "register")
@@ -60,6 +61,13 @@ func TestReplaySchedule(t *testing.T) {
 	if !slices.Equal(invoked, want) {
 		t.Errorf("the replay invoked %v, want %v", invoked, want)
 	}
+	// Both record their leader; the replay plays the original's with its
+	// own leader in the recorded leader's part (the nodes swapped when
+	// another node won the election).
+	if orig.Leader == "" || got.Leader == "" {
+		t.Fatalf("leaders recorded: original %q, replay %q; want both", orig.Leader, got.Leader)
+	}
+	orig = orig.Relabel(got.Leader)
 	// What each fault did, without its times (the ops' own durations
 	// differ from run to run): each one that took effect did what the
 	// original did, on the same nodes. A fault may fail in the replay
