@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/faultline/faultline/history"
@@ -38,8 +39,9 @@ type ScheduleFile struct {
 }
 
 // Relabel returns s with the nodes leader and s.Leader swapped in every
-// fault's nodes and value (map keys and strings equal to a node name), so
-// that leader plays the part s.Leader played; s itself is not changed.
+// fault's nodes and value (map keys and strings equal to a node name; a
+// list written in order stays in order), so that leader plays the part
+// s.Leader played; s itself is not changed.
 // Without a recorded leader, or with leader already it or not one of
 // s.Nodes, s is returned as it is.
 func (s ScheduleFile) Relabel(leader string) ScheduleFile {
@@ -66,11 +68,21 @@ func (s ScheduleFile) Relabel(leader string) ScheduleFile {
 			for i, x := range v {
 				out[i] = swap(x)
 			}
+			if slices.IsSorted(v) { // a set of nodes, written in order
+				slices.Sort(out)
+			}
 			return out
 		case []any:
 			out := make([]any, len(v))
+			names := make([]string, 0, len(v))
 			for i, x := range v {
 				out[i] = deep(x)
+				if n, ok := x.(string); ok {
+					names = append(names, n)
+				}
+			}
+			if len(names) == len(v) && slices.IsSorted(names) {
+				slices.SortFunc(out, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
 			}
 			return out
 		case map[string]any:

@@ -245,9 +245,9 @@ func TestRelabel(t *testing.T) {
 		{leader: "n4", want: s}, // not a node of the schedule
 		{leader: "n1", want: ScheduleFile{Version: ScheduleFileVersion, TimeLimit: s.TimeLimit, Nodes: s.Nodes, Leader: "n1",
 			Faults: []Planned{
-				{Kind: FaultPartition, Option: GrudgeOne, F: FStartPartition, Start: Duration(time.Second), Stop: &stop, Nodes: []string{"n3", "n2", "n1"},
-					Value: map[string]any{"grudge": map[string]any{"n1": []any{"n3", "n2"}, "n3": []any{"n1"}, "n2": []any{"n1"}}, "kind": GrudgeOne}},
-				{Kind: FaultClock, Option: "bump", F: FBumpClock, Start: Duration(2 * time.Second), Nodes: []string{"n2", "n1"},
+				{Kind: FaultPartition, Option: GrudgeOne, F: FStartPartition, Start: Duration(time.Second), Stop: &stop, Nodes: []string{"n1", "n2", "n3"},
+					Value: map[string]any{"grudge": map[string]any{"n1": []any{"n2", "n3"}, "n3": []any{"n1"}, "n2": []any{"n1"}}, "kind": GrudgeOne}},
+				{Kind: FaultClock, Option: "bump", F: FBumpClock, Start: Duration(2 * time.Second), Nodes: []string{"n1", "n2"},
 					Value: map[string]any{"deltas_ms": map[string]any{"n2": 100.0, "n1": 200.0}, "target": "all"}},
 				{Kind: FaultMembership, Option: MemberLeave, F: FLeave, Start: Duration(3 * time.Second), Nodes: []string{"n1"},
 					Value: map[string]any{"mode": MemberLeave}},
