@@ -318,10 +318,9 @@ func (s ScheduleFile) Validate(limit time.Duration, nodes []string) error {
 			if p.Start < q.Start {
 				first, later, lk = p, q, qk
 			}
-			fk, _ := KindOf(first.Kind)
 			for _, n := range later.Nodes {
-				if fk.leaves != "" && slices.Contains(first.Nodes, n) && lk.eligible != nil && !lk.eligible(fk.leaves) {
-					bad(i, "cannot overlap fault %d on %s: %s leaves it %s", j+1, n, first.Kind, fk.leaves)
+				if st := first.leaves(); st != "" && slices.Contains(first.Nodes, n) && lk.eligible != nil && !lk.eligible(st) {
+					bad(i, "cannot overlap fault %d on %s: %s leaves it %s", j+1, n, first.Kind, st)
 				}
 			}
 		}
@@ -330,6 +329,17 @@ func (s ScheduleFile) Validate(limit time.Duration, nodes []string) error {
 		return fmt.Errorf("nemesis: schedule: %w", err)
 	}
 	return nil
+}
+
+// leaves is the state p leaves its nodes in until its stop ("" when they
+// stay running): its kind's, but a membership replace joins the node
+// again within the op, so the node is a running member meanwhile.
+func (p Planned) leaves() string {
+	k, _ := KindOf(p.Kind)
+	if p.F == FReplace {
+		return ""
+	}
+	return k.leaves
 }
 
 // ends reports whether the stop op of kind stop also ends a fault of kind

@@ -137,6 +137,11 @@ func TestScheduleFileValidate(t *testing.T) {
 		{"pause a killed node", []Planned{kill, {Kind: FaultPause, F: FPause, Start: d("2s"), Stop: dp("3s"), Nodes: []string{"n1"}}}, "leaves it killed"},
 		{"kill a paused node", []Planned{{Kind: FaultPause, F: FPause, Start: d("1s"), Stop: dp("4s"), Nodes: []string{"n1"}},
 			{Kind: FaultKill, F: FKill, Start: d("2s"), Stop: dp("3s"), Nodes: []string{"n1"}}}, ""},
+		{"power a node that left", []Planned{{Kind: FaultMembership, F: FLeave, Start: d("1s"), Stop: dp("5s"), Nodes: []string{"n3"}},
+			{Kind: FaultPower, F: FPowerOff, Start: d("2s"), Stop: dp("3s"), Nodes: []string{"n3"}}}, "leaves it left"},
+		// A replace joins the node again at once: it is a running member.
+		{"power a node replaced", []Planned{{Kind: FaultMembership, F: FReplace, Start: d("1s"), Stop: dp("5s"), Nodes: []string{"n3"}},
+			{Kind: FaultPower, F: FPowerOff, Start: d("2s"), Stop: dp("3s"), Nodes: []string{"n3"}}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := ScheduleFile{Version: ScheduleFileVersion, Nodes: nodes, Faults: tc.faults}
