@@ -62,6 +62,11 @@ func Open(dir string) (Original, error) {
 	if len(s.Faults) == 0 {
 		return o, fmt.Errorf("shrink %s: no fault took effect in the run: nothing to shrink", dir)
 	}
+	// Every candidate is this schedule less something: one that cannot
+	// be replayed would make the measurements fail at the end.
+	if err := s.Validate(o.Test.TimeLimit, s.Nodes); err != nil {
+		return o, fmt.Errorf("shrink %s: its schedule.json cannot be replayed: %w", dir, err)
+	}
 	o.Start = Candidate{Schedule: s, TimeLimit: o.Test.TimeLimit, Workers: o.Test.Workers()}
 	return o, nil
 }

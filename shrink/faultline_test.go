@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,8 +111,8 @@ func TestShrinkStoredRun(t *testing.T) {
 	}
 }
 
-// TestOpenRefuses: a valid run, or one without a schedule, cannot be
-// shrunk, and the error says why.
+// TestOpenRefuses: a valid run, one without a schedule, or one whose
+// schedule cannot be replayed cannot be shrunk, and the error says why.
 func TestOpenRefuses(t *testing.T) {
 	start, _ := twenty()
 	valid := checker.Compose([]checker.Result{{Checker: "set", Valid: checker.Valid}})
@@ -122,5 +123,11 @@ func TestOpenRefuses(t *testing.T) {
 	_ = os.Remove(filepath.Join(dir, runstore.ScheduleJSON))
 	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "run it again") {
 		t.Errorf("a run without schedule.json: %v", err)
+	}
+	bad := start.Schedule
+	bad.Faults = slices.Clone(bad.Faults)
+	bad.Faults[3].Nodes = []string{"n7"}
+	if _, err := Open(storedRun(t, bad, lost())); err == nil || !strings.Contains(err.Error(), "cannot be replayed") {
+		t.Errorf("a run whose schedule cannot be replayed: %v", err)
 	}
 }

@@ -33,7 +33,7 @@ func twenty() (Candidate, nemesis.Planned) {
 		faults = append(faults, p)
 	}
 	culprit := nemesis.Planned{Kind: "kill", Option: "minority", F: "kill", Start: nemesis.Duration(31 * time.Second),
-		Stop: d(36 * time.Second), Nodes: []string{"n2", "n4"}}
+		Stop: d(32400 * time.Millisecond), Nodes: []string{"n2", "n4"}} // stopped before fault 14 pauses n4
 	faults[12] = culprit
 	return Candidate{Schedule: nemesis.ScheduleFile{Version: nemesis.ScheduleFileVersion, TimeLimit: nemesis.Duration(time.Minute),
 		Nodes: nodes, Faults: faults}, TimeLimit: time.Minute, Workers: 10}, culprit
