@@ -208,8 +208,9 @@ func Stabilise(ctx context.Context, cfg Config, res Result, run RunFunc, progres
 			}
 		}
 		if m := &res.Measures[byBack[at]]; len(m.Verdicts) < cfg.Reproduce {
+			t0 := time.Now()
 			more, dirs, _ := try(ctx, cfg, cfg.Reproduce-len(m.Verdicts), 0, 0, rungs[at].c, run, nil)
-			m.Verdicts, m.Dirs = append(m.Verdicts, more...), append(m.Dirs, dirs...)
+			m.Verdicts, m.Dirs, m.Took = append(m.Verdicts, more...), append(m.Dirs, dirs...), m.Took+time.Since(t0)
 			if progress != nil {
 				progress(*m)
 			}
