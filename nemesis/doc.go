@@ -24,7 +24,8 @@
 //     its kind needs to do it again (Kind.record); Validate refuses one
 //     that cannot run; Config.Replay runs one instead of a generated
 //     schedule, each start op pinned (PinKey, Kind.replay) so the nemesis
-//     draws nothing.
+//     draws nothing; Relabel swaps two nodes' names so that a replay's
+//     leader plays the part of the leader the schedule recorded.
 //   - Run: the nemesis worker; it sleeps to each offset and records the
 //     invoke and the completion of every op as process
 //     history.NemesisProcess.
