@@ -332,11 +332,11 @@ func (s ScheduleFile) Validate(limit time.Duration, nodes []string) error {
 }
 
 // leaves is the state p leaves its nodes in until its stop ("" when they
-// stay running): its kind's, but a membership replace joins the node
-// again within the op, so the node is a running member meanwhile.
+// stay running): its kind's, unless its start op is one the kind keeps
+// nodes running through (Kind.keeps).
 func (p Planned) leaves() string {
 	k, _ := KindOf(p.Kind)
-	if p.F == FReplace {
+	if slices.Contains(k.keeps, p.F) {
 		return ""
 	}
 	return k.leaves

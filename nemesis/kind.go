@@ -76,9 +76,12 @@ type Kind struct {
 	// (PinKey) so that the nemesis draws nothing.
 	replay func(value map[string]any, nodes []string) any
 	// leaves is the state a fault of the kind leaves its nodes in (killed,
-	// paused, left) and eligible the states a node it hits may be in: a
-	// replayed schedule that hits a node in another state is refused.
+	// paused, left), but for its start ops in keeps, which leave them
+	// running (a replace joins the node again within the op); eligible
+	// the states a node it hits may be in: a replayed schedule that hits
+	// a node in another state is refused.
 	leaves   string
+	keeps    []string
 	eligible func(state string) bool
 }
 
@@ -315,7 +318,7 @@ var Kinds = []Kind{
 			}
 			return out
 		},
-		leaves: StateLeft, eligible: isRunning,
+		leaves: StateLeft, keeps: []string{FReplace}, eligible: isRunning,
 	},
 	{
 		Name: FaultPower, Doc: "fail the power of the targets: unsynced writes are lost (faultfs), then restart them: " + strings.Join(Targets, ", ") +

@@ -394,7 +394,7 @@ func (d *downBlocks) Fs() []string                   { return []string{FKill, FS
 
 // TestStartWaitsForANode: a start of one lane that found no node it could
 // hit is tried again after another lane's op changed the cluster, until
-// its own lane's next step; one-lane schedules and stops are not retried.
+// its own lane's next step (its stop) ends its chance.
 func TestStartWaitsForANode(t *testing.T) {
 	op := func(f string, v any) history.Op {
 		return history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: f, Value: v}
