@@ -190,17 +190,26 @@ func TestRealiseLostLeave(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name     string
+		f        string // the lost op: a leave or a replace
 		noMember []any
 		want     []string // nodes of the realised leave; nil: none
 	}{
-		{name: "join found it gone", noMember: []any{"n3"}, want: []string{"n3"}},
-		{name: "join found another gone", noMember: []any{"n2"}},
-		{name: "join found none gone", noMember: []any{}},
+		{name: "join found it gone", f: FLeave, noMember: []any{"n3"}, want: []string{"n3"}},
+		{name: "join found another gone", f: FLeave, noMember: []any{"n2"}},
+		{name: "join found none gone", f: FLeave, noMember: []any{}},
+		// A replace whose removal committed and whose join never came
+		// left its node out: a leave happened.
+		{name: "replace: join found it gone", f: FReplace, noMember: []any{"n3"}, want: []string{"n3"}},
+		{name: "replace: join found none gone", f: FReplace, noMember: []any{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lost := map[string]any{"mode": MemberLeave, "node": "n3"}
+			mode := MemberLeave
+			if tc.f == FReplace {
+				mode = MemberReplace
+			}
+			lost := map[string]any{"mode": mode, "node": "n3"}
 			ops := []history.Op{
-				op(2*s, history.Invoke, FLeave, map[string]any{"mode": MemberLeave}), op(8*s, history.Info, FLeave, lost),
+				op(2*s, history.Invoke, tc.f, map[string]any{"mode": mode}), op(8*s, history.Info, tc.f, lost),
 				op(12*s, history.Invoke, FJoin, "all"),
 				op(13*s, history.OK, FJoin, map[string]any{"joined": map[string]any{"n3": "n3.2"}, "no_member": tc.noMember, "nodes": []any{"n3"}}),
 			}
@@ -212,11 +221,11 @@ func TestRealiseLostLeave(t *testing.T) {
 				}
 				return
 			}
-			if len(got.Faults) != 1 || got.Faults[0].Kind != FaultMembership || got.Faults[0].Start.D() != s ||
-				!slices.Equal(got.Faults[0].Nodes, tc.want) || got.Faults[0].Stop != nil || len(happened) != 1 {
+			if len(got.Faults) != 1 || got.Faults[0].Kind != FaultMembership || got.Faults[0].F != FLeave || got.Faults[0].Start.D() != s ||
+				!slices.Equal(got.Faults[0].Nodes, tc.want) || got.Faults[0].Stop != nil || len(happened) != 1 || happened[0].Option != MemberLeave {
 				t.Fatalf("realised %v, happened %v: want a leave of %v at 1s", got.Faults, happened, tc.want)
 			}
-			if ops[1].Type != history.Info || lost["nodes"] != nil {
+			if ops[0].F != tc.f || ops[1].Type != history.Info || ops[1].F != tc.f || lost["nodes"] != nil || lost["mode"] != mode {
 				t.Errorf("the history itself changed: %v", ops[1])
 			}
 			if err := got.Validate(10*s, got.Nodes); err != nil {

@@ -371,16 +371,18 @@ func (m *memberNemesis) Teardown(ctx context.Context) error {
 	return nil
 }
 
-// confirmLeaves returns ops with each leave whose answer was lost (an
-// info completion naming its node, the removal's fate unknown when the op
-// ended) that a later join found no member of (its no_member: the removal
-// had committed) as the ok completion it would have been: its node under
-// nodes, answer_lost. Such a leave happened, so a run's faults and its
-// schedule count it. ops itself is not changed.
+// confirmLeaves returns ops with each leave or replace whose answer was
+// lost (an info completion naming its node, the removal's fate unknown
+// when the op ended) that a later join found no member of (its no_member:
+// the removal had committed) as the ok leave it was: its node under nodes,
+// answer_lost. A replace so confirmed left its node out until that join,
+// so it becomes a leave, its invoke too (replaced: true says what was
+// asked). Such a leave happened, so a run's faults and its schedule count
+// it. ops itself is not changed.
 func confirmLeaves(ops []history.Op) []history.Op {
 	var out []history.Op
 	for i, op := range ops {
-		if !op.IsNemesis() || op.F != FLeave || op.Type != history.Info {
+		if !op.IsNemesis() || (op.F != FLeave && op.F != FReplace) || op.Type != history.Info {
 			continue
 		}
 		v, _ := op.Value.(map[string]any)
@@ -396,7 +398,16 @@ func confirmLeaves(ops []history.Op) []history.Op {
 		}
 		c := maps.Clone(v)
 		c["nodes"], c["answer_lost"] = []any{node}, true
-		out[i].Type, out[i].Value = history.OK, c
+		if op.F == FReplace {
+			c["mode"], c["replaced"] = MemberLeave, true
+			for j := i - 1; j >= 0; j-- {
+				if inv := out[j]; inv.IsNemesis() && inv.F == FReplace && inv.Type == history.Invoke {
+					out[j].F, out[j].Value = FLeave, map[string]any{"mode": MemberLeave, "replaced": true}
+					break
+				}
+			}
+		}
+		out[i].Type, out[i].F, out[i].Value = history.OK, FLeave, c
 	}
 	if out == nil {
 		return ops
