@@ -29,6 +29,9 @@ type memberFake struct {
 	// commits all the same (its answer lost).
 	removeErr  error
 	removeLost bool
+	// removeWithin is how long RemoveMember's context had left (0: no
+	// deadline).
+	removeWithin time.Duration
 }
 
 func newMemberFake(t *testing.T, n int) *memberFake {
@@ -63,9 +66,12 @@ func (f *memberFake) Members(context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (f *memberFake) RemoveMember(_ context.Context, n string) (string, error) {
+func (f *memberFake) RemoveMember(ctx context.Context, n string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if dl, ok := ctx.Deadline(); ok {
+		f.removeWithin = time.Until(dl)
+	}
 	f.calls = append(f.calls, "remove "+f.name(n))
 	if f.state[n] == StateLeft || f.removed[n] {
 		return "", fmt.Errorf("%s is no member", n)
@@ -366,6 +372,11 @@ func TestMembershipLostAnswer(t *testing.T) {
 			t.Errorf("leave whose answer was lost: %v (n2 %s), want ok, removed n2, answer_lost", c, f.State("n2"))
 		case !lost && (c.Type == history.OK || !strings.Contains(c.Error, "remove: timeout") || f.State("n2") != StateRunning):
 			t.Errorf("leave that failed: %v (n2 %s), want the removal's error and n2 running", c, f.State("n2"))
+		}
+		// The other lanes wait for a leave: its removal call is bounded
+		// by ChangeWait, not by the op's two minutes.
+		if f.removeWithin <= 0 || f.removeWithin > ChangeWait {
+			t.Errorf("the removal's call had %v left, want a deadline within %v", f.removeWithin, ChangeWait)
 		}
 	}
 	f := newMemberFake(t, 3)
