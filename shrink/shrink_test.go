@@ -174,3 +174,21 @@ func TestSearchHarnessErrors(t *testing.T) {
 		t.Fatalf("err %v, minimal %v after %d steps", err, res.Minimal, len(res.Steps))
 	}
 }
+
+// TestReductionsCheapFirst: after the faults dropped, the time limit is
+// cut before any node of a fault is dropped, so that the candidates after
+// it rerun shorter runs.
+func TestReductionsCheapFirst(t *testing.T) {
+	start, _ := twenty()
+	first := func(rs []reduction, prefix string) int {
+		return slices.IndexFunc(rs, func(r reduction) bool { return strings.Contains(r.change, prefix) })
+	}
+	rs := reductions(DefaultConfig(), start)
+	limit, node, fault := first(rs, "time limit"), first(rs, "drop node"), first(rs, "drop fault ")
+	if limit < 0 || node < 0 || fault < 0 {
+		t.Fatalf("reductions of %v lack a time limit cut (%d), a node drop (%d) or a single fault drop (%d)", start, limit, node, fault)
+	}
+	if !(fault < limit && limit < node) {
+		t.Errorf("order: a single fault dropped at %d, the time limit at %d, a node at %d: want faults, then the time limit, then nodes", fault, limit, node)
+	}
+}
