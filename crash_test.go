@@ -464,3 +464,39 @@ func checkInterrupted(t *testing.T, store string, code int, checked bool) {
 		t.Errorf("results.json says %v, the exit code is %d", results.Valid, code)
 	}
 }
+
+// TestUnrecoveredKeepsSchedule: a run whose cluster does not recover in
+// the final heal (here, a recovery timeout too short for any cluster)
+// ends as a harness error (255), and keeps its history and the schedule
+// of the faults that happened, to replay or shrink; nothing is left
+// behind.
+func TestUnrecoveredKeepsSchedule(t *testing.T) {
+	requireE2E(t)
+	h, store := startRun(t, "--workload", "register", "--nemesis", "pause", "--nemesis-interval", "2s",
+		"--time-limit", "7s", "--recovery-timeout", "1ms")
+	if code := h.wait(3 * time.Minute); code != 255 {
+		t.Fatalf("exit code %d, want 255 (the cluster did not recover)", code)
+	}
+	if out := h.out.String(); !strings.Contains(out, "did not recover") || !strings.Contains(out, "history kept in") {
+		t.Errorf("the harness did not say the cluster did not recover and where the history is")
+	}
+	runDir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops, err := history.ReadFile(filepath.Join(runDir, runstore.HistoryJSONL)); err != nil || len(ops) == 0 {
+		t.Fatalf("history: %d ops, %v", len(ops), err)
+	}
+	s, err := nemesis.ReadScheduleFile(filepath.Join(runDir, runstore.ScheduleJSON))
+	if err != nil {
+		t.Fatalf("the unrecovered run's schedule: %v", err)
+	}
+	if len(s.Faults) == 0 || s.Faults[0].Kind != nemesis.FaultPause {
+		t.Errorf("schedule %+v: want the pause that happened", s.Faults)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if cs, ns := labelled(ctx, t, h.label); len(cs)+len(ns) > 0 {
+		t.Errorf("containers %v and networks %v remain", cs, ns)
+	}
+}

@@ -150,10 +150,24 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 	var down []string
 	var phases phaseTimes
 	err = exercise(ctx, abort, plan, cl, rec, env.Progress, &down, &phases, log)
+	// The faults that happened, once the main phase ran: a run whose
+	// cluster did not recover keeps its schedule too, to replay or shrink.
+	writeSchedule := func(ops []history.Op) error {
+		realised := nemesis.Realise(ops, phases.main.Sub(histStart), phases.heal.Sub(histStart), t.TimeLimit, cl.Nodes())
+		realised.Leader = phases.leader
+		return realised.Write(run.Path(runstore.ScheduleJSON))
+	}
 	if abort.Err() != nil {
 		return res, aborted()
 	}
 	if err != nil {
+		if !phases.heal.IsZero() {
+			if ferr := rec.Flush(); ferr == nil {
+				if werr := writeSchedule(rec.Ops()); werr != nil {
+					log.Warn("write the realised schedule", "err", werr)
+				}
+			}
+		}
 		return res, fmt.Errorf("%w (history kept in %s)", err, run.Dir)
 	}
 	closeCluster()
@@ -166,9 +180,7 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 		return res, fmt.Errorf("flush history: %w", err)
 	}
 	ops := rec.Ops()
-	realised := nemesis.Realise(ops, phases.main.Sub(histStart), phases.heal.Sub(histStart), t.TimeLimit, cl.Nodes())
-	realised.Leader = phases.leader
-	if err := realised.Write(run.Path(runstore.ScheduleJSON)); err != nil {
+	if err := writeSchedule(ops); err != nil {
 		return res, err
 	}
 	return checkRun(context.WithoutCancel(ctx), run, plan, ops, history.ReadStats{Read: int64(len(ops))}, down, start, time.Since(start))
