@@ -114,20 +114,33 @@ func (w *Set) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 	case "read":
 		// A few keys per transaction keep every answer small. The read
 		// is not atomic across chunks; the checker needs only that it
-		// sees every add acknowledged before it began.
+		// sees every add acknowledged before it began. The op's deadline
+		// is Requests op timeouts: each chunk may use what the chunks
+		// before it left, never what is kept for the chunks after it,
+		// so a read that hangs on an unavailable cluster ends in one op
+		// timeout, not in all of them (64 s: the main phase waited for
+		// it, its faults in place).
+		dl, bounded := ctx.Deadline()
+		n := w.Requests(op)
+		share := time.Until(dl) / time.Duration(n)
 		out := []any{}
-		for lo := 0; lo < w.cfg.Keys; lo += setReadChunk {
+		for k, lo := 0, 0; lo < w.cfg.Keys; k, lo = k+1, lo+setReadChunk {
 			req := make([]MicroOp, min(setReadChunk, w.cfg.Keys-lo))
 			for i := range req {
 				req[i] = MicroOp{Kind: MicroReadList, Key: setKey(int64(lo + i))}
 			}
+			cctx, cancel := ctx, context.CancelFunc(func() {})
+			if bounded {
+				cctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Duration(n-k-1)*share))
+			}
 			var res []MicroResult
 			var err error
 			for range setReadAttempts {
-				if res, err = kv.Txn(ctx, req); err == nil || ctx.Err() != nil {
+				if res, err = kv.Txn(cctx, req); err == nil || cctx.Err() != nil {
 					break
 				}
 			}
+			cancel()
 			if err != nil {
 				return nil, err
 			}

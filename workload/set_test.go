@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -65,5 +66,43 @@ func TestSetReadsWhileAdding(t *testing.T) {
 	}
 	if err := (SetConfig{Keys: 1, ReadInterval: -time.Second}).Validate(); err == nil {
 		t.Error("a negative read interval passed Validate")
+	}
+}
+
+// hangingKV answers no transaction: each blocks until its context ends,
+// and the time each had left is recorded.
+type hangingKV struct {
+	KV
+	left []time.Duration
+}
+
+func (h *hangingKV) Txn(ctx context.Context, _ []MicroOp) ([]MicroResult, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		h.left = append(h.left, time.Until(dl))
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestSetReadChunkDeadline: a read's first transaction gets its share of
+// the op's deadline (Requests op timeouts), the others also what the
+// ones before them left, so a read on a cluster that answers nothing ends
+// after one share, not after all of them.
+func TestSetReadChunkDeadline(t *testing.T) {
+	w, err := NewSet(DefaultSetConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := Op{F: "read"}
+	const opTimeout = 20 * time.Millisecond
+	chunks := w.Requests(read)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(chunks)*opTimeout)
+	defer cancel()
+	kv := &hangingKV{}
+	if _, err := w.Invoke(ctx, kv, read); err == nil {
+		t.Fatal("a read of a cluster that answers nothing succeeded")
+	}
+	if len(kv.left) != 1 || kv.left[0] > opTimeout {
+		t.Errorf("transactions tried, with the time each had left: %v; want one, with at most %v (of %v for the read)", kv.left, opTimeout, time.Duration(chunks)*opTimeout)
 	}
 }
