@@ -92,20 +92,36 @@ func (c *client) Close() error {
 	return nil
 }
 
+// noPeersForPlacement is JetStream's answer to a stream it cannot place
+// yet: "no suitable peers for placement, peer offline". Right after the
+// cluster came up, the meta leader may not count every peer yet.
+const noPeersForPlacement jetstream.ErrorCode = 10005
+
 // CreateQueue implements workload.Queue: the stream, with a replica on
 // every node and file storage (creating an identical stream again is a
-// no-op).
+// no-op). A stream that cannot be placed yet is asked for again, until
+// ctx ends.
 func (c *client) CreateQueue(ctx context.Context) error {
-	_, err := c.js.CreateStream(ctx, jetstream.StreamConfig{
-		Name:     Stream,
-		Subjects: []string{Subject},
-		Storage:  jetstream.FileStorage,
-		Replicas: c.replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("nats: create stream %s (replicas %d): %w", Stream, c.replicas, err)
+	for {
+		_, err := c.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:     Stream,
+			Subjects: []string{Subject},
+			Storage:  jetstream.FileStorage,
+			Replicas: c.replicas,
+		})
+		var api *jetstream.APIError
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, &api) || api.ErrorCode != noPeersForPlacement || ctx.Err() != nil {
+			return fmt.Errorf("nats: create stream %s (replicas %d): %w", Stream, c.replicas, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nats: create stream %s (replicas %d): %w", Stream, c.replicas, err)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // Enqueue implements workload.Queue: a synchronous publish. A PubAck is

@@ -48,19 +48,8 @@ func TestQueueOnDocker(t *testing.T) {
 	if err := c.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// As a run's setup is: retried while JetStream places its first
-	// stream (right after the cluster is up, a peer may not yet count:
-	// "no suitable peers for placement, peer offline").
-	for attempt := 1; ; attempt++ {
-		err := queue("n1").CreateQueue(ctx)
-		if err == nil {
-			break
-		}
-		if attempt == 30 {
-			t.Fatalf("after %d attempts: %v", attempt, err)
-		}
-		t.Logf("create the queue, attempt %d: %v", attempt, err)
-		time.Sleep(time.Second)
+	if err := queue("n1").CreateQueue(ctx); err != nil {
+		t.Fatal(err)
 	}
 	var acked []int64
 	next := int64(0)

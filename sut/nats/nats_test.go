@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/faultline/faultline/sut"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 var layout = sut.Layout{Nodes: []string{"n1", "n2", "n3"}}
@@ -193,5 +194,46 @@ func TestParseMsgBytes(t *testing.T) {
 		if got != tc.want || (tc.wantErr == "") != (err == nil) || err != nil && err.Error() != tc.wantErr {
 			t.Errorf("parseMsgBytes(%v) = %d, %v; want %d, %q", tc.settings, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+// placingJS answers CreateStream with the errors in answers, one per
+// call, then with success.
+type placingJS struct {
+	jetstream.JetStream
+	answers []error
+	calls   int
+}
+
+func (p *placingJS) CreateStream(context.Context, jetstream.StreamConfig) (jetstream.Stream, error) {
+	p.calls++
+	if p.calls <= len(p.answers) {
+		return nil, p.answers[p.calls-1]
+	}
+	return nil, nil
+}
+
+// TestCreateQueueWaitsForPlacement: a stream JetStream cannot place yet
+// is asked for again; any other error is returned at once.
+func TestCreateQueueWaitsForPlacement(t *testing.T) {
+	noPeers := &jetstream.APIError{Code: 400, ErrorCode: noPeersForPlacement, Description: "no suitable peers for placement, peer offline"}
+	for _, tc := range []struct {
+		name    string
+		answers []error
+		calls   int
+		fails   bool
+	}{
+		{"placed at once", nil, 1, false},
+		{"placed on the third ask", []error{noPeers, noPeers}, 3, false},
+		{"another error", []error{&jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeBadRequest}}, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			js := &placingJS{answers: tc.answers}
+			c := &client{js: js, replicas: 3}
+			err := c.CreateQueue(context.Background())
+			if (err != nil) != tc.fails || js.calls != tc.calls {
+				t.Errorf("CreateQueue: %v after %d calls; want an error %v after %d", err, js.calls, tc.fails, tc.calls)
+			}
+		})
 	}
 }
