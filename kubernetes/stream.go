@@ -176,8 +176,17 @@ func (f *forwarder) done(conn httpstream.Connection) {
 }
 
 // handle copies between a local connection and a stream pair to port on a
-// stream connection of its own.
+// stream connection of its own. A panic on that stream connection ends
+// this local connection, not the process: client-go's websocket tunnel
+// panicked once in a suite run ("concurrent write to websocket
+// connection", gorilla's detection, in CreateStream and again in Close),
+// which killed every run in flight.
 func (f *forwarder) handle(local net.Conn, port int) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.log.Warn("kubernetes: port-forward: the stream connection panicked; this connection ends", "port", port, "panic", r)
+		}
+	}()
 	defer local.Close()
 	conn, err := f.open()
 	if err != nil {
