@@ -162,10 +162,8 @@ func Run(ctx context.Context, t Test, env Env) (res Result, err error) {
 	}
 	if err != nil {
 		if !phases.heal.IsZero() {
-			if ferr := rec.Flush(); ferr == nil {
-				if werr := writeSchedule(rec.Ops()); werr != nil {
-					log.Warn("write the realised schedule", "err", werr)
-				}
+			if werr := writeSchedule(rec.Ops()); werr != nil {
+				log.Warn("write the realised schedule", "err", werr)
 			}
 		}
 		return res, fmt.Errorf("%w (history kept in %s)", err, run.Dir)

@@ -124,14 +124,15 @@ func (w *Set) Invoke(ctx context.Context, kv KV, op Op) (any, error) {
 		n := w.Requests(op)
 		share := time.Until(dl) / time.Duration(n)
 		out := []any{}
-		for k, lo := 0, 0; lo < w.cfg.Keys; k, lo = k+1, lo+setReadChunk {
+		for lo := 0; lo < w.cfg.Keys; lo += setReadChunk {
 			req := make([]MicroOp, min(setReadChunk, w.cfg.Keys-lo))
 			for i := range req {
 				req[i] = MicroOp{Kind: MicroReadList, Key: setKey(int64(lo + i))}
 			}
 			cctx, cancel := ctx, context.CancelFunc(func() {})
 			if bounded {
-				cctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Duration(n-k-1)*share))
+				later := n - 1 - lo/setReadChunk // chunks after this one
+				cctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Duration(later)*share))
 			}
 			var res []MicroResult
 			var err error

@@ -109,18 +109,18 @@ func (c *client) CreateQueue(ctx context.Context) error {
 			Storage:  jetstream.FileStorage,
 			Replicas: c.replicas,
 		})
-		var api *jetstream.APIError
 		if err == nil {
 			return nil
 		}
-		if !errors.As(err, &api) || api.ErrorCode != noPeersForPlacement || ctx.Err() != nil {
-			return fmt.Errorf("nats: create stream %s (replicas %d): %w", Stream, c.replicas, err)
+		var api *jetstream.APIError
+		if errors.As(err, &api) && api.ErrorCode == noPeersForPlacement {
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+				continue
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("nats: create stream %s (replicas %d): %w", Stream, c.replicas, err)
-		case <-time.After(250 * time.Millisecond):
-		}
+		return fmt.Errorf("nats: create stream %s (replicas %d): %w", Stream, c.replicas, err)
 	}
 }
 
