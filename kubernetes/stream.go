@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
@@ -86,31 +88,51 @@ type forwarder struct {
 
 func (c *Cluster) newForwarder(pod string) (*forwarder, error) {
 	u := c.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(c.ns).Name(pod).SubResource("portforward").URL()
-	rt, upgrader, err := spdy.RoundTripperFor(c.rest)
-	if err != nil {
+	if _, err := newPodDialer(c.rest, u); err != nil { // a config they cannot use fails here, not on every connection
 		return nil, fmt.Errorf("kubernetes: port forwarding: %w", err)
 	}
-	sp := spdy.NewDialer(upgrader, &http.Client{Transport: rt, Timeout: dialTimeout}, http.MethodPost, u)
-	ws, err := portforward.NewSPDYOverWebsocketDialer(u, c.rest)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes: port forwarding: %w", err)
-	}
-	d := portforward.NewFallbackDialer(ws, sp, fallback)
 	return &forwarder{
 		log:   c.Log.With("pod", pod),
 		conns: map[httpstream.Connection]bool{},
-		dial: func() (httpstream.Connection, error) {
-			conn, proto, err := d.Dial(portforward.PortForwardProtocolV1Name)
-			if err != nil {
-				return nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
-			}
-			if proto != portforward.PortForwardProtocolV1Name {
-				conn.Close()
-				return nil, fmt.Errorf("port-forward to pod %s: the server speaks %q", pod, proto)
-			}
-			return conn, nil
-		},
+		dial:  func() (httpstream.Connection, error) { return dialPod(c.rest, u, pod) },
 	}, nil
+}
+
+// dialPod dials a port-forward stream connection to the pod at u. Each
+// call builds its dialers afresh: client-go's keep the connection they
+// upgrade in their round tripper, so two dials at once through one dialer
+// raced on it and could hand one WebSocket to two local connections (the
+// race detector in make test-k8s; "concurrent write to websocket
+// connection" panics before it).
+func dialPod(cfg *rest.Config, u *url.URL, pod string) (httpstream.Connection, error) {
+	d, err := newPodDialer(cfg, u)
+	if err != nil {
+		return nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
+	}
+	conn, proto, err := d.Dial(portforward.PortForwardProtocolV1Name)
+	if err != nil {
+		return nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
+	}
+	if proto != portforward.PortForwardProtocolV1Name {
+		conn.Close()
+		return nil, fmt.Errorf("port-forward to pod %s: the server speaks %q", pod, proto)
+	}
+	return conn, nil
+}
+
+// newPodDialer returns a dialer for one port-forward stream connection to
+// the pod at u: WebSockets, falling back to SPDY as kubectl does.
+func newPodDialer(cfg *rest.Config, u *url.URL) (httpstream.Dialer, error) {
+	rt, upgrader, err := spdy.RoundTripperFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sp := spdy.NewDialer(upgrader, &http.Client{Transport: rt, Timeout: dialTimeout}, http.MethodPost, u)
+	ws, err := portforward.NewSPDYOverWebsocketDialer(u, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return portforward.NewFallbackDialer(ws, sp, fallback), nil
 }
 
 // dialTimeout bounds the SPDY fallback's dial of a stream connection.
@@ -176,17 +198,8 @@ func (f *forwarder) done(conn httpstream.Connection) {
 }
 
 // handle copies between a local connection and a stream pair to port on a
-// stream connection of its own. A panic on that stream connection ends
-// this local connection, not the process: client-go's websocket tunnel
-// panicked once in a suite run ("concurrent write to websocket
-// connection", gorilla's detection, in CreateStream and again in Close),
-// which killed every run in flight.
+// stream connection of its own.
 func (f *forwarder) handle(local net.Conn, port int) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.log.Warn("kubernetes: port-forward: the stream connection panicked; this connection ends", "port", port, "panic", r)
-		}
-	}()
 	defer local.Close()
 	conn, err := f.open()
 	if err != nil {

@@ -1,49 +1,65 @@
 package kubernetes
 
 import (
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
 	"testing"
-	"time"
 
+	"github.com/gorilla/websocket"
 	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
 )
 
-// panickingConn is a stream connection whose every write panics, as
-// client-go's websocket tunnel did once under load.
-type panickingConn struct{ closed chan bool }
-
-var _ httpstream.Connection = (*panickingConn)(nil)
-
-func (p *panickingConn) CreateStream(http.Header) (httpstream.Stream, error) {
-	panic("concurrent write to websocket connection")
-}
-func (p *panickingConn) Close() error                       { panic("concurrent write to websocket connection") }
-func (p *panickingConn) CloseChan() <-chan bool             { return p.closed }
-func (p *panickingConn) SetIdleTimeout(time.Duration)       {}
-func (p *panickingConn) RemoveStreams(...httpstream.Stream) {}
-
-// TestForwarderSurvivesAPanic: a stream connection that panics ends its
-// local connection, and the forwarder (and the process) goes on serving
-// the next one.
-func TestForwarderSurvivesAPanic(t *testing.T) {
-	f := &forwarder{log: slog.New(slog.DiscardHandler), conns: map[httpstream.Connection]bool{},
-		dial: func() (httpstream.Connection, error) { return &panickingConn{closed: make(chan bool)}, nil }}
-	defer f.close()
-	addr, err := f.forward(7001)
+// TestDialPodConcurrently: dials at once each get a WebSocket of their
+// own, and closing the stream connections ends them all. Through one shared client-go dialer they raced on the connection its
+// round tripper keeps (go test -race fails on that code) and could share one
+// WebSocket between two local connections.
+func TestDialPodConcurrently(t *testing.T) {
+	const n = 4
+	opened, ended := make(chan bool, n), make(chan bool, n)
+	up := websocket.Upgrader{Subprotocols: []string{"SPDY/3.1+" + portforward.PortForwardProtocolV1Name}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		opened <- true
+		defer func() { ws.Close(); ended <- true }()
+		for {
+			if _, _, err := ws.NextReader(); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	u, err := url.Parse(srv.URL + "/api/v1/namespaces/ns/pods/n1/portforward")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		c, err := net.Dial("tcp", addr)
+	conns := make([]httpstream.Connection, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { conns[i], errs[i] = dialPod(&rest.Config{Host: srv.URL}, u, "n1") })
+	}
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("dial the forwarder: %v", err)
+			t.Fatalf("dial %d: %v", i, err)
 		}
-		if _, err := io.ReadAll(c); err != nil {
-			t.Errorf("read: %v, want the connection ended", err)
-		}
+	}
+	for range n {
+		<-opened
+	}
+	// Closing every stream connection ends every WebSocket: one handed to
+	// two dials would leave the other open (and this test hanging).
+	for _, c := range conns {
 		c.Close()
+	}
+	for range n {
+		<-ended
 	}
 }
