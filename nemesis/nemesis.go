@@ -115,10 +115,14 @@ var Targets = []string{TargetOne, TargetMinority, TargetMajority, TargetAll, Tar
 // pickTargets chooses the nodes a target names among the nodes whose state
 // (observed) satisfies eligible, e.g. the nodes that are running for a
 // pause: one random eligible node, a random minority (floor(n/2) of the n
-// nodes), a random majority, every eligible node, or the leader. Sizes
-// count the whole cluster; a non-nil pool narrows the candidates to its
-// nodes. Too few eligible nodes is an error naming the others' states, as
-// is a leader that is not eligible. The result is sorted and never empty.
+// nodes), a random majority, every member (every node that has not left
+// the cluster), or the leader. Sizes count the whole cluster; a non-nil
+// pool narrows the candidates to its nodes. Too few eligible nodes is an
+// error naming the others' states, as is a leader that is not eligible:
+// all with a member another fault holds (a power failure of all while one
+// node is paused) waits for it (Run tries the start again) instead of
+// hitting fewer nodes under the name all. The result is sorted and never
+// empty.
 func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string, eligible func(string) bool, pool []string) ([]string, error) {
 	nodes := cl.Nodes()
 	if len(nodes) == 0 {
@@ -133,7 +137,7 @@ func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string,
 		cands = slices.DeleteFunc(cands, func(n string) bool { return !slices.Contains(pool, n) })
 	}
 	need := map[string]int{TargetOne: 1, TargetMinority: Majority(len(nodes)) - 1,
-		TargetMajority: Majority(len(nodes)), TargetAll: 1, TargetLeader: 1}[target]
+		TargetMajority: Majority(len(nodes)), TargetAll: len(members(cl, states, pool)), TargetLeader: 1}[target]
 	if need == 0 {
 		return nil, fmt.Errorf("nemesis: target %s of %d nodes is no node", target, len(nodes))
 	}
@@ -166,6 +170,13 @@ func pickTargets(ctx context.Context, cl Cluster, rng *rand.Rand, target string,
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// members returns the nodes that have not left the cluster, among pool's
+// when pool is not nil.
+func members(cl Cluster, states map[string]string, pool []string) []string {
+	return slices.DeleteFunc(where(cl, states, func(s string) bool { return s != StateLeft }),
+		func(n string) bool { return pool != nil && !slices.Contains(pool, n) })
 }
 
 // LeaderWait bounds how long a leader-targeted fault waits for the cluster

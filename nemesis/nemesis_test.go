@@ -422,6 +422,12 @@ func TestUnappliedFaultsAreInfo(t *testing.T) {
 		{"too few running for a majority", "pause", history.Op{F: FPause, Value: TargetMajority},
 			func(f *fakeCluster) { f.state["n2"], f.state["n3"] = StateKilled, StatePaused },
 			"target majority needs 2 node(s), 1 of 3 are eligible (n2 is killed, n3 is paused)"},
+		{"pause all with a member killed", "pause", history.Op{F: FPause, Value: TargetAll},
+			func(f *fakeCluster) { f.state["n2"] = StateKilled },
+			"target all needs 3 node(s), 2 of 3 are eligible (n2 is killed)"},
+		{"kill all with a member killed", "kill", history.Op{F: FKill, Value: TargetAll},
+			func(f *fakeCluster) { f.state["n3"] = StateKilled },
+			"target all needs 3 node(s), 2 of 3 are eligible (n3 is killed)"},
 		{"clock on killed node", "clock", history.Op{F: FBumpClock, Value: map[string]any{"deltas_ms": map[string]any{"n3": int64(100)}}},
 			func(f *fakeCluster) { f.state["n3"] = StateKilled }, "503"},
 		{"every node down: no leader to ask", "partition", history.Op{F: FStartPartition, Value: GrudgeLeader},
@@ -456,6 +462,21 @@ func TestUnappliedFaultsAreInfo(t *testing.T) {
 				t.Fatalf("err %v, completion %v; want info containing %q", err, c, tc.want)
 			}
 		})
+	}
+}
+
+// TestTargetAllIsEveryMember: all hits every node that has not left the
+// cluster, paused ones too for a kill.
+func TestTargetAllIsEveryMember(t *testing.T) {
+	f := newFake(t, 4)
+	f.set(func() { f.state["n2"], f.state["n4"] = StateLeft, StatePaused })
+	rec := &memRecorder{}
+	if _, err := Apply(context.Background(), newNem(t, f, "kill"), rec, history.Op{F: FKill, Value: TargetAll}); err != nil {
+		t.Fatal(err)
+	}
+	_, c := pair(t, rec, 0)
+	if got := c.Value.(map[string]any)["nodes"]; !reflect.DeepEqual(got, []any{"n1", "n3", "n4"}) {
+		t.Fatalf("kill all hit %v, want [n1 n3 n4]", got)
 	}
 }
 
