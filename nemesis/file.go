@@ -357,16 +357,18 @@ func overlap(p, q Planned, limit time.Duration) bool {
 
 // Steps returns the schedule that replays s: each fault on its own lane,
 // its start op due Start after the schedule began, pinned to its nodes
-// (Kind.replay), and its kind's stop due at Stop.
+// (Kind.replay), and its kind's stop due at Stop, both Fixed: a start op
+// that takes longer in the replay (a delay's probe under load) does not
+// push its stop, and with it every step after it, past the recorded times.
 func (s ScheduleFile) Steps() Schedule {
 	var out Schedule
 	for i, p := range s.Faults {
 		k, _ := KindOf(p.Kind)
-		start := Step{Lane: i, Wait: p.Start.D(), Offset: p.Start.D(), Fault: p.Fault(),
+		start := Step{Lane: i, Offset: p.Start.D(), Fixed: true, Fault: p.Fault(),
 			Op: history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: p.F, Value: k.replay(p.Value, p.Nodes)}}
 		out = append(out, start)
 		if p.Stop != nil {
-			out = append(out, Step{Lane: i, Wait: p.Stop.D() - p.Start.D(), Offset: p.Stop.D(),
+			out = append(out, Step{Lane: i, Offset: p.Stop.D(), Fixed: true,
 				Op: history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: k.Stop}})
 		}
 	}

@@ -280,3 +280,28 @@ func TestRelabel(t *testing.T) {
 		t.Errorf("a schedule without a recorded leader was relabelled: %+v", got.Faults)
 	}
 }
+
+// TestReplayKeepsRecordedTimes: a replayed fault's start and stop are due
+// when the recorded run did them, however long the replay's ops take. A
+// stop due a fixed wait after its start completed came later by the time
+// a slow start took (a delay's probe: 5 s under load), and, steps running
+// in order, held every fault after it back: a 60 s replay lost its power
+// failure at 59.4 s past the main phase's end.
+func TestReplayKeepsRecordedTimes(t *testing.T) {
+	d := func(s string) Duration { x, _ := time.ParseDuration(s); return Duration(x) }
+	stop := d("57.372s")
+	sf := ScheduleFile{Version: 1, TimeLimit: d("1m"), Nodes: []string{"n1", "n2", "n3"}, Faults: []Planned{
+		{Kind: FaultDelay, F: FStartDelay, Start: d("7.687s"), Stop: &stop, Nodes: []string{"n1", "n2", "n3"}},
+		{Kind: FaultPower, F: FPowerOff, Start: d("59.447s"), Nodes: []string{"n1", "n2", "n3"}},
+	}}
+	start := time.Unix(1000, 0)
+	want := map[string]time.Duration{FStartDelay: 7687 * time.Millisecond, FStopDelay: 57372 * time.Millisecond, FPowerOff: 59447 * time.Millisecond}
+	laneDone := map[int]time.Time{}
+	for _, st := range sf.Steps() {
+		got := st.due(start, laneDone[st.Lane]).Sub(start)
+		if got != want[st.Op.F] {
+			t.Errorf("%s due at %v, want %v (recorded)", st.Op.F, got, want[st.Op.F])
+		}
+		laneDone[st.Lane] = start.Add(got + 5*time.Second) // each op takes 5 s
+	}
+}

@@ -27,13 +27,30 @@ import (
 // the defaults, the same fault on "one" node instead of the leader. When
 // that fails too (every node it could hit is down or gone), Run tries it
 // again after each op of another lane, until its own lane's next step.
+//
+// A replayed step is Fixed: it is due Offset after the schedule started,
+// the time the recorded run did it, however long its lane's earlier ops
+// take in the replay.
 type Step struct {
 	Lane   int
 	Wait   time.Duration
 	Offset time.Duration
+	Fixed  bool
 	Op     history.Op
 	Fault  Fault
 	Retry  history.Op
+}
+
+// due returns when st is due in a schedule that started at start, given
+// when its lane's previous op completed (zero for the lane's first).
+func (st Step) due(start, laneDone time.Time) time.Time {
+	switch {
+	case st.Fixed:
+		return start.Add(st.Offset)
+	case laneDone.IsZero():
+		return start.Add(st.Wait)
+	}
+	return laneDone.Add(st.Wait)
 }
 
 // Schedule is a list of steps in offset order.
@@ -243,8 +260,9 @@ var ErrSkipped = errors.New("scheduled faults did not start")
 // Run is the nemesis worker: it runs sched's steps one at a time, in
 // offset order, whatever their lanes (one lane when faults run one at a
 // time, one per kind when they overlap). A step is due Wait after its
-// lane's previous op completed (after the call, for a lane's first), and
-// never before the previous step of the schedule completed: a slow op
+// lane's previous op completed (after the call, for a lane's first; a
+// replayed step at its recorded time, Step.Fixed), and never before the
+// previous step of the schedule completed: a slow op
 // pushes every later step back rather than letting lanes drift past each
 // other, so faults overlap in the order the schedule was drawn in (the
 // stagger that keeps every start out of a kill or pause of all nodes holds
@@ -271,18 +289,14 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 		if dropped[st.Lane] {
 			continue
 		}
-		due := start
-		if t, ok := laneDone[st.Lane]; ok {
-			due = t
-		}
-		due = due.Add(st.Wait)
+		due := st.due(start, laneDone[st.Lane])
 		if due.Before(prevDone) {
 			due = prevDone
 		}
 		if st.Fault != (Fault{}) {
 			if next, ok := laneNext(sched, i); ok {
 				// No time to stop it within the main phase: do not start it.
-				if dl, ok := ctx.Deadline(); ok && !due.Add(next.Wait).Before(dl) {
+				if dl, ok := ctx.Deadline(); ok && !next.due(start, due).Before(dl) {
 					dropped[st.Lane] = true
 					errs = append(errs, skipped(laneRest(sched, i), fmt.Errorf("main phase ends before its stop is due")))
 					continue
