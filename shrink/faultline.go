@@ -114,7 +114,10 @@ func (o Original) Replay(c Candidate, path string) faultline.Test {
 }
 
 // Runner returns the RunFunc that runs each candidate as a real run with
-// run: its schedule written into the shrink directory's candidates/.
+// run: its schedule written into the shrink directory's candidates/. A
+// rerun in which some of the schedule's faults did not happen (a power
+// failure 0.5 s before the end, the op before it slower than recorded) is
+// a harness error, not a pass: it did not run the candidate.
 func (o Original) Runner(run RunTest) RunFunc {
 	var n atomic.Int64
 	return func(ctx context.Context, c Candidate) (Outcome, error) {
@@ -123,7 +126,12 @@ func (o Original) Runner(run RunTest) RunFunc {
 			return Outcome{}, err
 		}
 		res, err := run(ctx, o.Replay(c, path))
-		return Outcome{Classes: Classes(res.Checkers), Dir: res.Dir}, err
+		out := Outcome{Classes: Classes(res.Checkers), Dir: res.Dir}
+		if err == nil && len(res.MissingFaults) > 0 {
+			err = fmt.Errorf("shrink: the rerun did not do %d of its schedule's faults (%v): it says nothing of the candidate (%s)",
+				len(res.MissingFaults), res.MissingFaults, res.Dir)
+		}
+		return out, err
 	}
 }
 

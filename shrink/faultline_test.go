@@ -131,3 +131,34 @@ func TestOpenRefuses(t *testing.T) {
 		t.Errorf("a run whose schedule cannot be replayed: %v", err)
 	}
 }
+
+// TestRerunMissingAFaultIsAnError: a rerun in which a fault of the
+// candidate's schedule did not happen did not run the candidate: it is a
+// harness error, not a pass that would reject the candidate.
+func TestRerunMissingAFaultIsAnError(t *testing.T) {
+	start, _ := twenty()
+	o, err := Open(storedRun(t, start.Schedule, lost()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	power := nemesis.Fault{Kind: nemesis.FaultPower, Option: nemesis.TargetAll}
+	for _, tc := range []struct {
+		name    string
+		missing []nemesis.Fault
+		wantErr bool
+	}{
+		{"every fault happened", nil, false},
+		{"the power failure did not", []nemesis.Fault{power}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(context.Context, faultline.Test) (faultline.Result, error) {
+				return faultline.Result{Checkers: checker.Compose([]checker.Result{{Checker: "set", Valid: checker.Valid}}),
+					MissingFaults: tc.missing}, nil
+			}
+			_, err := o.Runner(run)(context.Background(), o.Start)
+			if (err != nil) != tc.wantErr || tc.wantErr && !strings.Contains(err.Error(), "power:all") {
+				t.Fatalf("err %v, want an error naming power:all: %v", err, tc.wantErr)
+			}
+		})
+	}
+}
