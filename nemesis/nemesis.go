@@ -185,6 +185,8 @@ const LeaderWait = 5 * time.Second
 
 // waitLeader asks cl for its leader until one is agreed, for up to
 // LeaderWait: an election in progress is not a reason to skip a fault.
+// Run bounds the wait (leaderWaitWithin) so that a start that finds no
+// leader leaves its retry time within the main phase.
 // When no node is up, or no majority is running (the others paused or
 // killed), no leader can be agreed: it fails at once, so that the schedule
 // can try another option while there is time.
@@ -197,7 +199,17 @@ func waitLeader(ctx context.Context, cl Cluster) (string, error) {
 		return "", fmt.Errorf("nemesis: no leader: %d of %d nodes are running, not a majority (%s)",
 			len(running), len(cl.Nodes()), describeStates(cl, states, isRunning))
 	}
-	ctx, cancel := context.WithTimeout(ctx, LeaderWait)
+	wait := LeaderWait
+	if dl, ok := ctx.Value(leaderDeadlineKey{}).(time.Time); ok {
+		if wait = min(wait, time.Until(dl)); wait <= 0 {
+			l, err := cl.Leader(ctx) // asked once: no time left in the main phase to wait
+			if err != nil {
+				return "", fmt.Errorf("nemesis: find leader (no time left in the main phase to wait for one): %w", err)
+			}
+			return l, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
 		l, err := cl.Leader(ctx)
@@ -206,7 +218,7 @@ func waitLeader(ctx context.Context, cl Cluster) (string, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("nemesis: find leader (waited up to %v): %w", LeaderWait, err)
+			return "", fmt.Errorf("nemesis: find leader (waited up to %v): %w", wait, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -318,7 +318,7 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 		// happened without being recorded, and the final heal would then
 		// not know to restart the node.
 		delete(waiting, st.Lane) // its next step is due: the start's chance is over
-		_, err := Apply(context.WithoutCancel(ctx), nem, rec, st.Op)
+		_, err := Apply(leaderWaitWithin(ctx), nem, rec, st.Op)
 		if err != nil && st.Retry.F != "" && ctx.Err() == nil {
 			_, err = Apply(context.WithoutCancel(ctx), nem, rec, st.Retry)
 		}
@@ -343,6 +343,27 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 	}
 	return errors.Join(errs...)
 }
+
+// leaderWaitWithin returns the context a step's op runs in: ctx without
+// its cancellation (an op runs to completion), carrying ctx's deadline less
+// retryRoom as the latest a leader-targeted fault waits for a leader
+// (waitLeader), so that a start that finds none still leaves its Retry (the
+// same fault on one node) time to start within the main phase. On
+// Kubernetes, with each op an exec through the apiserver, a 5 s wait begun
+// 6 s before the end of a 12 s main phase left none, and the kill never
+// happened.
+func leaderWaitWithin(ctx context.Context) context.Context {
+	out := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		out = context.WithValue(out, leaderDeadlineKey{}, dl.Add(-retryRoom))
+	}
+	return out
+}
+
+// retryRoom is what a leader wait leaves of the main phase for the retry.
+const retryRoom = time.Second
+
+type leaderDeadlineKey struct{}
 
 // laneNext returns the step after sched[i] in sched[i]'s lane.
 func laneNext(sched Schedule, i int) (Step, bool) {

@@ -429,3 +429,25 @@ func TestStartWaitsForANode(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaderWaitLeavesTheRetryTime: a leader-targeted start near the end
+// of the main phase that finds no leader does not wait past the time its
+// retry on one node needs: the retry still starts within the main phase.
+// (It waited LeaderWait, 5 s, and the fault never happened.)
+func TestLeaderWaitLeavesTheRetryTime(t *testing.T) {
+	f := newFake(t, 3)
+	f.set(func() { f.leaderErr = errBoom })
+	op := func(v any) history.Op {
+		return history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: FKill, Value: v}
+	}
+	st := Step{Op: op(TargetLeader), Retry: op(TargetOne), Fault: Fault{Kind: FaultKill, Option: TargetLeader}}
+	ctx, cancel := context.WithTimeout(context.Background(), retryRoom/2)
+	defer cancel()
+	rec := &memRecorder{}
+	if err := Run(ctx, Schedule{st}, newNem(t, f, "kill"), rec); err != nil {
+		t.Fatal(err)
+	}
+	if got := Happened(rec.all()); len(got) != 1 || got[0].Kind != FaultKill {
+		t.Fatalf("happened %v, want the kill on one node (history %v)", got, rec.all())
+	}
+}
