@@ -333,11 +333,9 @@ func (c *Cluster) ipMap() map[string]string {
 
 // forwardPorts starts n's port forwards to its exposed ports.
 func (c *Cluster) forwardPorts(n *node) error {
-	f, err := c.newForwarder(n.ID)
-	if err != nil {
-		return err
-	}
+	f := c.newForwarder(n.ID)
 	addrs := map[string]string{}
+	var err error
 	for _, p := range n.Spec.Ports {
 		if !p.Exposed {
 			continue

@@ -86,16 +86,16 @@ type forwarder struct {
 	wg        sync.WaitGroup
 }
 
-func (c *Cluster) newForwarder(pod string) (*forwarder, error) {
+// newForwarder returns pod's forwarder. A rest config whose TLS settings
+// its dialers cannot use has already failed building the clientset (the
+// same client-go TLS setup).
+func (c *Cluster) newForwarder(pod string) *forwarder {
 	u := c.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(c.ns).Name(pod).SubResource("portforward").URL()
-	if _, err := newPodDialer(c.rest, u); err != nil { // a config they cannot use fails here, not on every connection
-		return nil, fmt.Errorf("kubernetes: port forwarding: %w", err)
-	}
 	return &forwarder{
 		log:   c.Log.With("pod", pod),
 		conns: map[httpstream.Connection]bool{},
 		dial:  func() (httpstream.Connection, error) { return dialPod(c.rest, u, pod) },
-	}, nil
+	}
 }
 
 // dialPod dials a port-forward stream connection to the pod at u. Each

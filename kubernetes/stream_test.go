@@ -14,9 +14,10 @@ import (
 )
 
 // TestDialPodConcurrently: dials at once each get a WebSocket of their
-// own, and closing the stream connections ends them all. Through one shared client-go dialer they raced on the connection its
-// round tripper keeps (go test -race fails on that code) and could share one
-// WebSocket between two local connections.
+// own, and closing the stream connections ends them all. Through one
+// shared client-go dialer they raced on the connection its round tripper
+// keeps (go test -race fails on that code) and could share one WebSocket
+// between two local connections.
 func TestDialPodConcurrently(t *testing.T) {
 	const n = 4
 	opened, ended := make(chan bool, n), make(chan bool, n)

@@ -285,6 +285,7 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 	waiting := map[int]history.Op{} // lane -> its start that did not take effect
 	prevDone := start
 	var errs []error
+	opCtx := leaderWaitWithin(ctx)
 	for i, st := range sched {
 		if dropped[st.Lane] {
 			continue
@@ -318,9 +319,9 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 		// happened without being recorded, and the final heal would then
 		// not know to restart the node.
 		delete(waiting, st.Lane) // its next step is due: the start's chance is over
-		_, err := Apply(leaderWaitWithin(ctx), nem, rec, st.Op)
+		_, err := Apply(opCtx, nem, rec, st.Op)
 		if err != nil && st.Retry.F != "" && ctx.Err() == nil {
-			_, err = Apply(context.WithoutCancel(ctx), nem, rec, st.Retry)
+			_, err = Apply(opCtx, nem, rec, st.Retry)
 		}
 		if err != nil && st.Fault != (Fault{}) && st.Retry.F != "" {
 			waiting[st.Lane] = st.Retry
@@ -334,7 +335,7 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 			if lane == st.Lane || ctx.Err() != nil {
 				continue
 			}
-			if _, err := Apply(context.WithoutCancel(ctx), nem, rec, waiting[lane]); err == nil {
+			if _, err := Apply(opCtx, nem, rec, waiting[lane]); err == nil {
 				delete(waiting, lane)
 			}
 		}
@@ -344,7 +345,7 @@ func Run(ctx context.Context, sched Schedule, nem Nemesis, rec Recorder) error {
 	return errors.Join(errs...)
 }
 
-// leaderWaitWithin returns the context a step's op runs in: ctx without
+// leaderWaitWithin returns the context every op of Run runs in: ctx without
 // its cancellation (an op runs to completion), carrying ctx's deadline less
 // retryRoom as the latest a leader-targeted fault waits for a leader
 // (waitLeader), so that a start that finds none still leaves its Retry (the
