@@ -15,11 +15,11 @@ type reduction struct {
 	cand   Candidate
 }
 
-// reductions lists, biggest first, every single reduction of c: drop a
-// chunk of faults (halves, then quarters, ... down to each fault alone),
-// shorten the time limit, drop one node of a fault, halve a fault's
-// duration (one the final heal stops gets a stop of its own), move a fault
-// earlier by half its start, halve the workers. The time limit comes
+// reductions lists, biggest first, every single reduction of c: keep a
+// chunk of faults alone or drop it (halves, then quarters, ... down to
+// each fault alone), shorten the time limit, drop one node of a fault,
+// halve a fault's duration (one the final heal stops gets a stop of its
+// own), move a fault earlier by half its start, halve the workers. The time limit comes
 // before the nodes: it makes every later candidate's reruns cheaper, and a
 // node dropped from a 60 s run costs K reruns of 60 s.
 func reductions(cfg Config, c Candidate) []reduction {
@@ -33,9 +33,22 @@ func reductions(cfg Config, c Candidate) []reduction {
 		edit(&n)
 		out = append(out, reduction{change: change, cand: n})
 	}
-	// Drop chunks of faults, as ddmin's complements: n/2, n/4, ..., 1.
+	// Chunks of faults of n/2, n/4, ..., 1, as ddmin's: at each size,
+	// each chunk alone (its subsets; with two chunks each is the other's
+	// complement, so only from three on), then each chunk dropped (its
+	// complements). A fault that fires the bug alone is found in at most
+	// n candidates even when every combination of it with other faults
+	// ends in a harness error (a cluster that never recovers).
 	for size := len(faults) / 2; ; size /= 2 {
 		size = max(size, 1)
+		for lo := 0; (len(faults)+size-1)/size > 2 && lo < len(faults); lo += size {
+			hi := min(lo+size, len(faults))
+			change := fmt.Sprintf("keep only fault %d (%s)", lo+1, faults[lo])
+			if hi-lo > 1 {
+				change = fmt.Sprintf("keep only faults %d-%d", lo+1, hi)
+			}
+			with(change, func(n *Candidate) { n.Schedule.Faults = slices.Clone(faults[lo:hi]) })
+		}
 		for lo := 0; lo < len(faults); lo += size {
 			hi := min(lo+size, len(faults))
 			change := fmt.Sprintf("drop fault %d (%s)", lo+1, faults[lo])

@@ -4,10 +4,11 @@
 // shrinks a failing input.
 //
 // Search is the algorithm, on any RunFunc: from the failing candidate it
-// tries one reduction at a time (drop a chunk of faults, halving the
-// chunks down to single faults; shorten the time limit; drop one node of
-// a fault; halve a fault's duration, a fault still in effect at the end
-// included; move a fault earlier; halve the workers), reruns each
+// tries one reduction at a time (keep a chunk of faults alone, then drop
+// one, halving the chunks down to single faults; shorten the time limit;
+// drop one node of a fault; halve a fault's duration, a fault still in
+// effect at the end included; move a fault earlier; halve the workers),
+// reruns each
 // candidate up to K times, and keeps it when one rerun (M with MinFails)
 // shows an anomaly of the original's class (same checker, same anomaly
 // type). It stops when
