@@ -48,7 +48,7 @@ var params = []param{
 	{flag: "system-version", usage: "server release to build and run, for systems that have versions (default: the newest that builds):", list: systemVersions,
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.StringVar(&t.SystemVersion, n, t.SystemVersion, u) }},
 	{flag: "system-opt", usage: "server settings, key=value, comma-separated:", list: systemSettings,
-		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var((*listValue)(&t.SystemOpt), n, u) }},
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&listValue{l: &t.SystemOpt}, n, u) }},
 	{flag: "nodes", usage: "cluster size",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.IntVar(&t.Nodes, n, t.Nodes, u) }},
 	{flag: "concurrency", usage: "client workers (0: 2 per node)",
@@ -78,7 +78,7 @@ var params = []param{
 			fs.DurationVar(&t.LeaseDuration, n, t.LeaseDuration, u)
 		}},
 	{flag: "unsafe", usage: "UNSAFE planted bugs of the system to turn on, comma-separated", list: plantedBugs,
-		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var((*listValue)(&t.Unsafe), n, u) }},
+		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&listValue{l: &t.Unsafe}, n, u) }},
 	{flag: "expect", usage: "the verdict this run should give (valid, or invalid for a planted bug); reports show it, the exit code stays the verdict's",
 		bind: func(fs *pflag.FlagSet, t *Test, n, u string) { fs.Var(&t.Expect, n, u) }},
 	{flag: "store", usage: "directory holding every run",
@@ -234,16 +234,28 @@ func parseArgs(args []string) (Test, error) {
 }
 
 // listValue is a comma-separated list flag whose text form parses back to
-// the same list (pflag's StringSlice prints brackets).
-type listValue []string
+// the same list (pflag's StringSlice prints brackets). Given more than
+// once, as pflag's slices, the first replaces the default and the rest
+// add to it: `--system-opt a=1 --system-opt b=2` is both.
+type listValue struct {
+	l   *[]string
+	set bool
+}
 
-func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *listValue) String() string {
+	if l.l == nil {
+		return ""
+	}
+	return strings.Join(*l.l, ",")
+}
 
 func (l *listValue) Set(s string) error {
-	*l = nil
+	if !l.set {
+		*l.l, l.set = nil, true
+	}
 	for _, x := range strings.Split(s, ",") {
 		if x = strings.TrimSpace(x); x != "" {
-			*l = append(*l, x)
+			*l.l = append(*l.l, x)
 		}
 	}
 	return nil

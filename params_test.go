@@ -58,6 +58,23 @@ func TestRerunCommandRoundTrips(t *testing.T) {
 	}
 }
 
+// TestListFlagsAddUp: a list flag given twice is both lists, as pflag's
+// slices; the second used to replace the first, and a run with two
+// --system-opt flags ran with the last setting only.
+func TestListFlagsAddUp(t *testing.T) {
+	got, err := parseArgs([]string{"--system-opt", "snapshot-threshold=1000", "--system-opt", "snapshot-interval=1s,a=b",
+		"--unsafe", "no-fsync", "--unsafe", "no-dedup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"snapshot-threshold=1000", "snapshot-interval=1s", "a=b"}; !slices.Equal(got.SystemOpt, want) {
+		t.Errorf("--system-opt twice: %v, want %v", got.SystemOpt, want)
+	}
+	if want := []string{"no-fsync", "no-dedup"}; !slices.Equal(got.Unsafe, want) {
+		t.Errorf("--unsafe twice: %v, want %v", got.Unsafe, want)
+	}
+}
+
 func TestTestJSONRoundTripsAndMatchesFlags(t *testing.T) {
 	want := everyField()
 	b, err := json.Marshal(want)
