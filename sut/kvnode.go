@@ -3,7 +3,9 @@ package sut
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/faultline/faultline/system"
 	"github.com/faultline/faultline/workload"
@@ -41,7 +43,25 @@ func (KVNode) Info() Info {
 		bugs = append(bugs, Bug{Name: b.Name, Doc: strings.TrimPrefix(b.Help, "UNSAFE: ")})
 	}
 	return Info{Name: "kvnode", Bugs: bugs, ClockHook: true, Lease: true,
-		DiskFiles: []string{"raftlog/*.seg", "snapshots/**"}, Membership: true}
+		DiskFiles: []string{"raftlog/*.seg", "snapshots/**"}, Membership: true, Settings: kvnodeSettings}
+}
+
+// kvnodeSettings are the kvnode flags --system-opt may set (each passed as
+// --NAME=value): how often it snapshots, so that a short run's faults meet
+// snapshots and the log compactions after them.
+var kvnodeSettings = []Setting{
+	{Name: "snapshot-threshold", Doc: "new log entries that trigger a snapshot (default 16384)", Check: func(v string) error {
+		if n, err := strconv.ParseUint(v, 10, 64); err != nil || n == 0 {
+			return fmt.Errorf("want a count of entries above 0, e.g. 1000")
+		}
+		return nil
+	}},
+	{Name: "snapshot-interval", Doc: "how often the node checks whether to snapshot (default 30s)", Check: func(v string) error {
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			return fmt.Errorf("want a duration above 0, e.g. 1s")
+		}
+		return nil
+	}},
 }
 
 // Binaries implements System: kvnode from this module.
@@ -80,6 +100,11 @@ func (KVNode) Node(layout Layout, opts Options, id string) NodeSpec {
 	}
 	for _, b := range opts.Bugs {
 		args = append(args, "--unsafe-"+b)
+	}
+	for _, st := range kvnodeSettings {
+		if v, ok := opts.Settings[st.Name]; ok {
+			args = append(args, "--"+st.Name+"="+v)
+		}
 	}
 	return NodeSpec{
 		Command: args,

@@ -106,7 +106,10 @@ func TestValidate(t *testing.T) {
 		{Etcd{}, Options{Settings: map[string]string{"max-txn-ops": "1"}}, `etcd: unknown setting "max-txn-ops": use snapshot-count, heartbeat-interval`},
 		{Etcd{}, Options{Version: "3.5"}, `etcd: version "3.5": use a release tag such as v3.7.3`},
 		{KVNode{}, Options{Version: "v1.0.0"}, `kvnode has one build, no versions to choose`},
-		{KVNode{}, Options{Settings: map[string]string{"x": "1"}}, `kvnode: unknown setting "x": it takes none`},
+		{KVNode{}, Options{Settings: map[string]string{"x": "1"}}, `kvnode: unknown setting "x": use snapshot-threshold or snapshot-interval`},
+		{KVNode{}, Options{Settings: map[string]string{"snapshot-threshold": "1000", "snapshot-interval": "1s"}}, ""},
+		{KVNode{}, Options{Settings: map[string]string{"snapshot-threshold": "0"}}, "kvnode: setting snapshot-threshold=0: want a count"},
+		{KVNode{}, Options{Settings: map[string]string{"snapshot-interval": "1"}}, "kvnode: setting snapshot-interval=1: want a duration"},
 	} {
 		name := tc.sys.Info().Name
 		err := tc.sys.Info().Validate(tc.opts)
@@ -223,6 +226,17 @@ func TestEtcdProbe(t *testing.T) {
 	health = `{"health":"false","reason":"RAFT NO LEADER"}`
 	if _, err := (Etcd{}).Probe(context.Background(), addrs); err == nil || !strings.Contains(err.Error(), "RAFT NO LEADER") {
 		t.Errorf("Probe of an unhealthy member = %v", err)
+	}
+}
+
+// kvnode's settings are flags.
+func TestKVNodeSettings(t *testing.T) {
+	opts := Options{Settings: map[string]string{"snapshot-threshold": "1000", "snapshot-interval": "1s"}}
+	spec := KVNode{}.Node(Layout{Nodes: []string{"n1", "n2", "n3"}}, opts, "n1")
+	for _, want := range []string{"--snapshot-threshold=1000", "--snapshot-interval=1s"} {
+		if !slices.Contains(spec.Command, want) {
+			t.Errorf("command %v lacks %s", spec.Command, want)
+		}
 	}
 }
 
