@@ -173,11 +173,12 @@ func (n *Node) startRaft(ctx context.Context) error {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	n.raftLog = wal
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
+	files, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
 	if err != nil {
 		return fmt.Errorf("open snapshot store in %s: %w", cfg.DataDir, err)
 	}
-	if err := n.checkSnapshots(snaps, wal); err != nil {
+	snaps := &durableSnapshots{FileSnapshotStore: files, dir: filepath.Join(cfg.DataDir, snapshotsDir)}
+	if err := n.checkSnapshots(files, wal); err != nil {
 		return err
 	}
 	if damage := wal.Damage(); len(damage) > 0 {

@@ -27,6 +27,51 @@ const reasonSnapshot raftlog.Reason = "snapshot fails its checks"
 // damagedDir is where damaged snapshots are moved, under the data dir.
 const damagedDir = "damaged"
 
+// durableSnapshots is hashicorp/raft's file snapshot store with the one
+// fsync it lacks: FileSnapshotSink.Close fsyncs state.bin and meta.json,
+// renames the snapshot's directory into place and fsyncs the directory
+// holding it, but never fsyncs the snapshot's own directory, whose two
+// entries a power failure may then undo (POSIX: a file's fsync does not
+// make its name durable). raft compacts the log once Close returns, so a
+// power failure then left a snapshot directory with no meta.json and no
+// log under it. Here Close returns only once that directory is fsynced
+// too. A power failure between raft's rename and that fsync can still
+// leave the directory empty, but with the log not yet compacted
+// (checkSnapshots moves it aside).
+type durableSnapshots struct {
+	*raft.FileSnapshotStore
+	dir string // DataDir/snapshots
+}
+
+var _ raft.SnapshotStore = (*durableSnapshots)(nil)
+
+// Create starts a snapshot whose Close makes it durable.
+func (s *durableSnapshots) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
+	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	sink, err := s.FileSnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
+	if err != nil {
+		return nil, err
+	}
+	return &durableSink{SnapshotSink: sink, dir: filepath.Join(s.dir, sink.ID())}, nil
+}
+
+// durableSink is a FileSnapshotSink whose Close fsyncs the snapshot's
+// directory, dir, after raft moved it there.
+type durableSink struct {
+	raft.SnapshotSink
+	dir string
+}
+
+func (s *durableSink) Close() error {
+	if err := s.SnapshotSink.Close(); err != nil {
+		return err
+	}
+	if err := raftlog.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("make snapshot %s durable: %w", s.ID(), err)
+	}
+	return nil
+}
+
 // checkSnapshots moves aside, into DataDir/damaged/, every snapshot in
 // DataDir/snapshots/ that fails its checks (checkSnapshot), and empties
 // the log when it cannot follow the newest snapshot left: it starts past

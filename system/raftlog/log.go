@@ -438,7 +438,7 @@ func (l *Log) syncDir() error {
 		return nil
 	}
 	l.syncs.Add(1)
-	return syncDir(l.cfg.Dir)
+	return SyncDir(l.cfg.Dir)
 }
 
 // Syncs returns how many fsyncs and fdatasyncs the log has issued.

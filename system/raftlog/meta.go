@@ -148,15 +148,15 @@ func MkdirAll(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("raftlog: create %s: %w", dir, err)
 	}
-	if err := syncDir(parent); err != nil {
+	if err := SyncDir(parent); err != nil {
 		return fmt.Errorf("raftlog: make the creation of %s durable: %w", dir, err)
 	}
 	return nil
 }
 
-// syncDir makes directory entry changes in dir (create, rename, unlink)
+// SyncDir makes directory entry changes in dir (create, rename, unlink)
 // durable.
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -1,14 +1,11 @@
 package raftlog
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/faultline/faultline/faultfs"
+	"github.com/faultline/faultline/faultfs/faultfstest"
 )
 
 // TestPowerFailureKeepsSyncedEntries opens the log in a fresh directory of
@@ -28,7 +25,7 @@ func TestPowerFailureKeepsSyncedEntries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			backing := t.TempDir()
-			m := mountFaultfs(t, backing)
+			m := faultfstest.Mount(t, backing)
 			cfg := testConfig(filepath.Join(m.Dir(), "data", "raftlog"))
 			cfg.UnsafeNoSync = tc.noSync
 			l := openT(t, cfg)
@@ -42,7 +39,7 @@ func TestPowerFailureKeepsSyncedEntries(t *testing.T) {
 			if err := m.Unmount(); err != nil {
 				t.Fatal(err)
 			}
-			m = mountFaultfs(t, backing)
+			m = faultfstest.Mount(t, backing)
 			cfg.Dir = filepath.Join(m.Dir(), "data", "raftlog")
 			l = openT(t, cfg)
 			defer l.Close()
@@ -52,32 +49,4 @@ func TestPowerFailureKeepsSyncedEntries(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mountFaultfs mounts backing through faultfs on a fresh directory, or
-// skips without root and /dev/fuse (fails under CI=true).
-func mountFaultfs(t *testing.T, backing string) *faultfs.Mounted {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "not root")
-	} else if _, err := os.Stat("/dev/fuse"); err != nil {
-		skipOrFail(t, "no /dev/fuse")
-	}
-	cfg := faultfs.DefaultMountConfig()
-	cfg.Backing, cfg.Mountpoint = backing, t.TempDir()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := faultfs.Mount(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Unmount() })
-	return m
-}
-
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("mounting faultfs needs root and /dev/fuse (%s); CI must provide both", why)
-	}
-	t.Skipf("mounting faultfs needs root and /dev/fuse: %s", why)
 }
