@@ -101,6 +101,18 @@ func Mount(ctx context.Context, cfg MountConfig) (*Mounted, error) {
 	return &Mounted{engine: e, server: server, dir: dir}, nil
 }
 
+// CanMount says why this process cannot mount faultfs, or nil: it needs
+// root and /dev/fuse.
+func CanMount() error {
+	if os.Geteuid() != 0 {
+		return errors.New("not root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return errors.New("no /dev/fuse")
+	}
+	return nil
+}
+
 // closeFuseOnExec marks this process's /dev/fuse descriptors close-on-exec.
 // go-fuse v2.12.1 leaves the one a direct mount opens inheritable; a
 // command started afterwards would hold the connection, and when the

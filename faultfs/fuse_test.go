@@ -20,19 +20,14 @@ import (
 // on CI (CI=true) it fails instead.
 func requireFUSE(t *testing.T) {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "not root"
-	} else if _, err := os.Stat("/dev/fuse"); err != nil {
-		why = "no /dev/fuse"
-	}
-	if why == "" {
+	why := CanMount()
+	if why == nil {
 		return
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("mounting needs root and /dev/fuse (%s); CI must provide both", why)
+		t.Fatalf("mounting needs root and /dev/fuse (%v); CI must provide both", why)
 	}
-	t.Skipf("mounting needs root and /dev/fuse: %s", why)
+	t.Skipf("mounting needs root and /dev/fuse: %v", why)
 }
 
 // mountAt mounts backing on a fresh directory, unmounted at cleanup.

@@ -17,17 +17,11 @@ import (
 // skipped, or fails under CI=true, where both must be there.
 func Mount(t testing.TB, backing string) *faultfs.Mounted {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "not root"
-	} else if _, err := os.Stat("/dev/fuse"); err != nil {
-		why = "no /dev/fuse"
-	}
-	if why != "" {
+	if why := faultfs.CanMount(); why != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("mounting faultfs needs root and /dev/fuse (%s); CI must provide both", why)
+			t.Fatalf("mounting faultfs needs root and /dev/fuse (%v); CI must provide both", why)
 		}
-		t.Skipf("mounting faultfs needs root and /dev/fuse: %s", why)
+		t.Skipf("mounting faultfs needs root and /dev/fuse: %v", why)
 	}
 	cfg := faultfs.DefaultMountConfig()
 	cfg.Backing, cfg.Mountpoint = backing, t.TempDir()
