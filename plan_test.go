@@ -32,7 +32,7 @@ func TestTestValidate(t *testing.T) {
 			`--system-opt "sync_interval": use key=value`},
 		{"nats version", func(t *Test) { t.System, t.Workload, t.SystemVersion = "nats", "queue", "2.12" }, `nats: version "2.12": use a release tag such as v2.15.3`},
 		{"kvnode version", func(t *Test) { t.SystemVersion = "v1.0.0" }, `kvnode has one build, no versions to choose: drop the system version "v1.0.0"`},
-		{"kvnode setting", func(t *Test) { t.SystemOpt = []string{"a=b"} }, `kvnode: unknown setting "a": it takes none`},
+		{"kvnode setting", func(t *Test) { t.SystemOpt = []string{"a=b"} }, `kvnode: unknown setting "a": use snapshot-threshold or snapshot-interval`},
 		{"etcd clock", func(t *Test) { t.System, t.Nemesis = "etcd", nemesis.MustParseSpec("partition,clock") },
 			"etcd does not support the clock fault (it has no clock hook); use partition, loss, kill, pause, delay, membership, power or corrupt"},
 		{"etcd lease read", func(t *Test) { t.System, t.ReadMode = "etcd", "lease" }, `etcd: unknown read mode "lease"`},
