@@ -19,9 +19,10 @@ type reduction struct {
 // chunk of faults alone or drop it (halves, then quarters, ... down to
 // each fault alone), shorten the time limit, drop one node of a fault,
 // halve a fault's duration (one the final heal stops gets a stop of its
-// own), move a fault earlier by half its start, halve the workers. The time limit comes
-// before the nodes: it makes every later candidate's reruns cheaper, and a
-// node dropped from a 60 s run costs K reruns of 60 s.
+// own), move a fault earlier by half its start, halve the workers. The
+// time limit comes before the nodes: it makes every later candidate's
+// reruns cheaper, and a node dropped from a 60 s run costs K reruns of
+// 60 s.
 func reductions(cfg Config, c Candidate) []reduction {
 	var out []reduction
 	faults := c.Schedule.Faults

@@ -32,10 +32,11 @@ const damagedDir = "damaged"
 // renames the snapshot's directory into place and fsyncs the directory
 // holding it, but never fsyncs the snapshot's own directory, whose two
 // entries a power failure may then undo (POSIX: a file's fsync does not
-// make its name durable). raft compacts the log once Close returns, so a
-// power failure then left a snapshot directory with no meta.json and no
-// log under it. Here Close returns only once that directory is fsynced
-// too. A power failure between raft's rename and that fsync can still
+// make its name durable). A power failure then left a snapshot directory
+// with no meta.json on every node, each refused to vote until caught up,
+// and a log raft had compacted past it (it does once Close returns) would
+// have lost its entries. Here Close returns only once that directory is
+// fsynced too. A power failure between raft's rename and that fsync can still
 // leave the directory empty, but with the log not yet compacted
 // (checkSnapshots moves it aside).
 type durableSnapshots struct {
