@@ -88,12 +88,6 @@ func (Etcd) Node(layout Layout, opts Options, id string) NodeSpec {
 	}
 	const data = DataRoot + "/etcd"
 	host := layout.Host(id)
-	var settings []string
-	for _, s := range etcdSettings {
-		if v, ok := opts.Settings[s.Name]; ok {
-			settings = append(settings, "--"+s.Name+"="+v)
-		}
-	}
 	spec := NodeSpec{
 		Command: []string{
 			BinDir + "/etcd",
@@ -113,7 +107,7 @@ func (Etcd) Node(layout Layout, opts Options, id string) NodeSpec {
 		},
 		DataDir: data,
 	}
-	spec.Command = append(spec.Command, settings...)
+	spec.Command = append(spec.Command, settingFlags(etcdSettings, opts)...)
 	return spec
 }
 

@@ -2,6 +2,7 @@ package sut
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,13 +53,13 @@ func (KVNode) Info() Info {
 var kvnodeSettings = []Setting{
 	{Name: "snapshot-threshold", Doc: "new log entries that trigger a snapshot (default 16384)", Check: func(v string) error {
 		if n, err := strconv.ParseUint(v, 10, 64); err != nil || n == 0 {
-			return fmt.Errorf("want a count of entries above 0, e.g. 1000")
+			return errors.New("want a count of entries above 0, e.g. 1000")
 		}
 		return nil
 	}},
 	{Name: "snapshot-interval", Doc: "how often the node checks whether to snapshot (default 30s)", Check: func(v string) error {
 		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
-			return fmt.Errorf("want a duration above 0, e.g. 1s")
+			return errors.New("want a duration above 0, e.g. 1s")
 		}
 		return nil
 	}},
@@ -101,11 +102,7 @@ func (KVNode) Node(layout Layout, opts Options, id string) NodeSpec {
 	for _, b := range opts.Bugs {
 		args = append(args, "--unsafe-"+b)
 	}
-	for _, st := range kvnodeSettings {
-		if v, ok := opts.Settings[st.Name]; ok {
-			args = append(args, "--"+st.Name+"="+v)
-		}
-	}
+	args = append(args, settingFlags(kvnodeSettings, opts)...)
 	return NodeSpec{
 		Command: args,
 		Ports: []Port{

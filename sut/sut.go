@@ -119,6 +119,18 @@ type Setting struct {
 	Check func(value string) error
 }
 
+// settingFlags returns each of settings that opts sets as --NAME=value, in
+// the table's order: for a server whose settings are its own flags.
+func settingFlags(settings []Setting, opts Options) []string {
+	var flags []string
+	for _, s := range settings {
+		if v, ok := opts.Settings[s.Name]; ok {
+			flags = append(flags, "--"+s.Name+"="+v)
+		}
+	}
+	return flags
+}
+
 // Client is what NewClient returns: the workloads' client, which the
 // harness closes when the run ends. Clients that know which node answered
 // also implement workload.NodeReporter.

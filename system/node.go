@@ -173,12 +173,11 @@ func (n *Node) startRaft(ctx context.Context) error {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	n.raftLog = wal
-	files, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
+	snaps, err := openSnapshots(cfg.DataDir, hl)
 	if err != nil {
-		return fmt.Errorf("open snapshot store in %s: %w", cfg.DataDir, err)
+		return err
 	}
-	snaps := &durableSnapshots{FileSnapshotStore: files, dir: filepath.Join(cfg.DataDir, snapshotsDir)}
-	if err := n.checkSnapshots(files, wal); err != nil {
+	if err := n.checkSnapshots(snaps.FileSnapshotStore, wal); err != nil {
 		return err
 	}
 	if damage := wal.Damage(); len(damage) > 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/faultline/faultline/system/raftlog"
@@ -45,6 +46,16 @@ type durableSnapshots struct {
 }
 
 var _ raft.SnapshotStore = (*durableSnapshots)(nil)
+
+// openSnapshots opens the snapshot store in dataDir/snapshots, keeping
+// the newest two snapshots.
+func openSnapshots(dataDir string, logger hclog.Logger) (*durableSnapshots, error) {
+	files, err := raft.NewFileSnapshotStoreWithLogger(dataDir, 2, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot store in %s: %w", dataDir, err)
+	}
+	return &durableSnapshots{FileSnapshotStore: files, dir: filepath.Join(dataDir, snapshotsDir)}, nil
+}
 
 // Create starts a snapshot whose Close makes it durable.
 func (s *durableSnapshots) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,

@@ -36,14 +36,14 @@ func TestSnapshotSurvivesPowerFailure(t *testing.T) {
 				if err := raftlog.MkdirAll(filepath.Join(dataDir, snapshotsDir)); err != nil {
 					t.Fatal(err)
 				}
-				files, err := raft.NewFileSnapshotStoreWithLogger(dataDir, 2, newHCLogger(slog.New(slog.NewTextHandler(io.Discard, nil)), slog.LevelError))
+				snaps, err := openSnapshots(dataDir, newHCLogger(slog.New(slog.NewTextHandler(io.Discard, nil)), slog.LevelError))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !tc.durable {
-					return files, files
+					return snaps.FileSnapshotStore, snaps.FileSnapshotStore
 				}
-				return files, &durableSnapshots{FileSnapshotStore: files, dir: filepath.Join(dataDir, snapshotsDir)}
+				return snaps.FileSnapshotStore, snaps
 			}
 			_, store := open(filepath.Join(m.Dir(), "data"))
 			sink, err := store.Create(raft.SnapshotVersionMax, 40, 2, raft.Configuration{}, 1, nil)
